@@ -1,0 +1,457 @@
+import { readFileSync } from 'node:fs';
+import { rootCertificates } from 'node:tls';
+import { SmartError, type ErrorKind } from './errors.js';
+import { redactUrl, redactText } from './redact.js';
+
+export interface RequestEvent {
+  method: string;
+  /** Redacted URL: safe to print. */
+  url: string;
+  status?: number;
+  /** A short network error code when there was no response. */
+  error?: string;
+  ms: number;
+  attempt: number;
+}
+
+export interface HttpClientOptions {
+  timeoutMs?: number;
+  userAgent?: string;
+  /** A PEM bundle trusted in addition to the system CAs (and NODE_EXTRA_CA_CERTS). */
+  caFile?: string;
+  /** Environment for proxies (HTTPS_PROXY, HTTP_PROXY, NO_PROXY) and NODE_EXTRA_CA_CERTS. */
+  env?: Record<string, string | undefined>;
+  /** Aborts every request (Ctrl-C). */
+  signal?: AbortSignal;
+  /** Retries after the first attempt for retryable failures. */
+  retries?: number;
+  /** No retry is started once this much time has passed since the first attempt. */
+  retryBudgetMs?: number;
+  /** Base of the exponential backoff. */
+  backoffMs?: number;
+  /** A Retry-After above this is clamped to it. */
+  maxRetryAfterMs?: number;
+  onRequest?: (event: RequestEvent) => void;
+  /** Injectable for tests. */
+  sleep?: (ms: number, signal?: AbortSignal) => Promise<void>;
+  now?: () => number;
+  random?: () => number;
+}
+
+export interface HttpRequest {
+  method?: string;
+  headers?: Record<string, string>;
+  body?: string | URLSearchParams | Uint8Array;
+  /** Retry network errors, 429 and 503. Default: true for GET, HEAD, PUT, DELETE, OPTIONS. */
+  retry?: boolean;
+  signal?: AbortSignal;
+  timeoutMs?: number;
+  /** Return the body as a stream (downloads); the timeout then covers only the headers. */
+  stream?: boolean;
+}
+
+export interface HttpResponse {
+  status: number;
+  ok: boolean;
+  url: string;
+  headers: Headers;
+  contentType: string;
+  /** The body as text (empty for streamed responses). */
+  text: string;
+  /** The body stream, for `stream: true`. */
+  body?: ReadableStream<Uint8Array>;
+  /** Parse the body as JSON, or fail with a message naming the URL and content type. */
+  json<T = unknown>(): T;
+}
+
+export interface HttpClient {
+  request(url: string, init?: HttpRequest): Promise<HttpResponse>;
+}
+
+const IDEMPOTENT = new Set(['GET', 'HEAD', 'PUT', 'DELETE', 'OPTIONS']);
+const RETRY_STATUS = new Set([429, 503]);
+
+const defaultSleep = (ms: number, signal?: AbortSignal) =>
+  new Promise<void>((resolve, reject) => {
+    if (signal?.aborted) return reject(signal.reason);
+    const t = setTimeout(() => {
+      signal?.removeEventListener('abort', onAbort);
+      resolve();
+    }, ms);
+    const onAbort = () => {
+      clearTimeout(t);
+      reject(signal!.reason);
+    };
+    signal?.addEventListener('abort', onAbort, { once: true });
+  });
+
+/** Retry-After as milliseconds: delta-seconds or an HTTP date. Undefined when absent or bad. */
+export function parseRetryAfter(value: string | null | undefined, now: number): number | undefined {
+  if (!value) return undefined;
+  const v = value.trim();
+  if (/^\d+(\.\d+)?$/.test(v)) return Math.round(Number(v) * 1000);
+  const date = Date.parse(v);
+  if (Number.isNaN(date)) return undefined;
+  return Math.max(0, date - now);
+}
+
+/** Exponential backoff with full jitter: random in [0, base * 2^attempt], capped. */
+export function backoffDelay(
+  attempt: number,
+  baseMs: number,
+  random: () => number,
+  capMs = 10_000,
+): number {
+  return Math.round(random() * Math.min(capMs, baseMs * 2 ** attempt));
+}
+
+function hostOf(url: string): string {
+  try {
+    const u = new URL(url);
+    return u.host || url;
+  } catch {
+    return url;
+  }
+}
+
+function errorCodes(e: unknown): string[] {
+  const codes: string[] = [];
+  let cur: unknown = e;
+  for (let i = 0; cur && i < 8; i++) {
+    const code = (cur as { code?: unknown }).code;
+    if (typeof code === 'string') codes.push(code);
+    const errors = (cur as { errors?: unknown }).errors;
+    if (Array.isArray(errors)) for (const inner of errors) codes.push(...errorCodes(inner));
+    cur = (cur as { cause?: unknown }).cause;
+  }
+  return codes;
+}
+
+const TLS_CODES = /CERT|SELF_SIGNED|TLS|SSL|UNABLE_TO_(GET|VERIFY)|ERR_TLS/;
+
+/** Map a failure without a response to a one-line SmartError that names the host. */
+export function networkError(
+  e: unknown,
+  url: string,
+  timedOut: boolean,
+  timeoutMs: number,
+): SmartError {
+  const host = hostOf(url);
+  if (timedOut) {
+    return new SmartError(
+      'network',
+      `no response from ${host} within ${Math.round(timeoutMs / 1000)}s`,
+      {
+        cause: e,
+        code: 'ETIMEDOUT',
+        hint: 'the server may be slow or unreachable; raise --timeout or check the URL',
+      },
+    );
+  }
+  const codes = errorCodes(e);
+  const code = codes.find((c) => c !== 'UND_ERR' && c !== 'ERR_INVALID_ARG_TYPE') ?? codes[0];
+  const has = (c: string) => codes.includes(c);
+  let message: string;
+  let hint = 'check the URL and that the server is running and reachable from this machine';
+  let kind: ErrorKind = 'network';
+  if (has('ECONNREFUSED')) message = `cannot connect to ${host}: connection refused`;
+  else if (has('ENOTFOUND') || has('EAI_AGAIN')) {
+    message = `cannot resolve host ${new URL(url).hostname} (DNS lookup failed)`;
+    hint = 'check the host name in the URL, and your network or proxy (HTTPS_PROXY)';
+  } else if (has('ECONNRESET') || has('UND_ERR_SOCKET') || has('EPIPE')) {
+    message = `connection to ${host} was closed unexpectedly`;
+  } else if (has('ETIMEDOUT') || has('UND_ERR_CONNECT_TIMEOUT') || has('UND_ERR_HEADERS_TIMEOUT')) {
+    message = `connection to ${host} timed out`;
+  } else if (has('EHOSTUNREACH') || has('ENETUNREACH')) {
+    message = `cannot reach ${host}: no route to host`;
+  } else if (codes.some((c) => TLS_CODES.test(c))) {
+    const tls = codes.find((c) => TLS_CODES.test(c));
+    message = `TLS verification failed for ${host} (${tls})`;
+    hint =
+      'for a private CA, pass --ca-file <pem> or set NODE_EXTRA_CA_CERTS; verification is never turned off';
+  } else if (has('ERR_INVALID_URL') || (e instanceof TypeError && /invalid url/i.test(e.message))) {
+    message = `invalid URL: ${redactUrl(url)}`;
+    kind = 'usage';
+    hint = 'URLs must be absolute, e.g. https://server.example.com/fhir';
+  } else {
+    const cause = (e as { cause?: { message?: string } }).cause?.message ?? (e as Error).message;
+    message = `request to ${host} failed: ${redactText(String(cause))}`;
+  }
+  return new SmartError(kind, message, { cause: e, code, hint });
+}
+
+const NETWORK_RETRYABLE = new Set([
+  'ECONNRESET',
+  'EPIPE',
+  'ETIMEDOUT',
+  'UND_ERR_SOCKET',
+  'UND_ERR_CONNECT_TIMEOUT',
+  'UND_ERR_HEADERS_TIMEOUT',
+  'EAI_AGAIN',
+]);
+
+function readCaBundle(path: string, what: string): string {
+  try {
+    return readFileSync(path, 'utf8');
+  } catch (e) {
+    throw new SmartError(
+      'usage',
+      `cannot read ${what} ${path}: ${(e as NodeJS.ErrnoException).code ?? (e as Error).message}`,
+      {
+        cause: e,
+        hint: 'give a readable PEM file of CA certificates',
+      },
+    );
+  }
+}
+
+/**
+ * The one HTTP client: ofetch over undici, with proxy support from the environment, an optional
+ * private CA, timeouts, bounded retries with backoff and Retry-After, and a redacted request log.
+ * Non-2xx answers are returned, not thrown: callers know what an error means in their protocol.
+ */
+export async function createHttpClient(options: HttpClientOptions = {}): Promise<HttpClient> {
+  const env = options.env ?? {};
+  const timeoutMs = options.timeoutMs ?? 30_000;
+  const retries = options.retries ?? 3;
+  const budget = options.retryBudgetMs ?? 60_000;
+  const backoffMs = options.backoffMs ?? 500;
+  const maxRetryAfter = options.maxRetryAfterMs ?? 30_000;
+  const sleep = options.sleep ?? defaultSleep;
+  const now = options.now ?? Date.now;
+  const random = options.random ?? Math.random;
+
+  const [{ createFetch }, undici] = await Promise.all([import('ofetch'), import('undici')]);
+  let connect: { ca: string[] } | undefined;
+  if (options.caFile) {
+    // Replacing `ca` drops the defaults, so put the system roots (and NODE_EXTRA_CA_CERTS) back.
+    const ca = [...rootCertificates, readCaBundle(options.caFile, 'CA file')];
+    if (env.NODE_EXTRA_CA_CERTS)
+      ca.push(readCaBundle(env.NODE_EXTRA_CA_CERTS, 'NODE_EXTRA_CA_CERTS file'));
+    connect = { ca };
+  }
+  const proxyEnv = {
+    httpProxy: env.HTTP_PROXY ?? env.http_proxy,
+    httpsProxy: env.HTTPS_PROXY ?? env.https_proxy,
+    noProxy: env.NO_PROXY ?? env.no_proxy,
+  };
+  const dispatcher =
+    proxyEnv.httpProxy || proxyEnv.httpsProxy
+      ? new undici.EnvHttpProxyAgent({ ...proxyEnv, ...(connect ? { connect } : {}) })
+      : new undici.Agent(connect ? { connect } : {});
+  const $fetch = createFetch({
+    fetch: undici.fetch as unknown as typeof globalThis.fetch,
+    Headers: undici.Headers as unknown as typeof Headers,
+    AbortController,
+  });
+
+  async function attempt(
+    url: string,
+    init: HttpRequest,
+    method: string,
+    n: number,
+  ): Promise<HttpResponse> {
+    const start = now();
+    const controller = new AbortController();
+    let timedOut = false;
+    const timeout = init.timeoutMs ?? timeoutMs;
+    const timer = setTimeout(() => {
+      timedOut = true;
+      controller.abort(new Error('timeout'));
+    }, timeout);
+    const signals = [controller.signal, options.signal, init.signal].filter(
+      Boolean,
+    ) as AbortSignal[];
+    const headers: Record<string, string> = {
+      'user-agent': options.userAgent ?? 'smart',
+      ...lowerKeys(init.headers ?? {}),
+    };
+    try {
+      const res = await $fetch.raw(url, {
+        method,
+        headers,
+        body: init.body as never,
+        retry: false,
+        ignoreResponseError: true,
+        responseType: init.stream ? 'stream' : 'text',
+        signal: AbortSignal.any(signals),
+        dispatcher: dispatcher as never,
+      });
+      const text = init.stream ? '' : ((res._data as string | undefined) ?? '');
+      options.onRequest?.({
+        method,
+        url: redactUrl(url),
+        status: res.status,
+        ms: now() - start,
+        attempt: n,
+      });
+      const contentType = res.headers.get('content-type') ?? '';
+      return {
+        status: res.status,
+        ok: res.status >= 200 && res.status < 300,
+        url,
+        headers: res.headers,
+        contentType,
+        text,
+        body: init.stream ? (res._data as ReadableStream<Uint8Array>) : undefined,
+        json<T>(): T {
+          return parseJsonBody<T>(text, contentType, url, res.status);
+        },
+      };
+    } catch (e) {
+      const aborted = options.signal?.aborted || init.signal?.aborted;
+      if (aborted)
+        throw (options.signal?.aborted ? options.signal.reason : init.signal?.reason) ?? e;
+      const err = networkError(e, url, timedOut, timeout);
+      options.onRequest?.({
+        method,
+        url: redactUrl(url),
+        error: err.code ?? 'error',
+        ms: now() - start,
+        attempt: n,
+      });
+      throw err;
+    } finally {
+      clearTimeout(timer);
+    }
+  }
+
+  return {
+    async request(url, init = {}) {
+      const method = (init.method ?? 'GET').toUpperCase();
+      const retryable = init.retry ?? IDEMPOTENT.has(method);
+      const first = now();
+      for (let n = 1; ; n++) {
+        const canRetry = () => retryable && n <= retries && now() - first < budget;
+        let res: HttpResponse;
+        try {
+          res = await attempt(url, init, method, n);
+        } catch (e) {
+          if (
+            e instanceof SmartError &&
+            e.kind === 'network' &&
+            NETWORK_RETRYABLE.has(e.code ?? '') &&
+            canRetry()
+          ) {
+            await sleep(backoffDelay(n - 1, backoffMs, random), options.signal);
+            continue;
+          }
+          throw e;
+        }
+        if (RETRY_STATUS.has(res.status) && canRetry()) {
+          const after = parseRetryAfter(res.headers.get('retry-after'), now());
+          const delay = Math.min(after ?? backoffDelay(n - 1, backoffMs, random), maxRetryAfter);
+          if (now() - first + delay < budget) {
+            // Free the connection before waiting.
+            await res.body?.cancel().catch(() => undefined);
+            await sleep(delay, options.signal);
+            continue;
+          }
+        }
+        return res;
+      }
+    },
+  };
+}
+
+function lowerKeys(h: Record<string, string>): Record<string, string> {
+  const out: Record<string, string> = {};
+  for (const [k, v] of Object.entries(h)) out[k.toLowerCase()] = v;
+  return out;
+}
+
+/** The first characters of a body, on one line, for an error message. */
+export function snippet(text: string, max = 200): string {
+  const one = redactText(text).replace(/\s+/g, ' ').trim();
+  return one.length > max ? `${one.slice(0, max)}…` : one;
+}
+
+export function parseJsonBody<T>(
+  text: string,
+  contentType: string,
+  url: string,
+  status: number,
+): T {
+  try {
+    return JSON.parse(text) as T;
+  } catch (e) {
+    const type = contentType.split(';')[0] || 'no content type';
+    throw new SmartError(
+      'http',
+      text.trim() === ''
+        ? `expected JSON from ${redactUrl(url)} but the ${status} response was empty`
+        : `expected JSON from ${redactUrl(url)} but got ${type} (HTTP ${status}): ${snippet(text)}`,
+      {
+        cause: e,
+        status,
+        code: 'not_json',
+        hint: 'is this the right URL? a proxy or web server may be answering instead of the FHIR/OAuth server',
+      },
+    );
+  }
+}
+
+export interface OperationOutcomeIssue {
+  severity?: string;
+  code?: string;
+  diagnostics?: string;
+  details?: { text?: string; coding?: Array<{ code?: string; display?: string }> };
+  expression?: string[];
+}
+
+/** "error invalid: diagnostics" for each issue of an OperationOutcome, or undefined. */
+export function summarizeOperationOutcome(body: unknown): string | undefined {
+  if (!body || typeof body !== 'object') return undefined;
+  const oo = body as { resourceType?: string; issue?: OperationOutcomeIssue[] };
+  if (oo.resourceType !== 'OperationOutcome' || !Array.isArray(oo.issue)) return undefined;
+  const parts = oo.issue.map((i) => {
+    const text = i.diagnostics ?? i.details?.text ?? i.details?.coding?.[0]?.display ?? '';
+    const where = i.expression?.length ? ` at ${i.expression.join(', ')}` : '';
+    return `${[i.severity, i.code].filter(Boolean).join(' ')}${text ? `: ${text}` : ''}${where}`;
+  });
+  return parts.length ? parts.join('; ') : 'OperationOutcome without issues';
+}
+
+function tryJson(text: string): unknown {
+  try {
+    return JSON.parse(text);
+  } catch {
+    return undefined;
+  }
+}
+
+/** A summary of a non-2xx body: OAuth error, OperationOutcome, other JSON, or text. */
+export function describeErrorBody(res: HttpResponse): string {
+  const body = tryJson(res.text);
+  const oo = summarizeOperationOutcome(body);
+  if (oo) return oo;
+  if (body && typeof body === 'object') {
+    const b = body as Record<string, unknown>;
+    if (typeof b.error === 'string') {
+      return `${b.error}${typeof b.error_description === 'string' ? `: ${b.error_description}` : ''}`;
+    }
+    if (typeof b.message === 'string') return redactText(b.message);
+    return snippet(res.text);
+  }
+  if (res.text.trim() === '') return 'empty body';
+  return `${res.contentType.split(';')[0] || 'no content type'}: ${snippet(res.text)}`;
+}
+
+/** A generic error for an unexpected status: names the method, URL, status and body summary. */
+export function httpError(
+  res: HttpResponse,
+  method: string,
+  extra: { kind?: ErrorKind; hint?: string } = {},
+): SmartError {
+  const kind: ErrorKind =
+    extra.kind ?? (res.status === 401 || res.status === 403 ? 'auth' : 'http');
+  return new SmartError(
+    kind,
+    `${method} ${redactUrl(res.url)} answered ${res.status}: ${describeErrorBody(res)}`,
+    {
+      status: res.status,
+      hint: extra.hint,
+      details: { body: tryJson(res.text) },
+    },
+  );
+}

@@ -1,0 +1,56 @@
+/**
+ * Redaction for anything that may reach a log line: tokens, assertions, secrets. The rule is
+ * simple on purpose: a JWT-shaped string or a secret-named parameter never leaves in clear.
+ */
+const SECRET_PARAMS =
+  /^(access_token|id_token|refresh_token|client_assertion|client_secret|password|secret|token|code|assertion)$/i;
+
+const JWT = /\beyJ[A-Za-z0-9_-]{4,}\.[A-Za-z0-9_-]{4,}\.[A-Za-z0-9_-]*/g;
+
+/** Shorten a secret for display: enough to recognise it, not enough to use it. */
+export function shorten(secret: string): string {
+  if (secret.length <= 12) return '***';
+  return `${secret.slice(0, 6)}…${secret.slice(-4)} (${secret.length} chars)`;
+}
+
+export function redactUrl(url: string): string {
+  let u: URL;
+  try {
+    u = new URL(url);
+  } catch {
+    return redactText(url);
+  }
+  if (u.username || u.password) {
+    u.username = u.username ? '***' : '';
+    u.password = u.password ? '***' : '';
+  }
+  for (const key of [...u.searchParams.keys()]) {
+    if (SECRET_PARAMS.test(key)) u.searchParams.set(key, '***');
+  }
+  return redactText(u.toString());
+}
+
+export function redactText(text: string): string {
+  return text
+    .replace(JWT, '[redacted JWT]')
+    .replace(/\b(Bearer|Basic)\s+[A-Za-z0-9._~+/=-]+/gi, '$1 [redacted]')
+    .replace(
+      /((?:access_token|id_token|refresh_token|client_assertion|client_secret|password|secret)["']?\s*[:=]\s*["']?)[^"'&\s,}]+/gi,
+      '$1[redacted]',
+    );
+}
+
+export const SECRET_HEADERS = new Set([
+  'authorization',
+  'proxy-authorization',
+  'cookie',
+  'set-cookie',
+]);
+
+export function redactHeaders(headers: Record<string, string>): Record<string, string> {
+  const out: Record<string, string> = {};
+  for (const [k, v] of Object.entries(headers)) {
+    out[k] = SECRET_HEADERS.has(k.toLowerCase()) ? `${v.split(' ')[0]} [redacted]` : v;
+  }
+  return out;
+}

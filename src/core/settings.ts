@@ -1,0 +1,347 @@
+import { homedir } from 'node:os';
+import { join, resolve, isAbsolute } from 'node:path';
+import { promises as fs } from 'node:fs';
+import { SmartError, configError, usageError } from './errors.js';
+import { writeFileAtomic } from './fsutil.js';
+
+/** Keys a profile may hold. Names are part of the interface: scripts depend on them. */
+export const PROFILE_KEYS = [
+  'baseUrl',
+  'fhirUrl',
+  'tokenUrl',
+  'clientId',
+  'key',
+  'scope',
+  'alg',
+  'jwksUri',
+  'caFile',
+] as const;
+export type ProfileKey = (typeof PROFILE_KEYS)[number];
+export type Profile = Partial<Record<ProfileKey, string>>;
+
+export interface ConfigFile {
+  currentProfile?: string;
+  profiles: Record<string, Profile>;
+}
+
+export const ENV_NAMES: Record<ProfileKey, string> = {
+  baseUrl: 'SMART_BASE_URL',
+  fhirUrl: 'SMART_FHIR_URL',
+  tokenUrl: 'SMART_TOKEN_URL',
+  clientId: 'SMART_CLIENT_ID',
+  key: 'SMART_KEY',
+  scope: 'SMART_SCOPE',
+  alg: 'SMART_ALG',
+  jwksUri: 'SMART_JWKS_URI',
+  caFile: 'SMART_CA_FILE',
+};
+
+export const DEFAULT_SCOPE = 'system/*.read';
+export const DEFAULT_PROFILE = 'default';
+export const DEFAULT_TIMEOUT_SECONDS = 30;
+
+export type Source = 'flag' | 'env' | 'profile' | 'default' | 'derived';
+
+export interface Paths {
+  configDir: string;
+  configFile: string;
+  cacheDir: string;
+  keysDir: string;
+}
+
+export interface Settings extends Profile {
+  /** The active profile's name (whether or not it exists in the file). */
+  profile: string;
+  /** Whether the active profile exists in the config file. */
+  profileExists: boolean;
+  scope: string;
+  timeoutMs: number;
+  paths: Paths;
+  /** Admin secret for Aidbox-style registration, only ever from the environment. */
+  adminSecret?: string;
+  /** Where each value came from, for `smart config list` and for error hints. */
+  sources: Partial<Record<ProfileKey | 'profile' | 'timeout', Source>>;
+}
+
+type Env = Record<string, string | undefined>;
+
+export function resolvePaths(env: Env): Paths {
+  const home = env.HOME || homedir();
+  const configDir = join(env.XDG_CONFIG_HOME || join(home, '.config'), 'smart');
+  const cacheDir = join(env.XDG_CACHE_HOME || join(home, '.cache'), 'smart');
+  return {
+    configDir,
+    configFile: join(configDir, 'config.json'),
+    cacheDir,
+    keysDir: join(configDir, 'keys'),
+  };
+}
+
+/** Read and validate the config file; a missing file is an empty config. */
+export async function loadConfig(path: string): Promise<ConfigFile> {
+  let text: string;
+  try {
+    text = await fs.readFile(path, 'utf8');
+  } catch (e) {
+    if ((e as NodeJS.ErrnoException).code === 'ENOENT') return { profiles: {} };
+    throw configError(`cannot read config file ${path}: ${(e as Error).message}`, undefined, {
+      cause: e,
+    });
+  }
+  if (text.trim() === '') return { profiles: {} };
+  let raw: unknown;
+  try {
+    raw = JSON.parse(text);
+  } catch (e) {
+    throw configError(
+      `config file ${path} is not valid JSON: ${(e as Error).message}`,
+      `fix or remove the file; \`smart config list\` shows what is expected`,
+      { cause: e },
+    );
+  }
+  return validateConfig(raw, path);
+}
+
+export function validateConfig(raw: unknown, path: string): ConfigFile {
+  const bad = (where: string, what: string) =>
+    configError(
+      `config file ${path}: ${where} ${what}`,
+      `edit the file, or fix it with \`smart config set\` / \`smart config unset\``,
+      { code: 'bad_config', details: { key: where } },
+    );
+  if (!raw || typeof raw !== 'object' || Array.isArray(raw))
+    throw bad('the top level', 'must be a JSON object');
+  const obj = raw as Record<string, unknown>;
+  for (const k of Object.keys(obj)) {
+    if (k !== 'currentProfile' && k !== 'profiles')
+      throw bad(`key "${k}"`, 'is not a known key (expected currentProfile, profiles)');
+  }
+  if (obj.currentProfile !== undefined && typeof obj.currentProfile !== 'string') {
+    throw bad('"currentProfile"', 'must be a string');
+  }
+  const profiles: Record<string, Profile> = {};
+  if (obj.profiles !== undefined) {
+    if (!obj.profiles || typeof obj.profiles !== 'object' || Array.isArray(obj.profiles)) {
+      throw bad('"profiles"', 'must be an object of profiles');
+    }
+    for (const [name, p] of Object.entries(obj.profiles as Record<string, unknown>)) {
+      if (!p || typeof p !== 'object' || Array.isArray(p))
+        throw bad(`profile "${name}"`, 'must be an object');
+      const profile: Profile = {};
+      for (const [k, v] of Object.entries(p as Record<string, unknown>)) {
+        if (!(PROFILE_KEYS as readonly string[]).includes(k)) {
+          throw bad(
+            `profiles.${name}.${k}`,
+            `is not a known key (known: ${PROFILE_KEYS.join(', ')})`,
+          );
+        }
+        if (typeof v !== 'string') throw bad(`profiles.${name}.${k}`, 'must be a string');
+        const problem = checkValue(k as ProfileKey, v);
+        if (problem) throw bad(`profiles.${name}.${k}`, problem);
+        profile[k as ProfileKey] = v;
+      }
+      profiles[name] = profile;
+    }
+  }
+  return { currentProfile: obj.currentProfile as string | undefined, profiles };
+}
+
+const URL_KEYS: ProfileKey[] = ['baseUrl', 'fhirUrl', 'tokenUrl', 'jwksUri'];
+
+/** A reason the value is unusable for that key, or undefined when it is fine. */
+export function checkValue(key: ProfileKey, value: string): string | undefined {
+  if (URL_KEYS.includes(key)) {
+    let u: URL;
+    try {
+      u = new URL(value);
+    } catch {
+      return `"${value}" is not an absolute URL`;
+    }
+    if (u.protocol !== 'http:' && u.protocol !== 'https:')
+      return `"${value}" must be an http(s) URL`;
+  }
+  if (key === 'scope' && value.trim() === '') return 'must not be empty';
+  return undefined;
+}
+
+export async function saveConfig(path: string, config: ConfigFile): Promise<void> {
+  await writeFileAtomic(path, JSON.stringify(config, null, 2) + '\n', { mode: 0o600 });
+}
+
+/** Set (or, with undefined, remove) keys of one profile, creating the profile and file as needed. */
+export async function updateProfile(
+  path: string,
+  profile: string,
+  patch: Partial<Record<ProfileKey, string | undefined>>,
+): Promise<ConfigFile> {
+  const config = await loadConfig(path);
+  const current: Profile = { ...(config.profiles[profile] ?? {}) };
+  for (const [k, v] of Object.entries(patch) as [ProfileKey, string | undefined][]) {
+    if (v === undefined) delete current[k];
+    else {
+      const problem = checkValue(k, v);
+      if (problem) throw usageError(`${k}: ${problem}`);
+      current[k] = v;
+    }
+  }
+  config.profiles[profile] = current;
+  if (!config.currentProfile) config.currentProfile = profile;
+  await saveConfig(path, config);
+  return config;
+}
+
+export interface ResolveInput {
+  flags: Partial<Record<ProfileKey, string | undefined>> & { profile?: string; timeout?: number };
+  env: Env;
+  cwd: string;
+}
+
+/**
+ * The one resolver: flag > SMART_* environment variable > profile > default.
+ * Discovery (token URL) is applied later, by the code that needs it.
+ */
+export async function resolveSettings(input: ResolveInput): Promise<Settings> {
+  const { flags, env, cwd } = input;
+  const paths = resolvePaths(env);
+  const config = await loadConfig(paths.configFile);
+  const sources: Settings['sources'] = {};
+
+  let profile: string;
+  if (flags.profile) {
+    profile = flags.profile;
+    sources.profile = 'flag';
+  } else if (env.SMART_PROFILE) {
+    profile = env.SMART_PROFILE;
+    sources.profile = 'env';
+  } else if (config.currentProfile) {
+    profile = config.currentProfile;
+    sources.profile = 'profile';
+  } else {
+    profile = DEFAULT_PROFILE;
+    sources.profile = 'default';
+  }
+  const profileExists = profile in config.profiles;
+  if (!profileExists && (sources.profile === 'flag' || sources.profile === 'env')) {
+    const known = Object.keys(config.profiles);
+    throw configError(
+      `profile "${profile}" does not exist in ${paths.configFile}`,
+      known.length
+        ? `known profiles: ${known.join(', ')}; create it with \`smart init --profile ${profile}\``
+        : `create it with \`smart init --profile ${profile}\``,
+      { code: 'no_profile' },
+    );
+  }
+  const fromProfile = config.profiles[profile] ?? {};
+
+  const values: Profile = {};
+  for (const key of PROFILE_KEYS) {
+    const flag = flags[key];
+    const fromEnv = env[ENV_NAMES[key]];
+    let value: string | undefined;
+    if (flag !== undefined && flag !== '') {
+      value = flag;
+      sources[key] = 'flag';
+    } else if (fromEnv !== undefined && fromEnv !== '') {
+      value = fromEnv;
+      sources[key] = 'env';
+    } else if (fromProfile[key] !== undefined) {
+      value = fromProfile[key];
+      sources[key] = 'profile';
+    }
+    if (value === undefined) continue;
+    const problem = checkValue(key, value);
+    if (problem) {
+      const where =
+        sources[key] === 'flag'
+          ? `--${kebab(key)}`
+          : sources[key] === 'env'
+            ? ENV_NAMES[key]
+            : `profile "${profile}" key ${key}`;
+      throw new SmartError(sources[key] === 'profile' ? 'config' : 'usage', `${where}: ${problem}`);
+    }
+    values[key] = value;
+  }
+
+  // Relative key paths in flags/env are relative to the working directory.
+  if (values.key && !isAbsolute(values.key)) values.key = resolve(cwd, values.key);
+  if (values.caFile && !isAbsolute(values.caFile)) values.caFile = resolve(cwd, values.caFile);
+
+  if (values.baseUrl) values.baseUrl = values.baseUrl.replace(/\/+$/, '');
+  if (values.fhirUrl) values.fhirUrl = values.fhirUrl.replace(/\/+$/, '');
+  else if (values.baseUrl) {
+    values.fhirUrl = `${values.baseUrl}/fhir`;
+    sources.fhirUrl = 'derived';
+  }
+  if (!values.baseUrl && values.fhirUrl) {
+    values.baseUrl = new URL(values.fhirUrl).origin;
+    sources.baseUrl = 'derived';
+  }
+  if (!values.scope) sources.scope = 'default';
+
+  let timeoutSeconds = DEFAULT_TIMEOUT_SECONDS;
+  sources.timeout = 'default';
+  if (flags.timeout !== undefined) {
+    timeoutSeconds = flags.timeout;
+    sources.timeout = 'flag';
+  } else if (env.SMART_TIMEOUT) {
+    timeoutSeconds = Number(env.SMART_TIMEOUT);
+    sources.timeout = 'env';
+    if (!Number.isFinite(timeoutSeconds) || timeoutSeconds <= 0) {
+      throw usageError(`SMART_TIMEOUT: "${env.SMART_TIMEOUT}" is not a positive number of seconds`);
+    }
+  }
+
+  return {
+    ...values,
+    scope: values.scope ?? DEFAULT_SCOPE,
+    profile,
+    profileExists,
+    timeoutMs: Math.round(timeoutSeconds * 1000),
+    paths,
+    adminSecret:
+      env.SMART_ADMIN_SECRET || env.BOX_ROOT_CLIENT_SECRET || env.AIDBOX_CLIENT_SECRET || undefined,
+    sources,
+  };
+}
+
+export function kebab(key: string): string {
+  return key.replace(/[A-Z]/g, (c) => `-${c.toLowerCase()}`);
+}
+
+/** A setting the command cannot run without: an error that says every way to give it. */
+export function requireSetting<K extends ProfileKey>(
+  settings: Settings,
+  key: K,
+  forWhat: string,
+): string {
+  const v = settings[key];
+  if (v) return v;
+  throw usageError(
+    `no ${describeKey(key)} configured (needed ${forWhat})`,
+    `pass --${kebab(key)}, set ${ENV_NAMES[key]}, or save it with \`smart config set ${key} <value>\``,
+    { code: 'missing_setting', details: { key } },
+  );
+}
+
+export function describeKey(key: ProfileKey): string {
+  switch (key) {
+    case 'baseUrl':
+      return 'server base URL';
+    case 'fhirUrl':
+      return 'FHIR base URL';
+    case 'tokenUrl':
+      return 'token URL';
+    case 'clientId':
+      return 'client id';
+    case 'key':
+      return 'private key file';
+    case 'scope':
+      return 'scope';
+    case 'alg':
+      return 'signing algorithm';
+    case 'jwksUri':
+      return 'JWKS URL';
+    case 'caFile':
+      return 'CA file';
+  }
+}

@@ -1,0 +1,71 @@
+import type { Context, OutStream } from '../context.js';
+import { csvRow } from './csv.js';
+import { renderTable, type Column } from './table.js';
+
+export type { Column } from './table.js';
+export { chooseOutputFormat, OUTPUT_FORMATS } from './format.js';
+
+export function writeOut(stream: OutStream, text: string): Promise<void> {
+  return new Promise((resolve, reject) => {
+    const ok = stream.write(text, (err) => (err ? reject(err) : undefined));
+    if (ok) resolve();
+    else stream.once('drain', () => resolve());
+  });
+}
+
+export function jsonText(value: unknown, pretty: boolean): string {
+  return (pretty ? JSON.stringify(value, null, 2) : JSON.stringify(value)) + '\n';
+}
+
+/** A list of records: table, JSON array, one JSON object per line, or CSV. */
+export async function printRecords<T>(
+  ctx: Context,
+  rows: T[],
+  columns: Column<T>[],
+): Promise<void> {
+  const out = ctx.io.stdout;
+  switch (ctx.outputFormat()) {
+    case 'table':
+      if (rows.length === 0) {
+        ctx.log.info('(no results)');
+        return;
+      }
+      return writeOut(out, renderTable(rows, columns, out.columns ?? 120));
+    case 'json':
+      return writeOut(out, jsonText(rows, true));
+    case 'ndjson':
+      return writeOut(out, rows.map((r) => JSON.stringify(r) + '\n').join(''));
+    case 'csv':
+      return writeOut(
+        out,
+        csvRow(columns.map((c) => c.header)) +
+          rows.map((r) => csvRow(columns.map((c) => c.get(r)))).join(''),
+      );
+  }
+}
+
+/** One record: a two-column field/value table for a person, the object itself otherwise. */
+export async function printObject(
+  ctx: Context,
+  value: Record<string, unknown>,
+  fields?: Array<[string, unknown]>,
+): Promise<void> {
+  const format = ctx.outputFormat();
+  if (format === 'table') {
+    const rows = fields ?? Object.entries(value);
+    const width = Math.max(...rows.map(([k]) => k.length));
+    const text = rows
+      .filter(([, v]) => v !== undefined)
+      .map(
+        ([k, v]) =>
+          `${k.padEnd(width)}  ${typeof v === 'object' && v !== null ? JSON.stringify(v) : String(v)}`,
+      )
+      .join('\n');
+    return writeOut(ctx.io.stdout, text + '\n');
+  }
+  if (format === 'csv') {
+    const rows = fields ?? Object.entries(value);
+    return writeOut(ctx.io.stdout, csvRow(rows.map(([k]) => k)) + csvRow(rows.map(([, v]) => v)));
+  }
+  return writeOut(ctx.io.stdout, jsonText(value, format === 'json'));
+}

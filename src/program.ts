@@ -1,0 +1,218 @@
+import { Command, CommanderError, Option } from 'commander';
+import { createRequire } from 'node:module';
+import type { Context, GlobalOptions, OutputFormat, Streams } from './context.js';
+import { SmartError, isSmartError } from './core/errors.js';
+import { commands } from './commands/index.js';
+
+const require = createRequire(import.meta.url);
+const VERSION: string = (require('../package.json') as { version: string }).version;
+
+export interface RunOptions {
+  argv: string[];
+  io: Streams;
+  env: Record<string, string | undefined>;
+  cwd: string;
+  now?: () => number;
+  signal?: AbortSignal;
+}
+
+function makeContext(opts: RunOptions, signal: AbortSignal): Context {
+  const { io, env } = opts;
+  const ctx: Context = {
+    io,
+    env,
+    cwd: opts.cwd,
+    version: VERSION,
+    now: opts.now ?? Date.now,
+    signal,
+    globals: {},
+    log: {
+      info: (m) => void io.stderr.write(m + '\n'),
+      warn: (m) => void io.stderr.write(`warning: ${m}\n`),
+      verbose: (m) => {
+        if (ctx.globals.verbose || ctx.globals.debug) io.stderr.write(`* ${m}\n`);
+      },
+      debug: (m) => {
+        if (ctx.globals.debug) io.stderr.write(`debug: ${m}\n`);
+      },
+    },
+    interactive: () => Boolean(io.stdin.isTTY) && ctx.globals.input !== false,
+    outputFormat: () => {
+      const g = ctx.globals;
+      if (g.output) return g.output;
+      if (g.json) return 'json';
+      return io.stdout.isTTY ? 'table' : 'json';
+    },
+    settings: (() => {
+      let cached: ReturnType<Context['settings']> | undefined;
+      return () => {
+        cached ??= import('./core/settings.js').then(({ resolveSettings }) =>
+          resolveSettings({ flags: ctx.globals, env, cwd: opts.cwd }),
+        );
+        return cached;
+      };
+    })(),
+    http: (() => {
+      let cached: ReturnType<Context['http']> | undefined;
+      return () => {
+        cached ??= (async () => {
+          const settings = await ctx.settings();
+          const { createHttpClient } = await import('./core/http.js');
+          return createHttpClient({
+            timeoutMs: settings.timeoutMs,
+            userAgent: `smart/${VERSION}`,
+            caFile: settings.caFile,
+            env,
+            signal,
+            onRequest: (e) =>
+              ctx.log.verbose(
+                `${e.method} ${e.url} ${e.status ?? e.error ?? '-'} ${e.ms}ms${e.attempt > 1 ? ` (attempt ${e.attempt})` : ''}`,
+              ),
+          });
+        })();
+        return cached;
+      };
+    })(),
+  };
+  return ctx;
+}
+
+const OUTPUTS: OutputFormat[] = ['table', 'json', 'ndjson', 'csv'];
+
+function parseTimeout(v: string): number {
+  const n = Number(v);
+  if (!Number.isFinite(n) || n <= 0) {
+    throw new SmartError('usage', `--timeout: "${v}" is not a positive number of seconds`);
+  }
+  return n;
+}
+
+export function buildProgram(ctx: Context): Command {
+  const program = new Command('smart');
+  program
+    .description(
+      'SMART Backend Services from the terminal: keys, client registration, tokens, FHIR queries and bulk export.',
+    )
+    .version(VERSION, '-V, --version', 'print the version')
+    .helpOption('-h, --help', 'show help for a command')
+    .addHelpCommand('help [command]', 'show help for a command')
+    .showSuggestionAfterError(true)
+    .exitOverride()
+    .configureOutput({
+      writeOut: (s) => void ctx.io.stdout.write(s),
+      // Commander's own parse errors are rewritten by run() into one line.
+      writeErr: () => undefined,
+      outputError: () => undefined,
+    })
+    .option('--profile <name>', 'use this profile from the config file (env SMART_PROFILE)')
+    .addOption(
+      new Option('-o, --output <format>', 'output format (default: table on a TTY, json when piped)').choices(
+        OUTPUTS,
+      ),
+    )
+    .option('--json', 'shortcut for --output json')
+    .option('--base-url <url>', 'server origin, e.g. https://aidbox.example.com (env SMART_BASE_URL)')
+    .option('--fhir-url <url>', 'FHIR base URL (default <base-url>/fhir; env SMART_FHIR_URL)')
+    .option('--token-url <url>', 'token endpoint (default: discovered; env SMART_TOKEN_URL)')
+    .option('--client-id <id>', 'client id (env SMART_CLIENT_ID)')
+    .option('--key <file>', 'private key file (env SMART_KEY)')
+    .option('--scope <scopes>', 'space-separated scopes (default system/*.read; env SMART_SCOPE)')
+    .option('--alg <alg>', 'signing algorithm (default: from the key; env SMART_ALG)')
+    .option('--ca-file <file>', 'trust this PEM CA bundle for TLS, in addition to the system CAs')
+    .addOption(new Option('--timeout <seconds>', 'HTTP timeout per request (default 30)').argParser(parseTimeout))
+    .option('--verbose', 'log one line per HTTP request on stderr (secrets redacted)')
+    .option('--debug', 'show stack traces and error causes')
+    .option('--no-color', 'disable colours (also NO_COLOR=1)')
+    .option('--no-input', 'never prompt; a missing value is an error')
+    .addHelpText(
+      'after',
+      `
+Examples:
+  $ smart demo                                  # the whole flow against a local sandbox
+  $ smart keygen --alg RS384
+  $ smart register-client my-client --jwks-uri https://example.org/jwks.json
+  $ smart token
+  $ smart query Observation code=4548-4 _count=2
+  $ smart export --type Patient,Observation --out ./export
+
+Exit codes: 0 ok, 1 runtime or server failure, 2 usage or input error,
+3 authentication or authorization failure, 4 network failure or timeout.
+Docs: README.md`,
+    );
+
+  program.hook('preAction', (_root, action) => {
+    ctx.globals = action.optsWithGlobals() as GlobalOptions;
+  });
+
+  for (const register of commands) register(program, ctx);
+  return program;
+}
+
+function commanderMessage(e: CommanderError): string {
+  // "error: unknown command 'tokn'\n(Did you mean token?)" -> one line.
+  const lines = e.message
+    .replace(/^error:\s*/i, '')
+    .split('\n')
+    .map((l) => l.trim())
+    .filter(Boolean);
+  const suggestion = lines.find((l) => /^\(Did you mean/i.test(l));
+  const main = lines.filter((l) => l !== suggestion).join(' ');
+  return suggestion ? `${main} ${suggestion.replace(/^\(Did you mean/, '(did you mean')}` : main;
+}
+
+function printError(ctx: Context, e: unknown): number {
+  const err = ctx.io.stderr;
+  if (isSmartError(e)) {
+    if (e.code === 'interrupted') {
+      err.write('interrupted\n');
+      return 130;
+    }
+    err.write(`error: ${e.message}\n`);
+    if (e.hint) err.write(`hint: ${e.hint}\n`);
+    if (ctx.globals.debug) {
+      err.write(`${e.stack ?? ''}\n`);
+      let cause = (e as Error).cause;
+      while (cause) {
+        err.write(`caused by: ${cause instanceof Error ? (cause.stack ?? cause.message) : String(cause)}\n`);
+        cause = cause instanceof Error ? cause.cause : undefined;
+      }
+    }
+    return e.exitCode;
+  }
+  if (e instanceof CommanderError) {
+    if (
+      e.code === 'commander.helpDisplayed' ||
+      e.code === 'commander.version' ||
+      e.code === 'commander.help'
+    ) {
+      return 0;
+    }
+    if (e.code === 'commander.executeSubCommandAsync') return e.exitCode;
+    err.write(`error: ${commanderMessage(e)}\n`);
+    err.write(`hint: run \`smart --help\` (or \`smart help <command>\`) for usage\n`);
+    return 2;
+  }
+  // Not ours: a bug. Keep the stack so it is never disguised as a user error.
+  err.write(`smart: unexpected error (a bug, please report it):\n`);
+  err.write(`${e instanceof Error ? (e.stack ?? e.message) : String(e)}\n`);
+  return 70;
+}
+
+/** Run the CLI; returns the exit code. Never calls process.exit. */
+export async function run(opts: RunOptions): Promise<number> {
+  const controller = new AbortController();
+  if (opts.signal) opts.signal.addEventListener('abort', () => controller.abort(new SmartError('runtime', 'interrupted', { code: 'interrupted' })));
+  const ctx = makeContext(opts, controller.signal);
+  const program = buildProgram(ctx);
+  try {
+    await program.parseAsync(opts.argv, { from: 'user' });
+    return 0;
+  } catch (e) {
+    if (controller.signal.aborted && !(isSmartError(e) && e.code !== 'interrupted')) {
+      ctx.io.stderr.write('interrupted\n');
+      return 130;
+    }
+    return printError(ctx, e);
+  }
+}
+

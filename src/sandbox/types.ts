@@ -1,0 +1,82 @@
+/** A FHIR resource as the sandbox holds it: plain JSON with at least resourceType and id. */
+export interface Resource {
+  resourceType: string;
+  id: string;
+  meta?: { lastUpdated?: string; versionId?: string; [k: string]: unknown };
+  [k: string]: unknown;
+}
+
+/** What a fault does to a matching request. */
+export type FaultAction =
+  /** Answer at once with this status (and a Retry-After header when given). */
+  | { status: 429 | 500 | 503; retryAfter?: string }
+  /** Send the headers and part of the body, then destroy the socket. */
+  | { drop: 'mid-body' }
+  /** Wait this long, then answer normally. */
+  | { delayMs: number };
+
+export interface FaultRule {
+  /**
+   * Matched against the URL pathname. A string matches the pathname itself or any path below
+   * it (`/fhir/$export-status` matches `/fhir/$export-status/abc`); `*` matches any characters.
+   * A RegExp is tested against the pathname as is.
+   */
+  path: string | RegExp;
+  /** Only requests with this method (case-insensitive); default any. */
+  method?: string;
+  /** 1-based positions among the requests this rule matches, e.g. [2, 3]. */
+  nth?: number[];
+  /** The first `times` matching requests (ignored when `nth` is given). Default: every one. */
+  times?: number;
+  action: FaultAction;
+}
+
+export interface RequestLogEntry {
+  method: string;
+  /** Pathname and query string; never a token or a secret. */
+  path: string;
+  status: number;
+  ms: number;
+  clientId?: string;
+  /** ISO time the request arrived. */
+  time: string;
+  /** The fault applied to this request, if any, e.g. `429`, `drop`, `delay`. */
+  fault?: string;
+}
+
+export interface SandboxOptions {
+  /** Default 8080; 0 = an ephemeral port. */
+  port?: number;
+  /** Default 127.0.0.1. */
+  host?: string;
+  /** Password of the `root` admin client (HTTP Basic); default random. */
+  adminSecret?: string;
+  /** A folder of .json / .ndjson FHIR resources (Bundles or resources) replacing the fixtures. */
+  dataDir?: string;
+  /** N synthetic patients (deterministic, seeded) added to the data. */
+  generate?: number;
+  /** Resources per NDJSON file in $export; default 1000. */
+  exportFileSize?: number;
+  /** How long an export stays in progress; default 500 ms. */
+  exportDelayMs?: number;
+  faults?: FaultRule[];
+  /** Added to every response. */
+  latencyMs?: number;
+  /** One line per request: method, path, status, ms, client id. */
+  log?: (line: string) => void;
+}
+
+export interface SandboxHandle {
+  /** The origin, e.g. http://127.0.0.1:41234 */
+  url: string;
+  tokenUrl: string;
+  fhirUrl: string;
+  adminClientId: 'root';
+  adminSecret: string;
+  /** Every request served so far. */
+  requests: RequestLogEntry[];
+  /** How many resources of each type the sandbox serves. */
+  counts: Record<string, number>;
+  addFault(rule: FaultRule): void;
+  close(): Promise<void>;
+}
