@@ -1,0 +1,30 @@
+import type { Context } from '../context.js';
+
+/** The authenticated FHIR session for this run, built from the resolved settings. */
+export async function openSession(ctx: Context, options: { noCache?: boolean } = {}) {
+  const [{ FhirSession }, settings] = await Promise.all([
+    import('../core/session.js'),
+    ctx.settings(),
+  ]);
+  return new FhirSession({
+    settings,
+    http: () => ctx.http(),
+    now: ctx.now,
+    log: (m) => ctx.log.verbose(m),
+    noCache: options.noCache,
+  });
+}
+
+/** The token provider alone (smart token, smart assertion). */
+export async function openTokenProvider(ctx: Context) {
+  const [{ TokenProvider }, settings] = await Promise.all([
+    import('../core/token.js'),
+    ctx.settings(),
+  ]);
+  return new TokenProvider({
+    settings,
+    http: () => ctx.http(),
+    now: ctx.now,
+    log: (m) => ctx.log.verbose(m),
+  });
+}

@@ -1,0 +1,194 @@
+import { SmartError } from './errors.js';
+import type { HttpClient, HttpResponse } from './http.js';
+import { FileCache } from './cache.js';
+
+export interface SmartConfiguration {
+  issuer?: string;
+  jwks_uri?: string;
+  token_endpoint: string;
+  token_endpoint_auth_methods_supported?: string[];
+  token_endpoint_auth_signing_alg_values_supported?: string[];
+  grant_types_supported?: string[];
+  scopes_supported?: string[];
+  capabilities?: string[];
+  [member: string]: unknown;
+}
+
+export interface DiscoveryResult {
+  /** Where the document came from: a .well-known URL or the CapabilityStatement. */
+  source: string;
+  config: SmartConfiguration;
+  /** Every URL tried, with what it answered, for `smart discover` and error messages. */
+  tried: Array<{ url: string; result: string }>;
+  /** FHIR version and software from /metadata, when read. */
+  capabilityStatement?: { fhirVersion?: string; software?: string; tokenUrl?: string };
+}
+
+const DISCOVERY_TTL_MS = 60 * 60 * 1000;
+const OAUTH_URIS = 'http://fhir-registry.smarthealthit.org/StructureDefinition/oauth-uris';
+
+/** Candidate .well-known URLs: under the FHIR base first, then at the origin (Aidbox documents the root). */
+export function wellKnownUrls(fhirUrl: string): string[] {
+  const base = fhirUrl.replace(/\/+$/, '');
+  const urls = [`${base}/.well-known/smart-configuration`];
+  const origin = new URL(base).origin;
+  if (`${origin}` !== base) urls.push(`${origin}/.well-known/smart-configuration`);
+  return urls;
+}
+
+function parseJson(res: HttpResponse): unknown {
+  try {
+    return JSON.parse(res.text);
+  } catch {
+    return undefined;
+  }
+}
+
+interface CapabilityInfo {
+  fhirVersion?: string;
+  software?: string;
+  tokenUrl?: string;
+}
+
+function readCapabilityStatement(body: unknown): CapabilityInfo | undefined {
+  if (!body || typeof body !== 'object') return undefined;
+  const cs = body as {
+    resourceType?: string;
+    fhirVersion?: string;
+    software?: { name?: string; version?: string };
+    rest?: Array<{
+      security?: {
+        extension?: Array<{ url?: string; extension?: Array<{ url?: string; valueUri?: string }> }>;
+      };
+    }>;
+  };
+  if (cs.resourceType !== 'CapabilityStatement') return undefined;
+  let tokenUrl: string | undefined;
+  for (const rest of cs.rest ?? []) {
+    for (const ext of rest.security?.extension ?? []) {
+      if (ext.url !== OAUTH_URIS) continue;
+      tokenUrl = ext.extension?.find((e) => e.url === 'token')?.valueUri ?? tokenUrl;
+    }
+  }
+  const software = cs.software?.name
+    ? `${cs.software.name}${cs.software.version ? ` ${cs.software.version}` : ''}`
+    : undefined;
+  return { fhirVersion: cs.fhirVersion, software, tokenUrl };
+}
+
+/**
+ * Find the SMART configuration of a FHIR server: {fhir}/.well-known/smart-configuration, then the
+ * origin's, then the CapabilityStatement's oauth-uris extension. Relative endpoints are resolved
+ * against the FHIR base. Network errors propagate (the server is unreachable, say so).
+ */
+export async function discoverSmartConfiguration(
+  http: HttpClient,
+  fhirUrl: string,
+  options: { withMetadata?: boolean } = {},
+): Promise<DiscoveryResult> {
+  const tried: DiscoveryResult['tried'] = [];
+  let found: { source: string; config: SmartConfiguration } | undefined;
+  for (const url of wellKnownUrls(fhirUrl)) {
+    const res = await http.request(url, { headers: { accept: 'application/json' } });
+    const body = parseJson(res);
+    if (
+      res.ok &&
+      body &&
+      typeof body === 'object' &&
+      typeof (body as SmartConfiguration).token_endpoint === 'string'
+    ) {
+      const config = body as SmartConfiguration;
+      config.token_endpoint = new URL(
+        config.token_endpoint,
+        fhirUrl.replace(/\/?$/, '/'),
+      ).toString();
+      tried.push({ url, result: `${res.status} smart-configuration` });
+      found = { source: url, config };
+      break;
+    }
+    tried.push({
+      url,
+      result: res.ok ? `${res.status} but no token_endpoint in the answer` : `${res.status}`,
+    });
+  }
+  let capabilityStatement: CapabilityInfo | undefined;
+  if (!found || options.withMetadata) {
+    const url = `${fhirUrl.replace(/\/+$/, '')}/metadata`;
+    const res = await http.request(url, { headers: { accept: 'application/fhir+json' } });
+    capabilityStatement = res.ok ? readCapabilityStatement(parseJson(res)) : undefined;
+    tried.push({
+      url,
+      result: capabilityStatement
+        ? `${res.status} CapabilityStatement${capabilityStatement.tokenUrl ? ' with oauth-uris' : ' without oauth-uris'}`
+        : `${res.status}`,
+    });
+    if (!found && capabilityStatement?.tokenUrl) {
+      found = {
+        source: url,
+        config: {
+          token_endpoint: new URL(
+            capabilityStatement.tokenUrl,
+            fhirUrl.replace(/\/?$/, '/'),
+          ).toString(),
+        },
+      };
+    }
+  }
+  if (!found) {
+    throw new SmartError('http', `no SMART configuration found for ${fhirUrl}`, {
+      code: 'no_discovery',
+      hint: `tried ${tried.map((t) => `${t.url} (${t.result})`).join(', ')}; check --fhir-url, or pass --token-url`,
+      details: { tried },
+    });
+  }
+  return { ...found, tried, capabilityStatement };
+}
+
+interface CachedDiscovery {
+  fhirUrl: string;
+  fetchedAt: number;
+  source: string;
+  config: SmartConfiguration;
+}
+
+/** Discovery with a per-FHIR-base file cache (an hour), so warm commands make no request. */
+export async function cachedDiscovery(
+  http: () => Promise<HttpClient>,
+  fhirUrl: string,
+  cacheDir: string,
+  now: number,
+): Promise<{ config: SmartConfiguration; source: string; fromCache: boolean }> {
+  const cache = new FileCache(cacheDir);
+  const key = FileCache.keyOf(fhirUrl);
+  const hit = await cache.get<CachedDiscovery>('discovery', key);
+  if (
+    hit &&
+    hit.fhirUrl === fhirUrl &&
+    now - hit.fetchedAt < DISCOVERY_TTL_MS &&
+    hit.config?.token_endpoint
+  ) {
+    return { config: hit.config, source: hit.source, fromCache: true };
+  }
+  const result = await discoverSmartConfiguration(await http(), fhirUrl);
+  await cache.set('discovery', key, {
+    fhirUrl,
+    fetchedAt: now,
+    source: result.source,
+    config: result.config,
+  });
+  return { config: result.config, source: result.source, fromCache: false };
+}
+
+export async function saveDiscovery(
+  cacheDir: string,
+  fhirUrl: string,
+  result: DiscoveryResult,
+  now: number,
+): Promise<void> {
+  await new FileCache(cacheDir).set('discovery', FileCache.keyOf(fhirUrl), {
+    fhirUrl,
+    fetchedAt: now,
+    source: result.source,
+    config: result.config,
+  });
+}

@@ -1,0 +1,158 @@
+import { SmartError } from './errors.js';
+import {
+  describeErrorBody,
+  summarizeOperationOutcome,
+  type HttpClient,
+  type HttpRequest,
+  type HttpResponse,
+} from './http.js';
+import { requireSetting, type Settings } from './settings.js';
+import { TokenProvider, type AccessToken } from './token.js';
+import { redactUrl } from './redact.js';
+
+export interface SessionOptions {
+  settings: Settings;
+  http: () => Promise<HttpClient>;
+  now: () => number;
+  log?: (message: string) => void;
+  /** Bypass the token cache (still refreshes on 401). */
+  noCache?: boolean;
+}
+
+/** Resolve a path relative to the FHIR base, or check that an absolute URL is on its origin. */
+export function resolveFhirUrl(fhirUrl: string, pathOrUrl: string): string {
+  const base = fhirUrl.replace(/\/+$/, '');
+  if (/^[a-z][a-z0-9+.-]*:\/\//i.test(pathOrUrl)) {
+    const target = new URL(pathOrUrl);
+    const origin = new URL(base).origin;
+    if (target.origin !== origin) {
+      throw new SmartError(
+        'usage',
+        `refusing to send the access token to ${target.origin}: it is not the FHIR server's origin (${origin})`,
+        {
+          code: 'foreign_origin',
+          hint: 'a token must only go to the server it was issued for; use a path relative to the FHIR base',
+        },
+      );
+    }
+    return target.toString();
+  }
+  return `${base}/${pathOrUrl.replace(/^\/+/, '')}`;
+}
+
+/**
+ * An authenticated FHIR session: every request carries the Bearer token from the shared token
+ * path (cache, discovery); a 401 drops the token and retries once with a new one.
+ */
+export class FhirSession {
+  readonly fhirUrl: string;
+  readonly tokens: TokenProvider;
+  private current?: AccessToken;
+
+  constructor(private readonly options: SessionOptions) {
+    this.fhirUrl = requireSetting(options.settings, 'fhirUrl', 'to call the FHIR API');
+    this.tokens = new TokenProvider(options);
+  }
+
+  resolve(pathOrUrl: string): string {
+    return resolveFhirUrl(this.fhirUrl, pathOrUrl);
+  }
+
+  async token(forceNew = false): Promise<AccessToken> {
+    if (
+      this.current &&
+      !forceNew &&
+      (!this.current.expiresAt || this.current.expiresAt - 30_000 > this.options.now())
+    ) {
+      return this.current;
+    }
+    this.current = await this.tokens.getToken({ noCache: this.options.noCache, forceNew });
+    return this.current;
+  }
+
+  /** The granted scopes of the token in use, for 403 messages. */
+  get grantedScope(): string | undefined {
+    return this.current?.scope ?? this.current?.requestedScope;
+  }
+
+  async request(pathOrUrl: string, init: HttpRequest = {}): Promise<HttpResponse> {
+    const url = this.resolve(pathOrUrl);
+    const http = await this.options.http();
+    const send = async (token: AccessToken) =>
+      http.request(url, {
+        ...init,
+        headers: {
+          accept: 'application/fhir+json',
+          ...(init.headers ?? {}),
+          authorization: `Bearer ${token.accessToken}`,
+        },
+      });
+    let token = await this.token();
+    let res = await send(token);
+    if (res.status === 401) {
+      this.options.log?.('the FHIR server answered 401: getting a new token and retrying once');
+      await res.body?.cancel().catch(() => undefined);
+      await this.tokens.invalidate(token);
+      token = await this.token(true);
+      res = await send(token);
+    }
+    return res;
+  }
+
+  /** An error for a failed FHIR answer, with the OperationOutcome and, on 403, the token's scopes. */
+  error(res: HttpResponse, method = 'GET'): SmartError {
+    return fhirError(res, method, this.grantedScope);
+  }
+}
+
+export function fhirError(res: HttpResponse, method: string, grantedScope?: string): SmartError {
+  const url = redactUrl(res.url);
+  let body: unknown;
+  try {
+    body = JSON.parse(res.text);
+  } catch {
+    body = undefined;
+  }
+  const outcome = summarizeOperationOutcome(body);
+  const summary = describeErrorBody(res);
+  if (res.status === 401) {
+    return new SmartError(
+      'auth',
+      `${method} ${url} answered 401 even with a new token: ${summary}`,
+      {
+        status: 401,
+        hint: 'the FHIR server does not accept tokens from this token endpoint: check --fhir-url and --token-url',
+      },
+    );
+  }
+  if (res.status === 403) {
+    return new SmartError(
+      'auth',
+      `access denied: ${method} ${url} answered 403${outcome ? `: ${outcome}` : ''}`,
+      {
+        status: 403,
+        hint: `the token's scopes are "${grantedScope ?? 'unknown'}"; ask for a scope that covers this resource (--scope), or check the server's access policy for this client (on Aidbox: the AccessPolicy linked to the Client)`,
+        details: { outcome: body },
+      },
+    );
+  }
+  if (res.status === 404) {
+    return new SmartError(
+      'fhir',
+      `not found: ${method} ${url} answered 404${outcome ? `: ${outcome}` : ''}`,
+      {
+        status: 404,
+        hint: 'check the resource type and id, and the FHIR base URL (--fhir-url)',
+        details: { outcome: body },
+      },
+    );
+  }
+  return new SmartError(
+    outcome ? 'fhir' : 'http',
+    `${method} ${url} answered ${res.status}: ${summary}`,
+    {
+      status: res.status,
+      details: { outcome: body },
+    },
+  );
+}

@@ -1,0 +1,369 @@
+import { SmartError } from './errors.js';
+import {
+  describeErrorBody,
+  parseJsonBody,
+  snippet,
+  type HttpClient,
+  type HttpResponse,
+} from './http.js';
+import { signClientAssertion } from './assertion.js';
+import { cachedDiscovery, type SmartConfiguration } from './discovery.js';
+import { loadSigningKey, type SigningKey } from './keys.js';
+import { FileCache } from './cache.js';
+import { requireSetting, type Settings } from './settings.js';
+import { redactUrl } from './redact.js';
+
+export const JWT_BEARER = 'urn:ietf:params:oauth:client-assertion-type:jwt-bearer';
+/** A cached token is reused until this long before it expires. */
+export const CACHE_MARGIN_MS = 60_000;
+
+export interface TokenResponse {
+  access_token: string;
+  token_type: string;
+  expires_in?: number;
+  scope?: string;
+  [member: string]: unknown;
+}
+
+export interface AccessToken {
+  accessToken: string;
+  tokenType: string;
+  /** The scopes the server granted (may differ from those requested). */
+  scope?: string;
+  requestedScope: string;
+  /** Epoch ms; undefined when the server said nothing and the token is not a readable JWT. */
+  expiresAt?: number;
+  obtainedAt: number;
+  tokenUrl: string;
+  clientId: string;
+  kid: string;
+  fromCache: boolean;
+  /** The server's whole answer (holds the token: print only on request). */
+  response: TokenResponse;
+}
+
+export interface TokenRequestOptions {
+  scope?: string;
+  /** Neither read nor write the cache. */
+  noCache?: boolean;
+  /** Skip a cached token (it was rejected) but store the new one. */
+  forceNew?: boolean;
+}
+
+export interface TokenProviderOptions {
+  settings: Settings;
+  http: () => Promise<HttpClient>;
+  now: () => number;
+  /** Diagnostic lines (shown with --verbose). Never passed a secret. */
+  log?: (message: string) => void;
+}
+
+/** exp of a JWT access token, in epoch ms, without verifying it (only to schedule a refresh). */
+export function jwtExpiry(token: string): number | undefined {
+  const parts = token.split('.');
+  if (parts.length !== 3) return undefined;
+  try {
+    const claims = JSON.parse(Buffer.from(parts[1]!, 'base64url').toString('utf8')) as {
+      exp?: unknown;
+    };
+    return typeof claims.exp === 'number' ? claims.exp * 1000 : undefined;
+  } catch {
+    return undefined;
+  }
+}
+
+function tryJson(text: string): Record<string, unknown> | undefined {
+  try {
+    const v = JSON.parse(text) as unknown;
+    return v && typeof v === 'object' ? (v as Record<string, unknown>) : undefined;
+  } catch {
+    return undefined;
+  }
+}
+
+export interface OAuthErrorContext {
+  tokenUrl: string;
+  clientId: string;
+  kid: string;
+  alg: string;
+  scope: string;
+  jwksUri?: string;
+  advertisedAlgs?: string[];
+}
+
+/** Turn a failed token response into one line with the usual causes as a hint. */
+export function oauthError(res: HttpResponse, c: OAuthErrorContext): SmartError {
+  const body = tryJson(res.text);
+  const url = redactUrl(c.tokenUrl);
+  if (!body || typeof body.error !== 'string') {
+    const kind = res.status === 401 || res.status === 403 ? 'auth' : 'http';
+    return new SmartError(
+      kind,
+      `token request to ${url} failed with HTTP ${res.status}: ${describeErrorBody(res)}`,
+      {
+        status: res.status,
+        hint: body
+          ? undefined
+          : "is this the token endpoint? check --token-url or the server's .well-known/smart-configuration",
+      },
+    );
+  }
+  const error = body.error;
+  const description =
+    typeof body.error_description === 'string' ? body.error_description : undefined;
+  let hint: string;
+  const mentionsAlg = /\balg(orithm)?\b/i.test(description ?? '');
+  if (mentionsAlg || error === 'unsupported_algorithm') {
+    hint = c.advertisedAlgs?.length
+      ? `the key signs with ${c.alg}; the server advertises ${c.advertisedAlgs.join(', ')}: make a key with \`smart keygen --alg ${c.advertisedAlgs[0]}\``
+      : `the key signs with ${c.alg}; check which algorithms the server accepts (\`smart discover\`)`;
+  } else if (error === 'invalid_client') {
+    hint = `the server could not verify the assertion: does ${c.jwksUri ?? 'the registered JWKS'} serve kid ${c.kid}, and can the server reach it? is client id "${c.clientId}" registered? is the clock right?`;
+  } else if (error === 'invalid_scope') {
+    hint = `requested "${c.scope}"; the client must be registered with scopes that cover it (smart register-client --scope ...), or ask for less with --scope`;
+  } else if (error === 'unauthorized_client') {
+    hint = `client "${c.clientId}" is not allowed the client_credentials grant; register it with grant_types [client_credentials]`;
+  } else if (error === 'invalid_grant' || error === 'invalid_request') {
+    hint =
+      'the server rejected the request itself; run with --verbose and check the token endpoint URL';
+  } else {
+    hint = "see the server's description above";
+  }
+  return new SmartError(
+    'auth',
+    `token request rejected by ${url}: ${error}${description ? `: ${description}` : ''}`,
+    {
+      status: res.status,
+      code: error,
+      hint,
+      details: { error, error_description: description },
+    },
+  );
+}
+
+interface CachedToken {
+  accessToken: string;
+  tokenType: string;
+  scope?: string;
+  requestedScope: string;
+  expiresAt: number;
+  obtainedAt: number;
+  tokenUrl: string;
+  clientId: string;
+  kid: string;
+  response: TokenResponse;
+}
+
+/**
+ * Gets access tokens: signs a fresh assertion, POSTs it, caches the answer. One per run; it
+ * collapses concurrent requests for the same token into one.
+ */
+export class TokenProvider {
+  private keyPromise?: Promise<SigningKey>;
+  private discovered?: SmartConfiguration;
+  private readonly inflight = new Map<string, Promise<AccessToken>>();
+  private readonly cache: FileCache;
+
+  constructor(private readonly options: TokenProviderOptions) {
+    this.cache = new FileCache(options.settings.paths.cacheDir);
+  }
+
+  signingKey(): Promise<SigningKey> {
+    const s = this.options.settings;
+    this.keyPromise ??= loadSigningKey(requireSetting(s, 'key', 'to sign the client assertion'), {
+      alg: s.alg,
+    });
+    return this.keyPromise;
+  }
+
+  /** The token endpoint: the setting, else discovery (cached per FHIR base). */
+  async tokenUrl(): Promise<string> {
+    const s = this.options.settings;
+    if (s.tokenUrl) return s.tokenUrl;
+    if (!s.fhirUrl) {
+      throw new SmartError('usage', 'no token URL and no FHIR base URL to discover it from', {
+        code: 'missing_setting',
+        hint: 'pass --base-url (or --fhir-url, or --token-url), or save one with `smart init`',
+      });
+    }
+    const d = await cachedDiscovery(
+      this.options.http,
+      s.fhirUrl,
+      s.paths.cacheDir,
+      this.options.now(),
+    );
+    this.discovered = d.config;
+    this.options.log?.(
+      `token endpoint ${d.config.token_endpoint} (discovered from ${d.source}${d.fromCache ? ', cached' : ''})`,
+    );
+    return d.config.token_endpoint;
+  }
+
+  private cacheKey(tokenUrl: string, clientId: string, scope: string, kid: string): string {
+    return FileCache.keyOf(tokenUrl, clientId, scope, kid);
+  }
+
+  async getToken(request: TokenRequestOptions = {}): Promise<AccessToken> {
+    const s = this.options.settings;
+    const clientId = requireSetting(s, 'clientId', 'to get a token');
+    const scope = (request.scope ?? s.scope).trim().split(/\s+/).join(' ');
+    const key = await this.signingKey();
+    const tokenUrl = await this.tokenUrl();
+    const cacheKey = this.cacheKey(tokenUrl, clientId, scope, key.kid);
+    if (!request.noCache && !request.forceNew) {
+      const hit = await this.cache.get<CachedToken>('tokens', cacheKey);
+      if (hit && hit.accessToken && hit.expiresAt - CACHE_MARGIN_MS > this.options.now()) {
+        this.options.log?.(
+          `using cached token (expires in ${Math.round((hit.expiresAt - this.options.now()) / 1000)}s)`,
+        );
+        return { ...hit, fromCache: true };
+      }
+    }
+    const existing = this.inflight.get(cacheKey);
+    if (existing) return existing;
+    const promise = this.fetchToken({
+      tokenUrl,
+      clientId,
+      scope,
+      key,
+      cacheKey,
+      store: !request.noCache,
+    }).finally(() => this.inflight.delete(cacheKey));
+    this.inflight.set(cacheKey, promise);
+    return promise;
+  }
+
+  /** Forget a token the server rejected. */
+  async invalidate(token: AccessToken): Promise<void> {
+    await this.cache.delete(
+      'tokens',
+      this.cacheKey(token.tokenUrl, token.clientId, token.requestedScope, token.kid),
+    );
+  }
+
+  private async fetchToken(p: {
+    tokenUrl: string;
+    clientId: string;
+    scope: string;
+    key: SigningKey;
+    cacheKey: string;
+    store: boolean;
+  }): Promise<AccessToken> {
+    const s = this.options.settings;
+    const advertised = this.discovered?.token_endpoint_auth_signing_alg_values_supported;
+    if (advertised?.length && !advertised.includes(p.key.alg)) {
+      throw new SmartError(
+        'usage',
+        `the key signs with ${p.key.alg}, but ${redactUrl(p.tokenUrl)} accepts only ${advertised.join(', ')}`,
+        {
+          code: 'unsupported_alg',
+          hint: `make a key the server accepts: \`smart keygen --alg ${advertised[0]}\` (then register its JWKS)`,
+        },
+      );
+    }
+    const http = await this.options.http();
+    let res: HttpResponse | undefined;
+    // POSTs are not retried by the HTTP layer: a retry here signs a new assertion (new jti).
+    for (let attempt = 1; attempt <= 3; attempt++) {
+      const assertion = await signClientAssertion({
+        clientId: p.clientId,
+        audience: p.tokenUrl,
+        key: p.key,
+        now: Math.floor(this.options.now() / 1000),
+      });
+      const form = new URLSearchParams({
+        grant_type: 'client_credentials',
+        scope: p.scope,
+        client_assertion_type: JWT_BEARER,
+        client_assertion: assertion.jwt,
+      });
+      try {
+        res = await http.request(p.tokenUrl, {
+          method: 'POST',
+          headers: {
+            'content-type': 'application/x-www-form-urlencoded',
+            accept: 'application/json',
+          },
+          body: form.toString(),
+        });
+      } catch (e) {
+        if (
+          e instanceof SmartError &&
+          e.kind === 'network' &&
+          (e.code === 'ECONNRESET' || e.code === 'UND_ERR_SOCKET') &&
+          attempt < 3
+        )
+          continue;
+        throw e;
+      }
+      if ((res.status === 503 || res.status === 429) && attempt < 3) {
+        const after = Number(res.headers.get('retry-after'));
+        await new Promise((r) =>
+          setTimeout(
+            r,
+            Number.isFinite(after) && after > 0 ? Math.min(after, 10) * 1000 : 500 * attempt,
+          ),
+        );
+        continue;
+      }
+      break;
+    }
+    if (!res) throw new SmartError('network', `no answer from ${redactUrl(p.tokenUrl)}`);
+    if (!res.ok) {
+      throw oauthError(res, {
+        tokenUrl: p.tokenUrl,
+        clientId: p.clientId,
+        kid: p.key.kid,
+        alg: p.key.alg,
+        scope: p.scope,
+        jwksUri: s.jwksUri,
+        advertisedAlgs: advertised,
+      });
+    }
+    const body = parseJsonBody<TokenResponse>(res.text, res.contentType, p.tokenUrl, res.status);
+    if (!body || typeof body.access_token !== 'string' || body.access_token === '') {
+      throw new SmartError(
+        'http',
+        `the token response from ${redactUrl(p.tokenUrl)} has no access_token: ${snippet(res.text)}`,
+        {
+          code: 'bad_token_response',
+        },
+      );
+    }
+    if (typeof body.token_type !== 'string' || body.token_type.toLowerCase() !== 'bearer') {
+      throw new SmartError(
+        'http',
+        `the token response from ${redactUrl(p.tokenUrl)} has token_type "${String(body.token_type)}", expected "bearer"`,
+        {
+          code: 'bad_token_response',
+        },
+      );
+    }
+    const now = this.options.now();
+    const expiresAt =
+      typeof body.expires_in === 'number' && body.expires_in > 0
+        ? now + body.expires_in * 1000
+        : jwtExpiry(body.access_token);
+    const token: AccessToken = {
+      accessToken: body.access_token,
+      tokenType: body.token_type,
+      scope: typeof body.scope === 'string' ? body.scope : undefined,
+      requestedScope: p.scope,
+      expiresAt,
+      obtainedAt: now,
+      tokenUrl: p.tokenUrl,
+      clientId: p.clientId,
+      kid: p.key.kid,
+      fromCache: false,
+      response: body,
+    };
+    this.options.log?.(
+      `got a token for ${p.clientId}${expiresAt ? `, expires in ${Math.round((expiresAt - now) / 1000)}s` : ', no expiry given (not cached)'}`,
+    );
+    if (p.store && expiresAt) {
+      const { fromCache: _ignored, ...stored } = token;
+      await this.cache.set('tokens', p.cacheKey, stored);
+    }
+    return token;
+  }
+}
