@@ -227,7 +227,12 @@ export async function handleAdmin(
   if (id === undefined) {
     if (ex.method !== 'GET') throw fhirError(405, 'not-supported', `${ex.method} /${kind}`);
     const entry = [...store.values()].map((resource) => ({ resource }));
-    send(ex, 200, { resourceType: 'Bundle', type: 'searchset', total: entry.length, entry }, JSON_TYPE);
+    send(
+      ex,
+      200,
+      { resourceType: 'Bundle', type: 'searchset', total: entry.length, entry },
+      JSON_TYPE,
+    );
     return;
   }
   if (!ID.test(id)) throw fhirError(400, 'invalid', `invalid id '${id}'`);
@@ -264,15 +269,20 @@ export async function handleAdmin(
   }
   problems.push(...(kind === 'Client' ? validateClient(b) : validateAccessPolicy(b)));
   if (problems.length > 0) {
-    send(ex, 422, {
-      resourceType: 'OperationOutcome',
-      issue: problems.map((d) => ({
-        severity: 'error',
-        code: 'invalid',
-        diagnostics: d,
-        expression: [d.split(':')[0]],
-      })),
-    }, JSON_TYPE);
+    send(
+      ex,
+      422,
+      {
+        resourceType: 'OperationOutcome',
+        issue: problems.map((d) => ({
+          severity: 'error',
+          code: 'invalid',
+          diagnostics: d,
+          expression: [d.split(':')[0]],
+        })),
+      },
+      JSON_TYPE,
+    );
     return;
   }
   const saved = {

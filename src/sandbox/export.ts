@@ -1,0 +1,361 @@
+import { randomUUID } from 'node:crypto';
+import type { AccessToken } from './auth.js';
+import type { Store } from './data.js';
+import { requireKnownType, requirePermission } from './fhir.js';
+import {
+  type Exchange,
+  HttpError,
+  JSON_TYPE,
+  NDJSON,
+  fhirError,
+  mediaType,
+  outcome,
+  readBody,
+  send,
+  sendLines,
+} from './http.js';
+import { R4_RESOURCE_TYPES } from './resource-types.js';
+import { permsFor } from './scopes.js';
+import { dateRange, runSearch } from './search.js';
+import type { Resource } from './types.js';
+
+/**
+ * Bulk Data $export (STU2). Kick-off: GET (query) or POST (Parameters) at /fhir/$export,
+ * /fhir/Patient/$export and /fhir/Group/<id>/$export, with `Accept: application/fhir+json` and
+ * `Prefer: respond-async`. Parameters: _outputFormat, _since, _type, _typeFilter, patient.
+ * One export per client runs at a time: a second kick-off gets 429 + Retry-After, like Aidbox.
+ * An unknown type in _type does not fail the export: it becomes an OperationOutcome in error[].
+ */
+
+const OUTPUT_FORMATS = ['application/fhir+ndjson', 'application/ndjson', 'ndjson'];
+const SUPPORTED = new Set(['_outputFormat', '_since', '_type', '_typeFilter', 'patient']);
+
+export type ExportLevel = { kind: 'system' } | { kind: 'patient' } | { kind: 'group'; id: string };
+
+interface ExportFile {
+  type: string;
+  name: string;
+  lines: number;
+  line: (i: number) => string;
+}
+
+interface ExportJob {
+  id: string;
+  clientId: string;
+  origin: string;
+  request: string;
+  transactionTime: string;
+  createdAt: number;
+  readyAt: number;
+  output: ExportFile[];
+  errors: ExportFile[];
+}
+
+export interface ExportOptions {
+  fileSize: number;
+  delayMs: number;
+}
+
+export class Exports {
+  private readonly jobs = new Map<string, ExportJob>();
+  constructor(
+    private readonly store: Store,
+    private readonly options: ExportOptions,
+  ) {}
+
+  async kickoff(ex: Exchange, token: AccessToken, level: ExportLevel) {
+    if (ex.method !== 'GET' && ex.method !== 'POST') {
+      throw fhirError(405, 'not-supported', `${ex.method} is not allowed on $export`);
+    }
+    const accept = String(ex.req.headers.accept ?? '');
+    if (!/application\/fhir\+json/i.test(accept)) {
+      throw fhirError(
+        400,
+        'invalid',
+        `$export requires the header Accept: application/fhir+json (got '${accept || 'none'}')`,
+      );
+    }
+    const prefer = String(ex.req.headers.prefer ?? '');
+    if (!/respond-async/i.test(prefer)) {
+      throw fhirError(400, 'invalid', '$export requires the header Prefer: respond-async');
+    }
+    const lenient = /handling\s*=\s*lenient/i.test(prefer);
+    const params = await exportParams(ex);
+
+    for (const name of params.keys()) {
+      if (SUPPORTED.has(name)) continue;
+      if (!lenient) {
+        throw fhirError(
+          400,
+          'not-supported',
+          `$export parameter '${name}' is not supported (send Prefer: handling=lenient to ignore it)`,
+        );
+      }
+    }
+    for (const f of params.get('_outputFormat') ?? []) {
+      if (!OUTPUT_FORMATS.includes(f)) {
+        throw fhirError(
+          400,
+          'not-supported',
+          `_outputFormat '${f}' is not supported; use ${OUTPUT_FORMATS.join(', ')}`,
+        );
+      }
+    }
+    let since: number | undefined;
+    const sinceValues = params.get('_since') ?? [];
+    if (sinceValues.length > 1) throw fhirError(400, 'invalid', '_since: give one instant');
+    if (sinceValues.length === 1) {
+      const r = dateRange(sinceValues[0]!);
+      if (!r) throw fhirError(400, 'invalid', `_since: '${sinceValues[0]}' is not a FHIR instant`);
+      since = r[0];
+    }
+    if (level.kind === 'system' && params.has('patient')) {
+      throw fhirError(400, 'invalid', 'patient: only for Patient- and Group-level export');
+    }
+
+    // Types: as asked (unknown ones reported in error[]), or all those the scopes allow.
+    const errors: string[] = [];
+    let types: string[];
+    const asked = params.get('_type');
+    if (asked) {
+      types = [];
+      for (const t of new Set(asked)) {
+        if (!R4_RESOURCE_TYPES.has(t)) {
+          errors.push(
+            JSON.stringify(
+              outcome('not-supported', `_type: unknown resource type '${t}', skipped`),
+            ),
+          );
+          continue;
+        }
+        requirePermission(token, t, 'r');
+        types.push(t);
+      }
+    } else {
+      types = this.store
+        .typeNames()
+        .filter((t) => token.admin || permsFor(token.scopes, t).has('r'));
+    }
+
+    // _typeFilter: a resource of a filtered type is kept when it matches one of its queries.
+    const typeFilters = new Map<string, Set<Resource>>();
+    for (const f of params.get('_typeFilter') ?? []) {
+      const q = f.indexOf('?');
+      const type = q < 0 ? f : f.slice(0, q);
+      requireKnownType(type);
+      const query = [...new URLSearchParams(q < 0 ? '' : f.slice(q + 1))];
+      const hits = runSearch(this.store, { type, params: query, strict: !lenient });
+      const set = typeFilters.get(type) ?? new Set();
+      for (const r of hits) set.add(r);
+      typeFilters.set(type, set);
+    }
+
+    const running = [...this.jobs.values()].find(
+      (j) => j.clientId === token.clientId && j.readyAt > Date.now(),
+    );
+    if (running) {
+      const wait = Math.max(1, Math.ceil((running.readyAt - Date.now()) / 1000));
+      throw new HttpError(
+        429,
+        outcome('throttled', `an export is already running for this client: ${running.id}`),
+        { 'Retry-After': wait },
+      );
+    }
+
+    const byType = this.select(level, types, params.get('patient'));
+    const keep = (r: Resource) => {
+      if (since !== undefined) {
+        const t = r.meta?.lastUpdated ? dateRange(r.meta.lastUpdated) : undefined;
+        if (!t || t[0] <= since) return false;
+      }
+      const filter = typeFilters.get(r.resourceType);
+      return !filter || filter.has(r);
+    };
+
+    const id = randomUUID();
+    const output: ExportFile[] = [];
+    const size = this.options.fileSize;
+    for (const type of types) {
+      const list = (byType.get(type) ?? []).filter(keep);
+      for (let part = 0; part * size < list.length; part++) {
+        const chunk = list.slice(part * size, (part + 1) * size);
+        output.push({
+          type,
+          name: `${type}-${part + 1}.ndjson`,
+          lines: chunk.length,
+          line: (i) => JSON.stringify(chunk[i]) + '\n',
+        });
+      }
+    }
+    const errorFiles: ExportFile[] =
+      errors.length === 0
+        ? []
+        : [
+            {
+              type: 'OperationOutcome',
+              name: 'errors-1.ndjson',
+              lines: errors.length,
+              line: (i) => errors[i] + '\n',
+            },
+          ];
+    const now = Date.now();
+    const job: ExportJob = {
+      id,
+      clientId: token.clientId,
+      origin: ex.origin,
+      request: `${ex.origin}${ex.req.url}`,
+      transactionTime: new Date(now).toISOString(),
+      createdAt: now,
+      readyAt: now + this.options.delayMs,
+      output,
+      errors: errorFiles,
+    };
+    this.jobs.set(id, job);
+    send(ex, 202, outcome('informational', `export ${id} accepted`, 'information'), undefined, {
+      'Content-Location': `${ex.origin}/fhir/$export-status/${id}`,
+    });
+  }
+
+  /** The resources per type for the export level, before _since and _typeFilter. */
+  private select(level: ExportLevel, types: string[], patientParam?: string[]) {
+    const byType = new Map<string, Resource[]>();
+    if (level.kind === 'system') {
+      for (const t of types) byType.set(t, this.store.all(t));
+      return byType;
+    }
+    let patients: Resource[];
+    if (level.kind === 'group') {
+      const group = this.store.get('Group', level.id);
+      if (!group) throw fhirError(404, 'not-found', `Group/${level.id} not found`);
+      const members = (Array.isArray(group.member) ? group.member : []) as {
+        entity?: { reference?: string };
+        inactive?: boolean;
+      }[];
+      patients = members
+        .filter((m) => !m.inactive && m.entity?.reference?.startsWith('Patient/'))
+        .map((m) => this.store.get('Patient', m.entity!.reference!.slice('Patient/'.length)))
+        .filter((p): p is Resource => !!p);
+    } else {
+      patients = this.store.all('Patient');
+    }
+    if (patientParam) {
+      const wanted = new Set(patientParam.map((p) => p.replace(/^.*Patient\//, '')));
+      patients = patients.filter((p) => wanted.has(p.id));
+    }
+    const wantedTypes = new Set(types);
+    for (const t of types) byType.set(t, []);
+    for (const p of patients) {
+      if (wantedTypes.has('Patient')) byType.get('Patient')!.push(p);
+      for (const r of this.store.compartment(p.id)) {
+        if (wantedTypes.has(r.resourceType)) byType.get(r.resourceType)!.push(r);
+      }
+    }
+    return byType;
+  }
+
+  private job(id: string, token: AccessToken): ExportJob {
+    const job = this.jobs.get(id);
+    // Another client's export is as invisible as a missing one.
+    if (!job || (!token.admin && job.clientId !== token.clientId)) {
+      throw fhirError(
+        404,
+        'not-found',
+        `no export '${id}' (unknown, deleted or of another client)`,
+      );
+    }
+    return job;
+  }
+
+  /** GET (poll) and DELETE (cancel) of /fhir/$export-status/<id> */
+  status(ex: Exchange, token: AccessToken, id: string): void {
+    const job = this.job(id, token);
+    if (ex.method === 'DELETE') {
+      this.jobs.delete(id);
+      send(ex, 202, outcome('informational', `export ${id} deleted`, 'information'));
+      return;
+    }
+    if (ex.method !== 'GET') throw fhirError(405, 'not-supported', `${ex.method} on an export`);
+    const now = Date.now();
+    if (now < job.readyAt) {
+      const total = Math.max(1, job.readyAt - job.createdAt);
+      const pct = Math.min(99, Math.floor(((now - job.createdAt) / total) * 100));
+      send(ex, 202, undefined, undefined, {
+        'X-Progress': `in progress: ${pct}%`,
+        'Retry-After': Math.max(1, Math.ceil((job.readyAt - now) / 1000)),
+      });
+      return;
+    }
+    const fileUrl = (f: ExportFile) => `${job.origin}/fhir/$export-file/${job.id}/${f.name}`;
+    send(
+      ex,
+      200,
+      {
+        transactionTime: job.transactionTime,
+        request: job.request,
+        requiresAccessToken: true,
+        output: job.output.map((f) => ({ type: f.type, url: fileUrl(f), count: f.lines })),
+        error: job.errors.map((f) => ({ type: f.type, url: fileUrl(f), count: f.lines })),
+      },
+      JSON_TYPE,
+    );
+  }
+
+  /** GET /fhir/$export-file/<id>/<name>: one NDJSON file, streamed. */
+  async file(ex: Exchange, token: AccessToken, id: string, name: string): Promise<void> {
+    if (ex.method !== 'GET')
+      throw fhirError(405, 'not-supported', `${ex.method} on an export file`);
+    const job = this.job(id, token);
+    const file =
+      Date.now() >= job.readyAt
+        ? [...job.output, ...job.errors].find((f) => f.name === name)
+        : undefined;
+    if (!file) throw fhirError(404, 'not-found', `export ${id} has no file '${name}'`);
+    await sendLines(ex, 200, NDJSON, file.lines, file.line);
+  }
+}
+
+/** Kick-off parameters from the query and, for POST, a Parameters body; values comma-split. */
+async function exportParams(ex: Exchange): Promise<Map<string, string[]>> {
+  const out = new Map<string, string[]>();
+  const add = (name: string, value: string, split: boolean) => {
+    const list = out.get(name) ?? [];
+    // _typeFilter queries may hold commas of their own: split only before `Type?`.
+    const parts = !split
+      ? [value]
+      : name === '_typeFilter'
+        ? value.split(/,(?=[A-Z][A-Za-z]*\?)/)
+        : value.split(',');
+    for (const v of parts) if (v.trim()) list.push(v.trim());
+    out.set(name, list);
+  };
+  for (const [k, v] of ex.url.searchParams) add(k, v, true);
+  if (ex.method === 'POST') {
+    const text = await readBody(ex);
+    if (text.trim()) {
+      const ct = mediaType(ex.req.headers['content-type']);
+      if (ct !== 'application/fhir+json' && ct !== 'application/json') {
+        throw fhirError(415, 'not-supported', `$export POST body must be application/fhir+json`);
+      }
+      let body: { resourceType?: string; parameter?: Record<string, unknown>[] };
+      try {
+        body = JSON.parse(text);
+      } catch {
+        throw fhirError(400, 'structure', 'the $export POST body is not valid JSON');
+      }
+      if (body?.resourceType !== 'Parameters') {
+        throw fhirError(400, 'structure', 'the $export POST body must be a Parameters resource');
+      }
+      for (const p of body.parameter ?? []) {
+        const name = String(p.name ?? '');
+        const valueKey = Object.keys(p).find((k) => k.startsWith('value'));
+        let value = valueKey ? p[valueKey] : undefined;
+        if (value && typeof value === 'object') value = (value as { reference?: string }).reference;
+        if (typeof value !== 'string') {
+          throw fhirError(400, 'structure', `Parameters: '${name}' has no usable value[x]`);
+        }
+        add(name, value, name === '_type' || name === 'patient');
+      }
+    }
+  }
+  return out;
+}

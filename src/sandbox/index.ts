@@ -1,0 +1,16 @@
+/**
+ * The embedded SMART Backend Services + FHIR R4 server (`smart sandbox`): an Aidbox-like admin
+ * API, discovery, a strict private_key_jwt token endpoint, FHIR search/read, Bulk $export and
+ * fault injection. It shares no code with src/core, so that a client bug cannot hide in both.
+ */
+export { startSandbox } from './server.js';
+export { parseFaultSpec } from './faults.js';
+export { FIXTURES_DIR } from './data.js';
+export type {
+  FaultAction,
+  FaultRule,
+  RequestLogEntry,
+  Resource,
+  SandboxHandle,
+  SandboxOptions,
+} from './types.js';
