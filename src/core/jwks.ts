@@ -107,7 +107,9 @@ export function removeKeyFromJwks(jwks: Jwks, kid: string, source: string): Jwks
     const known = jwks.keys.map((k) => k.kid).filter(Boolean);
     throw usageError(
       `no key with kid "${kid}" in ${source}`,
-      known.length ? `kids in that file: ${known.join(', ')}` : 'that JWKS holds no keys with a kid',
+      known.length
+        ? `kids in that file: ${known.join(', ')}`
+        : 'that JWKS holds no keys with a kid',
       { code: 'no_such_kid' },
     );
   }
@@ -182,11 +184,7 @@ export async function importPublicJwk(
     );
   }
   const jwkAlg = parsed.jwk?.alg;
-  const alg = options.alg
-    ? checkAlg(options.alg)
-    : jwkAlg
-      ? checkAlg(jwkAlg)
-      : defaultAlgFor(bare);
+  const alg = options.alg ? checkAlg(options.alg) : jwkAlg ? checkAlg(jwkAlg) : defaultAlgFor(bare);
   const mismatch = algKeyMismatch(alg, bare);
   if (mismatch) {
     throw usageError(`${path}: ${mismatch}`, 'choose a matching --alg', { code: 'bad_alg' });
@@ -265,9 +263,13 @@ export async function createKeyPair(options: CreateKeyOptions): Promise<CreatedK
   const generated = await generateSigningKey(alg, { bits: options.bits, kid: options.kid });
   const privatePath = join(options.dir, privateKeyFileName(alg, generated.kid));
   if (!options.force && (await exists(privatePath))) {
-    throw usageError(`${privatePath} already exists`, 'use --force to replace it (the old key will be lost)', {
-      code: 'file_exists',
-    });
+    throw usageError(
+      `${privatePath} already exists`,
+      'use --force to replace it (the old key will be lost)',
+      {
+        code: 'file_exists',
+      },
+    );
   }
   const { jwks, replaced } = await addKeyToJwks(current, generated.publicJwk, jwksPath, {
     force: options.force,

@@ -190,6 +190,45 @@ export async function updateProfile(
   return config;
 }
 
+/** Which profile is active: --profile > SMART_PROFILE > currentProfile in the file > "default". */
+export function selectProfile(
+  flag: string | undefined,
+  env: Env,
+  config: ConfigFile,
+): { name: string; source: Source } {
+  if (flag) return { name: flag, source: 'flag' };
+  if (env.SMART_PROFILE) return { name: env.SMART_PROFILE, source: 'env' };
+  if (config.currentProfile) return { name: config.currentProfile, source: 'profile' };
+  return { name: DEFAULT_PROFILE, source: 'default' };
+}
+
+/** Make a profile the current one; an unknown name is an error unless `create`. */
+export async function useProfile(
+  path: string,
+  name: string,
+  options: { create?: boolean } = {},
+): Promise<{ config: ConfigFile; created: boolean }> {
+  const config = await loadConfig(path);
+  let created = false;
+  if (!(name in config.profiles)) {
+    if (!options.create) {
+      const known = Object.keys(config.profiles);
+      throw configError(
+        `profile "${name}" does not exist in ${path}`,
+        known.length
+          ? `known profiles: ${known.join(', ')}; pass --create to make an empty one, or run \`smart init --profile ${name}\``
+          : `no profiles yet; run \`smart init --profile ${name}\`, or pass --create`,
+        { code: 'no_profile', details: { known } },
+      );
+    }
+    config.profiles[name] = {};
+    created = true;
+  }
+  config.currentProfile = name;
+  await saveConfig(path, config);
+  return { config, created };
+}
+
 export interface ResolveInput {
   flags: Partial<Record<ProfileKey, string | undefined>> & { profile?: string; timeout?: number };
   env: Env;
@@ -206,20 +245,9 @@ export async function resolveSettings(input: ResolveInput): Promise<Settings> {
   const config = await loadConfig(paths.configFile);
   const sources: Settings['sources'] = {};
 
-  let profile: string;
-  if (flags.profile) {
-    profile = flags.profile;
-    sources.profile = 'flag';
-  } else if (env.SMART_PROFILE) {
-    profile = env.SMART_PROFILE;
-    sources.profile = 'env';
-  } else if (config.currentProfile) {
-    profile = config.currentProfile;
-    sources.profile = 'profile';
-  } else {
-    profile = DEFAULT_PROFILE;
-    sources.profile = 'default';
-  }
+  const active = selectProfile(flags.profile, env, config);
+  const profile = active.name;
+  sources.profile = active.source;
   const profileExists = profile in config.profiles;
   if (!profileExists && (sources.profile === 'flag' || sources.profile === 'env')) {
     const known = Object.keys(config.profiles);

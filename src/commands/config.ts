@@ -1,0 +1,254 @@
+import type { Command } from 'commander';
+import { isAbsolute, resolve } from 'node:path';
+import type { Context } from '../context.js';
+import { SmartError, usageError } from '../core/errors.js';
+import type { ProfileKey, Settings, Source } from '../core/settings.js';
+
+// Kept here (not imported from settings.ts) so that `--help` does not load the settings module;
+// test/unit/core/settings.test.ts checks that it matches PROFILE_KEYS.
+export const CONFIG_KEYS: readonly ProfileKey[] = [
+  'baseUrl',
+  'fhirUrl',
+  'tokenUrl',
+  'clientId',
+  'key',
+  'scope',
+  'alg',
+  'jwksUri',
+  'caFile',
+];
+
+const PATH_KEYS: readonly ProfileKey[] = ['key', 'caFile'];
+
+/** The key as a ProfileKey, or an error with a did-you-mean (and a word about secrets). */
+export async function checkConfigKey(key: string): Promise<ProfileKey> {
+  if ((CONFIG_KEYS as readonly string[]).includes(key)) return key as ProfileKey;
+  if (/secret|password|passwd|token$/i.test(key) && !/url/i.test(key)) {
+    throw usageError(
+      `"${key}" cannot be stored in the config file: secrets never are`,
+      'the admin secret comes from the environment: export SMART_ADMIN_SECRET=... (or BOX_ROOT_CLIENT_SECRET)',
+      { code: 'secret_key' },
+    );
+  }
+  const { didYouMean } = await import('../core/suggest.js');
+  const guess = didYouMean(key, CONFIG_KEYS);
+  throw usageError(
+    `unknown config key "${key}"${guess ? ` (did you mean ${guess}?)` : ''}`,
+    `known keys: ${CONFIG_KEYS.join(', ')}`,
+    { code: 'unknown_key' },
+  );
+}
+
+/** The profile that `set`/`unset` write to; unlike the resolver, a new name is fine here. */
+async function targetProfile(ctx: Context): Promise<{ name: string; configFile: string }> {
+  const { resolvePaths, loadConfig, selectProfile } = await import('../core/settings.js');
+  const paths = resolvePaths(ctx.env);
+  const config = await loadConfig(paths.configFile);
+  return {
+    name: selectProfile(ctx.globals.profile, ctx.env, config).name,
+    configFile: paths.configFile,
+  };
+}
+
+function rowsOf(settings: Settings): Array<{ key: string; value: string; source: Source | '-' }> {
+  const rows: Array<{ key: string; value: string; source: Source | '-' }> = [
+    { key: 'profile', value: settings.profile, source: settings.sources.profile ?? 'default' },
+  ];
+  for (const key of CONFIG_KEYS) {
+    const value = settings[key];
+    rows.push({
+      key,
+      value: value ?? '',
+      source: value === undefined ? '-' : (settings.sources[key] ?? 'default'),
+    });
+  }
+  rows.push({
+    key: 'timeout',
+    value: `${settings.timeoutMs / 1000}`,
+    source: settings.sources.timeout ?? 'default',
+  });
+  return rows;
+}
+
+export function registerConfig(program: Command, ctx: Context): void {
+  const config = program
+    .command('config')
+    .description('Read and write settings in the config file (profiles)')
+    .addHelpText(
+      'after',
+      `
+Keys: ${CONFIG_KEYS.join(', ')}.
+Precedence: flag > SMART_* environment variable > profile > default.
+Secrets are never stored: the admin secret comes from SMART_ADMIN_SECRET.
+
+Examples:
+  $ smart config set baseUrl https://aidbox.example.com
+  $ smart config get fhirUrl
+  $ smart config list
+  $ smart --profile staging config set clientId my-client
+  $ smart config use staging
+`,
+    );
+
+  config
+    .command('set <key> <value>')
+    .description('Save a value in the active profile (or the one named by --profile)')
+    .addHelpText(
+      'after',
+      `
+Examples:
+  $ smart config set baseUrl http://localhost:8080
+  $ smart config set key ./keys/private-rs384-Ab12Cd34.pem
+  $ smart config set scope "system/Patient.rs system/Observation.rs" --profile prod
+`,
+    )
+    .action(async (rawKey: string, rawValue: string) => {
+      const key = await checkConfigKey(rawKey);
+      const { name, configFile } = await targetProfile(ctx);
+      let value = rawValue;
+      if (key === 'alg') {
+        const { checkAlg } = await import('../core/keys.js');
+        value = checkAlg(rawValue);
+      }
+      if (PATH_KEYS.includes(key) && !isAbsolute(value)) value = resolve(ctx.cwd, value);
+      const { updateProfile } = await import('../core/settings.js');
+      await updateProfile(configFile, name, { [key]: value });
+      if (PATH_KEYS.includes(key)) {
+        const { existsSync } = await import('node:fs');
+        if (!existsSync(value)) ctx.log.warn(`${value} does not exist (yet)`);
+      }
+      ctx.log.info(`set ${key} in profile "${name}" (${configFile})`);
+    });
+
+  config
+    .command('get <key>')
+    .description('Print the resolved value of a setting (flag > env > profile > default)')
+    .addHelpText(
+      'after',
+      `
+Examples:
+  $ smart config get fhirUrl
+  $ curl -H "Authorization: Bearer $(smart token -o json | jq -r .access_token)" "$(smart config get fhirUrl)/Patient"
+`,
+    )
+    .action(async (rawKey: string) => {
+      const settings = await ctx.settings();
+      const key = rawKey === 'profile' ? 'profile' : await checkConfigKey(rawKey);
+      const value = key === 'profile' ? settings.profile : settings[key];
+      if (value === undefined) {
+        throw new SmartError('runtime', `${key} is not set (profile "${settings.profile}")`, {
+          code: 'not_set',
+          hint: `set it with \`smart config set ${key} <value>\``,
+        });
+      }
+      const { writeOut, jsonText } = await import('../output/index.js');
+      if (ctx.globals.output === 'json' || ctx.globals.json) {
+        const source = settings.sources[key];
+        await writeOut(ctx.io.stdout, jsonText({ key, value, source }, true));
+      } else {
+        await writeOut(ctx.io.stdout, `${value}\n`);
+      }
+    });
+
+  config
+    .command('list')
+    .description('Show the resolved settings of the active profile and where each comes from')
+    .addHelpText(
+      'after',
+      `
+Examples:
+  $ smart config list
+  $ SMART_SCOPE=system/Patient.rs smart config list -o json
+`,
+    )
+    .action(async () => {
+      const settings = await ctx.settings();
+      const rows = rowsOf(settings);
+      const out = await import('../output/index.js');
+      if (ctx.outputFormat() === 'json') {
+        const values: Record<string, { value: string; source: string }> = {};
+        for (const r of rows)
+          if (r.source !== '-') values[r.key] = { value: r.value, source: r.source };
+        await out.writeOut(
+          ctx.io.stdout,
+          out.jsonText(
+            {
+              profile: settings.profile,
+              profileExists: settings.profileExists,
+              configFile: settings.paths.configFile,
+              settings: values,
+              adminSecret: settings.adminSecret ? 'set (from the environment)' : 'not set',
+            },
+            true,
+          ),
+        );
+        return;
+      }
+      ctx.log.info(
+        `profile "${settings.profile}"${settings.profileExists ? '' : ' (not in the config file)'}, ${settings.paths.configFile}`,
+      );
+      await out.printRecords(ctx, rows, [
+        { header: 'key', get: (r) => r.key },
+        { header: 'value', get: (r) => r.value },
+        { header: 'source', get: (r) => r.source },
+      ]);
+    });
+
+  config
+    .command('unset <key>')
+    .description('Remove a value from the active profile (or the one named by --profile)')
+    .addHelpText(
+      'after',
+      `
+Examples:
+  $ smart config unset tokenUrl
+  $ smart config unset alg --profile staging
+`,
+    )
+    .action(async (rawKey: string) => {
+      const key = await checkConfigKey(rawKey);
+      const { name, configFile } = await targetProfile(ctx);
+      const { loadConfig, updateProfile } = await import('../core/settings.js');
+      const current = await loadConfig(configFile);
+      const profile = current.profiles[name];
+      if (!profile) {
+        const known = Object.keys(current.profiles);
+        throw new SmartError('config', `profile "${name}" does not exist in ${configFile}`, {
+          code: 'no_profile',
+          hint: known.length
+            ? `known profiles: ${known.join(', ')}`
+            : 'no profiles yet; run `smart init`',
+        });
+      }
+      if (profile[key] === undefined) {
+        ctx.log.info(`${key} was not set in profile "${name}"`);
+        return;
+      }
+      await updateProfile(configFile, name, { [key]: undefined });
+      ctx.log.info(`unset ${key} in profile "${name}" (${configFile})`);
+    });
+
+  config
+    .command('use <profile>')
+    .description('Make a profile the current one')
+    .option('--create', 'create the profile (empty) if it does not exist')
+    .addHelpText(
+      'after',
+      `
+Examples:
+  $ smart config use staging
+  $ smart config use local --create
+`,
+    )
+    .action(async (name: string, opts: { create?: boolean }) => {
+      const { resolvePaths, useProfile } = await import('../core/settings.js');
+      const { configFile } = resolvePaths(ctx.env);
+      const { created } = await useProfile(configFile, name, { create: opts.create });
+      ctx.log.info(
+        `${created ? 'created profile' : 'now using profile'} "${name}"${created ? ', now current' : ''} (${configFile})`,
+      );
+      if (ctx.env.SMART_PROFILE && ctx.env.SMART_PROFILE !== name) {
+        ctx.log.warn(`SMART_PROFILE=${ctx.env.SMART_PROFILE} is set and takes precedence`);
+      }
+    });
+}
