@@ -1,0 +1,151 @@
+import { afterAll, beforeAll, describe, expect, it } from 'vitest';
+import { type SandboxHandle, startSandbox } from '../../../src/sandbox/index.js';
+import { JWT_BEARER, adminPut, basic, clientBody } from './helpers.js';
+
+let sb: SandboxHandle;
+beforeAll(async () => {
+  sb = await startSandbox({ port: 0, adminSecret: 's3cret' });
+});
+afterAll(() => sb.close());
+
+const JWKS = 'http://127.0.0.1:9/jwks.json';
+
+describe('admin API', () => {
+  it('uses the given admin secret and a random one otherwise', async () => {
+    expect(sb.adminSecret).toBe('s3cret');
+    expect(sb.adminClientId).toBe('root');
+    const other = await startSandbox({ port: 0 });
+    try {
+      expect(other.adminSecret.length).toBeGreaterThanOrEqual(16);
+    } finally {
+      await other.close();
+    }
+  });
+
+  it('PUT /Client creates (201), then updates (200), echoing resourceType and id', async () => {
+    const created = await adminPut(sb, '/Client/c1', clientBody(JWKS));
+    expect(created.status).toBe(201);
+    expect(created.body).toMatchObject({
+      resourceType: 'Client',
+      id: 'c1',
+      type: 'bulk-api-client',
+      grant_types: ['client_credentials'],
+      jwks_uri: JWKS,
+      auth: { client_credentials: { token_format: 'jwt', access_token_expiration: 300 } },
+    });
+    const updated = await adminPut(
+      sb,
+      '/Client/c1',
+      clientBody(JWKS, { scope: ['system/Patient.rs'] }),
+    );
+    expect(updated.status).toBe(200);
+    expect(updated.body.scope).toEqual(['system/Patient.rs']);
+    const got = await fetch(`${sb.url}/Client/c1`, { headers: { authorization: basic(sb) } });
+    expect(got.status).toBe(200);
+    expect((await got.json()).scope).toEqual(['system/Patient.rs']);
+  });
+
+  it('PUT /AccessPolicy creates and echoes the policy', async () => {
+    const body = { engine: 'allow', link: [{ id: 'c1', resourceType: 'Client' }] };
+    const r = await adminPut(sb, '/AccessPolicy/c1', body);
+    expect(r.status).toBe(201);
+    expect(r.body).toMatchObject({ ...body, resourceType: 'AccessPolicy', id: 'c1' });
+    expect((await adminPut(sb, '/AccessPolicy/c1', body)).status).toBe(200);
+  });
+
+  it('401 with WWW-Authenticate: Basic for missing or wrong admin credentials', async () => {
+    const wrong = await adminPut(sb, '/Client/c2', clientBody(JWKS), basic(sb, 'nope'));
+    expect(wrong.status).toBe(401);
+    expect(wrong.headers.get('www-authenticate')).toMatch(/^Basic/);
+    expect(wrong.body.resourceType).toBe('OperationOutcome');
+    const none = await fetch(`${sb.url}/Client/c1`);
+    expect(none.status).toBe(401);
+    const otherUser = 'Basic ' + Buffer.from('admin:s3cret').toString('base64');
+    expect((await adminPut(sb, '/AccessPolicy/x', { engine: 'allow' }, otherUser)).status).toBe(
+      401,
+    );
+    // Nothing was created by the refused request.
+    const get = await fetch(`${sb.url}/Client/c2`, { headers: { authorization: basic(sb) } });
+    expect(get.status).toBe(404);
+  });
+
+  const invalid: [string, Record<string, unknown>, RegExp][] = [
+    ['grant_types without client_credentials', { grant_types: ['basic'] }, /^grant_types/],
+    [
+      'a bad client_assertion_type',
+      {
+        auth: {
+          client_credentials: {
+            client_assertion_types: ['urn:x'],
+            token_format: 'jwt',
+          },
+        },
+      },
+      /client_assertion_types/,
+    ],
+    [
+      'token_format other than jwt',
+      {
+        auth: {
+          client_credentials: { client_assertion_types: [JWT_BEARER], token_format: 'opaque' },
+        },
+      },
+      /token_format/,
+    ],
+    ['neither jwks_uri nor jwks', { jwks_uri: undefined }, /^jwks_uri/],
+    ['a jwks_uri that is not http(s)', { jwks_uri: 'ftp://x/jwks' }, /^jwks_uri/],
+    ['bad scope syntax', { scope: ['system/Patient.rx'] }, /^scope/],
+    ['a patient/ scope', { scope: ['patient/*.read'] }, /^scope.*system/],
+    ['an unknown resource type in scope', { scope: ['system/Patinet.read'] }, /Patinet/],
+    [
+      'private key material in jwks',
+      { jwks: [{ kty: 'RSA', kid: 'k', n: 'x', e: 'AQAB', d: 'y' }] },
+      /jwks\[0\]\.d/,
+    ],
+    ['an id that differs from the URL', { id: 'other' }, /^id/],
+  ];
+  for (const [what, patch, field] of invalid) {
+    it(`422 naming the field for ${what}`, async () => {
+      const r = await adminPut(sb, '/Client/bad', clientBody(JWKS, patch));
+      expect(r.status).toBe(422);
+      expect(r.body.resourceType).toBe('OperationOutcome');
+      const diagnostics = r.body.issue.map((i: { diagnostics: string }) => i.diagnostics);
+      expect(diagnostics.some((d: string) => field.test(d))).toBe(true);
+    });
+  }
+
+  it('422 for invalid JSON and for a bad AccessPolicy', async () => {
+    const res = await fetch(`${sb.url}/Client/bad`, {
+      method: 'PUT',
+      headers: { authorization: basic(sb), 'content-type': 'application/json' },
+      body: '{not json',
+    });
+    expect(res.status).toBe(422);
+    const p1 = await adminPut(sb, '/AccessPolicy/bad', { link: [] });
+    expect(p1.status).toBe(422);
+    expect(JSON.stringify(p1.body)).toMatch(/engine/);
+    const p2 = await adminPut(sb, '/AccessPolicy/bad', { engine: 'allow', link: [{ nope: 1 }] });
+    expect(p2.status).toBe(422);
+    expect(JSON.stringify(p2.body)).toMatch(/link\[0\]/);
+  });
+
+  it('DELETE returns the deleted resource, then 404 OperationOutcome', async () => {
+    await adminPut(sb, '/Client/gone', clientBody(JWKS));
+    const del = await fetch(`${sb.url}/Client/gone`, {
+      method: 'DELETE',
+      headers: { authorization: basic(sb) },
+    });
+    expect(del.status).toBe(200);
+    expect(await del.json()).toMatchObject({ resourceType: 'Client', id: 'gone' });
+    const again = await fetch(`${sb.url}/Client/gone`, {
+      method: 'DELETE',
+      headers: { authorization: basic(sb) },
+    });
+    expect(again.status).toBe(404);
+    expect((await again.json()).resourceType).toBe('OperationOutcome');
+    const get = await fetch(`${sb.url}/AccessPolicy/never`, {
+      headers: { authorization: basic(sb) },
+    });
+    expect(get.status).toBe(404);
+  });
+});
