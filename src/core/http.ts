@@ -140,7 +140,7 @@ export function networkError(
   if (timedOut) {
     return new SmartError(
       'network',
-      `no response from ${host} within ${Math.round(timeoutMs / 1000)}s`,
+      `no response from ${host} within ${timeoutMs < 1000 ? `${timeoutMs}ms` : `${Math.round(timeoutMs / 1000)}s`}`,
       {
         cause: e,
         code: 'ETIMEDOUT',

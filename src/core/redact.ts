@@ -2,8 +2,10 @@
  * Redaction for anything that may reach a log line: tokens, assertions, secrets. The rule is
  * simple on purpose: a JWT-shaped string or a secret-named parameter never leaves in clear.
  */
+// Not `code`: in FHIR it is the most common search parameter (Observation?code=...), and a
+// backend-services client never handles an OAuth authorization code.
 const SECRET_PARAMS =
-  /^(access_token|id_token|refresh_token|client_assertion|client_secret|password|secret|token|code|assertion)$/i;
+  /^(access_token|id_token|refresh_token|client_assertion|client_secret|password|secret|token|assertion)$/i;
 
 const JWT = /\beyJ[A-Za-z0-9_-]{4,}\.[A-Za-z0-9_-]{4,}\.[A-Za-z0-9_-]*/g;
 

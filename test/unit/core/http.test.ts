@@ -1,0 +1,245 @@
+import { createServer, type IncomingMessage, type Server, type ServerResponse } from 'node:http';
+import type { AddressInfo } from 'node:net';
+import { afterAll, afterEach, beforeAll, describe, expect, it } from 'vitest';
+import { SmartError } from '../../../src/core/errors.js';
+import {
+  backoffDelay,
+  createHttpClient,
+  describeErrorBody,
+  parseRetryAfter,
+  type HttpClientOptions,
+  type RequestEvent,
+} from '../../../src/core/http.js';
+
+type Handler = (req: IncomingMessage, res: ServerResponse, n: number) => void;
+
+let server: Server;
+let base: string;
+let handler: Handler = (_req, res) => res.end('ok');
+let hits: IncomingMessage[] = [];
+
+beforeAll(async () => {
+  server = createServer((req, res) => {
+    hits.push(req);
+    handler(req, res, hits.length);
+  });
+  await new Promise<void>((r) => server.listen(0, '127.0.0.1', r));
+  base = `http://127.0.0.1:${(server.address() as AddressInfo).port}`;
+});
+afterAll(async () => {
+  server.closeAllConnections();
+  await new Promise((r) => server.close(r));
+});
+afterEach(() => {
+  hits = [];
+  handler = (_req, res) => res.end('ok');
+});
+
+/** A client whose sleeps are recorded, not waited for. */
+async function client(extra: HttpClientOptions = {}) {
+  const delays: number[] = [];
+  const events: RequestEvent[] = [];
+  const http = await createHttpClient({
+    userAgent: 'smart/9.9.9',
+    sleep: async (ms) => void delays.push(ms),
+    random: () => 0.5,
+    onRequest: (e) => events.push(e),
+    ...extra,
+  });
+  return { http, delays, events };
+}
+
+const reply =
+  (status: number, headers: Record<string, string> = {}, body = '') =>
+  (_req: IncomingMessage, res: ServerResponse) => {
+    res.writeHead(status, headers);
+    res.end(body);
+  };
+
+async function failure(p: Promise<unknown>): Promise<SmartError> {
+  try {
+    await p;
+  } catch (e) {
+    expect(e).toBeInstanceOf(SmartError);
+    return e as SmartError;
+  }
+  throw new Error('expected a failure');
+}
+
+describe('retries', () => {
+  it('retries a 503 honouring Retry-After in seconds', async () => {
+    handler = (req, res, n) =>
+      n === 1 ? reply(503, { 'retry-after': '2' })(req, res) : res.end('{"a":1}');
+    const { http, delays, events } = await client();
+    const res = await http.request(`${base}/x`);
+    expect(res.status).toBe(200);
+    expect(res.json()).toEqual({ a: 1 });
+    expect(hits).toHaveLength(2);
+    expect(delays).toEqual([2000]);
+    expect(events.map((e) => [e.status, e.attempt])).toEqual([
+      [503, 1],
+      [200, 2],
+    ]);
+  });
+
+  it('retries a 429 honouring Retry-After as an HTTP date', async () => {
+    const now = Date.parse('2026-01-01T00:00:00Z');
+    const at = new Date(now + 5000).toUTCString();
+    handler = (req, res, n) => (n === 1 ? reply(429, { 'retry-after': at })(req, res) : res.end());
+    const { http, delays } = await client({ now: () => now });
+    expect((await http.request(`${base}/x`)).status).toBe(200);
+    expect(delays).toEqual([5000]);
+  });
+
+  it('backs off exponentially without Retry-After, and stops after the retry count', async () => {
+    handler = reply(503);
+    const { http, delays } = await client({ retries: 2, backoffMs: 100 });
+    const res = await http.request(`${base}/x`);
+    expect(res.status).toBe(503);
+    expect(hits).toHaveLength(3);
+    // full jitter with random() = 0.5: 0.5 * 100 * 2^n
+    expect(delays).toEqual([50, 100]);
+  });
+
+  it('clamps a long Retry-After and respects the total budget', async () => {
+    handler = reply(503, { 'retry-after': '3600' });
+    const clamped = await client({ retries: 1, maxRetryAfterMs: 250 });
+    await clamped.http.request(`${base}/x`);
+    expect(clamped.delays).toEqual([250]);
+    hits = [];
+    const budget = await client({ retries: 5, retryBudgetMs: 1000 });
+    const res = await budget.http.request(`${base}/x`);
+    expect(res.status).toBe(503);
+    expect(hits).toHaveLength(1);
+    expect(budget.delays).toEqual([]);
+  });
+
+  it('does not retry a POST unless asked', async () => {
+    handler = reply(503, { 'retry-after': '1' });
+    const { http } = await client();
+    expect((await http.request(`${base}/token`, { method: 'POST', body: 'a=b' })).status).toBe(503);
+    expect(hits).toHaveLength(1);
+    hits = [];
+    await http.request(`${base}/token`, { method: 'POST', body: 'a=b', retry: true });
+    expect(hits).toHaveLength(4);
+  });
+
+  it('does not retry other errors', async () => {
+    handler = reply(500);
+    const { http } = await client();
+    expect((await http.request(`${base}/x`)).status).toBe(500);
+    expect(hits).toHaveLength(1);
+  });
+
+  it('retries a connection reset on a GET', async () => {
+    handler = (req, res, n) => (n === 1 ? req.socket.destroy() : res.end('fine'));
+    const { http, delays } = await client();
+    const res = await http.request(`${base}/x`);
+    expect(res.text).toBe('fine');
+    expect(delays).toHaveLength(1);
+  });
+
+  it('parses Retry-After and computes backoff', () => {
+    expect(parseRetryAfter('7', 0)).toBe(7000);
+    expect(parseRetryAfter('Thu, 01 Jan 1970 00:00:10 GMT', 4000)).toBe(6000);
+    expect(parseRetryAfter('Thu, 01 Jan 1970 00:00:10 GMT', 20_000)).toBe(0);
+    expect(parseRetryAfter('soon', 0)).toBeUndefined();
+    expect(parseRetryAfter(null, 0)).toBeUndefined();
+    expect(backoffDelay(3, 500, () => 1)).toBe(4000);
+    expect(backoffDelay(10, 500, () => 1)).toBe(10_000);
+  });
+});
+
+describe('network errors', () => {
+  it('names host:port when the connection is refused, as a network error (exit 4)', async () => {
+    const tmp = createServer();
+    await new Promise<void>((r) => tmp.listen(0, '127.0.0.1', r));
+    const port = (tmp.address() as AddressInfo).port;
+    await new Promise((r) => tmp.close(r));
+    const { http, events } = await client();
+    const e = await failure(http.request(`http://127.0.0.1:${port}/fhir/metadata`));
+    expect(e.kind).toBe('network');
+    expect(e.exitCode).toBe(4);
+    expect(e.message).toBe(`cannot connect to 127.0.0.1:${port}: connection refused`);
+    expect(e.hint).toBeTruthy();
+    expect(events[0]?.error).toBe('ECONNREFUSED');
+  });
+
+  it('times out a request that gets no answer', async () => {
+    handler = () => undefined; // never answers
+    const { http } = await client({ timeoutMs: 150, retries: 0 });
+    const e = await failure(http.request(`${base}/slow`));
+    expect(e.kind).toBe('network');
+    expect(e.code).toBe('ETIMEDOUT');
+    expect(e.message).toContain(`127.0.0.1:${new URL(base).port}`);
+    expect(e.message).toContain('150ms');
+  });
+
+  it('stops when the run is aborted', async () => {
+    handler = () => undefined;
+    const controller = new AbortController();
+    const { http } = await client({ signal: controller.signal });
+    const p = http.request(`${base}/slow`);
+    setTimeout(() => controller.abort(new Error('interrupted')), 50);
+    await expect(p).rejects.toThrow('interrupted');
+  });
+});
+
+describe('requests', () => {
+  it('sends User-Agent and the caller headers', async () => {
+    const { http } = await client();
+    await http.request(`${base}/x`, { headers: { Accept: 'application/fhir+json' } });
+    expect(hits[0]!.headers['user-agent']).toBe('smart/9.9.9');
+    expect(hits[0]!.headers.accept).toBe('application/fhir+json');
+  });
+
+  it('reports each request with a redacted URL', async () => {
+    const assertion = 'eyJhbGciOiJSUzM4NCJ9.eyJpc3MiOiJjbGllbnQifQ.c2lnbmF0dXJl';
+    const { http, events } = await client();
+    await http.request(
+      `${base}/x?access_token=tok-secret-123&client_assertion=${assertion}&_count=5`,
+    );
+    expect(events).toHaveLength(1);
+    const e = events[0]!;
+    expect(e.method).toBe('GET');
+    expect(e.status).toBe(200);
+    expect(e.ms).toBeGreaterThanOrEqual(0);
+    expect(e.url).not.toContain('tok-secret-123');
+    expect(e.url).not.toContain(assertion);
+    expect(e.url).toContain('_count=5');
+  });
+
+  it('explains a non-JSON body with its content type', async () => {
+    handler = reply(200, { 'content-type': 'text/html' }, '<html>login</html>');
+    const { http } = await client();
+    const res = await http.request(`${base}/fhir/Patient`);
+    let err: SmartError | undefined;
+    try {
+      res.json();
+    } catch (e) {
+      err = e as SmartError;
+    }
+    expect(err?.code).toBe('not_json');
+    expect(err?.message).toContain('text/html');
+    expect(err?.exitCode).toBe(1);
+  });
+
+  it('summarizes OAuth and OperationOutcome error bodies', async () => {
+    handler = reply(
+      400,
+      { 'content-type': 'application/json' },
+      '{"error":"invalid_client","error_description":"bad kid"}',
+    );
+    const { http } = await client();
+    expect(describeErrorBody(await http.request(`${base}/token`))).toBe('invalid_client: bad kid');
+    handler = reply(
+      404,
+      { 'content-type': 'application/fhir+json' },
+      JSON.stringify({
+        resourceType: 'OperationOutcome',
+        issue: [{ severity: 'error', code: 'not-found', diagnostics: 'no Foo' }],
+      }),
+    );
+    expect(describeErrorBody(await http.request(`${base}/Foo/1`))).toBe('error not-found: no Foo');
+  });
+});
