@@ -48,6 +48,11 @@ export function dateRange(value: string): [number, number] | undefined {
     );
   if (!m) return undefined;
   const [, y, mo, d, h, mi, s, frac, tz] = m;
+  const out = (v: string | undefined, lo: number, hi: number) =>
+    v !== undefined && (Number(v) < lo || Number(v) > hi);
+  if (out(mo, 1, 12) || out(d, 1, 31) || out(h, 0, 23) || out(mi, 0, 59) || out(s, 0, 60)) {
+    return undefined;
+  }
   if (h !== undefined) {
     const iso = `${y}-${mo}-${d}T${h}:${mi}:${s ?? '00'}${frac ?? ''}${tz ?? 'Z'}`;
     const start = Date.parse(iso);
