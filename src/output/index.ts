@@ -52,10 +52,10 @@ export async function printObject(
 ): Promise<void> {
   const format = ctx.outputFormat();
   if (format === 'table') {
-    const rows = fields ?? Object.entries(value);
-    const width = Math.max(...rows.map(([k]) => k.length));
+    // Absent values are left out, and do not widen the key column.
+    const rows = (fields ?? Object.entries(value)).filter(([, v]) => v !== undefined);
+    const width = Math.max(0, ...rows.map(([k]) => k.length));
     const text = rows
-      .filter(([, v]) => v !== undefined)
       .map(
         ([k, v]) =>
           `${k.padEnd(width)}  ${typeof v === 'object' && v !== null ? JSON.stringify(v) : String(v)}`,
