@@ -1,0 +1,133 @@
+import { mkdtemp, readFile, rm, stat, writeFile } from 'node:fs/promises';
+import { tmpdir } from 'node:os';
+import { join } from 'node:path';
+import { afterAll, describe, expect, it } from 'vitest';
+import { FIXTURES_DIR, Store, generate, loadDir } from '../../../src/sandbox/data.js';
+import { startSandbox } from '../../../src/sandbox/index.js';
+import type { Resource } from '../../../src/sandbox/index.js';
+import { basic } from './helpers.js';
+
+const dirs: string[] = [];
+afterAll(() => Promise.all(dirs.map((d) => rm(d, { recursive: true, force: true }))));
+
+describe('fixtures', () => {
+  it('are small and hold the walkthrough data, an Organization, a Practitioner and a Group', async () => {
+    const store = new Store();
+    await loadDir(store, FIXTURES_DIR, '2024-01-01T00:00:00Z');
+    const file = join(FIXTURES_DIR, 'sandbox.json');
+    expect((await stat(file)).size).toBeLessThan(200 * 1024);
+    const a1c = store
+      .all('Observation')
+      .filter((o) => JSON.stringify(o.code).includes('"4548-4"'))
+      .filter(
+        (o) =>
+          JSON.stringify(o.category).includes('laboratory') &&
+          (o.valueQuantity as { unit: string }).unit === '%' &&
+          (o.subject as { reference: string }).reference.startsWith('Patient/') &&
+          (o.encounter as { reference: string }).reference.startsWith('Encounter/'),
+      );
+    expect(a1c.length).toBeGreaterThanOrEqual(3);
+    expect((a1c[0]!.code as { coding: { display: string }[] }).coding[0]!.display).toBe(
+      'Hemoglobin A1c/Hemoglobin.total in Blood',
+    );
+    expect(store.all('Organization').length).toBeGreaterThanOrEqual(1);
+    expect(store.all('Practitioner').length).toBeGreaterThanOrEqual(1);
+    const group = store.all('Group')[0]!;
+    const members = group.member as { entity: { reference: string } }[];
+    expect(members.length).toBeGreaterThan(0);
+    for (const m of members) {
+      expect(store.get('Patient', m.entity.reference.split('/')[1]!)).toBeDefined();
+    }
+    // Every reference inside the dataset resolves.
+    const text = await readFile(file, 'utf8');
+    for (const [, type, id] of text.matchAll(/"reference": "([A-Za-z]+)\/([^"]+)"/g)) {
+      expect(store.get(type!, id!), `${type}/${id}`).toBeDefined();
+    }
+  });
+});
+
+describe('--generate', () => {
+  it('is deterministic', () => {
+    const a = new Store();
+    const b = new Store();
+    generate(a, 40);
+    generate(b, 40);
+    const dump = (s: Store) => s.typeNames().map((t) => JSON.stringify(s.all(t)));
+    expect(dump(a)).toEqual(dump(b));
+    expect(a.all('Patient')).toHaveLength(40);
+    expect(
+      a.all('Observation').filter((o) => JSON.stringify(o.code).includes('4548-4')).length,
+    ).toBe(80);
+    expect(a.get('Group', 'gen-cohort')!.member).toHaveLength(4);
+  });
+
+  it('builds and serves ~100k resources in a few seconds', async () => {
+    const t0 = Date.now();
+    const sb = await startSandbox({ port: 0, generate: 8000 });
+    try {
+      const total = Object.values(sb.counts).reduce((a, b) => a + b, 0);
+      expect(total).toBeGreaterThan(95_000);
+      expect(Date.now() - t0).toBeLessThan(5000);
+      const t1 = Date.now();
+      const res = await fetch(`${sb.fhirUrl}/Observation?code=4548-4&_count=1000&_page=10`, {
+        headers: { authorization: basic(sb) },
+      });
+      const bundle = await res.json();
+      expect(bundle.entry).toHaveLength(1000);
+      expect(Date.now() - t1).toBeLessThan(500);
+    } finally {
+      await sb.close();
+    }
+  });
+});
+
+describe('--data', () => {
+  it('loads Bundles and NDJSON from a folder instead of the fixtures', async () => {
+    const dir = await mkdtemp(join(tmpdir(), 'sandbox-data-'));
+    dirs.push(dir);
+    const p = (id: string): Resource => ({ resourceType: 'Patient', id });
+    await writeFile(
+      join(dir, 'a.json'),
+      JSON.stringify({
+        resourceType: 'Bundle',
+        type: 'collection',
+        entry: [{ resource: p('p1') }],
+      }),
+    );
+    await writeFile(
+      join(dir, 'b.ndjson'),
+      [p('p2'), p('p3')].map((r) => JSON.stringify(r)).join('\n') + '\n',
+    );
+    await writeFile(join(dir, 'notes.txt'), 'ignored');
+    const sb = await startSandbox({ port: 0, dataDir: dir, generate: 2 });
+    try {
+      expect(sb.counts.Patient).toBe(5);
+      expect(sb.counts.Observation).toBe(16);
+      expect(sb.counts.Organization).toBeUndefined();
+    } finally {
+      await sb.close();
+    }
+  });
+
+  it('names the file and line of invalid data', async () => {
+    const dir = await mkdtemp(join(tmpdir(), 'sandbox-bad-'));
+    dirs.push(dir);
+    await writeFile(join(dir, 'x.ndjson'), '{"resourceType":"Patient","id":"a"}\n{oops\n');
+    await expect(startSandbox({ port: 0, dataDir: dir })).rejects.toThrow(
+      /x\.ndjson:2: invalid JSON/,
+    );
+    await expect(startSandbox({ port: 0, dataDir: join(dir, 'nope') })).rejects.toThrow(
+      /does not exist/,
+    );
+  });
+
+  it('reports a port in use as EADDRINUSE', async () => {
+    const sb = await startSandbox({ port: 0 });
+    try {
+      const port = Number(new URL(sb.url).port);
+      await expect(startSandbox({ port })).rejects.toMatchObject({ code: 'EADDRINUSE' });
+    } finally {
+      await sb.close();
+    }
+  });
+});

@@ -1,0 +1,182 @@
+import { afterEach, describe, expect, it } from 'vitest';
+import { type SandboxHandle, parseFaultSpec, startSandbox } from '../../../src/sandbox/index.js';
+import { basic, getToken, makeKey, register, serveJwks } from './helpers.js';
+
+describe('parseFaultSpec', () => {
+  it('reads the documented forms', () => {
+    expect(parseFaultSpec('429:/fhir/$export-status:2,3:retry-after=1')).toEqual({
+      path: '/fhir/$export-status',
+      nth: [2, 3],
+      action: { status: 429, retryAfter: '1' },
+    });
+    expect(parseFaultSpec('503:/auth/token:1')).toEqual({
+      path: '/auth/token',
+      nth: [1],
+      action: { status: 503 },
+    });
+    expect(parseFaultSpec('drop:/fhir/$export-file:method=get:times=2')).toEqual({
+      path: '/fhir/$export-file',
+      method: 'GET',
+      times: 2,
+      action: { drop: 'mid-body' },
+    });
+    expect(parseFaultSpec('delay:/fhir/Observation:ms=250')).toEqual({
+      path: '/fhir/Observation',
+      action: { delayMs: 250 },
+    });
+    const re = parseFaultSpec('500:~^/fhir/(Patient|Group)$');
+    expect(re.path).toBeInstanceOf(RegExp);
+    expect((re.path as RegExp).test('/fhir/Group')).toBe(true);
+  });
+
+  it('rejects what it cannot read, naming the problem', () => {
+    expect(() => parseFaultSpec('418:/x')).toThrow(/unknown action '418'/);
+    expect(() => parseFaultSpec('429')).toThrow(/expected/);
+    expect(() => parseFaultSpec('429:fhir')).toThrow(/must start with '\/'/);
+    expect(() => parseFaultSpec('delay:/x')).toThrow(/ms=/);
+    expect(() => parseFaultSpec('429:/x:0')).toThrow(/start at 1/);
+    expect(() => parseFaultSpec('429:/x:colour=red')).toThrow(/unknown option 'colour'/);
+    expect(() => parseFaultSpec('500:~(')).toThrow(/regular expression/);
+  });
+});
+
+describe('fault injection', () => {
+  let sb: SandboxHandle | undefined;
+  afterEach(async () => {
+    await sb?.close();
+    sb = undefined;
+  });
+
+  it('answers the nth matching requests with 429 + Retry-After, the others normally', async () => {
+    sb = await startSandbox({
+      port: 0,
+      faults: [parseFaultSpec('429:/fhir/metadata:2,3:retry-after=1')],
+    });
+    const statuses: number[] = [];
+    for (let i = 0; i < 4; i++) {
+      const res = await fetch(`${sb.fhirUrl}/metadata`);
+      statuses.push(res.status);
+      if (res.status === 429) {
+        expect(res.headers.get('retry-after')).toBe('1');
+        expect((await res.json()).issue[0].code).toBe('throttled');
+      } else await res.arrayBuffer();
+    }
+    expect(statuses).toEqual([200, 429, 429, 200]);
+    // Other paths are not counted nor hit.
+    expect((await fetch(`${sb.url}/.well-known/smart-configuration`)).status).toBe(200);
+    expect(sb.requests.filter((r) => r.fault === '429')).toHaveLength(2);
+  });
+
+  it('503 on the token endpoint answers OAuth-style; method filters and addFault at run time', async () => {
+    sb = await startSandbox({ port: 0 });
+    sb.addFault({
+      path: '/auth/token',
+      method: 'POST',
+      times: 1,
+      action: { status: 503, retryAfter: '2' },
+    });
+    sb.addFault({ path: '/fhir/Patient', action: { status: 500 } });
+    const get = await fetch(sb.tokenUrl);
+    expect(get.status).toBe(405); // GET does not match the POST-only rule
+    const post = await fetch(sb.tokenUrl, { method: 'POST' });
+    expect(post.status).toBe(503);
+    expect(post.headers.get('retry-after')).toBe('2');
+    expect(await post.json()).toMatchObject({ error: 'temporarily_unavailable' });
+    const again = await fetch(sb.tokenUrl, { method: 'POST' });
+    expect(again.status).toBe(400); // the real endpoint: no form
+    const patient = await fetch(`${sb.fhirUrl}/Patient/x`);
+    expect(patient.status).toBe(500);
+    expect(patient.headers.get('retry-after')).toBeNull();
+  });
+
+  it('drops the connection in the middle of a body, then serves the retry', async () => {
+    sb = await startSandbox({ port: 0, faults: [parseFaultSpec('drop:/fhir/metadata:1')] });
+    await expect(fetch(`${sb.fhirUrl}/metadata`).then((r) => r.text())).rejects.toThrow();
+    const ok = await fetch(`${sb.fhirUrl}/metadata`);
+    expect((await ok.json()).resourceType).toBe('CapabilityStatement');
+  });
+
+  it('drops an export file download mid-body; the next download is complete', async () => {
+    const key = await makeKey('ES384');
+    const jwks = await serveJwks([key.publicJwk]);
+    try {
+      sb = await startSandbox({ port: 0, exportDelayMs: 0, generate: 100 });
+      await register(sb, 'bulk', jwks.url);
+      const token = await getToken(sb, key, 'bulk');
+      const auth = { authorization: `Bearer ${token}` };
+      const k = await fetch(`${sb.fhirUrl}/$export?_type=Observation`, {
+        headers: { ...auth, accept: 'application/fhir+json', prefer: 'respond-async' },
+      });
+      expect(k.status).toBe(202);
+      const manifest = await (
+        await fetch(k.headers.get('content-location')!, { headers: auth })
+      ).json();
+      const file = manifest.output[0];
+      sb.addFault(parseFaultSpec('drop:/fhir/$export-file:1'));
+      const res = await fetch(file.url, { headers: auth });
+      expect(res.status).toBe(200); // headers arrive...
+      await expect(res.text()).rejects.toThrow(); // ...the body does not
+      const full = await (await fetch(file.url, { headers: auth })).text();
+      expect(full.trim().split('\n')).toHaveLength(file.count);
+      expect(sb.requests.some((r) => r.fault === 'drop')).toBe(true);
+    } finally {
+      await jwks.close();
+    }
+  });
+
+  it('delay faults and latencyMs slow responses down', async () => {
+    sb = await startSandbox({
+      port: 0,
+      latencyMs: 100,
+      faults: [{ path: '/fhir/metadata', nth: [1], action: { delayMs: 300 } }],
+    });
+    let t = Date.now();
+    expect((await fetch(`${sb.fhirUrl}/metadata`)).status).toBe(200);
+    expect(Date.now() - t).toBeGreaterThanOrEqual(390);
+    t = Date.now();
+    expect((await fetch(`${sb.url}/.well-known/smart-configuration`)).status).toBe(200);
+    const ms = Date.now() - t;
+    expect(ms).toBeGreaterThanOrEqual(95);
+    expect(ms).toBeLessThan(300);
+  });
+});
+
+describe('request log', () => {
+  it('has one entry and one line per request, with client id and never a secret', async () => {
+    const lines: string[] = [];
+    const key = await makeKey('ES384');
+    const jwks = await serveJwks([key.publicJwk]);
+    const sb = await startSandbox({
+      port: 0,
+      log: (l) => lines.push(l),
+      adminSecret: 'hunter2-admin',
+    });
+    try {
+      await register(sb, 'logged', jwks.url);
+      const token = await getToken(sb, key, 'logged');
+      await fetch(`${sb.fhirUrl}/Patient?_count=1&access_token=${token}`, {
+        headers: { authorization: `Bearer ${token}` },
+      });
+      await fetch(`${sb.url}/Client/logged`, { headers: { authorization: basic(sb) } });
+      await new Promise((r) => setTimeout(r, 50));
+      expect(lines).toHaveLength(sb.requests.length);
+      expect(lines).toHaveLength(5); // PUT Client, PUT AccessPolicy, token, search, GET Client
+      const search = sb.requests.find((r) => r.path.startsWith('/fhir/Patient'))!;
+      expect(search).toMatchObject({ method: 'GET', status: 200, clientId: 'logged' });
+      expect(search.path).toBe('/fhir/Patient?_count=1&access_token=***');
+      expect(sb.requests.find((r) => r.path === '/auth/token')).toMatchObject({
+        method: 'POST',
+        status: 200,
+        clientId: 'logged',
+      });
+      expect(lines.join('\n')).toMatch(/^GET \/Client\/logged 200 \d+ms client=root$/m);
+      const all = lines.join('\n') + JSON.stringify(sb.requests);
+      expect(all).not.toContain(token);
+      expect(all).not.toContain(token.split('.')[2]);
+      expect(all).not.toContain('hunter2-admin');
+    } finally {
+      await sb.close();
+      await jwks.close();
+    }
+  });
+});
