@@ -1,0 +1,108 @@
+import type { Command } from 'commander';
+import type { Context } from '../context.js';
+import { usageError } from '../core/errors.js';
+import { openSession } from './shared.js';
+
+interface QueryOptions {
+  all?: boolean;
+  limit?: string;
+  count?: string;
+  columns?: string;
+}
+
+function parseCountFlag(flag: string, value: string | undefined, min: number): number | undefined {
+  if (value === undefined) return undefined;
+  if (!/^\d+$/.test(value.trim()) || Number(value) < min) {
+    throw usageError(
+      `${flag} "${value}" is not ${min === 0 ? 'a whole number' : 'a positive whole number'}`,
+      flag === '--limit'
+        ? 'e.g. --limit 50 (stop after 50 resources)'
+        : 'e.g. --count 100 (ask for 100 resources per page)',
+      { code: 'bad_flag' },
+    );
+  }
+  return Number(value);
+}
+
+export function registerQuery(program: Command, ctx: Context): void {
+  program
+    .command('query')
+    .description('Search or read FHIR resources, e.g. smart query Observation code=4548-4')
+    .argument('<target>', 'a resource type, Type/id (read), or "Type?name=value&..."')
+    .argument('[params...]', 'search parameters as name=value (repeat a name to AND, commas to OR)')
+    .option('--all', 'follow Bundle next links to the last page')
+    .option('--limit <n>', 'stop after n resources (follows next links as far as needed)')
+    .option('--count <n>', 'page size asked of the server (sets _count)')
+    .option(
+      '--columns <list>',
+      'table/CSV columns: comma-separated FHIRPath expressions, each optionally label=expression',
+    )
+    .addHelpText(
+      'after',
+      `
+Examples:
+  $ smart query Patient
+  $ smart query Observation code=4548-4 _count=2
+  $ smart query Observation code=http://loinc.org|4548-4 date=ge2020-01-01 date=lt2021-01-01
+  $ smart query "Observation?code=4548-4&_count=2"
+  $ smart query Patient/a6a91d7e-7ded-4325-9dbe-42a088e7e039
+  $ smart query Observation --all -o ndjson > observations.ndjson
+  $ smart query Observation --limit 500 -o csv > observations.csv
+  $ smart query Patient --columns 'id,name=name.first().family,birthDate'
+  $ smart query Observation --columns 'id,code.coding.first().display,value.ofType(Quantity).value'
+  $ smart query Patient -o json | jq -r '.entry[].resource.id'
+
+Output: a table on a terminal (footer on stderr: shown / total), JSON when piped.
+  -o json     the server's Bundle (or resource); with --all or --limit one searchset Bundle
+  -o ndjson   one resource per line, streamed page by page
+  -o csv      RFC 4180, the table's columns, header row
+Without --all or --limit only the first page is fetched.
+`,
+    )
+    .action(async (target: string, params: string[], opts: QueryOptions) => {
+      const limit = parseCountFlag('--limit', opts.limit, 1);
+      const count = parseCountFlag('--count', opts.count, 0);
+      const { parseQueryTarget, read, searchPages } = await import('../core/fhir.js');
+      const query = parseQueryTarget(target, params);
+      const format = ctx.outputFormat();
+      const { defaultColumns } = await import('../output/resources.js');
+      let columns = defaultColumns(query.type);
+      if (opts.columns !== undefined) {
+        const { compileColumns } = await import('../output/fhirpath-columns.js');
+        columns = await compileColumns(opts.columns, query.type);
+        if (format === 'json' || format === 'ndjson') {
+          ctx.log.warn(`--columns applies to table and csv output, not ${format}`);
+        }
+      }
+      const session = await openSession(ctx);
+      const stream = await import('../output/stream.js');
+      const render = {
+        format,
+        columns,
+        pretty: Boolean(ctx.io.stdout.isTTY),
+        width: ctx.io.stdout.columns ?? 120,
+        info: (line: string) => ctx.log.info(line),
+        warn: (line: string) => ctx.log.warn(line),
+      };
+      if (query.id !== undefined) {
+        if (opts.all || limit !== undefined || count !== undefined) {
+          ctx.log.warn(
+            `--all, --limit and --count apply to searches; ${query.type}/${query.id} is a read`,
+          );
+        }
+        const resource = await read(session, query.type, query.id, query.params);
+        await stream.renderResource(ctx.io.stdout, resource, render);
+        return;
+      }
+      const pages = searchPages(session, query.type, query.params, {
+        all: opts.all,
+        limit,
+        count,
+        signal: ctx.signal,
+      });
+      await stream.renderSearch(ctx.io.stdout, pages, {
+        ...render,
+        combine: Boolean(opts.all) || limit !== undefined,
+      });
+    });
+}

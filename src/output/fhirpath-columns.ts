@@ -1,0 +1,129 @@
+import { SmartError, usageError } from '../core/errors.js';
+import type { Resource } from '../core/fhir.js';
+import type { Column } from './table.js';
+
+export interface ColumnSpec {
+  header: string;
+  expression: string;
+}
+
+// A label is a plain word before `=`; `gender = 'male'` (with spaces) stays an expression.
+const LABEL = /^([A-Za-z_][A-Za-z0-9_-]*)=(?!=)/;
+
+/**
+ * Split `--columns` at top-level commas: commas inside (), [], {} or a quoted string belong to
+ * the expression, e.g. `name.given.join(', ')`.
+ */
+export function splitColumns(spec: string): ColumnSpec[] {
+  const parts: string[] = [];
+  let depth = 0;
+  let quote: string | undefined;
+  let start = 0;
+  for (let i = 0; i < spec.length; i++) {
+    const ch = spec[i]!;
+    if (quote) {
+      if (ch === '\\') i++;
+      else if (ch === quote) quote = undefined;
+      continue;
+    }
+    if (ch === "'" || ch === '`' || ch === '"') quote = ch;
+    else if (ch === '(' || ch === '[' || ch === '{') depth++;
+    else if (ch === ')' || ch === ']' || ch === '}') depth = Math.max(0, depth - 1);
+    else if (ch === ',' && depth === 0) {
+      parts.push(spec.slice(start, i));
+      start = i + 1;
+    }
+  }
+  parts.push(spec.slice(start));
+  return parts.map((raw) => {
+    const part = raw.trim();
+    if (part === '') {
+      throw usageError(
+        `--columns "${spec}" has an empty column`,
+        'give a comma-separated list of FHIRPath expressions, e.g. --columns id,gender,birthDate',
+        { code: 'bad_columns' },
+      );
+    }
+    const m = LABEL.exec(part);
+    if (m) {
+      const expression = part.slice(m[0].length).trim();
+      if (!expression) {
+        throw usageError(
+          `--columns: "${part}" has a label but no expression`,
+          'write label=expression, e.g. name=name.family',
+          {
+            code: 'bad_columns',
+          },
+        );
+      }
+      return { header: m[1]!, expression };
+    }
+    return { header: part, expression: part };
+  });
+}
+
+function firstLine(e: unknown): string {
+  const msg = e instanceof Error ? e.message : String(e);
+  // ANTLR lists every token it expected; the position and the unexpected input are enough.
+  return msg
+    .split('\n')[0]!
+    .replace(/\s*expecting \{[^}]*\}/, '')
+    .trim();
+}
+
+type Evaluator = (resource: unknown) => unknown[];
+
+/**
+ * `--columns` as table/CSV columns: each a FHIRPath expression compiled once (with the R4 model,
+ * so choice types such as `value.ofType(Quantity)` work). A bad expression is a usage error that
+ * names it. fhirpath is imported here, lazily, only when --columns is used.
+ */
+export async function compileColumns(spec: string, type?: string): Promise<Column<Resource>[]> {
+  const specs = splitColumns(spec);
+  const [{ default: fhirpath }, { default: r4 }] = await Promise.all([
+    import('fhirpath'),
+    import('fhirpath/fhir-context/r4'),
+  ]);
+  const probe = { resourceType: type ?? 'Resource', id: 'probe' };
+  return specs.map(({ header, expression }) => {
+    const bad = (e: unknown) =>
+      usageError(
+        `--columns: cannot use the FHIRPath expression "${expression}": ${firstLine(e)}`,
+        'check the expression, e.g. --columns id,code.coding.first().display,value.ofType(Quantity).value',
+        { code: 'bad_columns', cause: e },
+      );
+    let evaluate: Evaluator;
+    try {
+      evaluate = fhirpath.compile(expression, r4) as Evaluator;
+    } catch (e) {
+      throw bad(e);
+    }
+    // Unknown functions only fail when evaluated: try once on an empty resource of the type.
+    try {
+      evaluate(structuredClone(probe));
+    } catch (e) {
+      throw bad(e);
+    }
+    return {
+      header,
+      get: (r: Resource) => {
+        let out: unknown[];
+        try {
+          out = evaluate(r);
+        } catch (e) {
+          throw new SmartError(
+            'usage',
+            `--columns: the FHIRPath expression "${expression}" failed on ${r.resourceType}/${r.id ?? '?'}: ${firstLine(e)}`,
+            {
+              code: 'bad_columns',
+              cause: e,
+              hint: 'check the expression against the resource (smart query ... -o json)',
+            },
+          );
+        }
+        if (!Array.isArray(out)) return out;
+        return out.length === 1 ? out[0] : out;
+      },
+    };
+  });
+}
