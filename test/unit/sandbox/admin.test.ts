@@ -1,6 +1,6 @@
 import { afterAll, beforeAll, describe, expect, it } from 'vitest';
 import { type SandboxHandle, startSandbox } from '../../../src/sandbox/index.js';
-import { JWT_BEARER, adminPut, basic, clientBody } from './helpers.js';
+import { JWT_BEARER, adminPut, basic, clientBody, json } from './helpers.js';
 
 let sb: SandboxHandle;
 beforeAll(async () => {
@@ -42,7 +42,7 @@ describe('admin API', () => {
     expect(updated.body.scope).toEqual(['system/Patient.rs']);
     const got = await fetch(`${sb.url}/Client/c1`, { headers: { authorization: basic(sb) } });
     expect(got.status).toBe(200);
-    expect((await got.json()).scope).toEqual(['system/Patient.rs']);
+    expect((await json(got)).scope).toEqual(['system/Patient.rs']);
   });
 
   it('PUT /AccessPolicy creates and echoes the policy', async () => {
@@ -136,13 +136,13 @@ describe('admin API', () => {
       headers: { authorization: basic(sb) },
     });
     expect(del.status).toBe(200);
-    expect(await del.json()).toMatchObject({ resourceType: 'Client', id: 'gone' });
+    expect(await json(del)).toMatchObject({ resourceType: 'Client', id: 'gone' });
     const again = await fetch(`${sb.url}/Client/gone`, {
       method: 'DELETE',
       headers: { authorization: basic(sb) },
     });
     expect(again.status).toBe(404);
-    expect((await again.json()).resourceType).toBe('OperationOutcome');
+    expect((await json(again)).resourceType).toBe('OperationOutcome');
     const get = await fetch(`${sb.url}/AccessPolicy/never`, {
       headers: { authorization: basic(sb) },
     });

@@ -5,7 +5,7 @@ import { afterAll, describe, expect, it } from 'vitest';
 import { FIXTURES_DIR, Store, generate, loadDir } from '../../../src/sandbox/data.js';
 import { startSandbox } from '../../../src/sandbox/index.js';
 import type { Resource } from '../../../src/sandbox/index.js';
-import { basic } from './helpers.js';
+import { basic, json } from './helpers.js';
 
 const dirs: string[] = [];
 afterAll(() => Promise.all(dirs.map((d) => rm(d, { recursive: true, force: true }))));
@@ -72,7 +72,7 @@ describe('--generate', () => {
       const res = await fetch(`${sb.fhirUrl}/Observation?code=4548-4&_count=1000&_page=10`, {
         headers: { authorization: basic(sb) },
       });
-      const bundle = await res.json();
+      const bundle = await json(res);
       expect(bundle.entry).toHaveLength(1000);
       expect(Date.now() - t1).toBeLessThan(500);
     } finally {

@@ -1,6 +1,6 @@
 import { afterAll, beforeAll, describe, expect, it } from 'vitest';
 import { type SandboxHandle, startSandbox } from '../../../src/sandbox/index.js';
-import { type TestKey, getToken, makeKey, register, serveJwks } from './helpers.js';
+import { type TestKey, getToken, makeKey, register, serveJwks, json } from './helpers.js';
 
 let sb: SandboxHandle;
 let key: TestKey;
@@ -75,7 +75,7 @@ async function waitForManifest(client: string, location: string) {
     }
     expect(res.status).toBe(200);
     expect(res.headers.get('content-type')).toMatch(/application\/json/);
-    return { manifest: (await res.json()) as Manifest, polls202 };
+    return { manifest: (await json(res)) as Manifest, polls202 };
   }
 }
 
@@ -231,7 +231,7 @@ describe('$export', () => {
     expect(del.status).toBe(202);
     const poll = await fetch(first.location, { headers: auth });
     expect(poll.status).toBe(404);
-    expect((await poll.json()).resourceType).toBe('OperationOutcome');
+    expect((await json(poll)).resourceType).toBe('OperationOutcome');
     // The cancelled export no longer blocks a new one.
     const third = await exportAll('busy', '$export?_type=Group');
     expect(third.manifest.output).toHaveLength(1);

@@ -1,6 +1,6 @@
 import { afterEach, describe, expect, it } from 'vitest';
 import { type SandboxHandle, parseFaultSpec, startSandbox } from '../../../src/sandbox/index.js';
-import { basic, getToken, makeKey, register, serveJwks } from './helpers.js';
+import { basic, getToken, makeKey, register, serveJwks, json } from './helpers.js';
 
 describe('parseFaultSpec', () => {
   it('reads the documented forms', () => {
@@ -58,7 +58,7 @@ describe('fault injection', () => {
       statuses.push(res.status);
       if (res.status === 429) {
         expect(res.headers.get('retry-after')).toBe('1');
-        expect((await res.json()).issue[0].code).toBe('throttled');
+        expect((await json(res)).issue[0].code).toBe('throttled');
       } else await res.arrayBuffer();
     }
     expect(statuses).toEqual([200, 429, 429, 200]);
@@ -81,7 +81,7 @@ describe('fault injection', () => {
     const post = await fetch(sb.tokenUrl, { method: 'POST' });
     expect(post.status).toBe(503);
     expect(post.headers.get('retry-after')).toBe('2');
-    expect(await post.json()).toMatchObject({ error: 'temporarily_unavailable' });
+    expect(await json(post)).toMatchObject({ error: 'temporarily_unavailable' });
     const again = await fetch(sb.tokenUrl, { method: 'POST' });
     expect(again.status).toBe(400); // the real endpoint: no form
     const patient = await fetch(`${sb.fhirUrl}/Patient/x`);
@@ -93,7 +93,7 @@ describe('fault injection', () => {
     sb = await startSandbox({ port: 0, faults: [parseFaultSpec('drop:/fhir/metadata:1')] });
     await expect(fetch(`${sb.fhirUrl}/metadata`).then((r) => r.text())).rejects.toThrow();
     const ok = await fetch(`${sb.fhirUrl}/metadata`);
-    expect((await ok.json()).resourceType).toBe('CapabilityStatement');
+    expect((await json(ok)).resourceType).toBe('CapabilityStatement');
   });
 
   it('drops an export file download mid-body; the next download is complete', async () => {
@@ -108,9 +108,9 @@ describe('fault injection', () => {
         headers: { ...auth, accept: 'application/fhir+json', prefer: 'respond-async' },
       });
       expect(k.status).toBe(202);
-      const manifest = await (
-        await fetch(k.headers.get('content-location')!, { headers: auth })
-      ).json();
+      const manifest = await json(
+        await fetch(k.headers.get('content-location')!, { headers: auth }),
+      );
       const file = manifest.output[0];
       sb.addFault(parseFaultSpec('drop:/fhir/$export-file:1'));
       const res = await fetch(file.url, { headers: auth });

@@ -11,6 +11,7 @@ import {
   makeKey,
   register,
   serveJwks,
+  json,
 } from './helpers.js';
 
 let sb: SandboxHandle;
@@ -40,7 +41,7 @@ describe('discovery and metadata (no token needed)', () => {
     ]) {
       const res = await fetch(sb.url + path);
       expect(res.status).toBe(200);
-      const conf = await res.json();
+      const conf = await json(res);
       expect(conf).toMatchObject({
         token_endpoint: sb.tokenUrl,
         token_endpoint_auth_methods_supported: ['private_key_jwt'],
@@ -72,7 +73,7 @@ describe('discovery and metadata (no token needed)', () => {
 
   it('publishes its token-signing public key without private parts', async () => {
     const res = await fetch(`${sb.url}/.well-known/jwks.json`);
-    const body = await res.json();
+    const body = await json(res);
     expect(body.keys).toHaveLength(1);
     expect(body.keys[0].kid).toBeTruthy();
     expect(body.keys[0].d).toBeUndefined();
@@ -327,7 +328,7 @@ describe('FHIR search and read', () => {
       headers: { authorization: `Bearer ${token}`, prefer: 'handling=strict' },
     });
     expect(res.status).toBe(400);
-    expect(JSON.stringify(await res.json())).toMatch(/foo/);
+    expect(JSON.stringify(await json(res))).toMatch(/foo/);
   });
 
   it('POST _search with a form body', async () => {
@@ -340,7 +341,7 @@ describe('FHIR search and read', () => {
       body: `code=4548-4&subject=Patient/${A1C_PATIENT}`,
     });
     expect(res.status).toBe(200);
-    expect((await res.json()).total).toBe(2);
+    expect((await json(res)).total).toBe(2);
   });
 
   it('read by id; 404 OperationOutcome for an unknown id or type', async () => {
@@ -360,7 +361,7 @@ describe('FHIR search and read', () => {
       headers: { authorization: basic(sb) },
     });
     expect(empty.status).toBe(200);
-    expect((await empty.json()).total).toBe(0);
+    expect((await json(empty)).total).toBe(0);
     // ...but outside a token whose wildcard was expanded to the types with data.
     expect((await fhirGet(sb, 'Medication', token)).status).toBe(403);
   });

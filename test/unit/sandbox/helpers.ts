@@ -31,7 +31,7 @@ export async function makeKey(alg: 'RS384' | 'ES384' | 'ES256' | 'RS256'): Promi
 export async function serveJwks(initial: JWK[], cacheControl?: string) {
   let keys = initial;
   let hits = 0;
-  const server = createServer((req, res) => {
+  const server = createServer((_req, res) => {
     hits++;
     const headers: Record<string, string> = { 'Content-Type': 'application/json' };
     if (cacheControl) headers['Cache-Control'] = cacheControl;
@@ -108,6 +108,12 @@ export function clientBody(jwksUri: string, extra: Record<string, unknown> = {})
   };
 }
 
+// Test code reads JSON bodies loosely; the assertions check their shape.
+export type Json = Record<string, any>; // eslint-disable-line @typescript-eslint/no-explicit-any
+export async function json(res: Response): Promise<Json> {
+  return (await res.json()) as Json;
+}
+
 export async function adminPut(sb: SandboxHandle, path: string, body: unknown, auth = basic(sb)) {
   const res = await fetch(`${sb.url}${path}`, {
     method: 'PUT',
@@ -118,7 +124,7 @@ export async function adminPut(sb: SandboxHandle, path: string, body: unknown, a
     },
     body: JSON.stringify(body),
   });
-  return { status: res.status, headers: res.headers, body: await res.json() };
+  return { status: res.status, headers: res.headers, body: await json(res) };
 }
 
 /** Registers a client with an allow policy; returns nothing, throws when the sandbox refuses. */
@@ -181,6 +187,6 @@ export async function fhirGet(sb: SandboxHandle, pathOrUrl: string, token?: stri
   return {
     status: res.status,
     headers: res.headers,
-    body: text ? (JSON.parse(text) as Record<string, any>) : undefined, // eslint-disable-line @typescript-eslint/no-explicit-any
+    body: text ? (JSON.parse(text) as Json) : undefined,
   };
 }

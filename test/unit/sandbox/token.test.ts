@@ -12,6 +12,7 @@ import {
   serveJwks,
   signAssertion,
   tokenForm,
+  json,
 } from './helpers.js';
 
 let sb: SandboxHandle;
@@ -327,7 +328,7 @@ describe('token endpoint: rejections', () => {
       body: JSON.stringify(tokenForm(await assertion())),
     });
     expect(res.status).toBe(400);
-    expect(await res.json()).toMatchObject({ error: 'invalid_request' });
+    expect(await json(res)).toMatchObject({ error: 'invalid_request' });
   });
 });
 
