@@ -1,6 +1,7 @@
 import { SmartError } from './errors.js';
 import type { HttpClient, HttpResponse } from './http.js';
 import { FileCache } from './cache.js';
+import { SIGNING_ALGS } from './keys.js';
 
 export interface SmartConfiguration {
   issuer?: string;
@@ -34,6 +35,14 @@ export function wellKnownUrls(fhirUrl: string): string[] {
   const origin = new URL(base).origin;
   if (`${origin}` !== base) urls.push(`${origin}/.well-known/smart-configuration`);
   return urls;
+}
+
+/** "404", "500 text/html (not JSON)", "200 application/json": what a URL answered, for messages. */
+function answerSummary(res: HttpResponse, body: unknown): string {
+  const type = res.contentType.split(';')[0]?.trim() || 'no content type';
+  if (body === undefined)
+    return res.text.trim() === '' ? `${res.status} (empty)` : `${res.status} ${type} (not JSON)`;
+  return `${res.status}`;
 }
 
 function parseJson(res: HttpResponse): unknown {
@@ -108,7 +117,10 @@ export async function discoverSmartConfiguration(
     }
     tried.push({
       url,
-      result: res.ok ? `${res.status} but no token_endpoint in the answer` : `${res.status}`,
+      result:
+        res.ok && body
+          ? `${res.status} but no token_endpoint in the answer`
+          : answerSummary(res, body),
     });
   }
   let capabilityStatement: CapabilityInfo | undefined;
@@ -120,7 +132,7 @@ export async function discoverSmartConfiguration(
       url,
       result: capabilityStatement
         ? `${res.status} CapabilityStatement${capabilityStatement.tokenUrl ? ' with oauth-uris' : ' without oauth-uris'}`
-        : `${res.status}`,
+        : answerSummary(res, parseJson(res)),
     });
     if (!found && capabilityStatement?.tokenUrl) {
       found = {
@@ -135,11 +147,15 @@ export async function discoverSmartConfiguration(
     }
   }
   if (!found) {
-    throw new SmartError('http', `no SMART configuration found for ${fhirUrl}`, {
-      code: 'no_discovery',
-      hint: `tried ${tried.map((t) => `${t.url} (${t.result})`).join(', ')}; check --fhir-url, or pass --token-url`,
-      details: { tried },
-    });
+    throw new SmartError(
+      'http',
+      `no SMART configuration found for ${fhirUrl}: ${tried.map((t) => `${t.url} answered ${t.result}`).join('; ')}`,
+      {
+        code: 'no_discovery',
+        hint: 'check --fhir-url (the FHIR base, e.g. https://server/fhir), or pass --token-url',
+        details: { tried },
+      },
+    );
   }
   return { ...found, tried, capabilityStatement };
 }
@@ -191,4 +207,64 @@ export async function saveDiscovery(
     source: result.source,
     config: result.config,
   });
+}
+
+export interface BackendServicesCheck {
+  requirement: string;
+  ok: boolean;
+  detail: string;
+}
+
+/**
+ * What SMART Backend Services needs from a server's configuration: the client_credentials grant,
+ * private_key_jwt, a signing alg smart can use (the key's, when known), and the
+ * client-confidential-asymmetric capability. A field the server does not advertise fails.
+ */
+export function backendServicesChecks(
+  config: SmartConfiguration,
+  options: { keyAlg?: string } = {},
+): BackendServicesCheck[] {
+  const has = (field: keyof SmartConfiguration, value: string) => {
+    const v = config[field];
+    return Array.isArray(v) ? v.includes(value) : undefined;
+  };
+  const checks: BackendServicesCheck[] = [];
+  const simple = (requirement: string, field: keyof SmartConfiguration, value: string) => {
+    const ok = has(field, value);
+    checks.push({
+      requirement,
+      ok: ok === true,
+      detail:
+        ok === undefined
+          ? `${String(field)} is not advertised`
+          : ok
+            ? `${String(field)} includes ${value}`
+            : `${String(field)} does not include ${value}`,
+    });
+  };
+  simple('client_credentials', 'grant_types_supported', 'client_credentials');
+  simple('private_key_jwt', 'token_endpoint_auth_methods_supported', 'private_key_jwt');
+  const algs = config.token_endpoint_auth_signing_alg_values_supported;
+  if (!Array.isArray(algs)) {
+    checks.push({
+      requirement: 'signing algorithm',
+      ok: false,
+      detail: 'token_endpoint_auth_signing_alg_values_supported is not advertised',
+    });
+  } else {
+    const usable = algs.filter((a) => (SIGNING_ALGS as readonly string[]).includes(a));
+    const keyOk = options.keyAlg ? algs.includes(options.keyAlg) : undefined;
+    checks.push({
+      requirement: 'signing algorithm',
+      ok: usable.length > 0 && keyOk !== false,
+      detail:
+        usable.length === 0
+          ? `none of ${algs.join(', ') || '(empty list)'} is one smart can sign with (${SIGNING_ALGS.join(', ')})`
+          : keyOk === false
+            ? `the key signs with ${options.keyAlg}, the server takes ${algs.join(', ')}: make a key with \`smart keygen --alg ${usable[0]}\``
+            : `can sign with ${usable.join(', ')}${options.keyAlg ? ` (the key: ${options.keyAlg})` : ''}`,
+    });
+  }
+  simple('client-confidential-asymmetric', 'capabilities', 'client-confidential-asymmetric');
+  return checks;
 }

@@ -199,6 +199,32 @@ export class TokenProvider {
     return d.config.token_endpoint;
   }
 
+  /** The discovered SMART configuration, once tokenUrl() has run discovery (fresh or cached). */
+  get discoveredConfiguration(): SmartConfiguration | undefined {
+    return this.discovered;
+  }
+
+  /** The signing algorithms the server advertises, when discovery said. */
+  get advertisedAlgs(): string[] | undefined {
+    const algs = this.discovered?.token_endpoint_auth_signing_alg_values_supported;
+    return Array.isArray(algs) && algs.length ? algs : undefined;
+  }
+
+  /** Refuse a key whose alg the server does not advertise (when it advertises any). */
+  checkAlgAdvertised(key: SigningKey, tokenUrl: string): void {
+    const advertised = this.advertisedAlgs;
+    if (advertised && !advertised.includes(key.alg)) {
+      throw new SmartError(
+        'usage',
+        `the key signs with ${key.alg}, but ${redactUrl(tokenUrl)} accepts only ${advertised.join(', ')}`,
+        {
+          code: 'unsupported_alg',
+          hint: `make a key the server accepts: \`smart keygen --alg ${advertised[0]}\` (then register its JWKS)`,
+        },
+      );
+    }
+  }
+
   private cacheKey(tokenUrl: string, clientId: string, scope: string, kid: string): string {
     return FileCache.keyOf(tokenUrl, clientId, scope, kid);
   }
@@ -250,17 +276,8 @@ export class TokenProvider {
     store: boolean;
   }): Promise<AccessToken> {
     const s = this.options.settings;
-    const advertised = this.discovered?.token_endpoint_auth_signing_alg_values_supported;
-    if (advertised?.length && !advertised.includes(p.key.alg)) {
-      throw new SmartError(
-        'usage',
-        `the key signs with ${p.key.alg}, but ${redactUrl(p.tokenUrl)} accepts only ${advertised.join(', ')}`,
-        {
-          code: 'unsupported_alg',
-          hint: `make a key the server accepts: \`smart keygen --alg ${advertised[0]}\` (then register its JWKS)`,
-        },
-      );
-    }
+    const advertised = this.advertisedAlgs;
+    this.checkAlgAdvertised(p.key, p.tokenUrl);
     const http = await this.options.http();
     let res: HttpResponse | undefined;
     // POSTs are not retried by the HTTP layer: a retry here signs a new assertion (new jti).

@@ -1,0 +1,130 @@
+import type { Command } from 'commander';
+import type { Context } from '../context.js';
+import { SmartError, usageError } from '../core/errors.js';
+
+function list(v: unknown): string {
+  if (!Array.isArray(v)) return '(not advertised)';
+  return v.length ? v.join(', ') : '(none)';
+}
+
+export function registerDiscover(program: Command, ctx: Context): void {
+  program
+    .command('discover [fhir-base-url]')
+    .description(
+      "Read a server's SMART configuration and check it can do Backend Services (exit 1 when it cannot)",
+    )
+    .addHelpText(
+      'after',
+      `
+Tries {fhir}/.well-known/smart-configuration, then the origin's, and reads {fhir}/metadata.
+Checks: the client_credentials grant, private_key_jwt, a signing algorithm smart can use,
+and the client-confidential-asymmetric capability. The token endpoint is cached per FHIR base.
+-o json prints {source, tried, config, metadata, checks: [{requirement, ok, detail}]}.
+
+Examples:
+  $ smart discover
+  $ smart discover https://aidbox.example.com/fhir
+  $ smart discover http://localhost:8080/fhir -o json
+`,
+    )
+    .action(async (arg: string | undefined) => {
+      const [
+        { discoverSmartConfiguration, saveDiscovery, backendServicesChecks },
+        { requireSetting },
+        settings,
+      ] = await Promise.all([
+        import('../core/discovery.js'),
+        import('../core/settings.js'),
+        ctx.settings(),
+      ]);
+      let fhirUrl: string;
+      if (arg) {
+        try {
+          const u = new URL(arg);
+          if (u.protocol !== 'http:' && u.protocol !== 'https:') throw new Error('scheme');
+        } catch {
+          throw usageError(
+            `"${arg}" is not an absolute http(s) URL`,
+            'e.g. smart discover https://aidbox.example.com/fhir',
+          );
+        }
+        fhirUrl = arg.replace(/\/+$/, '');
+      } else {
+        fhirUrl = requireSetting(settings, 'fhirUrl', 'to discover its SMART configuration');
+      }
+      const http = await ctx.http();
+      const result = await discoverSmartConfiguration(http, fhirUrl, { withMetadata: true });
+      await saveDiscovery(settings.paths.cacheDir, fhirUrl, result, ctx.now());
+
+      let keyAlg: string | undefined;
+      if (settings.key) {
+        const { loadSigningKey } = await import('../core/keys.js');
+        keyAlg = await loadSigningKey(settings.key, { alg: settings.alg })
+          .then((k) => k.alg)
+          .catch(() => undefined);
+      }
+      const checks = backendServicesChecks(result.config, { keyAlg });
+      const metadata = result.capabilityStatement
+        ? {
+            fhirVersion: result.capabilityStatement.fhirVersion,
+            software: result.capabilityStatement.software,
+          }
+        : undefined;
+
+      const out = await import('../output/index.js');
+      const format = ctx.outputFormat();
+      if (format === 'table') {
+        const c = result.config;
+        const fields: Array<[string, unknown]> = [
+          ['source', result.source],
+          ['token endpoint', c.token_endpoint],
+          ['auth methods', list(c.token_endpoint_auth_methods_supported)],
+          ['signing algs', list(c.token_endpoint_auth_signing_alg_values_supported)],
+          ['grant types', list(c.grant_types_supported)],
+          [
+            'scopes',
+            Array.isArray(c.scopes_supported) && c.scopes_supported.length > 12
+              ? `${c.scopes_supported.slice(0, 12).join(', ')}, … (${c.scopes_supported.length} in all)`
+              : list(c.scopes_supported),
+          ],
+          ['capabilities', list(c.capabilities)],
+          [
+            'FHIR version',
+            metadata?.fhirVersion
+              ? `${metadata.fhirVersion}${metadata.software ? ` (${metadata.software})` : ''}`
+              : '(no CapabilityStatement)',
+          ],
+        ];
+        const width = Math.max(...fields.map(([k]) => k.length));
+        const tty = Boolean(ctx.io.stdout.isTTY);
+        const lines = fields.map(([k, v]) => `${k.padEnd(width)}  ${String(v)}`);
+        lines.push('');
+        for (const check of checks) {
+          const mark = check.ok ? (tty ? '✓' : 'ok') : tty ? '✗' : 'missing';
+          lines.push(`${mark.padEnd(tty ? 1 : 7)}  ${check.requirement}: ${check.detail}`);
+        }
+        await out.writeOut(ctx.io.stdout, lines.join('\n') + '\n');
+      } else {
+        await out.writeOut(
+          ctx.io.stdout,
+          out.jsonText(
+            { source: result.source, tried: result.tried, config: result.config, metadata, checks },
+            format !== 'ndjson',
+          ),
+        );
+      }
+      ctx.log.verbose(`saved the token endpoint of ${fhirUrl} in the discovery cache`);
+
+      const missing = checks.filter((c) => !c.ok);
+      if (missing.length) {
+        throw new SmartError(
+          'runtime',
+          `${fhirUrl} cannot do SMART Backend Services as advertised: missing ${missing.map((m) => m.requirement).join(', ')}`,
+          {
+            code: 'not_backend_services',
+            hint: 'the server may still work if its configuration is incomplete: try `smart token --token-url <url>`',
+          },
+        );
+      }
+    });
+}

@@ -1,0 +1,60 @@
+import type { Command } from 'commander';
+import type { Context } from '../context.js';
+
+/** True only when the user asked for JSON (-o json / --json); piping alone does not count. */
+export function jsonRequested(ctx: Context): boolean {
+  const o = ctx.globals.output;
+  return o === 'json' || o === 'ndjson' || (o === undefined && Boolean(ctx.globals.json));
+}
+
+export function registerToken(program: Command, ctx: Context): void {
+  program
+    .command('token')
+    .description(
+      'Get an access token (client_credentials + signed assertion) and print it alone on stdout; cached until 60 s before expiry',
+    )
+    .option('--no-cache', 'neither read nor write the token cache: always ask the server')
+    .addHelpText(
+      'after',
+      `
+The token goes to stdout alone, so that it can be used in a shell:
+  curl -H "Authorization: Bearer $(smart token)" "$SMART_FHIR_URL/Patient"
+With -o json the whole token response is printed, plus expires_at and from_cache.
+--verbose shows the granted scope and the expiry on stderr.
+
+Examples:
+  $ smart token
+  $ smart token --scope "system/Patient.read system/Observation.read"
+  $ smart token --no-cache -o json
+  $ smart token --base-url http://localhost:8080 --client-id my-client --key ./keys/key.pem
+`,
+    )
+    .action(async (opts: { cache: boolean }) => {
+      const { openTokenProvider } = await import('./shared.js');
+      const provider = await openTokenProvider(ctx);
+      const token = await provider.getToken({ noCache: !opts.cache });
+      const now = ctx.now();
+      ctx.log.verbose(
+        `granted scope: ${token.scope ?? `(not stated; requested ${token.requestedScope})`}`,
+      );
+      if (token.expiresAt) {
+        const { formatDuration } = await import('../core/jwt.js');
+        ctx.log.verbose(
+          `expires at ${new Date(token.expiresAt).toISOString()} (in ${formatDuration((token.expiresAt - now) / 1000)})${token.fromCache ? ', from the cache' : ''}`,
+        );
+      } else {
+        ctx.log.verbose('the server gave no expiry: the token was not cached');
+      }
+      const { writeOut, jsonText } = await import('../output/index.js');
+      if (jsonRequested(ctx)) {
+        const body = {
+          ...token.response,
+          expires_at: token.expiresAt ? new Date(token.expiresAt).toISOString() : null,
+          from_cache: token.fromCache,
+        };
+        await writeOut(ctx.io.stdout, jsonText(body, ctx.globals.output !== 'ndjson'));
+        return;
+      }
+      await writeOut(ctx.io.stdout, token.accessToken + '\n');
+    });
+}
