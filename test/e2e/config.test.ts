@@ -1,0 +1,201 @@
+import { mkdirSync, readFileSync, writeFileSync } from 'node:fs';
+import { join } from 'node:path';
+import { describe, expect, it } from 'vitest';
+import { json, makeWorkspace, smart, type Workspace } from '../helpers/cli.js';
+
+const configFile = (ws: Workspace) => join(ws.config, 'smart', 'config.json');
+const readConfig = (ws: Workspace) => JSON.parse(readFileSync(configFile(ws), 'utf8'));
+
+describe('smart config', () => {
+  it('set / get / unset in the active profile', async () => {
+    const ws = makeWorkspace();
+    const set = await smart(['config', 'set', 'baseUrl', 'http://localhost:8080'], { ws });
+    expect(set).toMatchObject({ exitCode: 0, stdout: '' });
+    expect(set.stderr).toContain('set baseUrl in profile "default"');
+    expect((await smart(['config', 'set', 'clientId', 'my-client'], { ws })).exitCode).toBe(0);
+    expect(readConfig(ws)).toEqual({
+      currentProfile: 'default',
+      profiles: { default: { baseUrl: 'http://localhost:8080', clientId: 'my-client' } },
+    });
+    expect((await smart(['config', 'get', 'clientId'], { ws })).stdout).toBe('my-client\n');
+    // Derived and default values resolve too.
+    expect((await smart(['config', 'get', 'fhirUrl'], { ws })).stdout).toBe(
+      'http://localhost:8080/fhir\n',
+    );
+    expect((await smart(['config', 'get', 'scope'], { ws })).stdout).toBe('system/*.read\n');
+    // The environment wins over the profile.
+    const env = await smart(['config', 'get', 'clientId'], {
+      ws,
+      env: { SMART_CLIENT_ID: 'from-env' },
+    });
+    expect(env.stdout).toBe('from-env\n');
+    const asJson = await smart(['config', 'get', 'clientId', '--json'], { ws });
+    expect(json(asJson)).toEqual({ key: 'clientId', value: 'my-client', source: 'profile' });
+
+    expect((await smart(['config', 'unset', 'clientId'], { ws })).exitCode).toBe(0);
+    expect(readConfig(ws).profiles.default).toEqual({ baseUrl: 'http://localhost:8080' });
+    const missing = await smart(['config', 'get', 'clientId'], { ws });
+    expect(missing.exitCode).toBe(1);
+    expect(missing.stdout).toBe('');
+    expect(missing.stderr.split('\n')[0]).toBe('error: clientId is not set (profile "default")');
+  });
+
+  it('stores key paths absolute and normalizes alg', async () => {
+    const ws = makeWorkspace();
+    const r = await smart(['config', 'set', 'key', 'keys/k.pem'], { ws });
+    expect(r.exitCode).toBe(0);
+    expect(r.stderr).toContain('does not exist');
+    await smart(['config', 'set', 'alg', 'es384'], { ws });
+    expect(readConfig(ws).profiles.default).toEqual({
+      key: join(ws.home, 'keys', 'k.pem'),
+      alg: 'ES384',
+    });
+    const bad = await smart(['config', 'set', 'alg', 'none'], { ws });
+    expect(bad.exitCode).toBe(2);
+  });
+
+  it('rejects unknown keys with a did-you-mean, bad values, and secrets', async () => {
+    const ws = makeWorkspace();
+    const typo = await smart(['config', 'set', 'baseURL', 'http://x'], { ws });
+    expect(typo.exitCode).toBe(2);
+    expect(typo.stderr.split('\n')[0]).toBe(
+      'error: unknown config key "baseURL" (did you mean baseUrl?)',
+    );
+    const badUrl = await smart(['config', 'set', 'fhirUrl', 'not-a-url'], { ws });
+    expect(badUrl.exitCode).toBe(2);
+    expect(badUrl.stderr).toContain('fhirUrl');
+    const secret = await smart(['config', 'set', 'adminSecret', 'hunter2'], { ws });
+    expect(secret.exitCode).toBe(2);
+    expect(secret.stderr).toContain('SMART_ADMIN_SECRET');
+    expect(secret.stderr).not.toContain('hunter2');
+  });
+
+  it('lists resolved settings with their sources', async () => {
+    const ws = makeWorkspace();
+    await smart(['config', 'set', 'baseUrl', 'http://localhost:8080'], { ws });
+    const r = await smart(['config', 'list', '--client-id', 'flag-client'], {
+      ws,
+      env: { SMART_SCOPE: 'system/Patient.rs', SMART_ADMIN_SECRET: 'do-not-show' },
+    });
+    expect(r.exitCode).toBe(0);
+    expect(r.stdout).not.toContain('do-not-show');
+    expect(json(r)).toEqual({
+      profile: 'default',
+      profileExists: true,
+      configFile: configFile(ws),
+      settings: {
+        profile: { value: 'default', source: 'profile' },
+        baseUrl: { value: 'http://localhost:8080', source: 'profile' },
+        fhirUrl: { value: 'http://localhost:8080/fhir', source: 'derived' },
+        clientId: { value: 'flag-client', source: 'flag' },
+        scope: { value: 'system/Patient.rs', source: 'env' },
+        timeout: { value: '30', source: 'default' },
+      },
+      adminSecret: 'set (from the environment)',
+    });
+    const table = await smart(['config', 'list', '-o', 'table'], { ws });
+    expect(table.stdout).toMatch(/baseUrl\s.*http:\/\/localhost:8080\s.*profile/);
+    expect(table.stdout).toMatch(/scope\s.*system\/\*\.read\s.*default/);
+  });
+
+  it('writes to the profile named by --profile, and switches with use', async () => {
+    const ws = makeWorkspace();
+    await smart(['config', 'set', 'baseUrl', 'http://a.example'], { ws });
+    const other = await smart(
+      ['--profile', 'staging', 'config', 'set', 'baseUrl', 'http://b.example'],
+      { ws },
+    );
+    expect(other.exitCode).toBe(0);
+    expect(readConfig(ws)).toEqual({
+      currentProfile: 'default',
+      profiles: {
+        default: { baseUrl: 'http://a.example' },
+        staging: { baseUrl: 'http://b.example' },
+      },
+    });
+    expect((await smart(['config', 'get', 'baseUrl', '--profile', 'staging'], { ws })).stdout).toBe(
+      'http://b.example\n',
+    );
+
+    const use = await smart(['config', 'use', 'staging'], { ws });
+    expect(use.exitCode).toBe(0);
+    expect(readConfig(ws).currentProfile).toBe('staging');
+    expect((await smart(['config', 'get', 'baseUrl'], { ws })).stdout).toBe('http://b.example\n');
+    expect((await smart(['config', 'get', 'profile'], { ws })).stdout).toBe('staging\n');
+
+    const unknown = await smart(['config', 'use', 'prod'], { ws });
+    expect(unknown.exitCode).toBe(2);
+    expect(unknown.stderr).toBe(
+      `error: profile "prod" does not exist in ${configFile(ws)}\nhint: known profiles: default, staging; pass --create to make an empty one, or run \`smart init --profile prod\`\n`,
+    );
+    expect((await smart(['config', 'use', 'prod', '--create'], { ws })).exitCode).toBe(0);
+    expect(readConfig(ws).profiles.prod).toEqual({});
+  });
+
+  it('a malformed config file is exit 2 naming the file (and the key)', async () => {
+    const ws = makeWorkspace();
+    mkdirSync(join(ws.config, 'smart'), { recursive: true });
+    writeFileSync(configFile(ws), '{"profiles": {');
+    const r = await smart(['config', 'list'], { ws });
+    expect(r.exitCode).toBe(2);
+    expect(r.stdout).toBe('');
+    expect(r.stderr.split('\n')[0]).toMatch(
+      new RegExp(`^error: config file ${configFile(ws)} is not valid JSON`),
+    );
+    writeFileSync(configFile(ws), JSON.stringify({ profiles: { default: { clientID: 'x' } } }));
+    const key = await smart(['keygen'], { ws });
+    expect(key.exitCode).toBe(2);
+    expect(key.stderr.split('\n')[0]).toContain(
+      `config file ${configFile(ws)}: profiles.default.clientID is not a known key`,
+    );
+    expect(key.stderr).not.toContain('    at ');
+  });
+});
+
+describe('smart init', () => {
+  it('writes a profile from flags without a terminal and makes it current', async () => {
+    const ws = makeWorkspace();
+    await smart(['config', 'set', 'baseUrl', 'http://a.example'], { ws });
+    const r = await smart(
+      [
+        'init',
+        '--profile',
+        'local',
+        '--base-url',
+        'http://localhost:8080',
+        '--client-id',
+        'c1',
+        '--key',
+        'k.pem',
+        '--alg',
+        'rs384',
+        '-o',
+        'json',
+      ],
+      { ws },
+    );
+    expect(r.exitCode).toBe(0);
+    const profile = {
+      baseUrl: 'http://localhost:8080',
+      clientId: 'c1',
+      key: join(ws.home, 'k.pem'),
+      alg: 'RS384',
+    };
+    expect(json(r)).toEqual({ profile: 'local', configFile: configFile(ws), ...profile });
+    expect(readConfig(ws)).toEqual({
+      currentProfile: 'local',
+      profiles: { default: { baseUrl: 'http://a.example' }, local: profile },
+    });
+    expect(r.stderr).toContain('now the current profile');
+  });
+
+  it('needs --base-url or --fhir-url without a terminal', async () => {
+    const ws = makeWorkspace();
+    const r = await smart(['init', '--no-input', '--client-id', 'x'], { ws });
+    expect(r.exitCode).toBe(2);
+    expect(r.stderr.split('\n')[0]).toBe(
+      'error: smart init needs a server: no --base-url or --fhir-url given',
+    );
+    expect(r.stderr).toContain('--base-url');
+  });
+});
