@@ -225,7 +225,7 @@ describe('startJwksServer', () => {
     const missing = await fetch(server.url.replace('/.well-known/jwks.json', '/other'));
     expect(missing.status).toBe(404);
     expect(missing.headers.get('content-type')).toBe('application/json');
-    expect((await missing.json()).error).toBe('not_found');
+    expect(((await missing.json()) as { error: string }).error).toBe('not_found');
     expect(events.map((e) => [e.path, e.status])).toEqual([
       ['/.well-known/jwks.json', 200],
       ['/jwks.json', 200],
