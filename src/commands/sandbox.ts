@@ -1,0 +1,191 @@
+import type { Command } from 'commander';
+import { resolve } from 'node:path';
+import type { Context } from '../context.js';
+import { SmartError } from '../core/errors.js';
+import type { FaultRule, SandboxOptions } from '../sandbox/index.js';
+
+const FAULT_HELP = `
+Fault injection (--fault, repeatable): <action>:<path>[:<positions>][:<key>=<value>...]
+  action     429 | 500 | 503 | drop (cut the body in the middle) | delay
+  path       a URL path; matches itself and everything below it, * = any characters;
+             or ~<regexp> tested against the path
+  positions  1-based numbers of the matching requests to hit, e.g. 2,3 (default: every one)
+  options    retry-after=<seconds> (429/500/503), ms=<n> (delay, required),
+             method=<GET|POST|...>, times=<n> (the first n matching requests)
+  e.g.  --fault '429:/fhir/$export-status:2,3:retry-after=1'
+        --fault 503:/auth/token:1   --fault drop:/fhir/$export-file:1
+        --fault delay:/fhir/Observation:ms=2000
+`;
+
+function integer(flag: string, value: string | undefined, min: number, max: number, hint: string) {
+  if (value === undefined) return undefined;
+  const n = Number(value);
+  if (!/^\d+$/.test(value.trim()) || n < min || n > max) {
+    throw new SmartError(
+      'usage',
+      `${flag} "${value}" is not a whole number from ${min} to ${max}`,
+      {
+        hint,
+      },
+    );
+  }
+  return n;
+}
+
+interface SandboxFlags {
+  port: string;
+  host: string;
+  data?: string;
+  generate?: string;
+  adminSecret?: string;
+  exportFileSize?: string;
+  exportDelay?: string;
+  latency?: string;
+  fault: string[];
+}
+
+export function registerSandbox(program: Command, ctx: Context): void {
+  program
+    .command('sandbox')
+    .description(
+      'Run a local SMART backend-services + FHIR R4 server (Aidbox-like, in memory) to try everything offline',
+    )
+    .option('--port <n>', 'port to listen on (0 = any free port)', '8080')
+    .option('--host <host>', 'interface to listen on', '127.0.0.1')
+    .option(
+      '--data <dir>',
+      'serve the .json/.ndjson FHIR resources of this folder instead of the built-in data',
+    )
+    .option('--generate <n>', 'add n synthetic patients (deterministic) with their resources')
+    .option(
+      '--admin-secret <secret>',
+      'password of the admin client root (default: $SMART_SANDBOX_ADMIN_SECRET, else random)',
+    )
+    .option('--export-file-size <n>', 'resources per NDJSON file in $export', '1000')
+    .option('--export-delay <ms>', 'how long an $export stays in progress', '500')
+    .option('--latency <ms>', 'delay added to every response')
+    .option(
+      '--fault <spec>',
+      'inject a fault (repeatable), e.g. 429:/fhir/$export-status:2:retry-after=1',
+      (value: string, previous: string[]) => [...previous, value],
+      [] as string[],
+    )
+    .addHelpText(
+      'after',
+      `${FAULT_HELP}\nExamples:\n  $ smart sandbox\n  $ smart sandbox --port 0 --generate 1000\n`,
+    )
+    .action(async (flags: SandboxFlags) => {
+      const { startSandbox, parseFaultSpec } = await import('../sandbox/index.js');
+      const faults: FaultRule[] = flags.fault.map((spec) => {
+        try {
+          return parseFaultSpec(spec);
+        } catch (e) {
+          throw new SmartError('usage', `--fault: ${(e as Error).message}`, {
+            hint: 'the form is <429|500|503|drop|delay>:<path>[:<n,m>][:key=value], e.g. 429:/auth/token:1:retry-after=1',
+          });
+        }
+      });
+      const host = flags.host.trim();
+      if (!host)
+        throw new SmartError('usage', '--host is empty', { hint: 'e.g. --host 127.0.0.1' });
+      const options: SandboxOptions = {
+        port: integer('--port', flags.port, 0, 65535, 'use 0-65535 (0 picks a free port)'),
+        host,
+        adminSecret: flags.adminSecret || ctx.env.SMART_SANDBOX_ADMIN_SECRET || undefined,
+        generate: integer(
+          '--generate',
+          flags.generate,
+          0,
+          200_000,
+          'e.g. --generate 1000 (about 12 resources each)',
+        ),
+        exportFileSize: integer(
+          '--export-file-size',
+          flags.exportFileSize,
+          1,
+          10_000_000,
+          'e.g. --export-file-size 1000',
+        ),
+        exportDelayMs: integer(
+          '--export-delay',
+          flags.exportDelay,
+          0,
+          3_600_000,
+          'milliseconds, e.g. --export-delay 2000',
+        ),
+        latencyMs: integer(
+          '--latency',
+          flags.latency,
+          0,
+          600_000,
+          'milliseconds, e.g. --latency 200',
+        ),
+        faults,
+        log: (line) => ctx.io.stderr.write(`${line}\n`),
+      };
+      if (flags.data) options.dataDir = resolve(ctx.cwd, flags.data);
+
+      let sandbox;
+      try {
+        sandbox = await startSandbox(options);
+      } catch (e) {
+        const code = (e as { code?: string }).code;
+        const where = `port ${options.port} on ${host}`;
+        if (code === 'EADDRINUSE') {
+          throw new SmartError('runtime', `${where} is already in use`, {
+            hint: 'choose another with --port, or --port 0 for any free port',
+            cause: e,
+            code,
+          });
+        }
+        if (code === 'EACCES' || code === 'EADDRNOTAVAIL') {
+          throw new SmartError('runtime', `cannot listen on ${where} (${code})`, {
+            hint: 'ports below 1024 need privileges; the host must be an address of this machine',
+            cause: e,
+            code,
+          });
+        }
+        if (options.dataDir && !code) {
+          throw new SmartError('usage', `--data: ${(e as Error).message}`, {
+            hint: 'a folder of FHIR resources or Bundles as .json or .ndjson files',
+            cause: e,
+          });
+        }
+        throw e;
+      }
+
+      const { url, tokenUrl, fhirUrl, adminClientId, adminSecret } = sandbox;
+      const counts = Object.entries(sandbox.counts)
+        .map(([type, n]) => `${n} ${type}`)
+        .join(', ');
+      ctx.io.stderr.write(
+        [
+          'smart sandbox: SMART backend services + FHIR R4, in memory',
+          `  base URL    ${url}`,
+          `  token URL   ${tokenUrl}`,
+          `  FHIR base   ${fhirUrl}`,
+          `  admin       client ${adminClientId}, secret ${adminSecret} (HTTP Basic; PUT /Client/<id>, /AccessPolicy/<id>)`,
+          `  data        ${counts}`,
+          '',
+          'Try:',
+          `  $ SMART_ADMIN_SECRET=${adminSecret} smart register-client my-client --base-url ${url} --jwks-file ~/.config/smart/keys/jwks.json`,
+          `  $ smart query Observation code=4548-4 --base-url ${url} --client-id my-client`,
+          '',
+          'Ctrl-C stops it.',
+          '',
+        ].join('\n'),
+      );
+      if (ctx.outputFormat() === 'json') {
+        ctx.io.stdout.write(
+          JSON.stringify({ url, tokenUrl, fhirUrl, adminClientId, adminSecret }) + '\n',
+        );
+      }
+      if (!ctx.signal.aborted) {
+        await new Promise<void>((r) =>
+          ctx.signal.addEventListener('abort', () => r(), { once: true }),
+        );
+      }
+      await sandbox.close();
+      ctx.io.stderr.write('sandbox stopped\n');
+    });
+}

@@ -1,0 +1,106 @@
+import { Command } from 'commander';
+import { PassThrough } from 'node:stream';
+import { describe, expect, it } from 'vitest';
+import { registerSandbox } from '../../../src/commands/sandbox.js';
+import type { Context } from '../../../src/context.js';
+import { SmartError } from '../../../src/core/errors.js';
+import { startSandbox } from '../../../src/sandbox/index.js';
+
+function harness(format: 'json' | 'table' = 'json', env: Record<string, string> = {}) {
+  const stdout = new PassThrough();
+  const stderr = new PassThrough();
+  let out = '';
+  let err = '';
+  stdout.on('data', (c) => (out += c));
+  stderr.on('data', (c) => (err += c));
+  const controller = new AbortController();
+  const ctx = {
+    io: { stdout, stderr, stdin: new PassThrough() },
+    env,
+    cwd: process.cwd(),
+    signal: controller.signal,
+    outputFormat: () => format,
+  } as unknown as Context;
+  const program = new Command('smart').exitOverride();
+  registerSandbox(program, ctx);
+  const run = (...args: string[]) => program.parseAsync(['sandbox', ...args], { from: 'user' });
+  return { run, stop: () => controller.abort(), out: () => out, err: () => err };
+}
+
+async function until(check: () => boolean, ms = 5000) {
+  const end = Date.now() + ms;
+  while (!check()) {
+    if (Date.now() > end) throw new Error('timed out');
+    await new Promise((r) => setTimeout(r, 20));
+  }
+}
+
+describe('smart sandbox', () => {
+  it('prints the banner, a JSON line for scripts, logs requests and stops on abort', async () => {
+    const h = harness('json', { SMART_SANDBOX_ADMIN_SECRET: 'from-env' });
+    const done = h.run('--port', '0', '--generate', '3', '--fault', '503:/fhir/metadata:1');
+    await until(() => h.out().includes('\n'));
+    const info = JSON.parse(h.out());
+    expect(info).toMatchObject({ adminClientId: 'root', adminSecret: 'from-env' });
+    expect(info.tokenUrl).toBe(`${info.url}/auth/token`);
+    expect(info.fhirUrl).toBe(`${info.url}/fhir`);
+    for (const s of [info.url, info.tokenUrl, info.fhirUrl, 'root', 'from-env', '$ smart']) {
+      expect(h.err()).toContain(s);
+    }
+    expect((await fetch(`${info.fhirUrl}/metadata`)).status).toBe(503);
+    expect((await fetch(`${info.fhirUrl}/metadata`)).status).toBe(200);
+    await until(() => /GET \/fhir\/metadata 200/.test(h.err()));
+    expect(h.err()).toMatch(/GET \/fhir\/metadata 503 \d+ms fault=503/);
+    h.stop();
+    await done;
+    expect(h.err()).toMatch(/sandbox stopped\n$/);
+    await expect(fetch(`${info.url}/fhir/metadata`)).rejects.toThrow();
+  });
+
+  it('prints no JSON on stdout for a table, and the flag secret wins over the environment', async () => {
+    const h = harness('table', { SMART_SANDBOX_ADMIN_SECRET: 'from-env' });
+    const done = h.run('--port', '0', '--admin-secret', 'from-flag');
+    await until(() => h.err().includes('Ctrl-C'));
+    expect(h.out()).toBe('');
+    expect(h.err()).toContain('from-flag');
+    h.stop();
+    await done;
+  });
+
+  it('rejects bad flag values as usage errors naming the flag', async () => {
+    const cases: [string[], RegExp][] = [
+      [['--port', 'abc'], /--port "abc"/],
+      [['--port', '70000'], /--port/],
+      [['--generate', '-1'], /--generate/],
+      [['--export-file-size', '0'], /--export-file-size/],
+      [['--latency', 'soon'], /--latency/],
+      [['--fault', '418:/x'], /--fault: .*unknown action/],
+      [['--data', '/no/such/dir', '--port', '0'], /--data: .*does not exist/],
+    ];
+    for (const [args, message] of cases) {
+      const err = await harness()
+        .run(...args)
+        .catch((e: unknown) => e);
+      expect(err, args.join(' ')).toBeInstanceOf(SmartError);
+      expect((err as SmartError).kind).toBe('usage');
+      expect((err as SmartError).message).toMatch(message);
+      expect((err as SmartError).hint).toBeTruthy();
+    }
+  });
+
+  it('reports a port in use as a runtime error with a hint', async () => {
+    const busy = await startSandbox({ port: 0 });
+    try {
+      const port = new URL(busy.url).port;
+      const err = (await harness()
+        .run('--port', port)
+        .catch((e: unknown) => e)) as SmartError;
+      expect(err).toBeInstanceOf(SmartError);
+      expect(err.kind).toBe('runtime');
+      expect(err.message).toBe(`port ${port} on 127.0.0.1 is already in use`);
+      expect(err.hint).toMatch(/--port 0/);
+    } finally {
+      await busy.close();
+    }
+  });
+});
