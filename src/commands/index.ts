@@ -12,6 +12,7 @@ import { registerAssertion } from './assertion.js';
 import { registerDecode } from './decode.js';
 import { registerQuery } from './query.js';
 import { registerApi } from './api.js';
+import { registerExport } from './export.js';
 
 export type Register = (program: Command, ctx: Context) => void;
 
@@ -29,4 +30,5 @@ export const commands: Register[] = [
   registerDecode,
   registerQuery,
   registerApi,
+  registerExport,
 ];

@@ -1,0 +1,328 @@
+import type { Command } from 'commander';
+import { resolve } from 'node:path';
+import type { Context } from '../context.js';
+import { SmartError, isSmartError, usageError } from '../core/errors.js';
+import type { ExportParams, ExportSummary } from '../core/export/types.js';
+import { openSession } from './shared.js';
+
+interface ExportOptions {
+  group?: string;
+  patient?: boolean;
+  type?: string;
+  since?: string;
+  typeFilter: string[];
+  out?: string;
+  parallel?: string;
+  post?: boolean;
+  outputFormat?: string;
+  resume?: string;
+  wait?: string;
+}
+
+const collect = (value: string, previous: string[]) => [...previous, value];
+
+const TYPE_NAME = /^[A-Z][A-Za-z0-9]*$/;
+
+function positiveNumber(flag: string, value: string, integer: boolean, max: number): number {
+  const n = Number(value);
+  const ok =
+    /^\d+(\.\d+)?$/.test(value.trim()) && n > 0 && n <= max && (!integer || Number.isInteger(n));
+  if (!ok) {
+    throw usageError(
+      `${flag} "${value}" is not ${integer ? 'a whole number' : 'a number'} between ${integer ? 1 : 'more than 0'} and ${max}`,
+      flag === '--parallel'
+        ? 'e.g. --parallel 4 (downloads at once)'
+        : 'e.g. --wait 7200 (seconds)',
+      { code: 'bad_flag' },
+    );
+  }
+  return n;
+}
+
+/** `export-20240601T120000Z` in the working directory. */
+function defaultOutDir(ctx: Context): string {
+  const stamp = new Date(ctx.now())
+    .toISOString()
+    .replace(/[-:]/g, '')
+    .replace(/\.\d+Z$/, 'Z');
+  return resolve(ctx.cwd, `export-${stamp}`);
+}
+
+function kickoffParams(opts: ExportOptions, isFhirInstant: (s: string) => boolean): ExportParams {
+  if (opts.group !== undefined && opts.patient) {
+    throw usageError(
+      '--group and --patient cannot be used together',
+      'choose one export level: --group <id> (a Group of patients), --patient (all patients) or neither (the whole system)',
+      { code: 'bad_flag' },
+    );
+  }
+  if (opts.group !== undefined && !/^[A-Za-z0-9\-.]{1,64}$/.test(opts.group)) {
+    throw usageError(
+      `--group "${opts.group}" is not a FHIR id`,
+      'ids are 1-64 letters, digits, "-" and "."',
+      { code: 'bad_flag' },
+    );
+  }
+  const params: ExportParams = {
+    level:
+      opts.group !== undefined
+        ? { kind: 'group', id: opts.group }
+        : opts.patient
+          ? { kind: 'patient' }
+          : { kind: 'system' },
+    method: opts.post ? 'POST' : 'GET',
+  };
+  if (opts.type !== undefined) {
+    const types = opts.type
+      .split(',')
+      .map((t) => t.trim())
+      .filter(Boolean);
+    const bad = types.find((t) => !TYPE_NAME.test(t));
+    if (!types.length || bad !== undefined) {
+      throw usageError(
+        `--type: "${bad ?? opts.type}" is not a resource type`,
+        'give FHIR resource types separated by commas, e.g. --type Patient,Observation',
+        { code: 'bad_flag' },
+      );
+    }
+    params.types = types;
+  }
+  if (opts.since !== undefined) {
+    if (!isFhirInstant(opts.since)) {
+      throw usageError(
+        `--since "${opts.since}" is not a FHIR instant`,
+        "give a date and time with seconds and a time zone, e.g. --since 2024-06-01T00:00:00Z (a previous export's transactionTime works)",
+        { code: 'bad_flag' },
+      );
+    }
+    params.since = opts.since;
+  }
+  if (opts.typeFilter.length) {
+    const bad = opts.typeFilter.find((f) => !/^[A-Z][A-Za-z0-9]*\?.+/.test(f));
+    if (bad !== undefined) {
+      throw usageError(
+        `--type-filter "${bad}" is not a search query`,
+        'give Type?params, e.g. --type-filter "Observation?code=4548-4"',
+        { code: 'bad_flag' },
+      );
+    }
+    params.typeFilters = opts.typeFilter;
+  }
+  if (opts.outputFormat !== undefined) params.outputFormat = opts.outputFormat;
+  return params;
+}
+
+async function printSummary(ctx: Context, summary: ExportSummary): Promise<void> {
+  const format = ctx.outputFormat();
+  if (format === 'ndjson') return; // the `complete` event already carries it
+  const { printObject, printRecords } = await import('../output/index.js');
+  if (format === 'json') return printObject(ctx, summary as unknown as Record<string, unknown>);
+  if (format === 'csv') {
+    return printRecords(ctx, summary.files, [
+      { header: 'kind', get: (f) => f.kind },
+      { header: 'type', get: (f) => f.type },
+      { header: 'file', get: (f) => f.file },
+      { header: 'resources', get: (f) => f.resources },
+      { header: 'bytes', get: (f) => f.bytes },
+    ]);
+  }
+  // A person at a terminal: one row per type; the totals are already on stderr.
+  const { formatBytes, formatCount } = await import('../output/export-progress.js');
+  const rows = new Map<string, { type: string; files: number; resources: number; bytes: number }>();
+  for (const f of summary.files) {
+    const key = f.kind === 'output' ? f.type : `${f.type} (${f.kind})`;
+    const row = rows.get(key) ?? { type: key, files: 0, resources: 0, bytes: 0 };
+    row.files++;
+    row.resources += f.resources;
+    row.bytes += f.bytes;
+    rows.set(key, row);
+  }
+  await printRecords(
+    ctx,
+    [...rows.values()],
+    [
+      { header: 'type', get: (r) => r.type },
+      { header: 'files', get: (r) => r.files },
+      { header: 'resources', get: (r) => formatCount(r.resources) },
+      { header: 'size', get: (r) => formatBytes(r.bytes) },
+    ],
+  );
+}
+
+export function registerExport(program: Command, ctx: Context): void {
+  const exportCmd = program
+    .command('export')
+    .description('Bulk Data $export: kick off, wait, and download every NDJSON file (resumable)')
+    .option('--group <id>', 'export the patients of this Group (Group/<id>/$export)')
+    .option(
+      '--patient',
+      'export all patients (Patient/$export); default: the whole system ($export)',
+    )
+    .option('--type <types>', 'only these resource types, comma-separated (_type)')
+    .option('--since <instant>', 'only resources changed after this FHIR instant (_since)')
+    .option(
+      '--type-filter <query>',
+      'a search query such as "Observation?code=4548-4" (_typeFilter); repeatable',
+      collect,
+      [],
+    )
+    .option('--out <dir>', 'directory for the files, new or empty (default ./export-<timestamp>)')
+    .option('--parallel <n>', 'downloads at once (default 4)')
+    .option('--post', 'kick off by POST with a FHIR Parameters body instead of GET')
+    .option(
+      '--output-format <format>',
+      "_outputFormat (default: the server's, application/fhir+ndjson)",
+    )
+    .option(
+      '--resume <dir>',
+      'continue the export saved in <dir>: poll again and fetch only missing files',
+    )
+    .option(
+      '--wait <seconds>',
+      'give up when the server has not finished the job after this long (default 3600)',
+    )
+    .addHelpText(
+      'after',
+      `
+Examples:
+  $ smart export --type Patient,Observation --out ./export
+  $ smart export --group cohort-1 --since 2024-06-01T00:00:00Z
+  $ smart export --patient --type Observation --type-filter "Observation?code=4548-4" --post
+  $ smart export --resume ./export            # after Ctrl-C, a timeout or a broken connection
+  $ smart export cancel ./export              # DELETE the job on the server
+  $ smart export -o json | jq .resourcesByType
+
+Files: <dir>/<Type>.000.ndjson..., error/OperationOutcome.000.ndjson, deleted/...; the state in
+<dir>/export.json and the server's manifest in <dir>/manifest.json. Each file is streamed to
+<name>.part and renamed when complete; its line count is checked against the manifest's count.
+--wait bounds the whole wait for the job; --timeout (global) bounds each HTTP request and a
+download that stalls. Ctrl-C stops cleanly (exit 130); a second Ctrl-C quits at once.
+Output: progress on stderr; -o json a summary, -o ndjson the progress events, on stdout.
+`,
+    )
+    .action(async (opts: ExportOptions) => {
+      const [core, { isFhirInstant }] = await Promise.all([
+        import('../core/export/index.js'),
+        import('../core/export/kickoff.js'),
+      ]);
+      const parallel =
+        opts.parallel !== undefined
+          ? positiveNumber('--parallel', opts.parallel, true, 64)
+          : core.DEFAULT_PARALLEL;
+      const waitMs =
+        opts.wait !== undefined
+          ? Math.round(positiveNumber('--wait', opts.wait, false, 31 * 24 * 3600) * 1000)
+          : core.DEFAULT_WAIT_MS;
+      let params: ExportParams | undefined;
+      let outDir: string;
+      if (opts.resume !== undefined) {
+        const given = (
+          [
+            ['--group', opts.group !== undefined],
+            ['--patient', opts.patient],
+            ['--type', opts.type !== undefined],
+            ['--since', opts.since !== undefined],
+            ['--type-filter', opts.typeFilter.length > 0],
+            ['--post', opts.post],
+            ['--output-format', opts.outputFormat !== undefined],
+            ['--out', opts.out !== undefined],
+          ] as const
+        )
+          .filter(([, on]) => on)
+          .map(([flag]) => flag);
+        if (given.length) {
+          throw usageError(
+            `--resume takes the export's parameters from ${opts.resume}/export.json; ${given.join(', ')} cannot be changed`,
+            'drop those flags, or start a new export with a new --out',
+            { code: 'bad_flag' },
+          );
+        }
+        outDir = resolve(ctx.cwd, opts.resume);
+      } else {
+        params = kickoffParams(opts, isFhirInstant);
+        outDir = opts.out !== undefined ? resolve(ctx.cwd, opts.out) : defaultOutDir(ctx);
+      }
+      const settings = await ctx.settings();
+      const session = await openSession(ctx);
+      const { createExportReporter } = await import('../output/export-progress.js');
+      const reporter = createExportReporter(
+        ctx.outputFormat() === 'ndjson' ? 'ndjson' : ctx.io.stderr.isTTY ? 'tty' : 'plain',
+        ctx.io,
+        ctx.now,
+      );
+      const runOptions = {
+        session,
+        http: () => ctx.http(),
+        outDir,
+        parallel,
+        waitMs,
+        signal: ctx.signal,
+        now: ctx.now,
+        idleTimeoutMs: settings.timeoutMs,
+        onEvent: (e: Parameters<typeof reporter.onEvent>[0]) => reporter.onEvent(e),
+      };
+      let summary: ExportSummary;
+      try {
+        summary = params
+          ? await core.startExport(params, runOptions)
+          : await core.resumeExport(runOptions);
+      } catch (e) {
+        reporter.finish();
+        if (ctx.signal.aborted || (isSmartError(e) && e.code === 'interrupted')) {
+          const state = await core.readState(outDir).catch(() => undefined);
+          if (state) {
+            ctx.log.info(
+              `stopped: completed files are kept in ${outDir}\nto resume: smart export --resume ${core.quoteArg(outDir)}`,
+            );
+          }
+        }
+        throw e;
+      }
+      reporter.finish();
+      await printSummary(ctx, summary);
+      if (summary.mismatches.length) {
+        const list = summary.mismatches
+          .map((m) => `${m.file} (${m.actual} of ${m.expected})`)
+          .join(', ');
+        throw new SmartError(
+          'fhir',
+          `${summary.mismatches.length} file(s) do not hold the number of resources the manifest gives: ${list}`,
+          {
+            code: 'count_mismatch',
+            hint: `the files are kept in ${outDir}; try them again with \`smart export --resume ${core.quoteArg(outDir)}\`, or report the server's count as wrong`,
+          },
+        );
+      }
+    });
+
+  exportCmd
+    .command('cancel')
+    .description('Cancel an export: DELETE its status URL (saved in <dir>/export.json)')
+    .argument('<dir>', 'the --out directory of the export')
+    .addHelpText(
+      'after',
+      `
+Examples:
+  $ smart export cancel ./export
+  $ smart export cancel ./export -o json
+
+The server stops the job, or frees the files of a finished one. Files already downloaded stay.
+`,
+    )
+    .action(async (dir: string) => {
+      const outDir = resolve(ctx.cwd, dir);
+      const { cancelExport } = await import('../core/export/index.js');
+      const session = await openSession(ctx);
+      const result = await cancelExport({ session, outDir, signal: ctx.signal });
+      const format = ctx.outputFormat();
+      if (format === 'json' || format === 'ndjson') {
+        const { printObject } = await import('../output/index.js');
+        await printObject(ctx, { status: 'cancelled', statusUrl: result.statusUrl, outDir });
+        return;
+      }
+      ctx.io.stdout.write('cancelled\n');
+      ctx.log.info(
+        `the server accepted the cancellation of ${result.statusUrl} (${result.status})`,
+      );
+    });
+}

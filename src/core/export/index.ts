@@ -1,0 +1,490 @@
+import { createReadStream, promises as fs } from 'node:fs';
+import { join } from 'node:path';
+import { createInterface } from 'node:readline';
+import { SmartError, isSmartError } from '../errors.js';
+import { writeFileAtomic } from '../fsutil.js';
+import { describeErrorBody, type HttpClient, type HttpResponse } from '../http.js';
+import { redactUrl } from '../redact.js';
+import { downloadFile, partPath } from './download.js';
+import { buildKickoff, kickOff } from './kickoff.js';
+import { extensionFor, planFiles } from './naming.js';
+import { parseManifest, pollUntilComplete, quoteArg } from './poll.js';
+import { MANIFEST_FILE, STATE_FILE, StateFile, readState } from './state.js';
+import type { PollBounds } from './timing.js';
+import type {
+  ExportEvent,
+  ExportIssue,
+  ExportParams,
+  ExportSession,
+  ExportState,
+  ExportSummary,
+  FileState,
+  Manifest,
+} from './types.js';
+
+export * from './types.js';
+export { buildKickoff, isFhirInstant, kickoffPath } from './kickoff.js';
+export { planFiles, safeTypeName } from './naming.js';
+export { pollDelay, MIN_POLL_MS, MAX_POLL_MS } from './timing.js';
+export { LineCounter } from './lines.js';
+export { readState, STATE_FILE, MANIFEST_FILE } from './state.js';
+export { quoteArg } from './poll.js';
+
+export const DEFAULT_PARALLEL = 4;
+export const DEFAULT_WAIT_MS = 3_600_000;
+/** How many error[] issues the summary quotes. */
+const MAX_ISSUES = 10;
+
+export interface ExportRunOptions {
+  session: ExportSession;
+  /** The plain HTTP client, for files whose manifest says requiresAccessToken: false. */
+  http: () => Promise<HttpClient>;
+  outDir: string;
+  /** Downloads at once. Default 4. */
+  parallel?: number;
+  /** Overall limit for the job to complete (polling), from kick-off or resume. Default 1 h. */
+  waitMs?: number;
+  signal?: AbortSignal;
+  now?: () => number;
+  onEvent?: (e: ExportEvent) => void;
+  /** A download attempt is abandoned when no byte arrives for this long. Default 30 s. */
+  idleTimeoutMs?: number;
+  pollBounds?: PollBounds;
+  /** Attempts after the first for a broken download. Default 5. */
+  retries?: number;
+  backoffMs?: number;
+  progressIntervalMs?: number;
+  sleep?: (ms: number, signal?: AbortSignal) => Promise<void>;
+  random?: () => number;
+}
+
+interface Run {
+  o: ExportRunOptions;
+  now: () => number;
+  emit: (e: ExportEvent) => void;
+  started: number;
+}
+
+function makeRun(o: ExportRunOptions): Run {
+  const now = o.now ?? Date.now;
+  return { o, now, emit: o.onEvent ?? (() => undefined), started: now() };
+}
+
+/** `--out` must be new or empty: an export never mixes its files with others. */
+export async function prepareOutDir(dir: string): Promise<void> {
+  let entries: string[];
+  try {
+    const st = await fs.stat(dir);
+    if (!st.isDirectory()) {
+      throw new SmartError('usage', `--out ${dir} is a file, not a directory`, {
+        code: 'out_not_dir',
+        hint: 'give a new or empty directory',
+      });
+    }
+    entries = await fs.readdir(dir);
+  } catch (e) {
+    if (isSmartError(e)) throw e;
+    if ((e as NodeJS.ErrnoException).code === 'ENOENT') {
+      await fs.mkdir(dir, { recursive: true, mode: 0o700 });
+      return;
+    }
+    throw new SmartError('usage', `cannot use --out ${dir}: ${(e as Error).message}`, { cause: e });
+  }
+  if (entries.length > 0) {
+    const earlier = entries.includes(STATE_FILE);
+    throw new SmartError('usage', `--out ${dir} is not empty`, {
+      code: 'out_not_empty',
+      hint: earlier
+        ? `it holds an earlier export: continue it with \`smart export --resume ${quoteArg(dir)}\`, or choose a new directory`
+        : 'choose a new or empty directory (the export never mixes its files with others)',
+    });
+  }
+}
+
+/** Kick off a new export into an empty `outDir`, wait for it, download everything. */
+export async function startExport(
+  params: ExportParams,
+  o: ExportRunOptions,
+): Promise<ExportSummary> {
+  const run = makeRun(o);
+  await prepareOutDir(o.outDir);
+  const req = buildKickoff(params);
+  run.emit({ event: 'kickoff', method: req.method, url: redactUrl(o.session.resolve(req.path)) });
+  const { statusUrl, url } = await kickOff(o.session, params, o.signal);
+  const state: ExportState = {
+    version: 1,
+    statusUrl,
+    kickoff: { url, method: params.method, params },
+    startedAt: new Date(run.now()).toISOString(),
+    status: 'in-progress',
+  };
+  const file = new StateFile(o.outDir, state);
+  // Written before anything else can fail: with it the job can always be found again.
+  await file.flush();
+  run.emit({ event: 'accepted', statusUrl: redactUrl(statusUrl), outDir: o.outDir });
+  return continueExport(run, file, false);
+}
+
+/** Re-attach to the export saved in `outDir` and fetch only what is missing or incomplete. */
+export async function resumeExport(o: ExportRunOptions): Promise<ExportSummary> {
+  const run = makeRun(o);
+  const state = await readState(o.outDir);
+  if (state.status === 'cancelled') {
+    throw new SmartError('usage', `the export in ${o.outDir} was cancelled`, {
+      code: 'export_cancelled',
+      hint: 'start a new export with `smart export --out <new dir>`',
+    });
+  }
+  // The status URL will get the token: it must be on the FHIR server's origin.
+  o.session.resolve(state.statusUrl);
+  run.emit({
+    event: 'resume',
+    statusUrl: redactUrl(state.statusUrl),
+    outDir: o.outDir,
+    startedAt: state.startedAt,
+  });
+  return continueExport(run, new StateFile(o.outDir, state), true);
+}
+
+async function isOnDisk(outDir: string, f: FileState): Promise<boolean> {
+  if (f.status !== 'done' || f.bytes === undefined) return false;
+  try {
+    const st = await fs.stat(join(outDir, f.name));
+    return st.isFile() && st.size === f.bytes;
+  } catch {
+    return false;
+  }
+}
+
+async function readSavedManifest(outDir: string): Promise<Manifest | undefined> {
+  try {
+    const text = await fs.readFile(join(outDir, MANIFEST_FILE), 'utf8');
+    return parseManifest(JSON.parse(text), join(outDir, MANIFEST_FILE));
+  } catch {
+    return undefined;
+  }
+}
+
+function goneError(res: HttpResponse, outDir: string): SmartError {
+  return new SmartError(
+    'fhir',
+    `no such export: GET ${redactUrl(res.url)} answered ${res.status}: ${describeErrorBody(res)}`,
+    {
+      status: res.status,
+      code: 'no_such_export',
+      hint: `the server no longer knows this export (cancelled, expired or never finished); start a new one with a new --out (${outDir} keeps what was downloaded)`,
+    },
+  );
+}
+
+async function continueExport(run: Run, file: StateFile, resumed: boolean): Promise<ExportSummary> {
+  const { o } = run;
+  const state = file.state;
+  const outDir = o.outDir;
+  try {
+    // A finished export whose files are all intact needs no request at all.
+    const known = state.files ?? [];
+    const intact = await Promise.all(known.map((f) => isOnDisk(outDir, f)));
+    const allThere = state.status === 'complete' && known.length > 0 && intact.every(Boolean);
+    let manifest: Manifest | undefined;
+    if (allThere) manifest = await readSavedManifest(outDir);
+    if (!manifest) {
+      const polled = await pollUntilComplete({
+        session: o.session,
+        statusUrl: state.statusUrl,
+        waitMs: o.waitMs ?? 3_600_000,
+        signal: o.signal,
+        now: run.now,
+        onEvent: run.emit,
+        bounds: o.pollBounds,
+        sleep: o.sleep,
+        outDir,
+      });
+      if (polled.state === 'gone') {
+        const saved = resumed ? await readSavedManifest(outDir) : undefined;
+        if (!saved) throw goneError(polled.response, outDir);
+        run.emit({
+          event: 'warning',
+          message: `the server no longer knows this export (${polled.response.status}); using the saved ${MANIFEST_FILE}`,
+        });
+        manifest = saved;
+      } else {
+        manifest = polled.manifest;
+        await writeFileAtomic(
+          join(outDir, MANIFEST_FILE),
+          JSON.stringify(manifest, null, 2) + '\n',
+          {
+            mode: 0o600,
+          },
+        );
+      }
+    }
+    return await downloadAll(run, file, manifest);
+  } catch (e) {
+    if (o.signal?.aborted) {
+      await file.settle().catch(() => undefined);
+      const pending = state.files?.filter((f) => f.status !== 'done').length;
+      run.emit({ event: 'interrupted', outDir, ...(pending !== undefined ? { pending } : {}) });
+      throw o.signal.reason ?? e;
+    }
+    state.lastError = e instanceof Error ? e.message : String(e);
+    await file.flush().catch(() => undefined);
+    throw e;
+  }
+}
+
+async function downloadAll(run: Run, file: StateFile, manifest: Manifest): Promise<ExportSummary> {
+  const { o } = run;
+  const state = file.state;
+  const outDir = o.outDir;
+  const outputFormat = state.kickoff.params?.outputFormat;
+  const planned = planFiles(manifest, outputFormat);
+  const previous = new Map((state.files ?? []).map((f) => [f.name, f]));
+  const files: FileState[] = [];
+  for (const p of planned) {
+    const prev = previous.get(p.name);
+    const same = prev && prev.type === p.type && prev.count === p.count && prev.kind === p.kind;
+    if (same && (await isOnDisk(outDir, prev))) {
+      // Keep the recorded figures, take the (possibly re-signed) URL.
+      files.push({ ...prev, url: p.url });
+    } else {
+      files.push({ ...p, status: 'pending' });
+    }
+  }
+  state.files = files;
+  state.transactionTime = manifest.transactionTime;
+  state.requiresAccessToken = manifest.requiresAccessToken;
+  const pending = files.filter((f) => f.status !== 'done');
+  state.status = 'downloading';
+  await file.flush();
+  // Leftovers of an interrupted run: their downloads restart from zero.
+  await Promise.all(pending.map((f) => fs.rm(partPath(outDir, f.name), { force: true })));
+
+  const counts = files.filter((f) => f.kind === 'output').map((f) => f.count);
+  run.emit({
+    event: 'manifest',
+    transactionTime: manifest.transactionTime,
+    requiresAccessToken: manifest.requiresAccessToken,
+    files: files.length,
+    output: files.filter((f) => f.kind === 'output').length,
+    error: files.filter((f) => f.kind === 'error').length,
+    deleted: files.filter((f) => f.kind === 'deleted').length,
+    ...(counts.every((c) => c !== undefined)
+      ? { resources: counts.reduce<number>((a, c) => a + (c ?? 0), 0) }
+      : {}),
+    pending: pending.length,
+  });
+  for (const f of files) {
+    if (f.status === 'done') {
+      run.emit({
+        event: 'file-skip',
+        file: f.name,
+        kind: f.kind,
+        resourceType: f.type,
+        bytes: f.bytes ?? 0,
+        resources: f.resources ?? 0,
+      });
+    }
+  }
+
+  const countLines = !extensionFor(outputFormat).endsWith('.gz');
+  const queue = [...pending];
+  let failure: unknown;
+  const worker = async () => {
+    while (queue.length && failure === undefined && !o.signal?.aborted) {
+      const f = queue.shift()!;
+      try {
+        const r = await downloadFile({
+          file: f,
+          outDir,
+          requiresAccessToken: manifest.requiresAccessToken,
+          session: o.session,
+          http: o.http,
+          signal: o.signal,
+          now: run.now,
+          onEvent: run.emit,
+          retries: o.retries,
+          backoffMs: o.backoffMs,
+          idleTimeoutMs: o.idleTimeoutMs,
+          progressIntervalMs: o.progressIntervalMs,
+          countLines,
+          sleep: o.sleep,
+          random: o.random,
+        });
+        f.status = r.mismatch ? 'mismatch' : 'done';
+        f.bytes = r.bytes;
+        f.resources = r.resources;
+        f.completedAt = new Date(run.now()).toISOString();
+        file.touch();
+        if (r.mismatch) {
+          run.emit({
+            event: 'warning',
+            message: `${f.name}: ${r.mismatch.actual} resources, the manifest says ${r.mismatch.expected} (kept; counted as an error)`,
+          });
+        }
+        run.emit({
+          event: 'file-done',
+          file: f.name,
+          kind: f.kind,
+          resourceType: f.type,
+          bytes: r.bytes,
+          resources: r.resources,
+          ms: r.ms,
+        });
+      } catch (e) {
+        if (o.signal?.aborted) return;
+        // Stop starting new files; those in flight finish (their data is worth keeping).
+        failure ??= e;
+      }
+    }
+  };
+  const n = Math.max(1, Math.min(o.parallel ?? DEFAULT_PARALLEL, pending.length || 1));
+  await Promise.all(Array.from({ length: n }, worker));
+  if (o.signal?.aborted) throw o.signal.reason;
+  if (failure !== undefined) {
+    state.status = 'failed';
+    throw withResumeHint(failure, outDir);
+  }
+
+  state.status = 'complete';
+  state.completedAt = new Date(run.now()).toISOString();
+  delete state.lastError;
+  await file.flush();
+  const summary = await summarize(run, state);
+  run.emit({ event: 'complete', summary });
+  return summary;
+}
+
+function withResumeHint(e: unknown, outDir: string): unknown {
+  if (!isSmartError(e) || e.code === 'file_gone') return e;
+  return new SmartError(e.kind, e.message, {
+    cause: e,
+    status: e.status,
+    code: e.code,
+    details: e.details,
+    hint: `${e.hint ? `${e.hint.replace(/[.;]?\s*$/, '')}; ` : ''}completed files are kept: fetch the rest with \`smart export --resume ${quoteArg(outDir)}\``,
+  });
+}
+
+async function summarize(run: Run, state: ExportState): Promise<ExportSummary> {
+  const files = state.files ?? [];
+  const resourcesByType: Record<string, number> = {};
+  let resources = 0;
+  let bytes = 0;
+  for (const f of files) {
+    bytes += f.bytes ?? 0;
+    if (f.kind !== 'output') continue;
+    resources += f.resources ?? 0;
+    resourcesByType[f.type] = (resourcesByType[f.type] ?? 0) + (f.resources ?? 0);
+  }
+  const errorFiles = files.filter((f) => f.kind === 'error');
+  const errors: ExportIssue[] = [];
+  for (const f of errorFiles) {
+    if (errors.length >= MAX_ISSUES) break;
+    errors.push(
+      ...(await readIssues(join(run.o.outDir, f.name), f.name, MAX_ISSUES - errors.length)),
+    );
+  }
+  const downloadedNow = files.filter(
+    (f) => f.completedAt && Date.parse(f.completedAt) >= run.started,
+  );
+  return {
+    outDir: run.o.outDir,
+    statusUrl: redactUrl(state.statusUrl),
+    request: redactUrl(state.kickoff.url),
+    transactionTime: state.transactionTime ?? '',
+    requiresAccessToken: state.requiresAccessToken ?? false,
+    files: files.map((f) => ({
+      kind: f.kind,
+      type: f.type,
+      file: f.name,
+      resources: f.resources ?? 0,
+      bytes: f.bytes ?? 0,
+    })),
+    resourcesByType,
+    resources,
+    bytes,
+    durationMs: run.now() - run.started,
+    downloaded: downloadedNow.length,
+    skipped: files.length - downloadedNow.length,
+    errors,
+    errorCount: errorFiles.reduce((a, f) => a + (f.resources ?? 0), 0),
+    mismatches: files
+      .filter((f) => f.status === 'mismatch')
+      .map((f) => ({ file: f.name, expected: f.count ?? 0, actual: f.resources ?? 0 })),
+  };
+}
+
+/** The first issues of an error[] file (NDJSON OperationOutcomes), read line by line. */
+export async function readIssues(path: string, name: string, max: number): Promise<ExportIssue[]> {
+  const issues: ExportIssue[] = [];
+  if (max <= 0) return issues;
+  const input = createReadStream(path, { encoding: 'utf8' });
+  const lines = createInterface({ input, crlfDelay: Infinity });
+  try {
+    for await (const line of lines) {
+      if (!line.trim()) continue;
+      let oo: { resourceType?: string; issue?: Array<Record<string, unknown>> };
+      try {
+        oo = JSON.parse(line);
+      } catch {
+        issues.push({ file: name, diagnostics: `not JSON: ${line.slice(0, 120)}` });
+        if (issues.length >= max) break;
+        continue;
+      }
+      for (const i of Array.isArray(oo.issue) ? oo.issue : []) {
+        const details = i.details as { text?: string } | undefined;
+        const issue: ExportIssue = { file: name };
+        if (typeof i.severity === 'string') issue.severity = i.severity;
+        if (typeof i.code === 'string') issue.code = i.code;
+        const text = typeof i.diagnostics === 'string' ? i.diagnostics : details?.text;
+        if (text) issue.diagnostics = text;
+        issues.push(issue);
+        if (issues.length >= max) break;
+      }
+      if (issues.length >= max) break;
+    }
+  } catch {
+    // An unreadable error file is still listed in files[]; the summary just quotes less.
+  } finally {
+    lines.close();
+    input.destroy();
+  }
+  return issues;
+}
+
+export interface CancelResult {
+  statusUrl: string;
+  status: number;
+  outDir: string;
+}
+
+/** DELETE the saved status URL: the server stops the job (or frees its files). */
+export async function cancelExport(o: {
+  session: ExportSession;
+  outDir: string;
+  signal?: AbortSignal;
+}): Promise<CancelResult> {
+  const state = await readState(o.outDir);
+  o.session.resolve(state.statusUrl);
+  const res = await o.session.request(state.statusUrl, {
+    method: 'DELETE',
+    headers: { accept: 'application/fhir+json' },
+    signal: o.signal,
+  });
+  if (res.status === 404 || res.status === 410) {
+    throw new SmartError(
+      'fhir',
+      `no such export (already finished or cancelled): DELETE ${redactUrl(state.statusUrl)} answered ${res.status}`,
+      {
+        status: res.status,
+        code: 'no_such_export',
+        hint: 'the server no longer knows this export; nothing to cancel',
+      },
+    );
+  }
+  if (!res.ok) throw o.session.error(res, 'DELETE');
+  const file = new StateFile(o.outDir, { ...state, status: 'cancelled' });
+  await file.flush();
+  return { statusUrl: redactUrl(state.statusUrl), status: res.status, outDir: o.outDir };
+}

@@ -1,0 +1,205 @@
+import { SmartError, isSmartError } from '../errors.js';
+import { describeErrorBody, type HttpResponse } from '../http.js';
+import { redactUrl } from '../redact.js';
+import { formatSeconds, pollDelay, sleep as defaultSleep, type PollBounds } from './timing.js';
+import type { ExportEvent, ExportSession, Manifest } from './types.js';
+
+/**
+ * FHIR issue types under `transient` (https://hl7.org/fhir/R4/valueset-issue-type.html): a
+ * status request failing with one of these is retried, anything else ends the export.
+ */
+export const TRANSIENT_CODES = new Set([
+  'transient',
+  'lock-error',
+  'no-store',
+  'exception',
+  'timeout',
+  'incomplete',
+  'throttled',
+]);
+
+/** Consecutive transient failures (5xx, network) tolerated while polling. */
+const MAX_TRANSIENT_FAILURES = 8;
+
+export interface PollOptions {
+  session: ExportSession;
+  statusUrl: string;
+  /** Give up when the job is not complete this long after polling started. */
+  waitMs: number;
+  signal?: AbortSignal;
+  now: () => number;
+  onEvent: (e: ExportEvent) => void;
+  bounds?: PollBounds;
+  sleep?: (ms: number, signal?: AbortSignal) => Promise<void>;
+  /** For the hint of a timeout. */
+  outDir?: string;
+}
+
+export type PollResult =
+  { state: 'complete'; manifest: Manifest } | { state: 'gone'; response: HttpResponse };
+
+function outcomeCodes(res: HttpResponse): string[] {
+  try {
+    const body = JSON.parse(res.text) as {
+      resourceType?: string;
+      issue?: Array<{ code?: string }>;
+    };
+    if (body?.resourceType !== 'OperationOutcome' || !Array.isArray(body.issue)) return [];
+    return body.issue.map((i) => String(i.code ?? ''));
+  } catch {
+    return [];
+  }
+}
+
+/**
+ * A 5xx worth another poll: an OperationOutcome with a transient issue code, or a gateway's
+ * 502/503/504 without one (a proxy in front of the server, not the server's verdict on the job).
+ */
+export function isTransientFailure(res: HttpResponse): boolean {
+  if (res.status < 500) return false;
+  const codes = outcomeCodes(res);
+  if (codes.length) return codes.some((c) => TRANSIENT_CODES.has(c));
+  return res.status === 502 || res.status === 503 || res.status === 504;
+}
+
+/** Check a complete-status body and fill the defaults a lenient reader expects. */
+export function parseManifest(body: unknown, url: string): Manifest {
+  const where = redactUrl(url);
+  const bad = (what: string) =>
+    new SmartError('http', `the export manifest from ${where} is not valid: ${what}`, {
+      code: 'bad_manifest',
+      hint: 'the server answered 200 but not with a Bulk Data manifest; check the server',
+    });
+  if (!body || typeof body !== 'object' || Array.isArray(body)) throw bad('expected a JSON object');
+  const m = body as Partial<Manifest>;
+  if (!Array.isArray(m.output)) throw bad('"output" is missing or not a list');
+  for (const key of ['output', 'error', 'deleted'] as const) {
+    const list = m[key];
+    if (list === undefined) continue;
+    if (!Array.isArray(list)) throw bad(`"${key}" is not a list`);
+    list.forEach((e, i) => {
+      if (!e || typeof e.url !== 'string') throw bad(`${key}[${i}].url is missing`);
+      try {
+        new URL(e.url);
+      } catch {
+        throw bad(`${key}[${i}].url "${e.url}" is not an absolute URL`);
+      }
+    });
+  }
+  return {
+    ...m,
+    transactionTime: typeof m.transactionTime === 'string' ? m.transactionTime : '',
+    request: typeof m.request === 'string' ? m.request : '',
+    requiresAccessToken: m.requiresAccessToken === true,
+    output: m.output,
+    error: Array.isArray(m.error) ? m.error : [],
+    ...(Array.isArray(m.deleted) ? { deleted: m.deleted } : {}),
+  } as Manifest;
+}
+
+/**
+ * Poll the status URL until the manifest arrives. Waits are ours alone (the HTTP client's
+ * retries are off for these requests, so delays never multiply): Retry-After clamped to
+ * [1 s, 60 s] or exponential backoff, 429 = wait, transient 5xx and network resets = retry a
+ * few times; 404/410 = the job is gone (the caller decides); any other failure ends it.
+ */
+export async function pollUntilComplete(o: PollOptions): Promise<PollResult> {
+  const sleep = o.sleep ?? defaultSleep;
+  const start = o.now();
+  const deadline = start + o.waitMs;
+  let polls = 0;
+  let failures = 0;
+  let backoffs = 0;
+  const wait = async (delay: number, reason: string, status?: number) => {
+    const left = deadline - o.now();
+    if (delay > left) throw timeoutError(o, start, reason);
+    o.onEvent({ event: 'wait', status, reason, delayMs: delay, elapsedMs: o.now() - start });
+    await sleep(delay, o.signal);
+  };
+  for (;;) {
+    let res: HttpResponse;
+    try {
+      res = await o.session.request(o.statusUrl, {
+        headers: { accept: 'application/json' },
+        retry: false,
+        signal: o.signal,
+      });
+    } catch (e) {
+      if (o.signal?.aborted) throw o.signal.reason ?? e;
+      if (isSmartError(e) && e.kind === 'network' && failures < MAX_TRANSIENT_FAILURES) {
+        failures++;
+        await wait(pollDelay(null, backoffs++, o.now(), o.bounds), e.message);
+        continue;
+      }
+      throw e;
+    }
+    if (res.status === 200) {
+      let body: unknown;
+      try {
+        body = res.json();
+      } catch (e) {
+        throw isSmartError(e)
+          ? new SmartError('http', `the export manifest: ${e.message}`, {
+              cause: e,
+              code: 'bad_manifest',
+              hint: e.hint,
+            })
+          : e;
+      }
+      return { state: 'complete', manifest: parseManifest(body, o.statusUrl) };
+    }
+    const retryAfter = res.headers.get('retry-after');
+    if (res.status === 202) {
+      failures = 0;
+      const delay = pollDelay(retryAfter, polls++, o.now(), o.bounds);
+      const progress = res.headers.get('x-progress')?.slice(0, 200) || undefined;
+      if (o.now() + delay > deadline) throw timeoutError(o, start, progress);
+      o.onEvent({ event: 'status', progress, elapsedMs: o.now() - start, nextPollMs: delay });
+      await sleep(delay, o.signal);
+      continue;
+    }
+    if (res.status === 429) {
+      await wait(
+        pollDelay(retryAfter, backoffs++, o.now(), o.bounds),
+        `the server asked to slow down (429): ${describeErrorBody(res)}`,
+        429,
+      );
+      continue;
+    }
+    if (isTransientFailure(res) && failures < MAX_TRANSIENT_FAILURES) {
+      failures++;
+      await wait(
+        pollDelay(retryAfter, backoffs++, o.now(), o.bounds),
+        `transient server error ${res.status}: ${describeErrorBody(res)}`,
+        res.status,
+      );
+      continue;
+    }
+    if (res.status === 404 || res.status === 410) return { state: 'gone', response: res };
+    const err = o.session.error(res, 'GET');
+    throw new SmartError(err.kind, `the export failed: ${err.message}`, {
+      cause: err,
+      status: err.status,
+      code: err.code ?? 'export_failed',
+      details: err.details,
+      hint: err.hint ?? 'the server reported the export as failed; see the OperationOutcome above',
+    });
+  }
+}
+
+function timeoutError(o: PollOptions, start: number, last?: string): SmartError {
+  const dir = o.outDir ? quoteArg(o.outDir) : '<dir>';
+  return new SmartError(
+    'network',
+    `the export is not complete after ${formatSeconds(o.now() - start)} (--wait ${Math.round(o.waitMs / 1000)})${last ? `; last status: ${last}` : ''}`,
+    {
+      code: 'export_timeout',
+      hint: `the job keeps running on the server: pick it up later with \`smart export --resume ${dir}\`, give more time with --wait, or stop it with \`smart export cancel ${dir}\``,
+    },
+  );
+}
+
+/** A path as a shell argument: quoted only when it needs to be. */
+export function quoteArg(s: string): string {
+  return /^[A-Za-z0-9_./:@%+=,-]+$/.test(s) ? s : `'${s.replace(/'/g, `'\\''`)}'`;
+}
