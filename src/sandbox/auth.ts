@@ -55,7 +55,6 @@ export class OAuthError extends HttpError {
 
 export function smartConfiguration(url: string, scopes: string[]) {
   return {
-    issuer: url,
     token_endpoint: `${url}/auth/token`,
     jwks_uri: `${url}/.well-known/jwks.json`,
     token_endpoint_auth_methods_supported: ['private_key_jwt'],

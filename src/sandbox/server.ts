@@ -110,7 +110,9 @@ export async function startSandbox(options: SandboxOptions = {}): Promise<Sandbo
       pathname === '/fhir/.well-known/smart-configuration'
     ) {
       if (method !== 'GET') throw fhirError(405, 'not-supported', `${method} ${pathname}`);
-      send(ex, 200, smartConfiguration(url, scopesSupported), JSON_TYPE);
+      // Endpoints on the origin the client used (as Aidbox follows X-Original-Uri), so that
+      // `localhost` or a LAN address works too; the token endpoint accepts either as aud.
+      send(ex, 200, smartConfiguration(ex.origin, scopesSupported), JSON_TYPE);
       return;
     }
     if (pathname === '/.well-known/jwks.json') {
@@ -142,7 +144,7 @@ export async function startSandbox(options: SandboxOptions = {}): Promise<Sandbo
     const rest = parts.slice(1);
     if (rest.length === 1 && rest[0] === 'metadata') {
       if (method !== 'GET') throw fhirError(405, 'not-supported', `${method} ${pathname}`);
-      send(ex, 200, capabilityStatement(url, typeNames, started));
+      send(ex, 200, capabilityStatement(ex.origin, typeNames, started));
       return;
     }
     if (rest.length === 0) throw fhirError(404, 'not-found', 'no route /fhir (try /fhir/metadata)');

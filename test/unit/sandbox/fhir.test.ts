@@ -11,6 +11,8 @@ import {
   makeKey,
   register,
   serveJwks,
+  signAssertion,
+  tokenForm,
   json,
 } from './helpers.js';
 
@@ -384,4 +386,59 @@ describe('FHIR search and read', () => {
     });
     expect(next(b)).toBe(`http://alias.test:${port}/fhir/Patient?_count=2&_page=2`);
   });
+
+  it('discovery names the origin the client used, and the token endpoint takes it as aud', async () => {
+    const port = new URL(sb.url).port;
+    const alias = `alias.test:${port}`;
+    const conf = JSON.parse(
+      (await raw('GET', `${sb.url}/.well-known/smart-configuration`, { host: alias })).body,
+    );
+    expect(conf.token_endpoint).toBe(`http://${alias}/auth/token`);
+    const assertion = await signAssertion({
+      key,
+      clientId: 'reader',
+      aud: `http://${alias}/auth/token`,
+    });
+    const form = new URLSearchParams(tokenForm(assertion, 'system/Patient.read')).toString();
+    const r = await raw(
+      'POST',
+      sb.tokenUrl,
+      {
+        host: alias,
+        'content-type': 'application/x-www-form-urlencoded',
+      },
+      form,
+    );
+    expect(r.status).toBe(200);
+    // Any other aud is still refused.
+    const other = await signAssertion({
+      key,
+      clientId: 'reader',
+      aud: `http://other:1/auth/token`,
+    });
+    const form2 = new URLSearchParams(tokenForm(other)).toString();
+    const r2 = await raw(
+      'POST',
+      sb.tokenUrl,
+      {
+        host: alias,
+        'content-type': 'application/x-www-form-urlencoded',
+      },
+      form2,
+    );
+    expect(r2.status).toBe(401);
+  });
 });
+
+/** node:http, since fetch() may not set the Host header. */
+function raw(method: string, url: string, headers: Record<string, string>, body?: string) {
+  return new Promise<{ status: number; body: string }>((resolve, reject) => {
+    const req = request(url, { method, headers }, (res) => {
+      let text = '';
+      res.on('data', (c) => (text += c));
+      res.on('end', () => resolve({ status: res.statusCode ?? 0, body: text }));
+    });
+    req.on('error', reject);
+    req.end(body);
+  });
+}
