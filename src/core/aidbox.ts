@@ -83,6 +83,7 @@ export function clientBody(o: ClientBodyOptions): AidboxClient {
       'SMART recommends 300',
     );
   }
+  // The key order of the Aidbox walkthrough, so that --dry-run reads like the docs.
   const body: AidboxClient = {
     type: o.type ?? DEFAULT_CLIENT_TYPE,
     active: true,
@@ -94,10 +95,10 @@ export function clientBody(o: ClientBodyOptions): AidboxClient {
       },
     },
     scope,
+    ...(o.jwksUri !== undefined ? { jwks_uri: o.jwksUri } : {}),
+    ...(o.jwks !== undefined ? { jwks: o.jwks } : {}),
     grant_types: ['client_credentials'],
   };
-  if (o.jwksUri !== undefined) body.jwks_uri = o.jwksUri;
-  if (o.jwks !== undefined) body.jwks = o.jwks;
   return body;
 }
 

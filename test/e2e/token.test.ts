@@ -1,0 +1,348 @@
+import { afterAll, beforeAll, describe, expect, test } from 'vitest';
+import { decodeJwt } from 'jose';
+import { json, makeWorkspace, smart } from '../helpers/cli.js';
+import { startFlow, type Flow } from '../helpers/sandbox.js';
+import { closedPort, fixedServer } from '../helpers/servers.js';
+
+const JWT_SHAPE = /^eyJ[\w-]+\.[\w-]+\.[\w-]+$/;
+
+let flow: Flow;
+
+beforeAll(async () => {
+  flow = await startFlow({ clientId: 'token-client' });
+});
+afterAll(async () => {
+  await flow?.close();
+});
+
+describe('smart token against the sandbox', () => {
+  test('prints the access token alone on stdout; the sandbox accepts it', async () => {
+    const ws = makeWorkspace();
+    const r = await smart(['token'], { ws, env: flow.env });
+    expect(r.stderr).toBe('');
+    expect(r.exitCode).toBe(0);
+    expect(r.stdout.endsWith('\n')).toBe(true);
+    const token = r.stdout.trim();
+    expect(token).toMatch(JWT_SHAPE);
+    expect(r.stdout.split('\n')).toHaveLength(2);
+    expect(decodeJwt(token).sub).toBe('token-client');
+    const res = await fetch(`${flow.sandbox.fhirUrl}/Patient?_count=1`, {
+      headers: { authorization: `Bearer ${token}` },
+    });
+    expect(res.status).toBe(200);
+  });
+
+  test('a warm cache makes no HTTP request at all (not even discovery)', async () => {
+    const ws = makeWorkspace();
+    const first = await smart(['token', '-o', 'json'], { ws, env: flow.env });
+    expect(first.exitCode).toBe(0);
+    const cold = json<Record<string, unknown>>(first);
+    expect(cold.from_cache).toBe(false);
+    const before = flow.sandbox.requests.length;
+    const jwksBefore = flow.jwksHits();
+    const second = await smart(['token', '-o', 'json'], { ws, env: flow.env });
+    expect(second.exitCode).toBe(0);
+    const warm = json<Record<string, unknown>>(second);
+    expect(warm.from_cache).toBe(true);
+    expect(warm.access_token).toBe(cold.access_token);
+    expect(flow.sandbox.requests.length).toBe(before);
+    expect(flow.jwksHits()).toBe(jwksBefore);
+    // Plain output from the cache is the same token.
+    const plain = await smart(['token'], { ws, env: flow.env });
+    expect(plain.stdout.trim()).toBe(cold.access_token);
+    expect(flow.sandbox.requests.length).toBe(before);
+  });
+
+  test('-o json: the whole response plus expires_at and from_cache', async () => {
+    const r = await smart(['token', '-o', 'json'], { env: flow.env });
+    expect(r.exitCode).toBe(0);
+    const body = json<Record<string, unknown>>(r);
+    expect(body.token_type).toBe('Bearer');
+    expect(body.expires_in).toBe(300);
+    expect(typeof body.scope).toBe('string');
+    expect(body.from_cache).toBe(false);
+    const expiresAt = Date.parse(String(body.expires_at));
+    expect(expiresAt - Date.now()).toBeGreaterThan(250_000);
+    expect(expiresAt - Date.now()).toBeLessThanOrEqual(301_000);
+  });
+
+  test('--no-cache asks the server again', async () => {
+    const ws = makeWorkspace();
+    await smart(['token'], { ws, env: flow.env });
+    const posts = () => flow.sandbox.requests.filter((q) => q.path === '/auth/token').length;
+    const before = posts();
+    const r = await smart(['token', '--no-cache', '-o', 'json'], { ws, env: flow.env });
+    expect(r.exitCode).toBe(0);
+    expect(json<{ from_cache: boolean }>(r).from_cache).toBe(false);
+    expect(posts()).toBe(before + 1);
+  });
+
+  test('--scope narrows the request; --verbose shows the granted scope and expiry on stderr only', async () => {
+    const r = await smart(['token', '--scope', 'system/Patient.read', '--verbose'], {
+      env: flow.env,
+    });
+    expect(r.exitCode).toBe(0);
+    expect(r.stdout.trim()).toMatch(JWT_SHAPE);
+    expect(r.stderr).toContain('granted scope: system/Patient.read');
+    expect(r.stderr).toMatch(/expires at \d{4}-\d\d-\d\dT.* \(in [45]m/);
+  });
+
+  test('a cached token is kept per scope', async () => {
+    const ws = makeWorkspace();
+    const a = await smart(['token', '--scope', 'system/Patient.read', '-o', 'json'], {
+      ws,
+      env: flow.env,
+    });
+    const b = await smart(['token', '--scope', 'system/Observation.read', '-o', 'json'], {
+      ws,
+      env: flow.env,
+    });
+    expect(json<{ from_cache: boolean }>(b).from_cache).toBe(false);
+    expect(json<{ scope: string }>(a).scope).toBe('system/Patient.read');
+    expect(json<{ scope: string }>(b).scope).toBe('system/Observation.read');
+  });
+
+  test('a retried token request signs a new assertion (the sandbox refuses a replayed jti)', async () => {
+    flow.sandbox.addFault({
+      path: '/auth/token',
+      method: 'POST',
+      times: 1,
+      action: { status: 503 },
+    });
+    const r = await smart(['token', '--no-cache'], { env: flow.env });
+    expect(r.stderr).toBe('');
+    expect(r.exitCode).toBe(0);
+    const last = flow.sandbox.requests.filter((q) => q.path === '/auth/token').slice(-2);
+    expect(last.map((q) => q.status)).toEqual([503, 200]);
+  });
+
+  test('ES384 keys get tokens too', async () => {
+    const es = await startFlow({ alg: 'ES384', clientId: 'token-es384', sandbox: flow.sandbox });
+    try {
+      const r = await smart(['token', '-o', 'json'], { env: es.env });
+      expect(r.stderr).toBe('');
+      expect(r.exitCode).toBe(0);
+      expect(decodeJwt(json<{ access_token: string }>(r).access_token).sub).toBe('token-es384');
+    } finally {
+      await es.close();
+    }
+  });
+});
+
+describe('smart token: bad input and bad servers', () => {
+  test('invalid_scope: exit 3, the error and the requested scopes', async () => {
+    const r = await smart(['token', '--scope', 'system/*.write'], { env: flow.env });
+    expect(r.exitCode).toBe(3);
+    expect(r.stdout).toBe('');
+    expect(r.stderr).toMatch(
+      /^error: token request rejected by http:\/\/127\.0\.0\.1:\d+\/auth\/token: invalid_scope: /m,
+    );
+    expect(r.stderr).toContain('hint: requested "system/*.write"');
+  });
+
+  test('unknown client: invalid_client, exit 3, the hint names the client and the kid', async () => {
+    const r = await smart(['token'], { env: { ...flow.env, SMART_CLIENT_ID: 'nobody' } });
+    expect(r.exitCode).toBe(3);
+    expect(r.stderr).toContain("invalid_client: unknown client 'nobody'");
+    expect(r.stderr).toContain('is client id "nobody" registered?');
+    expect(r.stderr).toContain(`kid ${flow.key.kid}`);
+  });
+
+  test('a revoked key (gone from the JWKS): invalid_client, exit 3', async () => {
+    const revoked = await startFlow({ clientId: 'token-revoked', sandbox: flow.sandbox });
+    try {
+      const ok = await smart(['token', '--no-cache'], { env: revoked.env });
+      expect(ok.exitCode).toBe(0);
+      revoked.setJwks({ keys: [] });
+      const r = await smart(['token', '--no-cache'], { env: revoked.env });
+      expect(r.exitCode).toBe(3);
+      expect(r.stderr).toContain(`invalid_client: no key with kid '${revoked.key.kid}'`);
+      expect(r.stderr).toContain(`hint: the server could not verify the assertion: does`);
+    } finally {
+      await revoked.close();
+    }
+  });
+
+  test('a revoked key with a warm cache: the cache still answers (no server involved)', async () => {
+    const ws = makeWorkspace();
+    const revoked = await startFlow({ clientId: 'token-revoked-2', sandbox: flow.sandbox });
+    try {
+      expect((await smart(['token'], { ws, env: revoked.env })).exitCode).toBe(0);
+      revoked.setJwks({ keys: [] });
+      expect((await smart(['token'], { ws, env: revoked.env })).exitCode).toBe(0);
+      expect((await smart(['token', '--no-cache'], { ws, env: revoked.env })).exitCode).toBe(3);
+    } finally {
+      await revoked.close();
+    }
+  });
+
+  test('unreachable server: exit 4, the message names 127.0.0.1:<port>', async () => {
+    const port = await closedPort();
+    const r = await smart(['token'], {
+      env: { ...flow.env, SMART_BASE_URL: `http://127.0.0.1:${port}` },
+    });
+    expect(r.exitCode).toBe(4);
+    expect(r.stderr).toContain(`error: cannot connect to 127.0.0.1:${port}: connection refused`);
+  });
+
+  test('an HTML error page from the token endpoint: exit 1, the content type is named', async () => {
+    const html = await fixedServer({
+      status: 500,
+      contentType: 'text/html; charset=utf-8',
+      body: '<html><body><h1>502 Bad Gateway</h1></body></html>',
+    });
+    try {
+      const r = await smart(['token', '--token-url', `${html.url}/auth/token`], { env: flow.env });
+      expect(r.exitCode).toBe(1);
+      expect(r.stderr).toContain(
+        `token request to ${html.url}/auth/token failed with HTTP 500: text/html`,
+      );
+      expect(r.stderr).toContain('502 Bad Gateway');
+    } finally {
+      await html.close();
+    }
+  });
+
+  test('a non-JSON 200 token response: exit 1, names the content type', async () => {
+    const text = await fixedServer({
+      status: 200,
+      contentType: 'text/plain',
+      body: 'access granted, have a nice day',
+    });
+    try {
+      const r = await smart(['token', '--token-url', `${text.url}/token`], { env: flow.env });
+      expect(r.exitCode).toBe(1);
+      expect(r.stderr).toContain(
+        `expected JSON from ${text.url}/token but got text/plain (HTTP 200)`,
+      );
+    } finally {
+      await text.close();
+    }
+  });
+
+  test('a JSON 200 without access_token: exit 1', async () => {
+    const s = await fixedServer({
+      status: 200,
+      contentType: 'application/json',
+      body: '{"token_type":"Bearer"}',
+    });
+    try {
+      const r = await smart(['token', '--token-url', `${s.url}/token`], { env: flow.env });
+      expect(r.exitCode).toBe(1);
+      expect(r.stderr).toContain('has no access_token');
+    } finally {
+      await s.close();
+    }
+  });
+
+  test('token_type is compared case-insensitively; a missing expires_in uses the JWT exp', async () => {
+    const exp = Math.floor(Date.now() / 1000) + 200;
+    const payload = Buffer.from(JSON.stringify({ sub: 'x', exp })).toString('base64url');
+    const token = `eyJhbGciOiJub25lIn0.${payload}.sig`;
+    const s = await fixedServer({
+      status: 200,
+      contentType: 'application/json',
+      body: JSON.stringify({ access_token: token, token_type: 'BEARER' }),
+    });
+    try {
+      const ws = makeWorkspace();
+      const r = await smart(['token', '--token-url', `${s.url}/token`, '-o', 'json'], {
+        ws,
+        env: flow.env,
+      });
+      expect(r.exitCode).toBe(0);
+      expect(json<{ expires_at: string }>(r).expires_at).toBe(new Date(exp * 1000).toISOString());
+      const again = await smart(['token', '--token-url', `${s.url}/token`, '-o', 'json'], {
+        ws,
+        env: flow.env,
+      });
+      expect(json<{ from_cache: boolean }>(again).from_cache).toBe(true);
+      expect(s.hits).toHaveLength(1);
+    } finally {
+      await s.close();
+    }
+  });
+
+  test('no expiry at all (opaque token, no expires_in): works, not cached', async () => {
+    const s = await fixedServer({
+      status: 200,
+      contentType: 'application/json',
+      body: JSON.stringify({ access_token: 'opaque-123', token_type: 'bearer' }),
+    });
+    try {
+      const ws = makeWorkspace();
+      const a = await smart(['token', '--token-url', `${s.url}/token`], { ws, env: flow.env });
+      expect(a.stdout).toBe('opaque-123\n');
+      await smart(['token', '--token-url', `${s.url}/token`], { ws, env: flow.env });
+      expect(s.hits).toHaveLength(2);
+    } finally {
+      await s.close();
+    }
+  });
+
+  test('missing key: exit 2 naming --key and SMART_KEY', async () => {
+    const r = await smart(['token'], { env: { ...flow.env, SMART_KEY: undefined } });
+    expect(r.exitCode).toBe(2);
+    expect(r.stderr).toContain('error: no private key file configured');
+    expect(r.stderr).toContain('--key');
+    expect(r.stderr).toContain('SMART_KEY');
+  });
+
+  test('missing client id: exit 2 naming --client-id and SMART_CLIENT_ID', async () => {
+    const r = await smart(['token'], { env: { ...flow.env, SMART_CLIENT_ID: undefined } });
+    expect(r.exitCode).toBe(2);
+    expect(r.stderr).toContain('error: no client id configured');
+    expect(r.stderr).toContain('--client-id');
+    expect(r.stderr).toContain('SMART_CLIENT_ID');
+  });
+
+  test('missing server: exit 2 naming --base-url', async () => {
+    const r = await smart(['token'], { env: { ...flow.env, SMART_BASE_URL: undefined } });
+    expect(r.exitCode).toBe(2);
+    expect(r.stderr).toContain('--base-url');
+  });
+
+  test('an unreadable key file: exit 2 naming the file', async () => {
+    const r = await smart(['token'], { env: { ...flow.env, SMART_KEY: '/nonexistent/key.pem' } });
+    expect(r.exitCode).toBe(2);
+    expect(r.stderr).toContain('/nonexistent/key.pem');
+  });
+
+  test('a missing profile: exit 2', async () => {
+    const r = await smart(['token', '--profile', 'nope'], { env: flow.env });
+    expect(r.exitCode).toBe(2);
+    expect(r.stderr).toContain('profile "nope" does not exist');
+  });
+
+  test('global options after the command work too', async () => {
+    const r = await smart([
+      'token',
+      '--base-url',
+      flow.sandbox.url,
+      '--client-id',
+      flow.clientId,
+      '--key',
+      flow.key.keyFile,
+    ]);
+    expect(r.exitCode).toBe(0);
+    expect(r.stdout.trim()).toMatch(JWT_SHAPE);
+  });
+
+  test('neither the token nor the assertion ever reach stderr, even with --verbose --debug', async () => {
+    const ok = await smart(['token', '--no-cache', '--verbose', '--debug'], { env: flow.env });
+    expect(ok.exitCode).toBe(0);
+    const token = ok.stdout.trim();
+    expect(ok.stderr).not.toContain(token);
+    expect(ok.stderr).not.toMatch(/eyJ[\w-]{4,}\.[\w-]{4,}/);
+    expect(ok.stderr).toContain('POST ');
+    const bad = await smart(
+      ['token', '--no-cache', '--verbose', '--debug', '--scope', 'system/*.write'],
+      {
+        env: flow.env,
+      },
+    );
+    expect(bad.exitCode).toBe(3);
+    expect(bad.stderr).not.toMatch(/eyJ[\w-]{4,}\.[\w-]{4,}/);
+    expect(bad.stderr).not.toContain('client_assertion=');
+  });
+});
