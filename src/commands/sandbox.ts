@@ -41,7 +41,7 @@ interface SandboxFlags {
   exportFileSize?: string;
   exportDelay?: string;
   latency?: string;
-  fault: string[];
+  fault?: string[];
 }
 
 export function registerSandbox(program: Command, ctx: Context): void {
@@ -67,8 +67,7 @@ export function registerSandbox(program: Command, ctx: Context): void {
     .option(
       '--fault <spec>',
       'inject a fault (repeatable), e.g. 429:/fhir/$export-status:2:retry-after=1',
-      (value: string, previous: string[]) => [...previous, value],
-      [] as string[],
+      (value: string, previous: string[] | undefined) => [...(previous ?? []), value],
     )
     .addHelpText(
       'after',
@@ -76,7 +75,7 @@ export function registerSandbox(program: Command, ctx: Context): void {
     )
     .action(async (flags: SandboxFlags) => {
       const { startSandbox, parseFaultSpec } = await import('../sandbox/index.js');
-      const faults: FaultRule[] = flags.fault.map((spec) => {
+      const faults: FaultRule[] = (flags.fault ?? []).map((spec) => {
         try {
           return parseFaultSpec(spec);
         } catch (e) {
