@@ -30,18 +30,19 @@ async function prompt(ctx: Context, existing: Profile, given: Profile): Promise<
   ]);
   // Prompts go to stderr: stdout stays data only.
   const ask = inquirer.createPromptModule({ input: ctx.io.stdin, output: ctx.io.stderr });
+  const replies = await ask<Record<string, string>>(
+    FIELDS.map((f) => ({
+      type: 'input' as const,
+      name: f.key,
+      message: f.message,
+      default: given[f.key] ?? existing[f.key],
+      validate: (v: string) => (v.trim() === '' ? true : (checkValue(f.key, v.trim()) ?? true)),
+    })),
+  );
   const answers: Profile = {};
   for (const f of FIELDS) {
-    const reply = await ask<{ value: string }>([
-      {
-        type: 'input',
-        name: 'value',
-        message: f.message,
-        default: given[f.key] ?? existing[f.key],
-        validate: (v: string) => (v.trim() === '' ? true : (checkValue(f.key, v.trim()) ?? true)),
-      },
-    ]);
-    if (reply.value.trim() !== '') answers[f.key] = reply.value.trim();
+    const v = (replies[f.key] ?? '').trim();
+    if (v !== '') answers[f.key] = v;
   }
   return answers;
 }
