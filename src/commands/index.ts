@@ -13,6 +13,7 @@ import { registerDecode } from './decode.js';
 import { registerQuery } from './query.js';
 import { registerApi } from './api.js';
 import { registerExport } from './export.js';
+import { registerSandbox } from './sandbox.js';
 
 export type Register = (program: Command, ctx: Context) => void;
 
@@ -31,4 +32,5 @@ export const commands: Register[] = [
   registerQuery,
   registerApi,
   registerExport,
+  registerSandbox,
 ];
