@@ -1,0 +1,194 @@
+import { afterAll, beforeAll, describe, expect, test } from 'vitest';
+import { startSandbox, type SandboxHandle } from '../../src/sandbox/index.js';
+import { json, makeWorkspace, smart } from '../helpers/cli.js';
+import { startFlow } from '../helpers/sandbox.js';
+import { closedPort, fixedServer } from '../helpers/servers.js';
+
+interface DiscoverJson {
+  source: string;
+  tried: Array<{ url: string; result: string }>;
+  config: Record<string, unknown>;
+  metadata?: { fhirVersion?: string; software?: string };
+  checks: Array<{ requirement: string; ok: boolean; detail: string }>;
+}
+
+let sandbox: SandboxHandle;
+
+beforeAll(async () => {
+  sandbox = await startSandbox({ port: 0 });
+});
+afterAll(async () => {
+  await sandbox?.close();
+});
+
+const smartConfig = (over: Record<string, unknown> = {}) => ({
+  token_endpoint: 'http://127.0.0.1:1/token',
+  token_endpoint_auth_methods_supported: ['private_key_jwt'],
+  token_endpoint_auth_signing_alg_values_supported: ['RS384', 'ES384'],
+  grant_types_supported: ['client_credentials'],
+  capabilities: ['client-confidential-asymmetric'],
+  ...over,
+});
+
+describe('smart discover', () => {
+  test('the sandbox can do backend services: -o json with every check ok, exit 0', async () => {
+    const r = await smart(['discover', sandbox.fhirUrl, '-o', 'json']);
+    expect(r.exitCode).toBe(0);
+    const d = json<DiscoverJson>(r);
+    expect(d.source).toBe(`${sandbox.fhirUrl}/.well-known/smart-configuration`);
+    expect(d.config.token_endpoint).toBe(sandbox.tokenUrl);
+    expect(d.metadata?.fhirVersion).toBe('4.0.1');
+    expect(d.tried.map((t) => t.url)).toEqual([
+      `${sandbox.fhirUrl}/.well-known/smart-configuration`,
+      `${sandbox.fhirUrl}/metadata`,
+    ]);
+    expect(d.checks.map((c) => [c.requirement, c.ok])).toEqual([
+      ['client_credentials', true],
+      ['private_key_jwt', true],
+      ['signing algorithm', true],
+      ['client-confidential-asymmetric', true],
+    ]);
+  });
+
+  test('default: the configured FHIR base; a readable summary with ok lines (-o table, not a TTY)', async () => {
+    const r = await smart(['discover', '-o', 'table'], { env: { SMART_BASE_URL: sandbox.url } });
+    expect(r.exitCode).toBe(0);
+    expect(r.stdout).toMatch(new RegExp(`^token endpoint\\s+${sandbox.tokenUrl}$`, 'm'));
+    expect(r.stdout).toMatch(/^auth methods\s+private_key_jwt$/m);
+    expect(r.stdout).toMatch(/^signing algs\s+RS384, ES384/m);
+    expect(r.stdout).toMatch(/^grant types\s+client_credentials$/m);
+    expect(r.stdout).toMatch(/^capabilities\s+client-confidential-asymmetric/m);
+    expect(r.stdout).toMatch(/^FHIR version\s+4\.0\.1/m);
+    expect(r.stdout).toMatch(/^scopes\s+system\/\*\.read/m);
+    expect(r.stdout.match(/^ok\s+/gm)).toHaveLength(4);
+    expect(r.stdout).not.toContain('✓');
+  });
+
+  test('the discovered token endpoint is cached: a following `smart token` does not discover again', async () => {
+    const flow = await startFlow({ sandbox, clientId: 'disc-client' });
+    try {
+      const d = await smart(['discover'], { ws: flow.ws, env: flow.env });
+      expect(d.exitCode).toBe(0);
+      const before = sandbox.requests.length;
+      const t = await smart(['token'], { ws: flow.ws, env: flow.env });
+      expect(t.exitCode).toBe(0);
+      expect(sandbox.requests.slice(before).map((q) => `${q.method} ${q.path}`)).toEqual([
+        'POST /auth/token',
+      ]);
+    } finally {
+      await flow.close();
+    }
+  });
+
+  test('a server that cannot do backend services: the summary, then exit 1 naming what is missing', async () => {
+    const s = await fixedServer((path) =>
+      path === '/fhir/.well-known/smart-configuration'
+        ? {
+            status: 200,
+            body: JSON.stringify(
+              smartConfig({
+                grant_types_supported: ['authorization_code'],
+                token_endpoint_auth_methods_supported: ['client_secret_basic'],
+                token_endpoint_auth_signing_alg_values_supported: ['HS256'],
+                capabilities: ['launch-ehr'],
+              }),
+            ),
+          }
+        : undefined,
+    );
+    try {
+      const r = await smart(['discover', `${s.url}/fhir`, '-o', 'table']);
+      expect(r.exitCode).toBe(1);
+      expect(r.stdout.match(/^missing\s+/gm)).toHaveLength(4);
+      expect(r.stdout).toContain('grant_types_supported does not include client_credentials');
+      expect(r.stdout).toContain('none of HS256 is one smart can sign with');
+      expect(r.stderr).toContain(
+        `error: ${s.url}/fhir cannot do SMART Backend Services as advertised: missing client_credentials, private_key_jwt, signing algorithm, client-confidential-asymmetric`,
+      );
+      const j = await smart(['discover', `${s.url}/fhir`, '-o', 'json']);
+      expect(j.exitCode).toBe(1);
+      expect(json<DiscoverJson>(j).checks.every((c) => !c.ok)).toBe(true);
+    } finally {
+      await s.close();
+    }
+  });
+
+  test("the key's alg must be advertised", async () => {
+    const flow = await startFlow({ sandbox, clientId: 'disc-es', alg: 'ES384', register: false });
+    const s = await fixedServer((path) =>
+      path === '/fhir/.well-known/smart-configuration'
+        ? {
+            status: 200,
+            body: JSON.stringify(
+              smartConfig({ token_endpoint_auth_signing_alg_values_supported: ['RS384'] }),
+            ),
+          }
+        : undefined,
+    );
+    try {
+      const r = await smart(['discover', `${s.url}/fhir`, '-o', 'json'], { env: flow.env });
+      expect(r.exitCode).toBe(1);
+      const alg = json<DiscoverJson>(r).checks.find((c) => c.requirement === 'signing algorithm')!;
+      expect(alg.ok).toBe(false);
+      expect(alg.detail).toContain('the key signs with ES384');
+    } finally {
+      await s.close();
+      await flow.close();
+    }
+  });
+
+  test("falls back to the origin's .well-known (Aidbox documents the root)", async () => {
+    const s = await fixedServer((path) =>
+      path === '/.well-known/smart-configuration'
+        ? { status: 200, body: JSON.stringify(smartConfig()) }
+        : undefined,
+    );
+    try {
+      const r = await smart(['discover', `${s.url}/fhir`, '-o', 'json']);
+      expect(r.exitCode).toBe(0);
+      const d = json<DiscoverJson>(r);
+      expect(d.source).toBe(`${s.url}/.well-known/smart-configuration`);
+      expect(d.tried[0]).toEqual({
+        url: `${s.url}/fhir/.well-known/smart-configuration`,
+        result: '404',
+      });
+    } finally {
+      await s.close();
+    }
+  });
+
+  test('an HTML error page everywhere: exit 1, the message names the content type', async () => {
+    const s = await fixedServer({
+      status: 500,
+      contentType: 'text/html',
+      body: '<html><h1>Internal Server Error</h1></html>',
+    });
+    try {
+      const r = await smart(['discover', `${s.url}/fhir`]);
+      expect(r.exitCode).toBe(1);
+      expect(r.stderr).toContain(`error: no SMART configuration found for ${s.url}/fhir`);
+      expect(r.stderr).toContain(
+        `${s.url}/fhir/.well-known/smart-configuration answered 500 text/html (not JSON)`,
+      );
+      expect(r.stderr).toContain('hint: check --fhir-url');
+    } finally {
+      await s.close();
+    }
+  });
+
+  test('unreachable: exit 4 naming 127.0.0.1:<port>', async () => {
+    const port = await closedPort();
+    const r = await smart(['discover', `http://127.0.0.1:${port}/fhir`]);
+    expect(r.exitCode).toBe(4);
+    expect(r.stderr).toContain(`error: cannot connect to 127.0.0.1:${port}: connection refused`);
+  });
+
+  test('not a URL: exit 2; no FHIR base configured: exit 2 naming the flag', async () => {
+    const a = await smart(['discover', 'not-a-url']);
+    expect(a.exitCode).toBe(2);
+    expect(a.stderr).toContain('"not-a-url" is not an absolute http(s) URL');
+    const b = await smart(['discover'], { ws: makeWorkspace() });
+    expect(b.exitCode).toBe(2);
+    expect(b.stderr).toContain('--fhir-url');
+  });
+});
