@@ -73,6 +73,12 @@ function rowsOf(settings: Settings): Array<{ key: string; value: string; source:
 export function registerConfig(program: Command, ctx: Context): void {
   const config = program
     .command('config')
+    // `smart config` alone shows this help on stderr (program.ts drops Commander's writeErr).
+    .configureOutput({
+      writeOut: (s) => void ctx.io.stdout.write(s),
+      writeErr: (s) => void ctx.io.stderr.write(s),
+      outputError: () => undefined,
+    })
     .description('Read and write settings in the config file (profiles)')
     .addHelpText(
       'after',

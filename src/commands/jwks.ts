@@ -36,6 +36,12 @@ const SUMMARY_COLUMNS = [
 export function registerJwks(program: Command, ctx: Context): void {
   const jwks = program
     .command('jwks')
+    // `smart jwks` alone shows this help on stderr (program.ts drops Commander's writeErr).
+    .configureOutput({
+      writeOut: (s) => void ctx.io.stdout.write(s),
+      writeErr: (s) => void ctx.io.stderr.write(s),
+      outputError: () => undefined,
+    })
     .description('Show, edit and serve the public JWK Set (jwks.json)')
     .addHelpText(
       'after',
