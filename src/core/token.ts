@@ -6,7 +6,7 @@ import {
   type HttpClient,
   type HttpResponse,
 } from './http.js';
-import { signClientAssertion } from './assertion.js';
+import { signClientAssertion, type SignedAssertion } from './assertion.js';
 import { cachedDiscovery, type SmartConfiguration } from './discovery.js';
 import { loadSigningKey, type SigningKey } from './keys.js';
 import { FileCache } from './cache.js';
@@ -56,6 +56,8 @@ export interface TokenProviderOptions {
   now: () => number;
   /** Diagnostic lines (shown with --verbose). Never passed a secret. */
   log?: (message: string) => void;
+  /** Called with each assertion just before it is sent (the demo shows it, shortened). */
+  onAssertion?: (assertion: SignedAssertion) => void;
 }
 
 /** exp of a JWT access token, in epoch ms, without verifying it (only to schedule a refresh). */
@@ -288,6 +290,7 @@ export class TokenProvider {
         key: p.key,
         now: Math.floor(this.options.now() / 1000),
       });
+      this.options.onAssertion?.(assertion);
       const form = new URLSearchParams({
         grant_type: 'client_credentials',
         scope: p.scope,
