@@ -1,5 +1,5 @@
 import type { Command } from 'commander';
-import { resolve } from 'node:path';
+import { isAbsolute, relative, resolve } from 'node:path';
 import type { Context } from '../context.js';
 import { SmartError, isSmartError, usageError } from '../core/errors.js';
 import type { ExportParams, ExportSummary } from '../core/export/types.js';
@@ -37,6 +37,12 @@ function positiveNumber(flag: string, value: string, integer: boolean, max: numb
     );
   }
   return n;
+}
+
+/** A directory as the user would type it: relative when it is below the working directory. */
+function displayPath(ctx: Context, dir: string): string {
+  const rel = relative(ctx.cwd, dir);
+  return rel && !rel.startsWith('..') && !isAbsolute(rel) ? rel : dir;
 }
 
 /** `export-20240601T120000Z` in the working directory. */
@@ -254,6 +260,7 @@ Output: progress on stderr; -o json a summary, -o ndjson the progress events, on
         session,
         http: () => ctx.http(),
         outDir,
+        displayDir: displayPath(ctx, outDir),
         parallel,
         waitMs,
         signal: ctx.signal,
@@ -271,8 +278,9 @@ Output: progress on stderr; -o json a summary, -o ndjson the progress events, on
         if (ctx.signal.aborted || (isSmartError(e) && e.code === 'interrupted')) {
           const state = await core.readState(outDir).catch(() => undefined);
           if (state) {
+            const shown = displayPath(ctx, outDir);
             ctx.log.info(
-              `stopped: completed files are kept in ${outDir}\nto resume: smart export --resume ${core.quoteArg(outDir)}`,
+              `stopped: completed files are kept in ${shown}\nto resume: smart export --resume ${core.quoteArg(shown)}`,
             );
           }
         }
@@ -289,7 +297,7 @@ Output: progress on stderr; -o json a summary, -o ndjson the progress events, on
           `${summary.mismatches.length} file(s) do not hold the number of resources the manifest gives: ${list}`,
           {
             code: 'count_mismatch',
-            hint: `the files are kept in ${outDir}; try them again with \`smart export --resume ${core.quoteArg(outDir)}\`, or report the server's count as wrong`,
+            hint: `the files are kept in ${displayPath(ctx, outDir)}; try them again with \`smart export --resume ${core.quoteArg(displayPath(ctx, outDir))}\`, or report the server's count as wrong`,
           },
         );
       }

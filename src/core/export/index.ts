@@ -40,6 +40,8 @@ export interface ExportRunOptions {
   /** The plain HTTP client, for files whose manifest says requiresAccessToken: false. */
   http: () => Promise<HttpClient>;
   outDir: string;
+  /** How messages and hints name outDir (e.g. relative to the working directory). */
+  displayDir?: string;
   /** Downloads at once. Default 4. */
   parallel?: number;
   /** Overall limit for the job to complete (polling), from kick-off or resume. Default 1 h. */
@@ -70,13 +72,16 @@ function makeRun(o: ExportRunOptions): Run {
   return { o, now, emit: o.onEvent ?? (() => undefined), started: now() };
 }
 
-/** `--out` must be new or empty: an export never mixes its files with others. */
-export async function prepareOutDir(dir: string): Promise<void> {
+/**
+ * `--out` must be new or empty: an export never mixes its files with others. Returns true when
+ * the directory was created.
+ */
+export async function prepareOutDir(dir: string, display = dir): Promise<boolean> {
   let entries: string[];
   try {
     const st = await fs.stat(dir);
     if (!st.isDirectory()) {
-      throw new SmartError('usage', `--out ${dir} is a file, not a directory`, {
+      throw new SmartError('usage', `--out ${display} is a file, not a directory`, {
         code: 'out_not_dir',
         hint: 'give a new or empty directory',
       });
@@ -86,19 +91,22 @@ export async function prepareOutDir(dir: string): Promise<void> {
     if (isSmartError(e)) throw e;
     if ((e as NodeJS.ErrnoException).code === 'ENOENT') {
       await fs.mkdir(dir, { recursive: true, mode: 0o700 });
-      return;
+      return true;
     }
-    throw new SmartError('usage', `cannot use --out ${dir}: ${(e as Error).message}`, { cause: e });
+    throw new SmartError('usage', `cannot use --out ${display}: ${(e as Error).message}`, {
+      cause: e,
+    });
   }
   if (entries.length > 0) {
     const earlier = entries.includes(STATE_FILE);
-    throw new SmartError('usage', `--out ${dir} is not empty`, {
+    throw new SmartError('usage', `--out ${display} is not empty`, {
       code: 'out_not_empty',
       hint: earlier
-        ? `it holds an earlier export: continue it with \`smart export --resume ${quoteArg(dir)}\`, or choose a new directory`
+        ? `it holds an earlier export: continue it with \`smart export --resume ${quoteArg(display)}\`, or choose a new directory`
         : 'choose a new or empty directory (the export never mixes its files with others)',
     });
   }
+  return false;
 }
 
 /** Kick off a new export into an empty `outDir`, wait for it, download everything. */
@@ -107,10 +115,18 @@ export async function startExport(
   o: ExportRunOptions,
 ): Promise<ExportSummary> {
   const run = makeRun(o);
-  await prepareOutDir(o.outDir);
+  const created = await prepareOutDir(o.outDir, o.displayDir);
   const req = buildKickoff(params);
-  run.emit({ event: 'kickoff', method: req.method, url: redactUrl(o.session.resolve(req.path)) });
-  const { statusUrl, url } = await kickOff(o.session, params, o.signal);
+  let accepted: { statusUrl: string; url: string };
+  try {
+    run.emit({ event: 'kickoff', method: req.method, url: redactUrl(o.session.resolve(req.path)) });
+    accepted = await kickOff(o.session, params, o.signal);
+  } catch (e) {
+    // Nothing was started: leave no empty directory behind.
+    if (created) await fs.rmdir(o.outDir).catch(() => undefined);
+    throw e;
+  }
+  const { statusUrl, url } = accepted;
   const state: ExportState = {
     version: 1,
     statusUrl,
@@ -198,7 +214,7 @@ async function continueExport(run: Run, file: StateFile, resumed: boolean): Prom
         onEvent: run.emit,
         bounds: o.pollBounds,
         sleep: o.sleep,
-        outDir,
+        outDir: o.displayDir ?? outDir,
       });
       if (polled.state === 'gone') {
         const saved = resumed ? await readSavedManifest(outDir) : undefined;
@@ -343,7 +359,7 @@ async function downloadAll(run: Run, file: StateFile, manifest: Manifest): Promi
   if (o.signal?.aborted) throw o.signal.reason;
   if (failure !== undefined) {
     state.status = 'failed';
-    throw withResumeHint(failure, outDir);
+    throw withResumeHint(failure, o.displayDir ?? outDir);
   }
 
   state.status = 'complete';
