@@ -58,6 +58,8 @@ describe('smart (the CLI frame)', () => {
         decode [options] <jwt>                   Decode a JWT (access token or client assertion): header, claims, times, SMART assertion checks
         query [options] <target> [params...]     Search or read FHIR resources, e.g. smart query Observation code=4548-4
         api [options] <path>                     Make an authenticated request to the FHIR API and print the response body
+        export [options]                         Bulk Data $export: kick off, wait, and download every NDJSON file (resumable)
+        sandbox [options]                        Run a local SMART backend-services + FHIR R4 server (Aidbox-like, in memory) to try everything offline
         help [command]                           show help for a command
 
       Examples:
