@@ -101,7 +101,7 @@ export function describeTimes(claims: Record<string, unknown>, nowMs: number): T
     if (claim === 'exp') relative = d > 0 ? `expires ${ahead}` : `expired ${ago}`;
     else if (claim === 'iat')
       relative = d > 0 ? `issued ${ahead} (in the future: clock skew?)` : `issued ${ago}`;
-    else relative = d > 0 ? `not valid until ${ahead}` : `valid since ${ago}`;
+    else relative = d > 0 ? `not valid yet: valid ${ahead}` : `valid since ${ago}`;
     let iso: string;
     try {
       iso = new Date(v * 1000).toISOString();

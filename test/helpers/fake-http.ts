@@ -1,0 +1,90 @@
+/**
+ * A scripted HttpClient for unit tests of the core: every request is recorded, and a handler
+ * decides the answer. No sockets, so tests run in milliseconds and can count requests exactly.
+ */
+import { mkdtempSync } from 'node:fs';
+import { tmpdir } from 'node:os';
+import { join } from 'node:path';
+import {
+  parseJsonBody,
+  type HttpClient,
+  type HttpRequest,
+  type HttpResponse,
+} from '../../src/core/http.js';
+import { resolvePaths, type Settings } from '../../src/core/settings.js';
+
+export interface FakeCall {
+  url: string;
+  method: string;
+  headers: Record<string, string>;
+  body: string;
+}
+
+export interface FakeAnswer {
+  status?: number;
+  /** An object is sent as JSON; a string as is. */
+  body?: unknown;
+  contentType?: string;
+  headers?: Record<string, string>;
+}
+
+export type FakeHandler = (call: FakeCall) => FakeAnswer | Promise<FakeAnswer>;
+
+export interface FakeHttp extends HttpClient {
+  calls: FakeCall[];
+}
+
+export function fakeHttp(handler: FakeHandler): FakeHttp {
+  const calls: FakeCall[] = [];
+  return {
+    calls,
+    async request(url: string, init: HttpRequest = {}): Promise<HttpResponse> {
+      const headers: Record<string, string> = {};
+      for (const [k, v] of Object.entries(init.headers ?? {})) headers[k.toLowerCase()] = v;
+      const call: FakeCall = {
+        url,
+        method: (init.method ?? 'GET').toUpperCase(),
+        headers,
+        body: init.body === undefined ? '' : String(init.body),
+      };
+      calls.push(call);
+      const a = await handler(call);
+      const status = a.status ?? 200;
+      const text =
+        a.body === undefined ? '' : typeof a.body === 'string' ? a.body : JSON.stringify(a.body);
+      const contentType =
+        a.contentType ??
+        (a.body !== undefined && typeof a.body !== 'string' ? 'application/json' : 'text/plain');
+      return {
+        status,
+        ok: status >= 200 && status < 300,
+        url,
+        headers: new Headers({ 'content-type': contentType, ...(a.headers ?? {}) }),
+        contentType,
+        text,
+        json<T>(): T {
+          return parseJsonBody<T>(text, contentType, url, status);
+        },
+      };
+    },
+  };
+}
+
+/** A Settings object for tests, with its own temp cache and config dirs. */
+export function testSettings(over: Partial<Settings> = {}): Settings {
+  const home = mkdtempSync(join(tmpdir(), 'smart-unit-'));
+  return {
+    profile: 'default',
+    profileExists: false,
+    scope: 'system/*.read',
+    timeoutMs: 30_000,
+    paths: resolvePaths({ HOME: home }),
+    sources: {},
+    ...over,
+  };
+}
+
+/** Form fields of a recorded POST. */
+export function formOf(call: FakeCall): Record<string, string> {
+  return Object.fromEntries(new URLSearchParams(call.body));
+}

@@ -1,0 +1,339 @@
+import { describe, expect, test } from 'vitest';
+import { statSync, readdirSync } from 'node:fs';
+import { join } from 'node:path';
+import { mkdtempSync, writeFileSync } from 'node:fs';
+import { tmpdir } from 'node:os';
+import { decodeJwt } from 'jose';
+import { SmartError } from '../../../src/core/errors.js';
+import { generateSigningKey, type SigningAlg } from '../../../src/core/keys.js';
+import { CACHE_MARGIN_MS, JWT_BEARER, TokenProvider, jwtExpiry } from '../../../src/core/token.js';
+import type { Settings } from '../../../src/core/settings.js';
+import { fakeHttp, formOf, testSettings, type FakeHandler } from '../../helpers/fake-http.js';
+
+const TOKEN_URL = 'https://auth.example.org/auth/token';
+const T0 = 1_800_000_000_000;
+
+async function keyFile(alg: SigningAlg = 'RS384'): Promise<{ file: string; kid: string }> {
+  const g = await generateSigningKey(alg);
+  const dir = mkdtempSync(join(tmpdir(), 'token-test-'));
+  const file = join(dir, 'key.pem');
+  writeFileSync(file, g.privateKeyPem, { mode: 0o600 });
+  return { file, kid: g.kid };
+}
+
+function okToken(n: number, extra: Record<string, unknown> = {}) {
+  return {
+    body: {
+      access_token: `tok-${n}`,
+      token_type: 'Bearer',
+      expires_in: 300,
+      scope: 'system/*.read',
+      ...extra,
+    },
+  };
+}
+
+async function setup(handler: FakeHandler, over: Partial<Settings> = {}) {
+  const k = await keyFile();
+  const settings = testSettings({ clientId: 'c1', key: k.file, tokenUrl: TOKEN_URL, ...over });
+  const http = fakeHttp(handler);
+  let now = T0;
+  const log: string[] = [];
+  const provider = new TokenProvider({
+    settings,
+    http: async () => http,
+    now: () => now,
+    log: (m) => log.push(m),
+  });
+  return { provider, http, settings, kid: k.kid, log, setNow: (t: number) => (now = t) };
+}
+
+describe('TokenProvider: the request', () => {
+  test('POSTs the four form parameters, no client_id; the assertion is fresh and aimed at the token URL', async () => {
+    const { provider, http, kid } = await setup(() => okToken(1));
+    const t = await provider.getToken();
+    expect(t.accessToken).toBe('tok-1');
+    expect(http.calls).toHaveLength(1);
+    const call = http.calls[0]!;
+    expect(call.method).toBe('POST');
+    expect(call.url).toBe(TOKEN_URL);
+    expect(call.headers['content-type']).toBe('application/x-www-form-urlencoded');
+    const form = formOf(call);
+    expect(Object.keys(form).sort()).toEqual([
+      'client_assertion',
+      'client_assertion_type',
+      'grant_type',
+      'scope',
+    ]);
+    expect(form.grant_type).toBe('client_credentials');
+    expect(form.scope).toBe('system/*.read');
+    expect(form.client_assertion_type).toBe(JWT_BEARER);
+    const claims = decodeJwt(form.client_assertion!);
+    expect(claims).toMatchObject({
+      iss: 'c1',
+      sub: 'c1',
+      aud: TOKEN_URL,
+      iat: T0 / 1000,
+      exp: T0 / 1000 + 300,
+    });
+    expect(t).toMatchObject({
+      tokenType: 'Bearer',
+      scope: 'system/*.read',
+      expiresAt: T0 + 300_000,
+      kid,
+      fromCache: false,
+    });
+  });
+
+  test('scopes are normalised (extra spaces) and can be overridden per call', async () => {
+    const { provider, http } = await setup(() => okToken(1), {
+      scope: '  system/Patient.read   system/Observation.read ',
+    });
+    await provider.getToken();
+    await provider.getToken({ scope: 'system/Group.read' });
+    expect(http.calls.map((c) => formOf(c).scope)).toEqual([
+      'system/Patient.read system/Observation.read',
+      'system/Group.read',
+    ]);
+  });
+
+  test('a retry after 503 signs a new assertion (new jti)', async () => {
+    let n = 0;
+    const { provider, http } = await setup(() =>
+      ++n === 1 ? { status: 503, body: { error: 'temporarily_unavailable' } } : okToken(n),
+    );
+    const t = await provider.getToken();
+    expect(t.accessToken).toBe('tok-2');
+    const [a, b] = http.calls.map((c) => decodeJwt(formOf(c).client_assertion!).jti);
+    expect(a).not.toBe(b);
+  });
+
+  test('concurrent requests for the same token share one POST', async () => {
+    const { provider, http } = await setup(async () => {
+      await new Promise((r) => setTimeout(r, 20));
+      return okToken(1);
+    });
+    const [a, b] = await Promise.all([provider.getToken(), provider.getToken()]);
+    expect(a.accessToken).toBe(b.accessToken);
+    expect(http.calls).toHaveLength(1);
+  });
+});
+
+describe('TokenProvider: the cache', () => {
+  test('reused until 60 s before expiry; the file is mode 0600', async () => {
+    let n = 0;
+    const { provider, http, settings, setNow } = await setup(() => okToken(++n));
+    expect((await provider.getToken()).accessToken).toBe('tok-1');
+    const dir = join(settings.paths.cacheDir, 'tokens');
+    const [file] = readdirSync(dir);
+    expect(statSync(join(dir, file!)).mode & 0o777).toBe(0o600);
+
+    setNow(T0 + 300_000 - CACHE_MARGIN_MS - 1000);
+    const cached = await provider.getToken();
+    expect(cached).toMatchObject({ accessToken: 'tok-1', fromCache: true });
+    expect(http.calls).toHaveLength(1);
+
+    setNow(T0 + 300_000 - CACHE_MARGIN_MS + 1000);
+    expect((await provider.getToken()).accessToken).toBe('tok-2');
+    expect(http.calls).toHaveLength(2);
+  });
+
+  test('a new provider (a new run) reads the same cache file', async () => {
+    const { provider, settings } = await setup(() => okToken(1));
+    await provider.getToken();
+    const http2 = fakeHttp(() => okToken(99));
+    const p2 = new TokenProvider({ settings, http: async () => http2, now: () => T0 + 1000 });
+    expect((await p2.getToken()).accessToken).toBe('tok-1');
+    expect(http2.calls).toHaveLength(0);
+  });
+
+  test('keyed by scope', async () => {
+    let n = 0;
+    const { provider, http } = await setup(() => okToken(++n));
+    await provider.getToken({ scope: 'system/Patient.read' });
+    await provider.getToken({ scope: 'system/Observation.read' });
+    await provider.getToken({ scope: 'system/Patient.read' });
+    expect(http.calls).toHaveLength(2);
+  });
+
+  test('noCache neither reads nor writes; forceNew skips the read but stores', async () => {
+    let n = 0;
+    const { provider, http, settings } = await setup(() => okToken(++n));
+    await provider.getToken({ noCache: true });
+    expect(() => readdirSync(join(settings.paths.cacheDir, 'tokens'))).toThrow();
+    await provider.getToken();
+    await provider.getToken({ forceNew: true });
+    expect(http.calls).toHaveLength(3);
+    expect((await provider.getToken()).accessToken).toBe('tok-3');
+    await provider.getToken({ noCache: true });
+    expect(http.calls).toHaveLength(4);
+  });
+
+  test('invalidate drops the cached token', async () => {
+    let n = 0;
+    const { provider, http } = await setup(() => okToken(++n));
+    const t = await provider.getToken();
+    await provider.invalidate(t);
+    expect((await provider.getToken()).accessToken).toBe('tok-2');
+    expect(http.calls).toHaveLength(2);
+  });
+
+  test('no expires_in: the JWT exp is used; neither: the token is not cached', async () => {
+    const exp = T0 / 1000 + 200;
+    const jwt = `e30.${Buffer.from(JSON.stringify({ exp })).toString('base64url')}.x`;
+    expect(jwtExpiry(jwt)).toBe(exp * 1000);
+    expect(jwtExpiry('opaque')).toBeUndefined();
+    const a = await setup(() => ({ body: { access_token: jwt, token_type: 'bearer' } }));
+    expect((await a.provider.getToken()).expiresAt).toBe(exp * 1000);
+    await a.provider.getToken();
+    expect(a.http.calls).toHaveLength(1);
+
+    const b = await setup(() => ({ body: { access_token: 'opaque', token_type: 'BEARER' } }));
+    expect((await b.provider.getToken()).expiresAt).toBeUndefined();
+    await b.provider.getToken();
+    expect(b.http.calls).toHaveLength(2);
+  });
+});
+
+describe('TokenProvider: errors', () => {
+  const fail = async (answer: ReturnType<FakeHandler>, over: Partial<Settings> = {}) => {
+    const { provider, kid } = await setup(() => answer, over);
+    try {
+      await provider.getToken();
+    } catch (e) {
+      return { e: e as SmartError, kid };
+    }
+    throw new Error('expected an error');
+  };
+
+  test('invalid_client: exit 3, the description, and a hint with the jwks_uri, kid and client', async () => {
+    const { e, kid } = await fail(
+      { status: 401, body: { error: 'invalid_client', error_description: 'no key with kid x' } },
+      { jwksUri: 'https://keys.example.org/jwks.json' },
+    );
+    expect(e.kind).toBe('auth');
+    expect(e.exitCode).toBe(3);
+    expect(e.message).toBe(
+      `token request rejected by ${TOKEN_URL}: invalid_client: no key with kid x`,
+    );
+    expect(e.hint).toContain(`does https://keys.example.org/jwks.json serve kid ${kid}`);
+    expect(e.hint).toContain('client id "c1"');
+    expect(e.hint).toContain('clock');
+  });
+
+  test('invalid_scope: the scopes requested', async () => {
+    const { e } = await fail(
+      { status: 400, body: { error: 'invalid_scope' } },
+      { scope: 'system/*.write' },
+    );
+    expect(e.code).toBe('invalid_scope');
+    expect(e.hint).toContain('requested "system/*.write"');
+  });
+
+  test('an alg complaint: the hint names the key alg', async () => {
+    const { e } = await fail({
+      status: 400,
+      body: { error: 'invalid_client', error_description: 'unsupported alg RS512' },
+    });
+    expect(e.hint).toContain('the key signs with RS384');
+  });
+
+  test('unauthorized_client', async () => {
+    const { e } = await fail({ status: 400, body: { error: 'unauthorized_client' } });
+    expect(e.hint).toContain('grant_types [client_credentials]');
+  });
+
+  test('an HTML error page: exit 1, names the content type', async () => {
+    const { e } = await fail({
+      status: 502,
+      body: '<html>Bad gateway</html>',
+      contentType: 'text/html',
+    });
+    expect(e.exitCode).toBe(1);
+    expect(e.message).toBe(
+      `token request to ${TOKEN_URL} failed with HTTP 502: text/html: <html>Bad gateway</html>`,
+    );
+  });
+
+  test('a 200 that is not JSON, has no access_token, or a token_type other than bearer', async () => {
+    expect((await fail({ body: 'hello', contentType: 'text/plain' })).e.message).toContain(
+      'but got text/plain (HTTP 200)',
+    );
+    expect((await fail({ body: { token_type: 'bearer' } })).e.message).toContain(
+      'has no access_token',
+    );
+    expect((await fail({ body: { access_token: 'x', token_type: 'mac' } })).e.message).toContain(
+      'token_type "mac"',
+    );
+  });
+
+  test('no client id / no key: usage errors naming the flag and the variable', async () => {
+    const a = await fail(okToken(1), { clientId: undefined });
+    expect(a.e.exitCode).toBe(2);
+    expect(a.e.hint).toContain('--client-id');
+    expect(a.e.hint).toContain('SMART_CLIENT_ID');
+    const b = await fail(okToken(1), { key: undefined });
+    expect(b.e.hint).toContain('--key');
+    expect(b.e.hint).toContain('SMART_KEY');
+  });
+
+  test('no token URL and no FHIR base: a usage error', async () => {
+    const { e } = await fail(okToken(1), { tokenUrl: undefined });
+    expect(e.exitCode).toBe(2);
+    expect(e.hint).toContain('--base-url');
+  });
+
+  test('the error never carries the assertion', async () => {
+    const { e } = await fail({ status: 400, body: { error: 'invalid_request' } });
+    expect(JSON.stringify({ m: e.message, h: e.hint, d: e.details })).not.toMatch(/eyJ/);
+  });
+});
+
+describe('TokenProvider: discovery', () => {
+  const FHIR = 'https://fhir.example.org/fhir';
+  const config = (algs: string[]) => ({
+    token_endpoint: 'https://fhir.example.org/auth/token',
+    token_endpoint_auth_signing_alg_values_supported: algs,
+  });
+
+  test('the token URL is discovered once and cached per FHIR base', async () => {
+    const { provider, http, settings } = await setup(
+      (c) => (c.method === 'GET' ? { body: config(['RS384']) } : okToken(1)),
+      { tokenUrl: undefined, fhirUrl: FHIR },
+    );
+    const t = await provider.getToken();
+    expect(t.tokenUrl).toBe('https://fhir.example.org/auth/token');
+    expect(http.calls.map((c) => `${c.method} ${c.url}`)).toEqual([
+      `GET ${FHIR}/.well-known/smart-configuration`,
+      'POST https://fhir.example.org/auth/token',
+    ]);
+    expect(provider.advertisedAlgs).toEqual(['RS384']);
+    const http2 = fakeHttp(() => ({ status: 500 }));
+    const p2 = new TokenProvider({ settings, http: async () => http2, now: () => T0 + 5000 });
+    expect(await p2.tokenUrl()).toBe('https://fhir.example.org/auth/token');
+    expect(http2.calls).toHaveLength(0);
+  });
+
+  test('a key alg the server does not advertise is refused before any POST', async () => {
+    const { provider, http } = await setup(
+      (c) => (c.method === 'GET' ? { body: config(['ES384']) } : okToken(1)),
+      {
+        tokenUrl: undefined,
+        fhirUrl: FHIR,
+      },
+    );
+    await expect(provider.getToken()).rejects.toMatchObject({
+      kind: 'usage',
+      code: 'unsupported_alg',
+      message:
+        'the key signs with RS384, but https://fhir.example.org/auth/token accepts only ES384',
+    });
+    expect(http.calls.filter((c) => c.method === 'POST')).toHaveLength(0);
+  });
+});
+
+test('the alg follows the key: ES384 for a P-384 key', async () => {
+  const k = await keyFile('ES384');
+  const { provider } = await setup(() => okToken(1), { key: k.file });
+  expect(await provider.signingKey()).toMatchObject({ alg: 'ES384', kid: k.kid });
+});
