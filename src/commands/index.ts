@@ -1,5 +1,6 @@
 import type { Command } from 'commander';
 import type { Context } from '../context.js';
+import { registerDemo } from './demo.js';
 import { registerInit } from './init.js';
 import { registerConfig } from './config.js';
 import { registerKeygen } from './keygen.js';
@@ -19,6 +20,7 @@ export type Register = (program: Command, ctx: Context) => void;
 
 /** Every command, in the order `smart --help` lists them. */
 export const commands: Register[] = [
+  registerDemo,
   registerInit,
   registerConfig,
   registerKeygen,

@@ -49,6 +49,8 @@ export function renderTable<T>(rows: T[], columns: Column<T>[], width = 120): st
   const table = new Table({
     head: columns.map((c, i) => truncate(c.header, widths[i]!)),
     style: { head: [], border: [] },
+    // No rule between rows: compact, like gh and kubectl.
+    chars: { mid: '', 'left-mid': '', 'mid-mid': '', 'right-mid': '' },
     wordWrap: false,
   });
   for (const row of cells) table.push(row.map((cell, i) => truncate(cell, widths[i]!)));
