@@ -80,7 +80,8 @@ Without --all or --limit only the first page is fetched.
         format,
         columns,
         pretty: Boolean(ctx.io.stdout.isTTY),
-        width: ctx.io.stdout.columns ?? 120,
+        // A forced table on a pipe takes COLUMNS, like other terminal tools.
+        width: ctx.io.stdout.columns ?? (Number(ctx.env.COLUMNS) || 120),
         info: (line: string) => ctx.log.info(line),
         warn: (line: string) => ctx.log.warn(line),
       };

@@ -1,32 +1,39 @@
 import { writeFileSync } from 'node:fs';
+import { createServer, type IncomingMessage, type ServerResponse } from 'node:http';
+import type { AddressInfo } from 'node:net';
 import { join } from 'node:path';
 import { generateSigningKey } from '../../src/core/keys.js';
 import { startSandbox } from '../../src/sandbox/index.js';
 import type { SandboxHandle, SandboxOptions } from '../../src/sandbox/index.js';
 import { makeWorkspace, type Workspace } from '../helpers/cli.js';
 
+/** Private setup of the query/api e2e tests (until a shared flow helper covers it). */
+
 export interface QueryFlow {
   sandbox: SandboxHandle;
   ws: Workspace;
   clientId: string;
-  /** Environment for the CLI: base URL, client id, key file. */
+  /** Environment for the CLI: base URL, client id, key file, scope. */
   env: Record<string, string>;
+  /** Register another client on the same sandbox; returns its CLI environment. */
+  registerClient(
+    id: string,
+    options?: { scope?: string[]; policy?: boolean },
+  ): Promise<Record<string, string>>;
   close(): Promise<void>;
 }
 
-/**
- * A sandbox with a registered backend-services client (inline JWKS, allow policy) and the
- * environment `smart` needs to use it. Private to the query/api e2e tests.
- */
-export async function startQueryFlow(
-  options: SandboxOptions & { scope?: string[]; policy?: boolean } = {},
-): Promise<QueryFlow> {
+async function writeKey(ws: Workspace, name: string) {
+  const key = await generateSigningKey('RS384');
+  const file = join(ws.home, `${name}.pem`);
+  writeFileSync(file, key.privateKeyPem, { mode: 0o600 });
+  return { key, file };
+}
+
+/** A sandbox with a registered backend-services client (inline JWKS, allow policy). */
+export async function startQueryFlow(options: SandboxOptions = {}): Promise<QueryFlow> {
   const sandbox = await startSandbox({ port: 0, ...options });
   const ws = makeWorkspace();
-  const key = await generateSigningKey('RS384');
-  const keyFile = join(ws.home, 'key.pem');
-  writeFileSync(keyFile, key.privateKeyPem, { mode: 0o600 });
-  const clientId = 'query-e2e';
   const auth = `Basic ${Buffer.from(`root:${sandbox.adminSecret}`).toString('base64')}`;
   const put = async (path: string, body: unknown) => {
     const res = await fetch(`${sandbox.url}${path}`, {
@@ -36,36 +43,114 @@ export async function startQueryFlow(
     });
     if (!res.ok) throw new Error(`PUT ${path}: ${res.status} ${await res.text()}`);
   };
-  await put(`/Client/${clientId}`, {
-    type: 'bulk-api-client',
-    active: true,
-    grant_types: ['client_credentials'],
-    auth: {
-      client_credentials: {
-        client_assertion_types: ['urn:ietf:params:oauth:client-assertion-type:jwt-bearer'],
-        access_token_expiration: 300,
-        token_format: 'jwt',
+  const registerClient = async (id: string, o: { scope?: string[]; policy?: boolean } = {}) => {
+    const { key, file } = await writeKey(ws, id);
+    const scope = o.scope ?? ['system/*.read'];
+    await put(`/Client/${id}`, {
+      type: 'bulk-api-client',
+      active: true,
+      grant_types: ['client_credentials'],
+      auth: {
+        client_credentials: {
+          client_assertion_types: ['urn:ietf:params:oauth:client-assertion-type:jwt-bearer'],
+          access_token_expiration: 300,
+          token_format: 'jwt',
+        },
       },
-    },
-    scope: options.scope ?? ['system/*.read'],
-    jwks: [key.publicJwk],
-  });
-  if (options.policy !== false) {
-    await put(`/AccessPolicy/${clientId}`, {
-      engine: 'allow',
-      link: [{ resourceType: 'Client', id: clientId }],
+      scope,
+      jwks: [key.publicJwk],
     });
-  }
-  return {
-    sandbox,
-    ws,
-    clientId,
-    env: {
+    if (o.policy !== false) {
+      await put(`/AccessPolicy/${id}`, { engine: 'allow', link: [{ resourceType: 'Client', id }] });
+    }
+    return {
       SMART_BASE_URL: sandbox.url,
-      SMART_CLIENT_ID: clientId,
-      SMART_KEY: keyFile,
-      SMART_SCOPE: (options.scope ?? ['system/*.read']).join(' '),
-    },
-    close: () => sandbox.close(),
+      SMART_CLIENT_ID: id,
+      SMART_KEY: file,
+      SMART_SCOPE: scope.join(' '),
+    };
   };
+  const clientId = 'query-e2e';
+  const env = await registerClient(clientId);
+  return { sandbox, ws, clientId, env, registerClient, close: () => sandbox.close() };
+}
+
+export interface StubRequest {
+  method: string;
+  url: string;
+  headers: IncomingMessage['headers'];
+  body: string;
+}
+
+export interface StubServer {
+  url: string;
+  requests: StubRequest[];
+  env: Record<string, string>;
+  close(): Promise<void>;
+}
+
+/**
+ * A misbehaving "FHIR server" for the cases the sandbox will not produce: it hands out opaque
+ * tokens at /auth/token and lets `handler` answer everything else.
+ */
+export async function startStubServer(
+  ws: Workspace,
+  handler: (req: StubRequest, res: ServerResponse, origin: string) => void,
+): Promise<StubServer> {
+  const requests: StubRequest[] = [];
+  let origin = '';
+  let tokens = 0;
+  const server = createServer((req, res) => {
+    const chunks: Buffer[] = [];
+    req.on('data', (c: Buffer) => chunks.push(c));
+    req.on('end', () => {
+      const r = {
+        method: req.method ?? 'GET',
+        url: req.url ?? '/',
+        headers: req.headers,
+        body: Buffer.concat(chunks).toString(),
+      };
+      requests.push(r);
+      if (r.url === '/auth/token') {
+        res.writeHead(200, { 'content-type': 'application/json' });
+        res.end(
+          JSON.stringify({
+            access_token: `stub-token-${++tokens}`,
+            token_type: 'Bearer',
+            expires_in: 300,
+          }),
+        );
+        return;
+      }
+      handler(r, res, origin);
+    });
+  });
+  await new Promise<void>((resolve) => server.listen(0, '127.0.0.1', resolve));
+  origin = `http://127.0.0.1:${(server.address() as AddressInfo).port}`;
+  const { file } = await writeKey(ws, 'stub');
+  return {
+    url: origin,
+    requests,
+    env: {
+      SMART_BASE_URL: origin,
+      SMART_TOKEN_URL: `${origin}/auth/token`,
+      SMART_CLIENT_ID: 'stub-client',
+      SMART_KEY: file,
+    },
+    close: () =>
+      new Promise<void>((resolve) => {
+        server.closeAllConnections();
+        server.close(() => resolve());
+      }),
+  };
+}
+
+export function sendJson(
+  res: ServerResponse,
+  status: number,
+  body: unknown,
+  type = 'application/fhir+json',
+) {
+  res.writeHead(status, { 'content-type': type });
+  res.end(typeof body === 'string' ? body : JSON.stringify(body));
 }
