@@ -93,7 +93,24 @@ export async function runDemo(options: DemoOptions): Promise<DemoRun> {
       `smart sandbox --port ${options.sandboxPort ?? 0}`,
       async () => {
         const { startSandbox } = await import('../sandbox/index.js');
-        const s = await startSandbox({ port: options.sandboxPort ?? 0, log: options.sandboxLog });
+        const port = options.sandboxPort ?? 0;
+        const s = await startSandbox({ port, log: options.sandboxLog }).catch((e: unknown) => {
+          const code = (e as NodeJS.ErrnoException).code;
+          throw new SmartError(
+            'runtime',
+            code === 'EADDRINUSE'
+              ? `port ${port} on 127.0.0.1 is already in use`
+              : `cannot start the sandbox: ${(e as Error).message}`,
+            {
+              cause: e,
+              code,
+              hint:
+                code === 'EADDRINUSE'
+                  ? 'choose another with --port, or leave it out for any free port'
+                  : undefined,
+            },
+          );
+        });
         cleanups.push(() => s.close());
         emit({ type: 'note', text: `base URL    ${s.url}` });
         emit({ type: 'note', text: `token URL   ${s.tokenUrl}` });
