@@ -46,6 +46,7 @@ describe('smart (the CLI frame)', () => {
         -h, --help                               show help for a command
 
       Commands:
+        demo [options]                           Run the whole flow on this machine: sandbox, keygen, JWKS, register-client, token, query
         init                                     Create or update a profile: a wizard on a terminal, or from flags
         config                                   Read and write settings in the config file (profiles)
         keygen [options]                         Create a signing key pair: private key (PEM, 0600) and its public JWKS
