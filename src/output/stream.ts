@@ -24,7 +24,16 @@ export interface StreamRenderOptions {
 export interface RenderResult {
   /** Match resources written (rows for table/csv, lines for ndjson, entries for json). */
   shown: number;
+  /** The reader went away (EPIPE, e.g. `| head`): rendering stopped early, quietly. */
+  closed?: boolean;
 }
+
+const isBrokenPipe = (e: unknown) => (e as { code?: unknown } | undefined)?.code === 'EPIPE';
+
+// Left on the stream after rendering: a late EPIPE from the last write must not crash the run.
+const ignoreBrokenPipe = (e: Error) => {
+  if (!isBrokenPipe(e)) throw e;
+};
 
 /**
  * Writes with backpressure: a write that fills the buffer waits for 'drain', so memory stays flat
@@ -60,6 +69,9 @@ class Sink {
 
   close(): void {
     this.stream.off('error', this.onError);
+    if (!this.stream.listeners('error').includes(ignoreBrokenPipe)) {
+      this.stream.on('error', ignoreBrokenPipe);
+    }
   }
 }
 
@@ -113,6 +125,10 @@ export async function renderSearch(
       case 'table':
         return await table(sink, pages, options);
     }
+  } catch (e) {
+    // A reader that stops reading (`| head -1`) is not an error: stop fetching pages.
+    if (isBrokenPipe(e)) return { shown: 0, closed: true };
+    throw e;
   } finally {
     sink.close();
   }
@@ -273,6 +289,8 @@ export async function renderResource(
         return await sink.write(renderTable([resource], options.columns, options.width ?? 120));
       }
     }
+  } catch (e) {
+    if (!isBrokenPipe(e)) throw e;
   } finally {
     sink.close();
   }
@@ -283,6 +301,8 @@ export async function pipeBody(out: OutStream, body: AsyncIterable<Uint8Array>):
   const sink = new Sink(out);
   try {
     for await (const chunk of body) await sink.write(chunk);
+  } catch (e) {
+    if (!isBrokenPipe(e)) throw e;
   } finally {
     sink.close();
   }
@@ -293,6 +313,8 @@ export async function writeText(out: OutStream, text: string): Promise<void> {
   const sink = new Sink(out);
   try {
     await sink.write(text);
+  } catch (e) {
+    if (!isBrokenPipe(e)) throw e;
   } finally {
     sink.close();
   }

@@ -4,7 +4,7 @@ import { createServer } from 'node:http';
 import type { AddressInfo } from 'node:net';
 import { afterAll, beforeAll, describe, expect, it } from 'vitest';
 import type { Bundle, Resource } from '../../src/core/fhir.js';
-import { json, smart } from '../helpers/cli.js';
+import { BIN, json, smart } from '../helpers/cli.js';
 import {
   sendJson,
   startQueryFlow,
@@ -130,6 +130,25 @@ describe('smart query against the sandbox', () => {
     expect(pages).toHaveLength(Math.ceil(resources.length / 4));
     // The next links were followed as given: page 2 onwards carry the server's _page.
     expect(pages[1]!.path).toContain('_page=2');
+  });
+
+  it('stops quietly, fetching no more pages, when the reader goes away (| head -1)', async () => {
+    const from = flow.sandbox.requests.length;
+    const r = await execa(
+      'bash',
+      [
+        '-c',
+        `"${process.execPath}" "${BIN}" query Observation --all --count 1 -o ndjson | head -1; echo "exit=\${PIPESTATUS[0]}" >&2`,
+      ],
+      {
+        env: { PATH: process.env.PATH, NO_COLOR: '1', ...flow.ws.env, ...flow.env },
+        extendEnv: false,
+        reject: false,
+      },
+    );
+    expect(r.stderr).toBe('exit=0');
+    expect((JSON.parse(r.stdout) as Resource).resourceType).toBe('Observation');
+    expect(fhirRequests(from).length).toBeLessThan(flow.sandbox.counts.Observation!);
   });
 
   it('--limit stops after n resources and fetches no page it does not need', async () => {

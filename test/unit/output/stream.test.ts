@@ -153,7 +153,7 @@ describe('ndjson', () => {
     expect(written).toBeGreaterThan(4000);
   });
 
-  it('rejects when the output breaks (EPIPE) instead of hanging', async () => {
+  it('stops quietly when the reader goes away (EPIPE, `| head`), fetching no more pages', async () => {
     const broken = new Writable({
       highWaterMark: 1,
       write(_c, _e, cb) {
@@ -161,8 +161,29 @@ describe('ndjson', () => {
       },
     });
     broken.on('error', () => undefined);
+    let pulled = 0;
     const many = Array.from({ length: 5 }, (_, i) => page([patient(String(i))]));
-    await expect(renderSearch(broken, source(many), options('ndjson').o)).rejects.toThrow(/EPIPE/);
+    const r = await renderSearch(
+      broken,
+      source(many, {}, () => pulled++),
+      options('ndjson').o,
+    );
+    expect(r.closed).toBe(true);
+    expect(pulled).toBeLessThan(5);
+  });
+
+  it('rejects on other output errors instead of hanging', async () => {
+    const broken = new Writable({
+      highWaterMark: 1,
+      write(_c, _e, cb) {
+        cb(Object.assign(new Error('disk full'), { code: 'ENOSPC' }));
+      },
+    });
+    broken.on('error', () => undefined);
+    const many = Array.from({ length: 5 }, (_, i) => page([patient(String(i))]));
+    await expect(renderSearch(broken, source(many), options('ndjson').o)).rejects.toThrow(
+      /disk full/,
+    );
   });
 });
 
