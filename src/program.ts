@@ -106,12 +106,16 @@ export function buildProgram(ctx: Context): Command {
     })
     .option('--profile <name>', 'use this profile from the config file (env SMART_PROFILE)')
     .addOption(
-      new Option('-o, --output <format>', 'output format (default: table on a TTY, json when piped)').choices(
-        OUTPUTS,
-      ),
+      new Option(
+        '-o, --output <format>',
+        'output format (default: table on a TTY, json when piped)',
+      ).choices(OUTPUTS),
     )
     .option('--json', 'shortcut for --output json')
-    .option('--base-url <url>', 'server origin, e.g. https://aidbox.example.com (env SMART_BASE_URL)')
+    .option(
+      '--base-url <url>',
+      'server origin, e.g. https://aidbox.example.com (env SMART_BASE_URL)',
+    )
     .option('--fhir-url <url>', 'FHIR base URL (default <base-url>/fhir; env SMART_FHIR_URL)')
     .option('--token-url <url>', 'token endpoint (default: discovered; env SMART_TOKEN_URL)')
     .option('--client-id <id>', 'client id (env SMART_CLIENT_ID)')
@@ -119,7 +123,11 @@ export function buildProgram(ctx: Context): Command {
     .option('--scope <scopes>', 'space-separated scopes (default system/*.read; env SMART_SCOPE)')
     .option('--alg <alg>', 'signing algorithm (default: from the key; env SMART_ALG)')
     .option('--ca-file <file>', 'trust this PEM CA bundle for TLS, in addition to the system CAs')
-    .addOption(new Option('--timeout <seconds>', 'HTTP timeout per request (default 30)').argParser(parseTimeout))
+    .addOption(
+      new Option('--timeout <seconds>', 'HTTP timeout per request (default 30)').argParser(
+        parseTimeout,
+      ),
+    )
     .option('--verbose', 'log one line per HTTP request on stderr (secrets redacted)')
     .option('--debug', 'show stack traces and error causes')
     .option('--no-color', 'disable colours (also NO_COLOR=1)')
@@ -173,7 +181,9 @@ function printError(ctx: Context, e: unknown): number {
       err.write(`${e.stack ?? ''}\n`);
       let cause = (e as Error).cause;
       while (cause) {
-        err.write(`caused by: ${cause instanceof Error ? (cause.stack ?? cause.message) : String(cause)}\n`);
+        err.write(
+          `caused by: ${cause instanceof Error ? (cause.stack ?? cause.message) : String(cause)}\n`,
+        );
         cause = cause instanceof Error ? cause.cause : undefined;
       }
     }
@@ -201,7 +211,10 @@ function printError(ctx: Context, e: unknown): number {
 /** Run the CLI; returns the exit code. Never calls process.exit. */
 export async function run(opts: RunOptions): Promise<number> {
   const controller = new AbortController();
-  if (opts.signal) opts.signal.addEventListener('abort', () => controller.abort(new SmartError('runtime', 'interrupted', { code: 'interrupted' })));
+  if (opts.signal)
+    opts.signal.addEventListener('abort', () =>
+      controller.abort(new SmartError('runtime', 'interrupted', { code: 'interrupted' })),
+    );
   const ctx = makeContext(opts, controller.signal);
   const program = buildProgram(ctx);
   try {
@@ -215,4 +228,3 @@ export async function run(opts: RunOptions): Promise<number> {
     return printError(ctx, e);
   }
 }
-
