@@ -1,5 +1,5 @@
 import type { Command } from 'commander';
-import { isAbsolute, relative, resolve } from 'node:path';
+import { isAbsolute, join, relative, resolve } from 'node:path';
 import type { Context } from '../context.js';
 import { SmartError, isSmartError, usageError } from '../core/errors.js';
 import type { ExportParams, ExportSummary } from '../core/export/types.js';
@@ -279,9 +279,13 @@ Output: progress on stderr; -o json a summary, -o ndjson the progress events, on
           const state = await core.readState(outDir).catch(() => undefined);
           if (state) {
             const shown = displayPath(ctx, outDir);
+            const done = (state.files ?? []).filter((f) => f.status === 'done').length;
             ctx.log.info(
-              `stopped: completed files are kept in ${shown}\nto resume: smart export --resume ${core.quoteArg(shown)}`,
+              done
+                ? `stopped: ${done} completed file${done === 1 ? '' : 's'} kept in ${shown}`
+                : `stopped: the job is still running on the server; its state is in ${join(shown, 'export.json')}`,
             );
+            ctx.log.info(`to resume: smart export --resume ${core.quoteArg(shown)}`);
           }
         }
         throw e;

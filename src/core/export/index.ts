@@ -363,7 +363,7 @@ async function downloadAll(run: Run, file: StateFile, manifest: Manifest): Promi
   }
 
   state.status = 'complete';
-  state.completedAt = new Date(run.now()).toISOString();
+  if (pending.length || !state.completedAt) state.completedAt = new Date(run.now()).toISOString();
   delete state.lastError;
   await file.flush();
   const summary = await summarize(run, state);
