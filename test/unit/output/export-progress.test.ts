@@ -149,7 +149,8 @@ describe('export reporters', () => {
     expect(text).toMatch(/\[-+\] 0\/2 files/);
     expect(text).toContain('✓ Patient.000.ndjson  10 resources  2.0 kB\n');
     // What stays on screen once the live area is gone:
-    const final = text.replace(/[^\n]*\r(\x1b\[\d+A)?\x1b\[J/g, '');
+    const ESC = String.fromCharCode(27);
+    const final = text.replace(new RegExp(`[^\n]*\r(${ESC}\\[\\d+A)?${ESC}\\[J`, 'g'), '');
     expect(final).toContain('exported 10 resources in 1 file');
     expect(
       final.endsWith(
