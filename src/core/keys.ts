@@ -1,4 +1,5 @@
 import {
+  createHash,
   createPrivateKey,
   createPublicKey,
   generateKeyPair as nodeGenerateKeyPair,
@@ -121,10 +122,31 @@ export function rsaBits(jwk: PublicJwk): number | undefined {
   return Buffer.from(jwk.n, 'base64url').length * 8;
 }
 
-/** RFC 7638 thumbprint (SHA-256, base64url): the default kid. */
+const THUMBPRINT_MEMBERS: Record<string, string[]> = {
+  RSA: ['e', 'kty', 'n'],
+  EC: ['crv', 'kty', 'x', 'y'],
+  OKP: ['crv', 'kty', 'x'],
+  oct: ['k', 'kty'],
+};
+
+/**
+ * RFC 7638 thumbprint (SHA-256, base64url): the default kid. Computed with node:crypto rather
+ * than jose, so that a warm `smart token` (which needs the kid for its cache key) skips jose.
+ */
 export async function thumbprint(jwk: PublicJwk): Promise<string> {
-  const { calculateJwkThumbprint } = await import('jose');
-  return calculateJwkThumbprint(jwk as Parameters<typeof calculateJwkThumbprint>[0], 'sha256');
+  const members = THUMBPRINT_MEMBERS[jwk.kty];
+  if (!members) throw usageError(`cannot compute a thumbprint for key type "${jwk.kty}"`);
+  // The required members only, in lexicographic order, no whitespace (RFC 7638 §3.2).
+  const canonical: Record<string, unknown> = {};
+  for (const m of members) {
+    if (typeof jwk[m] !== 'string' || jwk[m] === '') {
+      throw usageError(`the ${jwk.kty} key has no "${m}" member: not a usable JWK`, undefined, {
+        code: 'bad_key',
+      });
+    }
+    canonical[m] = jwk[m];
+  }
+  return createHash('sha256').update(JSON.stringify(canonical)).digest('base64url');
 }
 
 /** The public members only, in a stable order, with kid/alg/use. */

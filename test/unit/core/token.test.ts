@@ -337,3 +337,16 @@ test('the alg follows the key: ES384 for a P-384 key', async () => {
   const { provider } = await setup(() => okToken(1), { key: k.file });
   expect(await provider.signingKey()).toMatchObject({ alg: 'ES384', kid: k.kid });
 });
+
+test("the kid of the cache key (thumbprint, without jose) equals jose's RFC 7638 thumbprint", async () => {
+  const { calculateJwkThumbprint } = await import('jose');
+  const { thumbprint } = await import('../../../src/core/keys.js');
+  for (const alg of ['RS384', 'ES384', 'ES256', 'ES512'] as const) {
+    const g = await generateSigningKey(alg);
+    expect(await thumbprint(g.publicJwk)).toBe(
+      await calculateJwkThumbprint(g.publicJwk as never, 'sha256'),
+    );
+    expect(g.kid).toBe(await calculateJwkThumbprint(g.publicJwk as never, 'sha256'));
+  }
+  await expect(thumbprint({ kty: 'RSA', n: 'x' })).rejects.toThrow('has no "e" member');
+});
