@@ -10,7 +10,7 @@ interface ExportOptions {
   patient?: boolean;
   type?: string;
   since?: string;
-  typeFilter: string[];
+  typeFilter?: string[];
   out?: string;
   parallel?: string;
   post?: boolean;
@@ -19,7 +19,7 @@ interface ExportOptions {
   wait?: string;
 }
 
-const collect = (value: string, previous: string[]) => [...previous, value];
+const collect = (value: string, previous: string[] = []) => [...previous, value];
 
 const TYPE_NAME = /^[A-Z][A-Za-z0-9]*$/;
 
@@ -103,7 +103,7 @@ function kickoffParams(opts: ExportOptions, isFhirInstant: (s: string) => boolea
     }
     params.since = opts.since;
   }
-  if (opts.typeFilter.length) {
+  if (opts.typeFilter?.length) {
     const bad = opts.typeFilter.find((f) => !/^[A-Z][A-Za-z0-9]*\?.+/.test(f));
     if (bad !== undefined) {
       throw usageError(
@@ -170,7 +170,6 @@ export function registerExport(program: Command, ctx: Context): void {
       '--type-filter <query>',
       'a search query such as "Observation?code=4548-4" (_typeFilter); repeatable',
       collect,
-      [],
     )
     .option('--out <dir>', 'directory for the files, new or empty (default ./export-<timestamp>)')
     .option('--parallel <n>', 'downloads at once (default 4)')
@@ -228,7 +227,7 @@ Output: progress on stderr; -o json a summary, -o ndjson the progress events, on
             ['--patient', opts.patient],
             ['--type', opts.type !== undefined],
             ['--since', opts.since !== undefined],
-            ['--type-filter', opts.typeFilter.length > 0],
+            ['--type-filter', (opts.typeFilter?.length ?? 0) > 0],
             ['--post', opts.post],
             ['--output-format', opts.outputFormat !== undefined],
             ['--out', opts.out !== undefined],
