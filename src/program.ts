@@ -1,8 +1,8 @@
-import { Command, CommanderError, Option } from 'commander';
+import { Command, CommanderError, Help, Option } from 'commander';
 import { createRequire } from 'node:module';
 import type { Context, GlobalOptions, OutputFormat, Streams } from './context.js';
 import { SmartError, isSmartError } from './core/errors.js';
-import { commands } from './commands/index.js';
+import { commandManifest, type CommandEntry } from './commands/index.js';
 
 const require = createRequire(import.meta.url);
 const VERSION: string = (require('../package.json') as { version: string }).version;
@@ -87,7 +87,41 @@ function parseTimeout(v: string): number {
   return n;
 }
 
-export function buildProgram(ctx: Context): Command {
+/**
+ * The command a command line runs: the first word that is not a global option or its value
+ * (`help <command>` names the command too). Undefined for `smart --help` and the like.
+ */
+export function targetCommand(program: Command, argv: string[]): string | undefined {
+  const takesValue = new Set<string>();
+  for (const o of program.options) {
+    if (o.required || o.optional) {
+      if (o.long) takesValue.add(o.long);
+      if (o.short) takesValue.add(o.short);
+    }
+  }
+  for (let i = 0; i < argv.length; i++) {
+    const a = argv[i]!;
+    if (a === '--') return argv[i + 1];
+    if (a.startsWith('-')) {
+      if (!a.includes('=') && takesValue.has(a)) i++;
+      continue;
+    }
+    if (a === 'help') {
+      const next = argv.slice(i + 1).find((x) => !x.startsWith('-'));
+      return next;
+    }
+    return a;
+  }
+  return undefined;
+}
+
+class NeedsFullProgram extends Error {}
+
+/**
+ * Build the program. With `argv`, only the command that will run is loaded; the others are
+ * listed by name and description (the manifest), so that help and start-up stay fast.
+ */
+export async function buildProgram(ctx: Context, argv?: string[]): Promise<Command> {
   const program = new Command('smart');
   program
     .description(
@@ -100,8 +134,8 @@ export function buildProgram(ctx: Context): Command {
     .exitOverride()
     .configureOutput({
       writeOut: (s) => void ctx.io.stdout.write(s),
+      writeErr: (s) => void ctx.io.stderr.write(s),
       // Commander's own parse errors are rewritten by run() into one line.
-      writeErr: () => undefined,
       outputError: () => undefined,
     })
     .option('--profile <name>', 'use this profile from the config file (env SMART_PROFILE)')
@@ -152,7 +186,34 @@ Docs: README.md`,
     ctx.globals = action.optsWithGlobals() as GlobalOptions;
   });
 
-  for (const register of commands) register(program, ctx);
+  const target = argv === undefined ? undefined : targetCommand(program, argv);
+  const terms = new Map<Command, string>();
+  const registrations = await Promise.all(
+    commandManifest.map(async (entry: CommandEntry) =>
+      argv === undefined || entry.name === target ? entry.load() : undefined,
+    ),
+  );
+  commandManifest.forEach((entry, i) => {
+    const register = registrations[i];
+    if (register) {
+      register(program, ctx);
+      return;
+    }
+    const stub = program
+      .command(entry.name)
+      .description(entry.description)
+      .allowUnknownOption()
+      .allowExcessArguments()
+      .action(() => {
+        throw new NeedsFullProgram(entry.name);
+      });
+    terms.set(stub, entry.term);
+  });
+  program.configureHelp({
+    subcommandTerm(this: Help, cmd: Command): string {
+      return terms.get(cmd) ?? Help.prototype.subcommandTerm.call(this, cmd);
+    },
+  });
   return program;
 }
 
@@ -190,13 +251,9 @@ function printError(ctx: Context, e: unknown): number {
     return e.exitCode;
   }
   if (e instanceof CommanderError) {
-    if (
-      e.code === 'commander.helpDisplayed' ||
-      e.code === 'commander.version' ||
-      e.code === 'commander.help'
-    ) {
-      return 0;
-    }
+    if (e.code === 'commander.helpDisplayed' || e.code === 'commander.version') return 0;
+    // Help shown because something was missing (a group command without its subcommand).
+    if (e.code === 'commander.help') return e.exitCode === 0 ? 0 : 2;
     if (e.code === 'commander.executeSubCommandAsync') return e.exitCode;
     err.write(`error: ${commanderMessage(e)}\n`);
     err.write(`hint: run \`smart --help\` (or \`smart help <command>\`) for usage\n`);
@@ -216,9 +273,15 @@ export async function run(opts: RunOptions): Promise<number> {
       controller.abort(new SmartError('runtime', 'interrupted', { code: 'interrupted' })),
     );
   const ctx = makeContext(opts, controller.signal);
-  const program = buildProgram(ctx);
   try {
-    await program.parseAsync(opts.argv, { from: 'user' });
+    const program = await buildProgram(ctx, opts.argv);
+    try {
+      await program.parseAsync(opts.argv, { from: 'user' });
+    } catch (e) {
+      // The argv scan guessed wrong (an unusual option order): load everything and parse again.
+      if (!(e instanceof NeedsFullProgram)) throw e;
+      await (await buildProgram(ctx)).parseAsync(opts.argv, { from: 'user' });
+    }
     return 0;
   } catch (e) {
     if (controller.signal.aborted && !(isSmartError(e) && e.code !== 'interrupted')) {

@@ -1,7 +1,8 @@
 import { readFileSync } from 'node:fs';
 import { join } from 'node:path';
 import { describe, expect, it } from 'vitest';
-import { ROOT, smart } from '../helpers/cli.js';
+import { execa } from 'execa';
+import { BIN, ROOT, smart } from '../helpers/cli.js';
 
 const VERSION = (
   JSON.parse(readFileSync(join(ROOT, 'package.json'), 'utf8')) as { version: string }
@@ -134,5 +135,23 @@ describe('smart (the CLI frame)', () => {
     const r = await smart(['-o', 'xml', 'config', 'list']);
     expect(r.exitCode).toBe(2);
     expect(r.stderr).toContain('xml');
+  });
+
+  it('a closed pipe on stdout is not an error (smart --help | head -1)', async () => {
+    const r = await execa('sh', ['-c', `"${process.execPath}" "${BIN}" --help | head -1`], {
+      env: { PATH: process.env.PATH, NO_COLOR: '1' },
+      extendEnv: false,
+      reject: false,
+    });
+    expect(r.exitCode).toBe(0);
+    expect(r.stdout).toBe('Usage: smart [options] [command]');
+    expect(r.stderr).toBe('');
+  });
+
+  it('a group command without its subcommand shows its help on stderr, exit 2', async () => {
+    const r = await smart(['jwks']);
+    expect(r.exitCode).toBe(2);
+    expect(r.stdout).toBe('');
+    expect(r.stderr).toContain('Usage: smart jwks');
   });
 });

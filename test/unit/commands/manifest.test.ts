@@ -1,0 +1,69 @@
+import { describe, expect, it } from 'vitest';
+import { PassThrough } from 'node:stream';
+import { Help } from 'commander';
+import { buildProgram, run, targetCommand } from '../../../src/program.js';
+import { commandManifest } from '../../../src/commands/index.js';
+import type { Context } from '../../../src/context.js';
+
+function fakeContext(): Context {
+  const io = { stdout: new PassThrough(), stderr: new PassThrough(), stdin: new PassThrough() };
+  return {
+    io,
+    env: {},
+    cwd: process.cwd(),
+    version: '0.0.0',
+    now: Date.now,
+    signal: new AbortController().signal,
+    globals: {},
+    log: { info() {}, warn() {}, verbose() {}, debug() {} },
+    interactive: () => false,
+    settings: () => Promise.reject(new Error('not in this test')),
+    http: () => Promise.reject(new Error('not in this test')),
+    outputFormat: () => 'json',
+  };
+}
+
+describe('command manifest', () => {
+  it('lists every command with the term and description the command itself declares', async () => {
+    const program = await buildProgram(fakeContext());
+    const help = new Help();
+    const real = program.commands
+      .filter((c) => c.name() !== 'help')
+      .map((c) => ({ name: c.name(), term: help.subcommandTerm(c), description: c.description() }));
+    expect(
+      commandManifest.map(({ name, term, description }) => ({ name, term, description })),
+    ).toEqual(real);
+  });
+
+  it('loads only the command that runs', async () => {
+    const program = await buildProgram(fakeContext(), ['--json', 'token', '--no-cache']);
+    const token = program.commands.find((c) => c.name() === 'token')!;
+    const query = program.commands.find((c) => c.name() === 'query')!;
+    expect(token.options.map((o) => o.long)).toContain('--no-cache');
+    expect(query.options).toHaveLength(0);
+  });
+
+  it('finds the command after global options and their values', () => {
+    const p = new (class {
+      options = [
+        { long: '--profile', required: true },
+        { long: '--output', short: '-o', required: true },
+        { long: '--json' },
+      ];
+    })() as never;
+    expect(targetCommand(p, ['--profile', 'x', '-o', 'json', 'query', 'Patient'])).toBe('query');
+    expect(targetCommand(p, ['--profile=x', '--json', 'token'])).toBe('token');
+    expect(targetCommand(p, ['help', 'export'])).toBe('export');
+    expect(targetCommand(p, ['--help'])).toBeUndefined();
+    expect(targetCommand(p, ['--', 'decode', '-'])).toBe('decode');
+  });
+
+  it('an unknown command is one line with a suggestion, exit 2', async () => {
+    const ctx = fakeContext();
+    let err = '';
+    ctx.io.stderr.on('data', (d: Buffer) => (err += d.toString()));
+    const code = await run({ argv: ['tokne'], io: ctx.io, env: {}, cwd: process.cwd() });
+    expect(code).toBe(2);
+    expect(err.split('\n')[0]).toBe("error: unknown command 'tokne' (did you mean token?)");
+  });
+});
