@@ -1,4 +1,4 @@
-import { createRequire } from 'node:module';
+import { readFileSync } from 'node:fs';
 
 // The process entry point (bin/smart.js imports this). Only this file ends the process.
 
@@ -10,11 +10,25 @@ for (const stream of [process.stdout, process.stderr]) {
   });
 }
 
+/** `smart --help` as rendered at build time (scripts/render-help.mjs), if present. */
+function prerenderedHelp(): string | undefined {
+  try {
+    return readFileSync(new URL('./help.txt', import.meta.url), 'utf8');
+  } catch {
+    return undefined;
+  }
+}
+
 const argv = process.argv.slice(2);
-if (argv.length === 1 && (argv[0] === '--version' || argv[0] === '-V')) {
-  // The fast path: no Commander, no command modules.
-  const { version } = createRequire(import.meta.url)('../package.json') as { version: string };
+const only = argv.length === 1 ? argv[0] : undefined;
+const help = only === '--help' || only === '-h' ? prerenderedHelp() : undefined;
+// The fast paths: no Commander, no command modules.
+if (only === '--version' || only === '-V') {
+  const pkg = readFileSync(new URL('../package.json', import.meta.url), 'utf8');
+  const { version } = JSON.parse(pkg) as { version: string };
   process.stdout.write(`${version}\n`);
+} else if (help !== undefined) {
+  process.stdout.write(help);
 } else {
   const { run } = await import('./program.js');
   const controller = new AbortController();

@@ -193,6 +193,13 @@ Docs: README.md`,
       argv === undefined || entry.name === target ? entry.load() : undefined,
     ),
   );
+  program.configureHelp({
+    // One width everywhere, so help reads the same on a terminal, in a pipe and in the docs.
+    helpWidth: 100,
+    subcommandTerm(this: Help, cmd: Command): string {
+      return terms.get(cmd) ?? Help.prototype.subcommandTerm.call(this, cmd);
+    },
+  });
   commandManifest.forEach((entry, i) => {
     const register = registrations[i];
     if (register) {
@@ -208,11 +215,6 @@ Docs: README.md`,
         throw new NeedsFullProgram(entry.name);
       });
     terms.set(stub, entry.term);
-  });
-  program.configureHelp({
-    subcommandTerm(this: Help, cmd: Command): string {
-      return terms.get(cmd) ?? Help.prototype.subcommandTerm.call(this, cmd);
-    },
   });
   return program;
 }

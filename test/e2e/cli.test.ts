@@ -23,45 +23,65 @@ describe('smart (the CLI frame)', () => {
     expect(r.stdout).toMatchInlineSnapshot(`
       "Usage: smart [options] [command]
 
-      SMART Backend Services from the terminal: keys, client registration, tokens,
-      FHIR queries and bulk export.
+      SMART Backend Services from the terminal: keys, client registration, tokens, FHIR queries and bulk
+      export.
 
       Options:
         -V, --version                            print the version
         --profile <name>                         use this profile from the config file (env SMART_PROFILE)
-        -o, --output <format>                    output format (default: table on a TTY, json when piped) (choices: "table", "json", "ndjson", "csv")
+        -o, --output <format>                    output format (default: table on a TTY, json when piped)
+                                                 (choices: "table", "json", "ndjson", "csv")
         --json                                   shortcut for --output json
-        --base-url <url>                         server origin, e.g. https://aidbox.example.com (env SMART_BASE_URL)
-        --fhir-url <url>                         FHIR base URL (default <base-url>/fhir; env SMART_FHIR_URL)
+        --base-url <url>                         server origin, e.g. https://aidbox.example.com (env
+                                                 SMART_BASE_URL)
+        --fhir-url <url>                         FHIR base URL (default <base-url>/fhir; env
+                                                 SMART_FHIR_URL)
         --token-url <url>                        token endpoint (default: discovered; env SMART_TOKEN_URL)
         --client-id <id>                         client id (env SMART_CLIENT_ID)
         --key <file>                             private key file (env SMART_KEY)
-        --scope <scopes>                         space-separated scopes (default system/*.read; env SMART_SCOPE)
+        --scope <scopes>                         space-separated scopes (default system/*.read; env
+                                                 SMART_SCOPE)
         --alg <alg>                              signing algorithm (default: from the key; env SMART_ALG)
-        --ca-file <file>                         trust this PEM CA bundle for TLS, in addition to the system CAs
+        --ca-file <file>                         trust this PEM CA bundle for TLS, in addition to the
+                                                 system CAs
         --timeout <seconds>                      HTTP timeout per request (default 30)
-        --verbose                                log one line per HTTP request on stderr (secrets redacted)
+        --verbose                                log one line per HTTP request on stderr (secrets
+                                                 redacted)
         --debug                                  show stack traces and error causes
         --no-color                               disable colours (also NO_COLOR=1)
         --no-input                               never prompt; a missing value is an error
         -h, --help                               show help for a command
 
       Commands:
-        demo [options]                           Run the whole flow on this machine: sandbox, keygen, JWKS, register-client, token, query
-        init                                     Create or update a profile: a wizard on a terminal, or from flags
+        demo [options]                           Run the whole flow on this machine: sandbox, keygen,
+                                                 JWKS, register-client, token, query
+        init                                     Create or update a profile: a wizard on a terminal, or
+                                                 from flags
         config                                   Read and write settings in the config file (profiles)
-        keygen [options]                         Create a signing key pair: private key (PEM, 0600) and its public JWKS
+        keygen [options]                         Create a signing key pair: private key (PEM, 0600) and
+                                                 its public JWKS
         jwks                                     Show, edit and serve the public JWK Set (jwks.json)
-        register-client [options] <client-id>    Register a backend-services Client and its AccessPolicy on Aidbox (or the sandbox) with the admin API
-        unregister-client [options] <client-id>  Delete a Client and its AccessPolicy from Aidbox (or the sandbox) with the admin API
-        discover [fhir-base-url]                 Read a server's SMART configuration and check it can do Backend Services (exit 1 when it cannot)
-        token [options]                          Get an access token (client_credentials + signed assertion) and print it alone on stdout; cached until 60 s before expiry
-        assertion [options]                      Print a signed SMART client assertion (a JWT) for use with curl or Postman
-        decode [options] <jwt>                   Decode a JWT (access token or client assertion): header, claims, times, SMART assertion checks
-        query [options] <target> [params...]     Search or read FHIR resources, e.g. smart query Observation code=4548-4
-        api [options] <path>                     Make an authenticated request to the FHIR API and print the response body
-        export [options]                         Bulk Data $export: kick off, wait, and download every NDJSON file (resumable)
-        sandbox [options]                        Run a local SMART backend-services + FHIR R4 server (Aidbox-like, in memory) to try everything offline
+        register-client [options] <client-id>    Register a backend-services Client and its AccessPolicy
+                                                 on Aidbox (or the sandbox) with the admin API
+        unregister-client [options] <client-id>  Delete a Client and its AccessPolicy from Aidbox (or the
+                                                 sandbox) with the admin API
+        discover [fhir-base-url]                 Read a server's SMART configuration and check it can do
+                                                 Backend Services (exit 1 when it cannot)
+        token [options]                          Get an access token (client_credentials + signed
+                                                 assertion) and print it alone on stdout; cached until 60
+                                                 s before expiry
+        assertion [options]                      Print a signed SMART client assertion (a JWT) for use
+                                                 with curl or Postman
+        decode [options] <jwt>                   Decode a JWT (access token or client assertion): header,
+                                                 claims, times, SMART assertion checks
+        query [options] <target> [params...]     Search or read FHIR resources, e.g. smart query
+                                                 Observation code=4548-4
+        api [options] <path>                     Make an authenticated request to the FHIR API and print
+                                                 the response body
+        export [options]                         Bulk Data $export: kick off, wait, and download every
+                                                 NDJSON file (resumable)
+        sandbox [options]                        Run a local SMART backend-services + FHIR R4 server
+                                                 (Aidbox-like, in memory) to try everything offline
         help [command]                           show help for a command
 
       Examples:
