@@ -127,7 +127,7 @@ export function registerRegisterClient(program: Command, ctx: Context): void {
     .option('--type <type>', 'Client.type (default bulk-api-client)')
     .option('--no-access-policy', 'do not create the allow AccessPolicy linked to the client')
     .option('--dry-run', 'print each request (PUT <url> and body) and send nothing')
-    .option('--admin-client <id>', 'admin client for HTTP Basic (default root)', 'root')
+    .option('--admin-client <id>', 'admin client for HTTP Basic', 'root')
     .option(
       '--no-check',
       'skip the pre-checks of the JWKS (that it is reachable and holds the key)',

@@ -10,7 +10,7 @@ export function registerUnregisterClient(program: Command, ctx: Context): void {
     )
     .option('--no-access-policy', 'leave the AccessPolicy with the same id alone')
     .option('--dry-run', 'print each request and send nothing')
-    .option('--admin-client <id>', 'admin client for HTTP Basic (default root)', 'root')
+    .option('--admin-client <id>', 'admin client for HTTP Basic', 'root')
     .addHelpText(
       'after',
       `
