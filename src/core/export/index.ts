@@ -172,10 +172,10 @@ async function isOnDisk(outDir: string, f: FileState): Promise<boolean> {
   }
 }
 
-async function readSavedManifest(outDir: string): Promise<Manifest | undefined> {
+async function readSavedManifest(outDir: string, statusUrl: string): Promise<Manifest | undefined> {
   try {
     const text = await fs.readFile(join(outDir, MANIFEST_FILE), 'utf8');
-    return parseManifest(JSON.parse(text), join(outDir, MANIFEST_FILE));
+    return parseManifest(JSON.parse(text), statusUrl);
   } catch {
     return undefined;
   }
@@ -203,7 +203,7 @@ async function continueExport(run: Run, file: StateFile, resumed: boolean): Prom
     const intact = await Promise.all(known.map((f) => isOnDisk(outDir, f)));
     const allThere = state.status === 'complete' && known.length > 0 && intact.every(Boolean);
     let manifest: Manifest | undefined;
-    if (allThere) manifest = await readSavedManifest(outDir);
+    if (allThere) manifest = await readSavedManifest(outDir, state.statusUrl);
     if (!manifest) {
       const polled = await pollUntilComplete({
         session: o.session,
@@ -217,7 +217,7 @@ async function continueExport(run: Run, file: StateFile, resumed: boolean): Prom
         outDir: o.displayDir ?? outDir,
       });
       if (polled.state === 'gone') {
-        const saved = resumed ? await readSavedManifest(outDir) : undefined;
+        const saved = resumed ? await readSavedManifest(outDir, state.statusUrl) : undefined;
         if (!saved) throw goneError(polled.response, outDir);
         run.emit({
           event: 'warning',
@@ -226,13 +226,8 @@ async function continueExport(run: Run, file: StateFile, resumed: boolean): Prom
         manifest = saved;
       } else {
         manifest = polled.manifest;
-        await writeFileAtomic(
-          join(outDir, MANIFEST_FILE),
-          JSON.stringify(manifest, null, 2) + '\n',
-          {
-            mode: 0o600,
-          },
-        );
+        // The server's own words, for the record (and for a resume if the job is later gone).
+        await writeFileAtomic(join(outDir, MANIFEST_FILE), polled.text, { mode: 0o600 });
       }
     }
     return await downloadAll(run, file, manifest);

@@ -36,7 +36,9 @@ export interface PollOptions {
 }
 
 export type PollResult =
-  { state: 'complete'; manifest: Manifest } | { state: 'gone'; response: HttpResponse };
+  /** `text` is the body as the server sent it. */
+  | { state: 'complete'; manifest: Manifest; text: string }
+  | { state: 'gone'; response: HttpResponse };
 
 function outcomeCodes(res: HttpResponse): string[] {
   try {
@@ -79,10 +81,12 @@ export function parseManifest(body: unknown, url: string): Manifest {
     if (!Array.isArray(list)) throw bad(`"${key}" is not a list`);
     list.forEach((e, i) => {
       if (!e || typeof e.url !== 'string') throw bad(`${key}[${i}].url is missing`);
+      // Absolute per the spec; a relative one (seen with `request` on Aidbox) is read against
+      // the status URL rather than rejected.
       try {
-        new URL(e.url);
+        e.url = new URL(e.url, /^https?:\/\//.test(url) ? url : undefined).toString();
       } catch {
-        throw bad(`${key}[${i}].url "${e.url}" is not an absolute URL`);
+        throw bad(`${key}[${i}].url "${e.url}" is not a URL`);
       }
     });
   }
@@ -146,7 +150,7 @@ export async function pollUntilComplete(o: PollOptions): Promise<PollResult> {
             })
           : e;
       }
-      return { state: 'complete', manifest: parseManifest(body, o.statusUrl) };
+      return { state: 'complete', manifest: parseManifest(body, o.statusUrl), text: res.text };
     }
     const retryAfter = res.headers.get('retry-after');
     if (res.status === 202) {

@@ -424,7 +424,11 @@ describe('polling', () => {
   it('checks the manifest', () => {
     expect(() => parseManifest({}, 'u')).toThrow(/"output" is missing/);
     expect(() => parseManifest({ output: [{ type: 'P' }] }, 'u')).toThrow(/output\[0\]\.url/);
-    expect(() => parseManifest({ output: [{ type: 'P', url: '/rel' }] }, 'u')).toThrow(/absolute/);
+    expect(() => parseManifest({ output: [{ type: 'P', url: '/rel' }] }, 'u')).toThrow(/not a URL/);
+    expect(
+      parseManifest({ output: [{ type: 'P', url: '../files/1' }] }, 'http://h/fhir/status/1')
+        .output[0]!.url,
+    ).toBe('http://h/fhir/files/1');
     const m = parseManifest({ output: [] }, 'u');
     expect(m).toMatchObject({ error: [], requiresAccessToken: false });
   });
