@@ -1,5 +1,4 @@
 import { readFileSync } from 'node:fs';
-import { rootCertificates } from 'node:tls';
 import { SmartError, type ErrorKind } from './errors.js';
 import { redactUrl, redactText } from './redact.js';
 
@@ -225,6 +224,8 @@ export async function createHttpClient(options: HttpClientOptions = {}): Promise
   let connect: { ca: string[] } | undefined;
   if (options.caFile) {
     // Replacing `ca` drops the defaults, so put the system roots (and NODE_EXTRA_CA_CERTS) back.
+    // node:tls only when a CA file is given: it costs a few ms on every start otherwise.
+    const { rootCertificates } = await import('node:tls');
     const ca = [...rootCertificates, readCaBundle(options.caFile, 'CA file')];
     if (env.NODE_EXTRA_CA_CERTS)
       ca.push(readCaBundle(env.NODE_EXTRA_CA_CERTS, 'NODE_EXTRA_CA_CERTS file'));

@@ -1,6 +1,6 @@
 import type { Context, OutStream } from '../context.js';
 import { csvRow } from './csv.js';
-import { renderTable, type Column } from './table.js';
+import type { Column } from './table.js';
 
 export type { Column } from './table.js';
 export { chooseOutputFormat, OUTPUT_FORMATS } from './format.js';
@@ -25,12 +25,15 @@ export async function printRecords<T>(
 ): Promise<void> {
   const out = ctx.io.stdout;
   switch (ctx.outputFormat()) {
-    case 'table':
+    case 'table': {
       if (rows.length === 0) {
         ctx.log.info('(no results)');
         return;
       }
+      // cli-table3 only when a table is drawn: JSON output (and `smart token`) skip it.
+      const { renderTable } = await import('./table.js');
       return writeOut(out, renderTable(rows, columns, out.columns ?? 120));
+    }
     case 'json':
       return writeOut(out, jsonText(rows, true));
     case 'ndjson':
