@@ -12,7 +12,9 @@ import { ROOT, makeWorkspace } from '../helpers/cli.js';
 describe('npm package', () => {
   it('packs dist, bin, README and the sandbox fixtures only, and runs after install', async () => {
     const out = mkdtempSync(join(tmpdir(), 'smart-pack-'));
-    const pack = await execa('npm', ['pack', '--json', '--pack-destination', out], {
+    // --ignore-scripts: `npm test` has built dist/ already; a rebuild (prepare) would delete it
+    // under the e2e tests running beside this one.
+    const pack = await execa('npm', ['pack', '--json', '--ignore-scripts', '--pack-destination', out], {
       cwd: ROOT,
       env: { npm_config_loglevel: 'error' },
     });
