@@ -14,10 +14,14 @@ describe('npm package', () => {
     const out = mkdtempSync(join(tmpdir(), 'smart-pack-'));
     // --ignore-scripts: `npm test` has built dist/ already; a rebuild (prepare) would delete it
     // under the e2e tests running beside this one.
-    const pack = await execa('npm', ['pack', '--json', '--ignore-scripts', '--pack-destination', out], {
-      cwd: ROOT,
-      env: { npm_config_loglevel: 'error' },
-    });
+    const pack = await execa(
+      'npm',
+      ['pack', '--json', '--ignore-scripts', '--pack-destination', out],
+      {
+        cwd: ROOT,
+        env: { npm_config_loglevel: 'error' },
+      },
+    );
     const [info] = JSON.parse(pack.stdout) as Array<{
       filename: string;
       files: Array<{ path: string }>;
