@@ -12,7 +12,7 @@ interface RegisterOptions {
   type?: string;
   accessPolicy: boolean;
   dryRun?: boolean;
-  adminClient: string;
+  adminClient?: string;
   check: boolean;
   save: boolean;
 }
@@ -127,7 +127,10 @@ export function registerRegisterClient(program: Command, ctx: Context): void {
     .option('--type <type>', 'Client.type (default bulk-api-client)')
     .option('--no-access-policy', 'do not create the allow AccessPolicy linked to the client')
     .option('--dry-run', 'print each request (PUT <url> and body) and send nothing')
-    .option('--admin-client <id>', 'admin client for HTTP Basic', 'root')
+    .option(
+      '--admin-client <id>',
+      'admin client for HTTP Basic (default: SMART_ADMIN_CLIENT, BOX_ROOT_CLIENT_ID, else root)',
+    )
     .option(
       '--no-check',
       'skip the pre-checks of the JWKS (that it is reachable and holds the key)',
@@ -211,8 +214,13 @@ Examples:
       if (opts.check) await preCheck(ctx, opts.jwksUri, fileJwks, jwksFile);
 
       const admin: AdminCredentials = {
-        clientId: opts.adminClient,
-        secret: await adminSecret(ctx, settings.adminSecret, opts.adminClient, baseUrl),
+        clientId: opts.adminClient ?? settings.adminClientId,
+        secret: await adminSecret(
+          ctx,
+          settings.adminSecret,
+          opts.adminClient ?? settings.adminClientId,
+          baseUrl,
+        ),
       };
       const http = await ctx.http();
       const outcomes = await aidbox.sendAdminRequests(http, requests, admin);

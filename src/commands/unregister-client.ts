@@ -10,7 +10,10 @@ export function registerUnregisterClient(program: Command, ctx: Context): void {
     )
     .option('--no-access-policy', 'leave the AccessPolicy with the same id alone')
     .option('--dry-run', 'print each request and send nothing')
-    .option('--admin-client <id>', 'admin client for HTTP Basic', 'root')
+    .option(
+      '--admin-client <id>',
+      'admin client for HTTP Basic (default: SMART_ADMIN_CLIENT, BOX_ROOT_CLIENT_ID, else root)',
+    )
     .addHelpText(
       'after',
       `
@@ -25,7 +28,7 @@ Examples:
     .action(
       async (
         clientIdArg: string,
-        opts: { accessPolicy: boolean; dryRun?: boolean; adminClient: string },
+        opts: { accessPolicy: boolean; dryRun?: boolean; adminClient?: string },
       ) => {
         const [aidbox, { requireSetting }, { adminSecret, describeRequests, printOutcomes }] =
           await Promise.all([
@@ -50,8 +53,13 @@ Examples:
           return;
         }
         const admin: AdminCredentials = {
-          clientId: opts.adminClient,
-          secret: await adminSecret(ctx, settings.adminSecret, opts.adminClient, baseUrl),
+          clientId: opts.adminClient ?? settings.adminClientId,
+          secret: await adminSecret(
+            ctx,
+            settings.adminSecret,
+            opts.adminClient ?? settings.adminClientId,
+            baseUrl,
+          ),
         };
         const outcomes = await aidbox.sendAdminRequests(await ctx.http(), requests, admin);
         for (const o of outcomes) {

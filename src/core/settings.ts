@@ -59,6 +59,8 @@ export interface Settings extends Profile {
   paths: Paths;
   /** Admin secret for Aidbox-style registration, only ever from the environment. */
   adminSecret?: string;
+  /** Admin client id: SMART_ADMIN_CLIENT, else Aidbox's BOX_ROOT_CLIENT_ID, else `root`. */
+  adminClientId: string;
   /** Where each value came from, for `smart config list` and for error hints. */
   sources: Partial<Record<ProfileKey | 'profile' | 'timeout', Source>>;
 }
@@ -328,6 +330,8 @@ export async function resolveSettings(input: ResolveInput): Promise<Settings> {
     paths,
     adminSecret:
       env.SMART_ADMIN_SECRET || env.BOX_ROOT_CLIENT_SECRET || env.AIDBOX_CLIENT_SECRET || undefined,
+    adminClientId:
+      env.SMART_ADMIN_CLIENT || env.BOX_ROOT_CLIENT_ID || env.AIDBOX_CLIENT_ID || 'root',
     sources,
   };
 }

@@ -162,6 +162,30 @@ describe('smart register-client', () => {
     expect(r.stderr).not.toContain('wrong-secret-value');
   });
 
+  test("the admin client id comes from Aidbox's BOX_ROOT_CLIENT_ID; --admin-client wins", async () => {
+    const other = await smart(
+      ['register-client', 'reg-admin', '--jwks-uri', jwks.url, '--no-save'],
+      {
+        env: { ...env(), BOX_ROOT_CLIENT_ID: 'not-root' },
+      },
+    );
+    expect(other.exitCode).toBe(3);
+    expect(other.stderr).toContain('admin credentials rejected');
+    const flag = await smart(
+      [
+        'register-client',
+        'reg-admin',
+        '--jwks-uri',
+        jwks.url,
+        '--no-save',
+        '--admin-client',
+        'root',
+      ],
+      { env: { ...env(), BOX_ROOT_CLIENT_ID: 'not-root' } },
+    );
+    expect(flag.exitCode, flag.stderr).toBe(0);
+  });
+
   test('no secret and no terminal: exit 2 naming SMART_ADMIN_SECRET', async () => {
     const r = await smart(['register-client', 'reg-x', '--jwks-uri', jwks.url], {
       env: { ...env(), SMART_ADMIN_SECRET: undefined },

@@ -77,6 +77,7 @@ export function testSettings(over: Partial<Settings> = {}): Settings {
     profile: 'default',
     profileExists: false,
     scope: 'system/*.read',
+    adminClientId: 'root',
     timeoutMs: 30_000,
     paths: resolvePaths({ HOME: home }),
     sources: {},
