@@ -62,7 +62,7 @@ Without --all or --limit only the first page is fetched.
     .action(async (target: string, params: string[], opts: QueryOptions) => {
       const limit = parseCountFlag('--limit', opts.limit, 1);
       const count = parseCountFlag('--count', opts.count, 0);
-      const { parseQueryTarget, read, searchPages } = await import('../core/fhir.js');
+      const { parseQueryTarget, read, streamSearch } = await import('../core/fhir.js');
       const query = parseQueryTarget(target, params);
       const format = ctx.outputFormat();
       const { defaultColumns } = await import('../output/resources.js');
@@ -95,15 +95,17 @@ Without --all or --limit only the first page is fetched.
         await stream.renderResource(ctx.io.stdout, resource, render);
         return;
       }
-      const pages = searchPages(session, query.type, query.params, {
+      const combine = Boolean(opts.all) || limit !== undefined;
+      const pages = streamSearch(session, query.type, query.params, {
         all: opts.all,
         limit,
         count,
+        // One page as JSON is printed as the server sent it: read it whole. Everything else
+        // streams, entry by entry.
+        stream: format !== 'json' || combine,
+        idleTimeoutMs: (await ctx.settings()).timeoutMs,
         signal: ctx.signal,
       });
-      await stream.renderSearch(ctx.io.stdout, pages, {
-        ...render,
-        combine: Boolean(opts.all) || limit !== undefined,
-      });
+      await stream.renderSearch(ctx.io.stdout, pages, { ...render, combine });
     });
 }

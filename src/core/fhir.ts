@@ -1,5 +1,7 @@
 import { SmartError, usageError } from './errors.js';
-import type { HttpRequest, HttpResponse } from './http.js';
+import { BundleScanner, MalformedJson, setOwn } from './bundle-scan.js';
+import { networkError, parseJsonBody, type HttpRequest, type HttpResponse } from './http.js';
+import { redactUrl } from './redact.js';
 
 /** A FHIR resource as JSON: resourceType and, for stored resources, id. */
 export interface Resource {
@@ -200,19 +202,380 @@ export interface SearchOptions {
   limit?: number;
   /** `_count`: the page size asked of the server. */
   count?: number;
+  /**
+   * Read each page as it downloads, one entry at a time (default). `false` reads each page whole
+   * and keeps its text, for printing the server's Bundle as it came.
+   */
+  stream?: boolean;
+  /** A streamed page that sends nothing for this long fails (default 30 s). */
+  idleTimeoutMs?: number;
   signal?: AbortSignal;
 }
 
 export interface SearchStats {
   pages: number;
-  /** Match entries yielded so far (after the limit). */
+  /** Match entries delivered so far (after the limit). */
   matches: number;
   /** `Bundle.total` of the first page, when the server gave one. */
   total?: number;
-  /** The server has more results than were yielded. */
+  /** The server has more results than were delivered. */
   more: boolean;
   /** The URL of the first page. */
   firstUrl?: string;
+}
+
+/**
+ * One page of a search. Its entries are parsed one at a time as they are iterated (iterate once);
+ * the members other than `entry` are complete once the entries have been read. A page is valid
+ * until the next one is requested.
+ */
+export interface SearchPage {
+  readonly url: string;
+  /** The Bundle's members other than `entry` (resourceType, type, total, link...). */
+  readonly head: Bundle;
+  /** The page as the server sent it, when it was read whole (`stream: false`). */
+  readonly text?: string;
+  /** Whether the page has an `entry` array at all (Aidbox may leave out an empty one). */
+  readonly hasEntry: boolean;
+  /** The entries, cut after the last match --limit wants. */
+  entries(): AsyncIterable<BundleEntry> | Iterable<BundleEntry>;
+  /** The whole page as one Bundle (with the same cut). */
+  bundle(): Promise<Bundle>;
+}
+
+type ChunkResult = Awaited<ReturnType<ReadableStreamDefaultReader<Uint8Array>['read']>>;
+
+interface Tally {
+  matches: number;
+  cut: boolean;
+}
+
+function malformed(url: string, e: unknown): SmartError {
+  return new SmartError(
+    'http',
+    `the JSON from ${redactUrl(url)} is malformed: ${(e as Error).message}`,
+    {
+      cause: e,
+      code: 'bad_json',
+      hint: 'a proxy or the server cut or garbled the answer; try again, or with a smaller --count',
+    },
+  );
+}
+
+function notBundle(url: string, head: Record<string, unknown>): SmartError {
+  const what =
+    typeof head.resourceType === 'string'
+      ? `a ${head.resourceType}`
+      : 'JSON that is not a FHIR resource';
+  return new SmartError('fhir', `GET ${redactUrl(url)} returned ${what}, not a Bundle`, {
+    hint: 'a search answers with a searchset Bundle; check the URL and --fhir-url',
+  });
+}
+
+/** Entries one by one with the --limit cut: `wanted` matches, then the page is cut. */
+class EntryCounter {
+  matches = 0;
+  cut = false;
+  constructor(private readonly wanted: number | undefined) {}
+
+  /** Whether to hand out this entry. */
+  take(entry: BundleEntry): boolean {
+    if (!isMatch(entry)) return !this.full;
+    if (this.full) {
+      this.cut = true;
+      return false;
+    }
+    this.matches++;
+    return true;
+  }
+
+  get full(): boolean {
+    return this.wanted !== undefined && this.matches >= this.wanted;
+  }
+}
+
+function entryOf(text: string, url: string): BundleEntry | undefined {
+  let v: unknown;
+  try {
+    v = JSON.parse(text);
+  } catch (e) {
+    throw malformed(url, e);
+  }
+  // Not an object: nothing to show, and not a result.
+  return v && typeof v === 'object' && !Array.isArray(v) ? (v as BundleEntry) : undefined;
+}
+
+function assemble(
+  head: Record<string, unknown>,
+  entryIndex: number,
+  entries: BundleEntry[],
+): Bundle {
+  if (entryIndex < 0) return { ...head } as Bundle;
+  const out: Record<string, unknown> = {};
+  const keys = Object.keys(head);
+  keys.forEach((k, i) => {
+    if (i === entryIndex) out.entry = entries;
+    setOwn(out, k, head[k]);
+  });
+  if (entryIndex >= keys.length) out.entry = entries;
+  return out as Bundle;
+}
+
+abstract class BasePage implements SearchPage {
+  protected tallied?: Tally;
+  abstract readonly url: string;
+  abstract readonly head: Bundle;
+  abstract readonly hasEntry: boolean;
+  abstract entries(): AsyncIterable<BundleEntry> | Iterable<BundleEntry>;
+  protected abstract entryIndex(): number;
+
+  async bundle(): Promise<Bundle> {
+    const list: BundleEntry[] = [];
+    for await (const e of this.entries()) list.push(e);
+    return assemble(this.head, this.entryIndex(), list);
+  }
+
+  /** Matches handed out and whether the limit cut the page, reading what was not iterated. */
+  async tally(): Promise<Tally> {
+    if (!this.tallied) {
+      for await (const e of this.entries()) void e;
+    }
+    // A consumer that stopped early leaves the rest unknown: say there may be more.
+    return this.tallied ?? { matches: 0, cut: true };
+  }
+
+  abstract release(): Promise<void>;
+}
+
+/** A page read whole: its text is kept, its entries are found in one pass and parsed lazily. */
+class WholePage extends BasePage {
+  readonly head: Bundle;
+
+  constructor(
+    readonly url: string,
+    public text: string | undefined,
+    head: Record<string, unknown>,
+    private readonly index: number,
+    private texts: string[] | BundleEntry[],
+    private readonly wanted: number | undefined,
+  ) {
+    super();
+    this.head = head as Bundle;
+  }
+
+  get hasEntry(): boolean {
+    return this.index >= 0;
+  }
+
+  protected entryIndex(): number {
+    return this.index;
+  }
+
+  *entries(): IterableIterator<BundleEntry> {
+    const counter = new EntryCounter(this.wanted);
+    for (const t of this.texts) {
+      const entry = typeof t === 'string' ? entryOf(t, this.url) : t;
+      if (!entry || typeof entry !== 'object') continue;
+      if (counter.take(entry)) yield entry;
+      else if (counter.cut) break;
+    }
+    this.tallied = { matches: counter.matches, cut: counter.cut };
+  }
+
+  async release(): Promise<void> {
+    this.text = undefined;
+    this.texts = [];
+  }
+}
+
+/**
+ * A search answer read whole, as a SearchPage. Non-JSON bodies fail with the content type and the
+ * first characters; JSON that is not a Bundle fails naming what it is.
+ */
+export function parseSearchPage(
+  res: Pick<HttpResponse, 'url' | 'text' | 'contentType' | 'status'>,
+  wanted?: number,
+): SearchPage {
+  const scanner = new BundleScanner();
+  const texts: string[] = [];
+  try {
+    scanner.push(res.text, (t) => texts.push(t));
+    scanner.end();
+  } catch (e) {
+    if (!(e instanceof MalformedJson)) throw e;
+    // Not JSON at all: name the content type and show the start of the body.
+    const body = parseJsonBody<unknown>(res.text, res.contentType, res.url, res.status);
+    if (!body || typeof body !== 'object' || Array.isArray(body)) throw notBundle(res.url, {});
+    throw malformed(res.url, e);
+  }
+  if (scanner.head.resourceType !== 'Bundle') throw notBundle(res.url, scanner.head);
+  return new WholePage(res.url, res.text, scanner.head, scanner.entryIndex, texts, wanted);
+}
+
+/** A Bundle already in memory as a SearchPage. */
+export function pageOfBundle(bundle: Bundle, url = ''): SearchPage {
+  const { entry, ...head } = bundle;
+  const index = Array.isArray(entry) ? Object.keys(bundle).indexOf('entry') : -1;
+  return new WholePage(
+    url,
+    JSON.stringify(bundle),
+    head,
+    index,
+    Array.isArray(entry) ? entry : [],
+    undefined,
+  );
+}
+
+/** SearchPage or Bundle: renderers take either. */
+export function asSearchPage(item: SearchPage | Bundle): SearchPage {
+  return typeof (item as SearchPage).entries === 'function'
+    ? (item as SearchPage)
+    : pageOfBundle(item as Bundle);
+}
+
+/** Read a chunk, or fail when the server sends nothing for `ms`. */
+async function readChunk(
+  reader: ReadableStreamDefaultReader<Uint8Array>,
+  ms: number,
+  url: string,
+): Promise<ChunkResult> {
+  let timer: ReturnType<typeof setTimeout> | undefined;
+  const idle = new Promise<never>((_, reject) => {
+    timer = setTimeout(
+      () =>
+        reject(
+          new SmartError(
+            'network',
+            `no data from ${new URL(url).host} for ${Math.round(ms / 1000)}s while reading ${redactUrl(url)}`,
+            {
+              code: 'ETIMEDOUT',
+              hint: 'the server stalled in the middle of a page; raise --timeout or try a smaller --count',
+            },
+          ),
+        ),
+      ms,
+    );
+  });
+  try {
+    return await Promise.race([reader.read(), idle]);
+  } catch (e) {
+    if (e instanceof SmartError) throw e;
+    throw networkError(e, url, false, ms);
+  } finally {
+    clearTimeout(timer);
+  }
+}
+
+/** A page read as it downloads: entries are parsed and handed out one at a time. */
+class StreamedPage extends BasePage {
+  private readonly scanner = new BundleScanner();
+  private iterator?: AsyncGenerator<BundleEntry>;
+  private finished = false;
+
+  constructor(
+    readonly url: string,
+    private readonly body: ReadableStream<Uint8Array>,
+    private readonly wanted: number | undefined,
+    private readonly idleMs: number,
+    private readonly signal?: AbortSignal,
+  ) {
+    super();
+  }
+
+  get head(): Bundle {
+    return this.scanner.head as Bundle;
+  }
+
+  get hasEntry(): boolean {
+    return this.scanner.entryIndex >= 0;
+  }
+
+  protected entryIndex(): number {
+    return this.scanner.entryIndex;
+  }
+
+  entries(): AsyncIterable<BundleEntry> {
+    this.iterator ??= this.read();
+    const it = this.iterator;
+    return { [Symbol.asyncIterator]: () => it };
+  }
+
+  private async *read(): AsyncGenerator<BundleEntry> {
+    const reader = this.body.getReader();
+    const decoder = new TextDecoder();
+    const counter = new EntryCounter(this.wanted);
+    const ready: string[] = [];
+    const collect = (t: string) => void ready.push(t);
+    try {
+      for (;;) {
+        let chunk: ChunkResult;
+        try {
+          chunk = await readChunk(reader, this.idleMs, this.url);
+        } catch (e) {
+          if (this.signal?.aborted) throw this.signal.reason;
+          throw e;
+        }
+        try {
+          if (chunk.done) {
+            this.scanner.push(decoder.decode(), collect);
+            this.scanner.end();
+          } else this.scanner.push(decoder.decode(chunk.value, { stream: true }), collect);
+        } catch (e) {
+          if (e instanceof MalformedJson) throw malformed(this.url, e);
+          throw e;
+        }
+        // After the limit, entries are only looked at to know whether the page was cut.
+        for (let k = 0; k < ready.length; k++) {
+          const entry = entryOf(ready[k]!, this.url);
+          ready[k] = '';
+          if (entry && counter.take(entry)) yield entry;
+        }
+        ready.length = 0;
+        if (chunk.done) break;
+      }
+      this.finished = true;
+      if (this.scanner.head.resourceType !== 'Bundle') {
+        throw notBundle(this.url, this.scanner.head);
+      }
+      this.tallied = { matches: counter.matches, cut: counter.cut };
+    } finally {
+      if (!this.finished) await reader.cancel().catch(() => undefined);
+      reader.releaseLock();
+    }
+  }
+
+  async release(): Promise<void> {
+    if (this.finished) return;
+    if (this.iterator) await this.iterator.return(undefined);
+    else await this.body.cancel().catch(() => undefined);
+  }
+}
+
+const isJsonType = (type: string) =>
+  type.trim() === '' || /^application\/([\w.+-]*\+)?json\b/i.test(type.trim());
+
+/** The whole body as text, streamed or not (an error body, or one that is not JSON). */
+async function bodyText(res: HttpResponse, idleMs: number): Promise<string> {
+  if (!res.body) return res.text;
+  const reader = res.body.getReader();
+  const chunks: Uint8Array[] = [];
+  try {
+    for (;;) {
+      const chunk = await readChunk(reader, idleMs, res.url);
+      if (chunk.done) break;
+      chunks.push(chunk.value);
+    }
+  } catch (e) {
+    await reader.cancel().catch(() => undefined);
+    throw e;
+  } finally {
+    reader.releaseLock();
+  }
+  return Buffer.concat(chunks).toString('utf8');
+}
+
+export interface SearchPageStream extends AsyncIterable<SearchPage> {
+  readonly stats: SearchStats;
 }
 
 export interface SearchPages extends AsyncIterable<Bundle> {
@@ -220,17 +583,17 @@ export interface SearchPages extends AsyncIterable<Bundle> {
 }
 
 /**
- * Search `type`, one Bundle per page. By default one page; `all` follows `Bundle.link[next]`
- * exactly as the server gives it, and `limit` stops after that many matches without fetching a
- * page it does not need (the last Bundle's entries are cut after the last wanted match). A next
- * link on another origin is refused: the token must not leak.
+ * Search `type`, page by page. By default one page; `all` follows `Bundle.link[next]` exactly as
+ * the server gives it, and `limit` stops after that many matches without fetching a page it does
+ * not need (the last page's entries are cut after the last wanted match). A next link on another
+ * origin is refused: the token must not leak. Pages stream in (see SearchOptions.stream).
  */
-export function searchPages(
+export function streamSearch(
   session: FhirRequester,
   type: string,
   params: SearchParam[],
   options: SearchOptions = {},
-): SearchPages {
+): SearchPageStream {
   const stats: SearchStats = { pages: 0, matches: 0, more: false };
   const limit = options.limit;
   let query = params;
@@ -240,65 +603,76 @@ export function searchPages(
     query = withParam(query, '_count', String(Math.max(1, Math.min(limit, 1000))));
   }
   const follow = Boolean(options.all) || limit !== undefined;
+  const stream = options.stream !== false;
+  const idleMs = options.idleTimeoutMs ?? 30_000;
 
-  async function* pages(): AsyncGenerator<Bundle> {
+  async function open(url: string): Promise<BasePage> {
+    const res = await session.request(url, { stream });
+    const wanted = limit === undefined ? undefined : limit - stats.matches;
+    if (!res.ok) throw session.error({ ...res, text: await bodyText(res, idleMs) }, 'GET');
+    if (!stream || !res.body || !isJsonType(res.contentType)) {
+      return parseSearchPage({ ...res, text: await bodyText(res, idleMs) }, wanted) as WholePage;
+    }
+    return new StreamedPage(res.url, res.body, wanted, idleMs, options.signal);
+  }
+
+  async function* pages(): AsyncGenerator<SearchPage> {
     let url: string | undefined = searchPath(type, query);
+    // Cleared by hand: a suspended generator would otherwise keep the last page alive while the
+    // next one downloads.
+    let page: BasePage | undefined;
     while (url) {
       if (options.signal?.aborted) throw options.signal.reason;
-      const fetched: { res: HttpResponse; body: Bundle } = await fhirJson<Bundle>(session, url);
-      const { res, body } = fetched;
-      if (!body || body.resourceType !== 'Bundle') {
-        throw new SmartError(
-          'fhir',
-          `GET ${res.url} returned ${body && typeof body === 'object' && 'resourceType' in body ? `a ${String(body.resourceType)}` : 'JSON that is not a FHIR resource'}, not a Bundle`,
-          { hint: 'a search answers with a searchset Bundle; check the URL and --fhir-url' },
-        );
-      }
+      page = await open(url);
+      const pageUrl = page.url;
       stats.pages++;
-      if (stats.pages === 1) {
-        stats.firstUrl = res.url;
-        if (typeof body.total === 'number') stats.total = body.total;
-      }
-      const entries = Array.isArray(body.entry) ? body.entry : [];
-      let page: Bundle = body;
-      let cut = false;
-      if (limit !== undefined) {
-        let seen = stats.matches;
-        let end = entries.length;
-        for (let i = 0; i < entries.length; i++) {
-          if (!isMatch(entries[i]!)) continue;
-          if (seen === limit) {
-            end = i;
-            cut = true;
-            break;
-          }
-          seen++;
+      if (stats.pages === 1) stats.firstUrl = pageUrl;
+      try {
+        yield page;
+        const { matches, cut } = await page.tally();
+        stats.matches += matches;
+        if (stats.pages === 1 && typeof page.head.total === 'number') {
+          stats.total = page.head.total;
         }
-        if (cut) page = { ...body, entry: entries.slice(0, end) };
-        stats.matches = seen;
-      } else {
-        stats.matches += entries.filter(isMatch).length;
+        const next = nextLink(page.head);
+        const done = !follow || (limit !== undefined && stats.matches >= limit);
+        stats.more = cut || (done && next !== undefined);
+        if (done || !next) return;
+        const following = checkNextLink(next, pageUrl);
+        if (following === url || following === pageUrl) {
+          throw new SmartError(
+            'fhir',
+            `the server's next link points back to the same page: ${next}`,
+            {
+              hint: 'the server pages incorrectly; use --limit, or report it to the server operator',
+            },
+          );
+        }
+        url = following;
+      } finally {
+        await page.release();
+        page = undefined;
       }
-      const next = nextLink(body);
-      const done = !follow || (limit !== undefined && stats.matches >= limit);
-      stats.more = cut || (done && next !== undefined);
-      yield page;
-      if (done || !next) return;
-      const following = checkNextLink(next, res.url);
-      if (following === url || following === res.url) {
-        throw new SmartError(
-          'fhir',
-          `the server's next link points back to the same page: ${next}`,
-          {
-            hint: 'the server pages incorrectly; use --limit, or report it to the server operator',
-          },
-        );
-      }
-      url = following;
     }
   }
 
   return { stats, [Symbol.asyncIterator]: () => pages() };
+}
+
+/** Like streamSearch, one whole Bundle per page (entries cut at `limit`). */
+export function searchPages(
+  session: FhirRequester,
+  type: string,
+  params: SearchParam[],
+  options: SearchOptions = {},
+): SearchPages {
+  const stream = streamSearch(session, type, params, options);
+  return {
+    stats: stream.stats,
+    async *[Symbol.asyncIterator]() {
+      for await (const page of stream) yield await page.bundle();
+    },
+  };
 }
 
 /** Resolve a next link (relative ones against the page) and refuse one on another origin. */

@@ -1,6 +1,6 @@
 import type { OutStream, OutputFormat } from '../context.js';
-import type { Bundle, BundleEntry, Resource, SearchPages } from '../core/fhir.js';
-import { isMatch } from '../core/fhir.js';
+import type { Bundle, BundleEntry, Resource, SearchPage, SearchStats } from '../core/fhir.js';
+import { asSearchPage, isMatch } from '../core/fhir.js';
 import { summarizeOperationOutcome } from '../core/http.js';
 import { csvRow } from './csv.js';
 import type { Column } from './table.js';
@@ -75,13 +75,11 @@ class Sink {
   }
 }
 
-function warnOutcomes(entries: BundleEntry[], warn?: (line: string) => void): void {
-  if (!warn) return;
-  for (const e of entries) {
-    if (e.search?.mode !== 'outcome') continue;
-    const summary = summarizeOperationOutcome(e.resource);
-    if (summary) warn(`the server says: ${summary}`);
-  }
+function warnOutcome(entry: BundleEntry, warn?: (line: string) => void): boolean {
+  if (entry.search?.mode !== 'outcome') return false;
+  const summary = summarizeOperationOutcome(entry.resource);
+  if (summary && warn) warn(`the server says: ${summary}`);
+  return true;
 }
 
 function indent(text: string, by: string): string {
@@ -90,6 +88,35 @@ function indent(text: string, by: string): string {
 
 function jsonValue(value: unknown, pretty: boolean): string {
   return pretty ? JSON.stringify(value, null, 2) : JSON.stringify(value);
+}
+
+/**
+ * Output gathered into chunks of about 64 KiB: few writes, and no string big enough for V8's
+ * large-object space, whose garbage is only reclaimed by full collections.
+ */
+class Chunker {
+  private buf = '';
+  constructor(private readonly sink: Sink) {}
+
+  async add(text: string): Promise<void> {
+    this.buf += text;
+    if (this.buf.length >= 65_536) await this.flush();
+  }
+
+  async flush(): Promise<void> {
+    const text = this.buf;
+    this.buf = '';
+    await this.sink.write(text);
+  }
+}
+
+/** Search pages as streamSearch gives them, or plain Bundles (both render the same). */
+export interface RenderablePages extends AsyncIterable<SearchPage | Bundle> {
+  readonly stats: SearchStats;
+}
+
+async function* eachPage(pages: RenderablePages): AsyncGenerator<SearchPage> {
+  for await (const item of pages) yield asSearchPage(item);
 }
 
 /** One row of cell texts, computed now so the resource itself can be dropped. */
@@ -102,13 +129,13 @@ function footer(shown: number, total: number | undefined, more: boolean): string
 }
 
 /**
- * Render search pages as they stream in. table: rows are collected and fitted to the width, with
- * a footer on stderr; csv: header then rows page by page; ndjson: one resource per line, page by
- * page; json: the server's Bundle, or with `combine` one searchset Bundle written incrementally.
+ * Render search pages as they stream in, one entry at a time. table: rows are collected and
+ * fitted to the width, with a footer on stderr; csv: header then rows; ndjson: one resource per
+ * line; json: the server's Bundle, or with `combine` one searchset Bundle written incrementally.
  */
 export async function renderSearch(
   out: OutStream,
-  pages: SearchPages,
+  pages: RenderablePages,
   options: StreamRenderOptions,
 ): Promise<RenderResult> {
   const sink = new Sink(out);
@@ -136,121 +163,131 @@ export async function renderSearch(
 
 async function ndjson(
   sink: Sink,
-  pages: SearchPages,
+  pages: RenderablePages,
   o: StreamRenderOptions,
 ): Promise<RenderResult> {
+  const out = new Chunker(sink);
   let shown = 0;
-  for await (const page of pages) {
-    const entries = page.entry ?? [];
-    warnOutcomes(entries, o.warn);
-    let text = '';
-    for (const e of entries) {
-      // Included resources are data too; OperationOutcomes went to stderr.
-      if (!e.resource || e.search?.mode === 'outcome') continue;
-      text += JSON.stringify(e.resource) + '\n';
+  for await (const page of eachPage(pages)) {
+    for await (const e of page.entries()) {
+      // Included resources are data too; OperationOutcomes go to stderr.
+      if (warnOutcome(e, o.warn) || !e.resource) continue;
+      await out.add(JSON.stringify(e.resource) + '\n');
       if (isMatch(e)) shown++;
     }
-    await sink.write(text);
+    await out.flush();
   }
   return { shown };
 }
 
 async function jsonPages(
   sink: Sink,
-  pages: SearchPages,
+  pages: RenderablePages,
   o: StreamRenderOptions,
 ): Promise<RenderResult> {
   let shown = 0;
-  for await (const page of pages) {
-    const entries = page.entry ?? [];
-    warnOutcomes(entries, o.warn);
-    shown += entries.filter(isMatch).length;
-    await sink.write(jsonValue(page, Boolean(o.pretty)) + '\n');
+  for await (const page of eachPage(pages)) {
+    // Piped: the server's text as it came; on a terminal (or without the text), re-serialized.
+    const whole = o.pretty || page.text === undefined ? await page.bundle() : undefined;
+    for await (const e of whole ? (whole.entry ?? []) : page.entries()) {
+      if (!warnOutcome(e, o.warn) && isMatch(e)) shown++;
+    }
+    const text = whole ? jsonValue(whole, Boolean(o.pretty)) : page.text!;
+    await sink.write(text.endsWith('\n') ? text : text + '\n');
   }
   return { shown };
 }
 
 async function jsonCombined(
   sink: Sink,
-  pages: SearchPages,
+  pages: RenderablePages,
   o: StreamRenderOptions,
 ): Promise<RenderResult> {
   const pretty = Boolean(o.pretty);
+  const out = new Chunker(sink);
   let shown = 0;
-  let first = true;
   let entries = 0;
-  for await (const page of pages) {
-    if (first) {
-      first = false;
-      const head: Record<string, unknown> = { resourceType: 'Bundle', type: 'searchset' };
-      if (pages.stats.total !== undefined) head.total = pages.stats.total;
-      if (pages.stats.firstUrl) head.link = [{ relation: 'self', url: pages.stats.firstUrl }];
-      const text = jsonValue(head, pretty);
-      // Reopen the object to append the entry array.
-      await sink.write(
-        text.slice(0, text.lastIndexOf('}')).replace(/\s*$/, '') +
-          (pretty ? ',\n  "entry": [' : ',"entry":['),
+  let opened = false;
+  let total: number | undefined;
+  // The Bundle opens with the first entry (or the end of the first page), so that a `total` the
+  // server sent before its entries can lead, as usual; one sent after them goes at the end.
+  const open = async (head: Bundle) => {
+    opened = true;
+    const bundle: Record<string, unknown> = { resourceType: 'Bundle', type: 'searchset' };
+    if (typeof head.total === 'number') bundle.total = total = head.total;
+    if (pages.stats.firstUrl) bundle.link = [{ relation: 'self', url: pages.stats.firstUrl }];
+    const text = jsonValue(bundle, pretty);
+    // Reopen the object to append the entry array.
+    await out.add(
+      text.slice(0, text.lastIndexOf('}')).replace(/\s*$/, '') +
+        (pretty ? ',\n  "entry": [' : ',"entry":['),
+    );
+  };
+  for await (const page of eachPage(pages)) {
+    for await (const e of page.entries()) {
+      if (!opened) await open(page.head);
+      // Every entry goes in the Bundle; outcomes are also shown on stderr.
+      if (!warnOutcome(e, o.warn) && isMatch(e)) shown++;
+      await out.add(
+        (entries++ === 0 ? '' : ',') +
+          (pretty ? '\n' + indent(JSON.stringify(e, null, 2), '    ') : JSON.stringify(e)),
       );
     }
-    const list = page.entry ?? [];
-    warnOutcomes(list, o.warn);
-    let text = '';
-    for (const e of list) {
-      text +=
-        (entries++ === 0 ? '' : ',') +
-        (pretty ? '\n' + indent(JSON.stringify(e, null, 2), '    ') : JSON.stringify(e));
-      if (isMatch(e)) shown++;
-    }
-    await sink.write(text);
+    if (!opened) await open(page.head);
+    await out.flush();
   }
-  if (first) {
-    // No page at all cannot happen (the first page is always fetched), but stay valid JSON.
-    await sink.write(
-      jsonValue({ resourceType: 'Bundle', type: 'searchset', entry: [] }, pretty) + '\n',
-    );
-  } else {
-    await sink.write(pretty ? (entries ? '\n  ]\n}\n' : ']\n}\n') : ']}\n');
-  }
+  if (!opened) await open({ resourceType: 'Bundle' });
+  const late =
+    total === undefined && pages.stats.total !== undefined ? pages.stats.total : undefined;
+  const tail = late === undefined ? '' : pretty ? `,\n  "total": ${late}` : `,"total":${late}`;
+  await out.add((pretty ? (entries ? '\n  ]' : ']') : ']') + tail + (pretty ? '\n}\n' : '}\n'));
+  await out.flush();
   return { shown };
 }
 
-function rowsOf(
-  page: Bundle,
+/** The cells of each match of a page; outcomes are warned about. */
+async function* rowsOf(
+  page: SearchPage,
   columns: Column<Resource>[],
   cellText: (v: unknown) => string,
-): Cells[] {
-  const rows: Cells[] = [];
-  for (const e of page.entry ?? []) {
-    if (!isMatch(e) || !e.resource) continue;
+  warn?: (line: string) => void,
+): AsyncGenerator<Cells> {
+  for await (const e of page.entries()) {
+    if (warnOutcome(e, warn) || !isMatch(e) || !e.resource) continue;
     const r = e.resource;
-    rows.push(columns.map((c) => cellText(c.get(r))));
+    yield columns.map((c) => cellText(c.get(r)));
   }
-  return rows;
 }
 
-async function csv(sink: Sink, pages: SearchPages, o: StreamRenderOptions): Promise<RenderResult> {
+async function csv(
+  sink: Sink,
+  pages: RenderablePages,
+  o: StreamRenderOptions,
+): Promise<RenderResult> {
   const { cellText } = await import('./table.js');
-  await sink.write(csvRow(o.columns.map((c) => c.header)));
+  const out = new Chunker(sink);
+  await out.add(csvRow(o.columns.map((c) => c.header)));
   let shown = 0;
-  for await (const page of pages) {
-    warnOutcomes(page.entry ?? [], o.warn);
-    const rows = rowsOf(page, o.columns, cellText);
-    shown += rows.length;
-    await sink.write(rows.map(csvRow).join(''));
+  for await (const page of eachPage(pages)) {
+    for await (const row of rowsOf(page, o.columns, cellText, o.warn)) {
+      shown++;
+      await out.add(csvRow(row));
+    }
+    await out.flush();
   }
+  await out.flush();
   return { shown };
 }
 
 async function table(
   sink: Sink,
-  pages: SearchPages,
+  pages: RenderablePages,
   o: StreamRenderOptions,
 ): Promise<RenderResult> {
   const { cellText, renderTable } = await import('./table.js');
   const rows: Cells[] = [];
-  for await (const page of pages) {
-    warnOutcomes(page.entry ?? [], o.warn);
-    for (const row of rowsOf(page, o.columns, cellText)) rows.push(row);
+  for await (const page of eachPage(pages)) {
+    for await (const row of rowsOf(page, o.columns, cellText, o.warn)) rows.push(row);
   }
   if (rows.length > 0) {
     const columns: Column<Cells>[] = o.columns.map((c, i) => ({

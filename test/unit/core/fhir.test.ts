@@ -5,9 +5,12 @@ import {
   type Bundle,
   type BundleEntry,
   type FhirRequester,
+  type SearchPage,
   encodeSearchParams,
   isMatch,
   parseQueryString,
+  parseSearchPage,
+  streamSearch,
   parseQueryTarget,
   read,
   searchPages,
@@ -15,6 +18,7 @@ import {
 } from '../../../src/core/fhir.js';
 import { parseJsonBody, type HttpResponse } from '../../../src/core/http.js';
 import { fhirError } from '../../../src/core/session.js';
+import { BundleScanner, MalformedJson } from '../../../src/core/bundle-scan.js';
 
 // ---------------------------------------------------------------------------------------------
 // Parameter encoding
@@ -206,12 +210,36 @@ function response(
   };
 }
 
+function chunked(text: string, size: number, failAfter?: number): ReadableStream<Uint8Array> {
+  const bytes = new TextEncoder().encode(text);
+  let at = 0;
+  return new ReadableStream<Uint8Array>({
+    pull(controller) {
+      if (failAfter !== undefined && at >= failAfter) {
+        controller.error(
+          Object.assign(new TypeError('terminated'), { cause: { code: 'UND_ERR_SOCKET' } }),
+        );
+        return;
+      }
+      if (at >= bytes.length) return controller.close();
+      controller.enqueue(bytes.slice(at, at + size));
+      at += size;
+    },
+  });
+}
+
+async function entriesOf(page: SearchPage): Promise<BundleEntry[]> {
+  const out: BundleEntry[] = [];
+  for await (const e of page.entries()) out.push(e);
+  return out;
+}
+
 /** A session that answers from a map of absolute URL -> body and records every request. */
 function fakeSession(pages: Record<string, unknown>): FhirRequester & { requested: string[] } {
   const requested: string[] = [];
   return {
     requested,
-    async request(pathOrUrl: string) {
+    async request(pathOrUrl: string, init?: { stream?: boolean }) {
       const url = /^https?:/.test(pathOrUrl) ? pathOrUrl : `${BASE}/${pathOrUrl}`;
       if (new URL(url).origin !== new URL(BASE).origin) throw new Error(`session asked for ${url}`);
       requested.push(url);
@@ -225,7 +253,9 @@ function fakeSession(pages: Record<string, unknown>): FhirRequester & { requeste
         const b = body as { status: number; raw: string; type: string };
         return response(url, b.status, b.raw, b.type);
       }
-      return response(url, 200, body);
+      const res = response(url, 200, body);
+      // Streamed like a real server: the body in small pieces, cut anywhere.
+      return init?.stream ? { ...res, text: '', body: chunked(res.text, 7) } : res;
     },
     error: (res, method = 'GET') => fhirError(res, method, 'system/*.read'),
   };
@@ -429,5 +459,281 @@ describe('read', () => {
     const s = fakeSession({ [`${BASE}/Patient/p1`]: { resourceType: 'Patient', id: 'p1' } });
     expect(await read(s, 'Patient', 'p1')).toEqual({ resourceType: 'Patient', id: 'p1' });
     await expect(read(s, 'Patient', 'p2')).rejects.toThrow(/404/);
+  });
+});
+
+// ---------------------------------------------------------------------------------------------
+// Reading a page entry by entry
+
+describe('parseSearchPage', () => {
+  const member = fc.string({ maxLength: 8 }).filter((k) => k !== 'entry' && k !== 'resourceType');
+  const entryArb = fc.dictionary(fc.string({ maxLength: 6 }), fc.jsonValue({ maxDepth: 3 }), {
+    maxKeys: 4,
+  });
+  const bundleArb = fc
+    .record({
+      head: fc.uniqueArray(fc.tuple(member, fc.jsonValue({ maxDepth: 3 })), {
+        selector: ([k]) => k,
+        maxLength: 5,
+      }),
+      entries: fc.option(fc.array(entryArb, { maxLength: 6 }), { nil: undefined }),
+      at: fc.nat(),
+      indent: fc.constantFrom(undefined, 2, '\t'),
+    })
+    .map(({ head, entries, at, indent }) => {
+      const members: [string, unknown][] = [['resourceType', 'Bundle'], ...head];
+      if (entries) members.splice(at % (members.length + 1), 0, ['entry', entries]);
+      const bundle: Record<string, unknown> = {};
+      for (const [k, v] of members)
+        Object.defineProperty(bundle, k, {
+          value: v,
+          enumerable: true,
+          writable: true,
+          configurable: true,
+        });
+      return { bundle, entries, text: JSON.stringify(bundle, null, indent) };
+    });
+
+  it('the scanner finds every entry and member, however the text is cut into pieces', () => {
+    fc.assert(
+      fc.property(
+        bundleArb,
+        fc.array(fc.nat(), { maxLength: 12 }),
+        ({ bundle, entries, text }, cuts) => {
+          const points = [...new Set(cuts.map((c) => c % (text.length + 1)))].sort((x, y) => x - y);
+          const scanner = new BundleScanner();
+          const found: unknown[] = [];
+          let from = 0;
+          for (const at of [...points, text.length]) {
+            scanner.push(text.slice(from, at), (t) => found.push(JSON.parse(t)));
+            from = at;
+          }
+          scanner.end();
+          expect(found).toEqual(entries ?? []);
+          const { entry: _entry, ...head } = JSON.parse(text) as Record<string, unknown>;
+          void _entry;
+          expect(scanner.head).toEqual(head);
+          expect(Object.keys(scanner.head)).toEqual(
+            Object.keys(bundle).filter((k) => k !== 'entry'),
+          );
+          expect(scanner.entryIndex).toBe(entries ? Object.keys(bundle).indexOf('entry') : -1);
+        },
+      ),
+      { numRuns: 300 },
+    );
+  });
+
+  it('rejects text that is not one JSON object, wherever it breaks', () => {
+    for (const bad of [
+      '',
+      '[1]',
+      '{"a":1',
+      '{"a":1}}',
+      '{"a":}',
+      '{"entry":[{"a":1},]}',
+      '{"a":1,}',
+      '{"a" 1}',
+      '{"entry":[1 2]}',
+    ]) {
+      const scanner = new BundleScanner();
+      expect(() => {
+        scanner.push(bad, () => undefined);
+        scanner.end();
+      }, bad).toThrow(MalformedJson);
+    }
+  });
+
+  it('reads any Bundle text as a page, in order, as JSON.parse does', async () => {
+    await fc.assert(
+      fc.asyncProperty(bundleArb, async ({ bundle, entries, text }) => {
+        const page = parseSearchPage({
+          url: `${BASE}/X`,
+          text,
+          contentType: 'application/fhir+json',
+          status: 200,
+        });
+        expect(page.hasEntry).toBe(entries !== undefined);
+        expect(await entriesOf(page)).toEqual(entries ?? []);
+        const rebuilt = await page.bundle();
+        expect(rebuilt).toEqual(JSON.parse(text));
+        expect(Object.keys(rebuilt)).toEqual(Object.keys(bundle));
+        expect(JSON.stringify(rebuilt)).toBe(JSON.stringify(bundle));
+      }),
+      { numRuns: 300 },
+    );
+  });
+
+  it('keeps the text as sent, and cuts entries after the wanted matches', async () => {
+    const text = JSON.stringify(
+      bundle([
+        obs('1'),
+        { resource: { resourceType: 'Patient', id: 'p' }, search: { mode: 'include' } },
+        obs('2'),
+        obs('3'),
+      ]),
+    );
+    const page = parseSearchPage(
+      { url: `${BASE}/X`, text, contentType: 'application/fhir+json', status: 200 },
+      2,
+    );
+    expect(page.text).toBe(text);
+    expect((await entriesOf(page)).map((e) => e.resource!.id)).toEqual(['1', 'p', '2']);
+    expect((await page.bundle()).entry).toHaveLength(3);
+  });
+
+  it('names the content type of a body that is not JSON, and a JSON value that is not a Bundle', () => {
+    const html = {
+      url: `${BASE}/X`,
+      text: '<!doctype html><p>hi',
+      contentType: 'text/html; charset=utf-8',
+      status: 200,
+    };
+    expect(() => parseSearchPage(html)).toThrow(
+      /expected JSON from .* but got text\/html \(HTTP 200\): <!doctype html><p>hi/,
+    );
+    const arr = { url: `${BASE}/X`, text: '[1,2]', contentType: 'application/json', status: 200 };
+    expect(() => parseSearchPage(arr)).toThrow(/not a Bundle/);
+    const oo = {
+      url: `${BASE}/X`,
+      text: '{"resourceType":"OperationOutcome","issue":[]}',
+      contentType: 'application/json',
+      status: 200,
+    };
+    expect(() => parseSearchPage(oo)).toThrow(/returned a OperationOutcome, not a Bundle/);
+    const broken = {
+      url: `${BASE}/X`,
+      text: '{"resourceType":"Bundle","entry":[{"a":1}',
+      contentType: 'application/json',
+      status: 200,
+    };
+    expect(() => parseSearchPage(broken)).toThrow(SmartError);
+  });
+
+  it('skips entries that are not objects', async () => {
+    const text =
+      '{"resourceType":"Bundle","entry":[null,1,{"resource":{"resourceType":"Patient","id":"a"}},true],"total":1}';
+    const page = parseSearchPage({
+      url: `${BASE}/X`,
+      text,
+      contentType: 'application/json',
+      status: 200,
+    });
+    expect((await entriesOf(page)).map((e) => e.resource!.id)).toEqual(['a']);
+    const scanner = new BundleScanner();
+    const found: string[] = [];
+    scanner.push(text, (t) => found.push(t));
+    expect(found).toEqual([
+      'null',
+      '1',
+      '{"resource":{"resourceType":"Patient","id":"a"}}',
+      'true',
+    ]);
+    expect(scanner.head).toEqual({ resourceType: 'Bundle', total: 1 });
+  });
+});
+
+describe('streamSearch', () => {
+  it('stream: false keeps each page text as sent, and releases it when the next is asked for', async () => {
+    const s = threePages();
+    const seen: SearchPage[] = [];
+    for await (const page of streamSearch(s, 'Observation', [['code', 'x']], {
+      all: true,
+      stream: false,
+    })) {
+      seen.push(page);
+      expect(JSON.parse(page.text!)).toMatchObject({ resourceType: 'Bundle' });
+    }
+    expect(seen).toHaveLength(3);
+    for (const page of seen) expect(page.text).toBeUndefined();
+  });
+
+  it('streamed pages hand out entries as they arrive, and the head once read', async () => {
+    const s = threePages();
+    const ids: string[] = [];
+    for await (const page of streamSearch(s, 'Observation', [['code', 'x']], { all: true })) {
+      expect(page.text).toBeUndefined();
+      for await (const e of page.entries()) ids.push(e.resource!.id!);
+      expect(page.head).toMatchObject({ resourceType: 'Bundle', total: 5 });
+      expect(page.hasEntry).toBe(true);
+    }
+    expect(ids).toEqual(['1', '2', '3', '4', '5']);
+  });
+
+  it('a connection lost in the middle of a page is a network error (exit 4) naming the host', async () => {
+    const s = threePages();
+    const broken: FhirRequester = {
+      ...s,
+      request: async (url, init) => {
+        const res = await s.request(url, init);
+        return { ...res, body: chunked(JSON.stringify(bundle([obs('1'), obs('2')], P2)), 16, 48) };
+      },
+    };
+    const err = await collect(searchPages(broken, 'Observation', [['code', 'x']])).catch(
+      (e: unknown) => e,
+    );
+    expect(err).toBeInstanceOf(SmartError);
+    expect((err as SmartError).exitCode).toBe(4);
+    expect((err as SmartError).message).toContain('fhir.test');
+  });
+
+  it('a page that stalls fails after the idle timeout', async () => {
+    const s = threePages();
+    const stalled: FhirRequester = {
+      ...s,
+      request: async (url, init) => {
+        const res = await s.request(url, init);
+        return {
+          ...res,
+          body: new ReadableStream<Uint8Array>({ pull: () => new Promise(() => undefined) }),
+        };
+      },
+    };
+    const err = await collect(
+      searchPages(stalled, 'Observation', [['code', 'x']], { idleTimeoutMs: 50 }),
+    ).catch((e: unknown) => e);
+    expect((err as SmartError).kind).toBe('network');
+    expect((err as SmartError).message).toMatch(/no data from fhir\.test for 0s/);
+  });
+
+  it('malformed JSON in the middle of a streamed page is an error naming the URL', async () => {
+    const s = threePages();
+    const garbled: FhirRequester = {
+      ...s,
+      request: async (url, init) => {
+        const res = await s.request(url, init);
+        return { ...res, body: chunked('{"resourceType":"Bundle","entry":[{"a":1},{"b":}]}', 5) };
+      },
+    };
+    const err = await collect(searchPages(garbled, 'Observation', [['code', 'x']])).catch(
+      (e: unknown) => e,
+    );
+    expect((err as SmartError).code).toBe('bad_json');
+    expect((err as SmartError).message).toContain(`${BASE}/Observation?code=x`);
+  });
+
+  it('counts matches the consumer did not iterate, so --limit still stops', async () => {
+    const first = `${BASE}/Observation?code=x&_count=2`;
+    const s = fakeSession({
+      [first]: bundle([obs('1'), obs('2')], P2),
+      [P2]: bundle([obs('3'), obs('4')], P3),
+      [P3]: bundle([obs('5')]),
+    });
+    const stream = streamSearch(
+      s,
+      'Observation',
+      [
+        ['code', 'x'],
+        ['_count', '2'],
+      ],
+      { limit: 3 },
+    );
+    let pages = 0;
+    for await (const page of stream) {
+      void page;
+      pages++;
+    }
+    expect(pages).toBe(2);
+    expect(s.requested).toEqual([first, P2]);
+    expect(stream.stats).toMatchObject({ matches: 3, more: true });
   });
 });

@@ -1,7 +1,7 @@
 import fc from 'fast-check';
 import { Writable } from 'node:stream';
 import { describe, expect, it } from 'vitest';
-import type { Bundle, SearchPages } from '../../../src/core/fhir.js';
+import { parseSearchPage, type Bundle, type SearchPageStream } from '../../../src/core/fhir.js';
 import { csvField, csvRow } from '../../../src/output/csv.js';
 import { renderSearch } from '../../../src/output/stream.js';
 import { cellText } from '../../../src/output/table.js';
@@ -63,14 +63,12 @@ describe('CSV writer (RFC 4180)', () => {
   it('round-trips any table of strings through a strict RFC 4180 reader', () => {
     fc.assert(
       fc.property(
-        fc
-          .integer({ min: 1, max: 6 })
-          .chain((width) =>
-            fc.array(fc.array(nasty, { minLength: width, maxLength: width }), {
-              minLength: 1,
-              maxLength: 10,
-            }),
-          ),
+        fc.integer({ min: 1, max: 6 }).chain((width) =>
+          fc.array(fc.array(nasty, { minLength: width, maxLength: width }), {
+            minLength: 1,
+            maxLength: 10,
+          }),
+        ),
         (rows) => {
           const text = rows.map(csvRow).join('');
           expect(parseCsv(text)).toEqual(rows);
@@ -110,10 +108,17 @@ describe('CSV writer (RFC 4180)', () => {
             })),
           }));
           const stats = { pages: 0, matches: 0, more: false };
-          const source: SearchPages = {
+          const source: SearchPageStream = {
             stats,
             async *[Symbol.asyncIterator]() {
-              yield* bundles;
+              for (const b of bundles) {
+                yield parseSearchPage({
+                  url: 'http://x/fhir/Thing',
+                  text: JSON.stringify(b),
+                  contentType: 'application/json',
+                  status: 200,
+                });
+              }
             },
           };
           let out = '';

@@ -1,11 +1,12 @@
 import { Writable } from 'node:stream';
 import { describe, expect, it } from 'vitest';
-import type {
-  Bundle,
-  BundleEntry,
-  Resource,
-  SearchPages,
-  SearchStats,
+import {
+  parseSearchPage,
+  type Bundle,
+  type BundleEntry,
+  type Resource,
+  type SearchPageStream,
+  type SearchStats,
 } from '../../../src/core/fhir.js';
 import { defaultColumns } from '../../../src/output/resources.js';
 import {
@@ -59,12 +60,12 @@ function page(entries: BundleEntry[] | undefined, extra: Partial<Bundle> = {}): 
   };
 }
 
-/** SearchPages over fixed bundles; `onPull(i)` runs before page i is handed out. */
+/** Pages over fixed bundles; `onPull(i)` runs before page i is handed out. */
 function source(
   bundles: Bundle[],
   stats: Partial<SearchStats> = {},
   onPull?: (i: number) => void,
-): SearchPages {
+): SearchPageStream {
   const s: SearchStats = { pages: 0, matches: 0, more: false, ...stats };
   return {
     stats: s,
@@ -72,7 +73,13 @@ function source(
       for (let i = 0; i < bundles.length; i++) {
         onPull?.(i);
         s.pages++;
-        yield bundles[i]!;
+        const text = JSON.stringify(bundles[i]!);
+        yield parseSearchPage({
+          url: `http://x/fhir/Patient?page=${i}`,
+          text,
+          contentType: 'application/fhir+json',
+          status: 200,
+        });
       }
     },
   };
