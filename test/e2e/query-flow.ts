@@ -3,11 +3,11 @@ import { createServer, type IncomingMessage, type ServerResponse } from 'node:ht
 import type { AddressInfo } from 'node:net';
 import { join } from 'node:path';
 import { generateSigningKey } from '../../src/core/keys.js';
-import { startSandbox } from '../../src/sandbox/index.js';
 import type { SandboxHandle, SandboxOptions } from '../../src/sandbox/index.js';
-import { makeWorkspace, type Workspace } from '../helpers/cli.js';
+import type { Workspace } from '../helpers/cli.js';
+import { startFlow, type Flow } from '../helpers/sandbox.js';
 
-/** Private setup of the query/api e2e tests (until a shared flow helper covers it). */
+/** Setup of the query/api e2e tests, on the shared flow helper (test/helpers/sandbox.ts). */
 
 export interface QueryFlow {
   sandbox: SandboxHandle;
@@ -23,56 +23,39 @@ export interface QueryFlow {
   close(): Promise<void>;
 }
 
+/** A sandbox with a registered backend-services client (JWKS served over HTTP, allow policy). */
+export async function startQueryFlow(options: SandboxOptions = {}): Promise<QueryFlow> {
+  const main = await startFlow({ clientId: 'query-e2e', sandbox: { port: 0, ...options } });
+  const others: Flow[] = [];
+  const registerClient = async (id: string, o: { scope?: string[]; policy?: boolean } = {}) => {
+    const scope = (o.scope ?? ['system/*.read']).join(' ');
+    const flow = await startFlow({
+      clientId: id,
+      scope,
+      accessPolicy: o.policy !== false,
+      sandbox: main.sandbox,
+    });
+    others.push(flow);
+    return { ...flow.env, SMART_SCOPE: scope };
+  };
+  return {
+    sandbox: main.sandbox,
+    ws: main.ws,
+    clientId: main.clientId,
+    env: { ...main.env, SMART_SCOPE: 'system/*.read' },
+    registerClient,
+    close: async () => {
+      for (const f of others) await f.close();
+      await main.close();
+    },
+  };
+}
+
 async function writeKey(ws: Workspace, name: string) {
   const key = await generateSigningKey('RS384');
   const file = join(ws.home, `${name}.pem`);
   writeFileSync(file, key.privateKeyPem, { mode: 0o600 });
   return { key, file };
-}
-
-/** A sandbox with a registered backend-services client (inline JWKS, allow policy). */
-export async function startQueryFlow(options: SandboxOptions = {}): Promise<QueryFlow> {
-  const sandbox = await startSandbox({ port: 0, ...options });
-  const ws = makeWorkspace();
-  const auth = `Basic ${Buffer.from(`root:${sandbox.adminSecret}`).toString('base64')}`;
-  const put = async (path: string, body: unknown) => {
-    const res = await fetch(`${sandbox.url}${path}`, {
-      method: 'PUT',
-      headers: { authorization: auth, 'content-type': 'application/json' },
-      body: JSON.stringify(body),
-    });
-    if (!res.ok) throw new Error(`PUT ${path}: ${res.status} ${await res.text()}`);
-  };
-  const registerClient = async (id: string, o: { scope?: string[]; policy?: boolean } = {}) => {
-    const { key, file } = await writeKey(ws, id);
-    const scope = o.scope ?? ['system/*.read'];
-    await put(`/Client/${id}`, {
-      type: 'bulk-api-client',
-      active: true,
-      grant_types: ['client_credentials'],
-      auth: {
-        client_credentials: {
-          client_assertion_types: ['urn:ietf:params:oauth:client-assertion-type:jwt-bearer'],
-          access_token_expiration: 300,
-          token_format: 'jwt',
-        },
-      },
-      scope,
-      jwks: [key.publicJwk],
-    });
-    if (o.policy !== false) {
-      await put(`/AccessPolicy/${id}`, { engine: 'allow', link: [{ resourceType: 'Client', id }] });
-    }
-    return {
-      SMART_BASE_URL: sandbox.url,
-      SMART_CLIENT_ID: id,
-      SMART_KEY: file,
-      SMART_SCOPE: scope.join(' '),
-    };
-  };
-  const clientId = 'query-e2e';
-  const env = await registerClient(clientId);
-  return { sandbox, ws, clientId, env, registerClient, close: () => sandbox.close() };
 }
 
 export interface StubRequest {
