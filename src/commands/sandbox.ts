@@ -7,14 +7,17 @@ import type { FaultRule, SandboxOptions } from '../sandbox/index.js';
 const FAULT_HELP = `
 Fault injection (--fault, repeatable): <action>:<path>[:<positions>][:<key>=<value>...]
   action     429 | 500 | 503 | drop (cut the body in the middle) | delay
+             | throttle (send the body slowly, at rate bytes per second)
   path       a URL path; matches itself and everything below it, * = any characters;
              or ~<regexp> tested against the path
   positions  1-based numbers of the matching requests to hit, e.g. 2,3 (default: every one)
   options    retry-after=<seconds> (429/500/503), ms=<n> (delay, required),
+             rate=<bytes per second> (throttle, required),
              method=<GET|POST|...>, times=<n> (the first n matching requests)
   e.g.  --fault '429:/fhir/$export-status:2,3:retry-after=1'
         --fault 503:/auth/token:1   --fault drop:/fhir/$export-file:1
         --fault delay:/fhir/Observation:ms=2000
+        --fault 'throttle:/fhir/$export-file:rate=65536'   (64 KiB/s per download)
 `;
 
 function integer(flag: string, value: string | undefined, min: number, max: number, hint: string) {
@@ -40,6 +43,7 @@ interface SandboxFlags {
   adminSecret?: string;
   exportFileSize?: string;
   exportDelay?: string;
+  exportNoToken?: boolean;
   latency?: string;
   fault?: string[];
 }
@@ -63,6 +67,10 @@ export function registerSandbox(program: Command, ctx: Context): void {
     )
     .option('--export-file-size <n>', 'resources per NDJSON file in $export', '1000')
     .option('--export-delay <ms>', 'how long an $export stays in progress', '500')
+    .option(
+      '--export-no-token',
+      '$export files at pre-signed URLs (requiresAccessToken: false) instead of behind the token',
+    )
     .option('--latency <ms>', 'delay added to every response')
     .option(
       '--fault <spec>',
@@ -80,7 +88,7 @@ export function registerSandbox(program: Command, ctx: Context): void {
           return parseFaultSpec(spec);
         } catch (e) {
           throw new SmartError('usage', `--fault: ${(e as Error).message}`, {
-            hint: 'the form is <429|500|503|drop|delay>:<path>[:<n,m>][:key=value], e.g. 429:/auth/token:1:retry-after=1',
+            hint: 'the form is <429|500|503|drop|delay|throttle>:<path>[:<n,m>][:key=value], e.g. 429:/auth/token:1:retry-after=1',
           });
         }
       });
@@ -112,6 +120,7 @@ export function registerSandbox(program: Command, ctx: Context): void {
           3_600_000,
           'milliseconds, e.g. --export-delay 2000',
         ),
+        exportRequiresAccessToken: !flags.exportNoToken,
         latencyMs: integer(
           '--latency',
           flags.latency,

@@ -1,4 +1,4 @@
-import { randomUUID } from 'node:crypto';
+import { createHmac, randomBytes, randomUUID, timingSafeEqual } from 'node:crypto';
 import type { AccessToken } from './auth.js';
 import type { Store } from './data.js';
 import { requireKnownType, requirePermission } from './fhir.js';
@@ -25,6 +25,7 @@ import type { Resource } from './types.js';
  * `Prefer: respond-async`. Parameters: _outputFormat, _since, _type, _typeFilter, patient.
  * One export per client runs at a time: a second kick-off gets 429 + Retry-After, like Aidbox.
  * An unknown type in _type does not fail the export: it becomes an OperationOutcome in error[].
+ * Files need the Bearer token, or (requiresAccessToken false) carry a signature in their URL.
  */
 
 const OUTPUT_FORMATS = ['application/fhir+ndjson', 'application/ndjson', 'ndjson'];
@@ -54,10 +55,47 @@ interface ExportJob {
 export interface ExportOptions {
   fileSize: number;
   delayMs: number;
+  /** False: file URLs are pre-signed (`?exp=&sig=`) and need no token. */
+  requiresAccessToken: boolean;
+  /** How long a signed file URL is valid; default one hour. */
+  signedUrlLifetimeSec?: number;
+}
+
+/**
+ * Pre-signed file URLs, as cloud storage hands out (Aidbox's requiresAccessToken: false):
+ * `exp` (epoch seconds) and `sig`, an HMAC-SHA256 of `<path>\n<exp>` with a secret that lives
+ * and dies with this sandbox. The path holds the export id, so a URL opens one file only.
+ */
+export class UrlSigner {
+  constructor(
+    private readonly secret: Buffer = randomBytes(32),
+    private readonly now: () => number = Date.now,
+  ) {}
+
+  /** The query string (without `?`) that opens `path` until `exp`. */
+  sign(path: string, exp: number): string {
+    return new URLSearchParams({ exp: String(exp), sig: this.mac(path, exp) }).toString();
+  }
+
+  check(path: string, query: URLSearchParams): 'ok' | 'bad' | 'expired' {
+    const sig = query.get('sig') ?? '';
+    const expText = query.get('exp') ?? '';
+    if (!/^\d{1,12}$/.test(expText)) return 'bad';
+    const exp = Number(expText);
+    const want = Buffer.from(this.mac(path, exp));
+    const got = Buffer.from(sig);
+    if (got.length !== want.length || !timingSafeEqual(got, want)) return 'bad';
+    return this.now() >= exp * 1000 ? 'expired' : 'ok';
+  }
+
+  private mac(path: string, exp: number): string {
+    return createHmac('sha256', this.secret).update(`${path}\n${exp}`).digest('base64url');
+  }
 }
 
 export class Exports {
   private readonly jobs = new Map<string, ExportJob>();
+  private readonly signer = new UrlSigner();
   constructor(
     private readonly store: Store,
     private readonly options: ExportOptions,
@@ -285,31 +323,65 @@ export class Exports {
       });
       return;
     }
-    const fileUrl = (f: ExportFile) => `${job.origin}/fhir/$export-file/${job.id}/${f.name}`;
+    const signed = !this.options.requiresAccessToken;
+    // Signed URLs are made afresh on each poll, as storage services do.
+    const exp = Math.floor(now / 1000) + (this.options.signedUrlLifetimeSec ?? 3600);
+    const fileUrl = (f: ExportFile) => {
+      const path = `/fhir/$export-file/${job.id}/${f.name}`;
+      return `${job.origin}${path}${signed ? `?${this.signer.sign(path, exp)}` : ''}`;
+    };
     send(
       ex,
       200,
       {
         transactionTime: job.transactionTime,
         request: job.request,
-        requiresAccessToken: true,
+        requiresAccessToken: !signed,
         output: job.output.map((f) => ({ type: f.type, url: fileUrl(f), count: f.lines })),
         error: job.errors.map((f) => ({ type: f.type, url: fileUrl(f), count: f.lines })),
       },
       JSON_TYPE,
+      signed ? { Expires: new Date(exp * 1000).toUTCString() } : {},
     );
+  }
+
+  /**
+   * GET /fhir/$export-file/<id>/<name>?exp=&sig=: the URL is the credential, whatever the
+   * Authorization header says (a token sent along is neither needed nor checked).
+   */
+  async signedFile(ex: Exchange, id: string, name: string): Promise<void> {
+    if (ex.method !== 'GET')
+      throw fhirError(405, 'not-supported', `${ex.method} on an export file`);
+    const verdict = this.signer.check(ex.pathname, ex.url.searchParams);
+    if (verdict === 'bad') {
+      throw fhirError(403, 'forbidden', 'the signature of this export file URL does not match');
+    }
+    if (verdict === 'expired') {
+      throw fhirError(
+        403,
+        'forbidden',
+        'this export file URL has expired; poll the status URL for fresh ones',
+      );
+    }
+    const job = this.jobs.get(id);
+    if (!job) throw fhirError(404, 'not-found', `no export '${id}' (unknown or deleted)`);
+    ex.clientId = job.clientId;
+    await this.serveFile(ex, job, name);
   }
 
   /** GET /fhir/$export-file/<id>/<name>: one NDJSON file, streamed. */
   async file(ex: Exchange, token: AccessToken, id: string, name: string): Promise<void> {
     if (ex.method !== 'GET')
       throw fhirError(405, 'not-supported', `${ex.method} on an export file`);
-    const job = this.job(id, token);
+    await this.serveFile(ex, this.job(id, token), name);
+  }
+
+  private async serveFile(ex: Exchange, job: ExportJob, name: string): Promise<void> {
     const file =
       Date.now() >= job.readyAt
         ? [...job.output, ...job.errors].find((f) => f.name === name)
         : undefined;
-    if (!file) throw fhirError(404, 'not-found', `export ${id} has no file '${name}'`);
+    if (!file) throw fhirError(404, 'not-found', `export ${job.id} has no file '${name}'`);
     await sendLines(ex, 200, NDJSON, file.lines, file.line);
   }
 }

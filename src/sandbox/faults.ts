@@ -5,15 +5,18 @@ import type { FaultAction, FaultRule } from './types.js';
  *
  *   <action>:<path>[:<positions>][:<key>=<value>...]
  *
- * - action: `429`, `500`, `503`, `drop` (cut the body in the middle) or `delay`
+ * - action: `429`, `500`, `503`, `drop` (cut the body in the middle), `delay` or `throttle`
+ *   (send the body slowly)
  * - path: a pathname (matches itself and everything below it, `*` = any characters), or
  *   `~<regexp>` tested against the pathname
  * - positions: 1-based numbers of the matching requests to hit, e.g. `2,3`; default every one
  * - options: `retry-after=<seconds or HTTP-date>` (429/500/503), `ms=<n>` (delay, required),
- *   `method=<GET|POST|...>`, `times=<n>` (the first n matching requests)
+ *   `rate=<bytes per second>` (throttle, required), `method=<GET|POST|...>`, `times=<n>` (the
+ *   first n matching requests)
  *
  * Examples: `429:/fhir/$export-status:2,3:retry-after=1`, `503:/auth/token:1`,
- * `drop:/fhir/$export-file:1`, `delay:/fhir/Observation:ms=2000`.
+ * `drop:/fhir/$export-file:1`, `delay:/fhir/Observation:ms=2000`,
+ * `throttle:/fhir/$export-file:rate=65536`.
  */
 export function parseFaultSpec(spec: string): FaultRule {
   const parts = spec.split(':');
@@ -46,11 +49,19 @@ export function parseFaultSpec(spec: string): FaultRule {
       throw new Error(`fault '${spec}': delay needs ms=<milliseconds>`);
     }
     action = { delayMs: ms };
+  } else if (kind === 'throttle') {
+    const rate = Number(options.rate);
+    if (!options.rate || !Number.isInteger(rate) || rate < 1) {
+      throw new Error(`fault '${spec}': throttle needs rate=<bytes per second>, at least 1`);
+    }
+    action = { throttleBytesPerSec: rate };
   } else {
-    throw new Error(`fault '${spec}': unknown action '${kind}' (use 429, 500, 503, drop or delay)`);
+    throw new Error(
+      `fault '${spec}': unknown action '${kind}' (use 429, 500, 503, drop, delay or throttle)`,
+    );
   }
   for (const key of Object.keys(options)) {
-    if (!['retry-after', 'ms', 'method', 'times'].includes(key)) {
+    if (!['retry-after', 'ms', 'rate', 'method', 'times'].includes(key)) {
       throw new Error(`fault '${spec}': unknown option '${key}'`);
     }
   }
@@ -124,20 +135,29 @@ export class FaultSet {
 }
 
 function validateRule(rule: FaultRule): void {
-  const a = rule.action as Partial<{ status: number; drop: string; delayMs: number }>;
+  const a = rule.action as Partial<{
+    status: number;
+    drop: string;
+    delayMs: number;
+    throttleBytesPerSec: number;
+  }>;
   const ok =
     (a.status !== undefined && [429, 500, 503].includes(a.status)) ||
     a.drop === 'mid-body' ||
-    (typeof a.delayMs === 'number' && a.delayMs >= 0);
+    (typeof a.delayMs === 'number' && a.delayMs >= 0) ||
+    (typeof a.throttleBytesPerSec === 'number' &&
+      Number.isFinite(a.throttleBytesPerSec) &&
+      a.throttleBytesPerSec > 0);
   if (!ok) throw new Error(`invalid fault action ${JSON.stringify(rule.action)}`);
   if (typeof rule.path !== 'string' && !(rule.path instanceof RegExp)) {
     throw new Error('a fault needs a path (string or RegExp)');
   }
 }
 
-/** A short label for logs: `429`, `drop`, `delay`. */
+/** A short label for logs: `429`, `drop`, `delay`, `throttle`. */
 export function faultLabel(action: FaultAction): string {
   if ('status' in action) return String(action.status);
   if ('drop' in action) return 'drop';
+  if ('throttleBytesPerSec' in action) return 'throttle';
   return 'delay';
 }

@@ -23,6 +23,7 @@ import {
   type Exchange,
   HttpError,
   JSON_TYPE,
+  Pacer,
   fhirError,
   mediaType,
   outcome,
@@ -32,7 +33,8 @@ import {
 } from './http.js';
 import type { RequestLogEntry, SandboxHandle, SandboxOptions } from './types.js';
 
-const SECRET_PARAMS = /^(access_token|client_assertion|client_secret|password|token|secret)$/i;
+const SECRET_PARAMS =
+  /^(access_token|client_assertion|client_secret|password|token|secret|sig|signature)$/i;
 
 /** The path and query for the log, with any secret-looking parameter masked. */
 function loggablePath(url: URL): string {
@@ -81,6 +83,7 @@ export async function startSandbox(options: SandboxOptions = {}): Promise<Sandbo
   const exports = new Exports(store, {
     fileSize: options.exportFileSize ?? 1000,
     delayMs: options.exportDelayMs ?? 500,
+    requiresAccessToken: options.exportRequiresAccessToken ?? true,
   });
   const requests: RequestLogEntry[] = [];
   // Filled in once the port is known.
@@ -148,6 +151,10 @@ export async function startSandbox(options: SandboxOptions = {}): Promise<Sandbo
       return;
     }
     if (rest.length === 0) throw fhirError(404, 'not-found', 'no route /fhir (try /fhir/metadata)');
+    // A pre-signed file URL is its own credential: no token needed.
+    if (rest[0] === '$export-file' && rest.length === 3 && ex.url.searchParams.has('sig')) {
+      return exports.signedFile(ex, rest[1]!, rest[2]!);
+    }
 
     const token = await authorize(ex, fc);
     const level: ExportLevel | undefined =
@@ -220,10 +227,12 @@ export async function startSandbox(options: SandboxOptions = {}): Promise<Sandbo
         status: res.statusCode,
         ms: Math.round(performance.now() - t0),
         time,
+        authorization: req.headers.authorization !== undefined,
       };
       if (ex.clientId) entry.clientId = ex.clientId;
       if (label) entry.fault = label;
-      if (ex.drop || !res.writableFinished) entry.fault = label ?? 'aborted';
+      if (ex.drop) entry.fault = label ?? 'aborted';
+      else if (!res.writableFinished) entry.fault = label ? `${label},aborted` : 'aborted';
       requests.push(entry);
       log(
         `${method} ${entry.path} ${entry.status} ${entry.ms}ms` +
@@ -251,6 +260,10 @@ export async function startSandbox(options: SandboxOptions = {}): Promise<Sandbo
         return;
       }
       if (applied.some((a) => 'drop' in a)) ex.drop = true;
+      const rates = applied.flatMap((a) =>
+        'throttleBytesPerSec' in a ? [a.throttleBytesPerSec] : [],
+      );
+      if (rates.length) ex.throttle = new Pacer(Math.min(...rates));
       await route(ex);
     } catch (e) {
       if (res.headersSent) {

@@ -13,7 +13,12 @@ export type FaultAction =
   /** Send the headers and part of the body, then destroy the socket. */
   | { drop: 'mid-body' }
   /** Wait this long, then answer normally. */
-  | { delayMs: number };
+  | { delayMs: number }
+  /**
+   * Answer normally, but send the body at most this fast (a slow link or a slow storage
+   * backend): small slices on a timer, stopping as soon as the client goes away.
+   */
+  | { throttleBytesPerSec: number };
 
 export interface FaultRule {
   /**
@@ -40,8 +45,14 @@ export interface RequestLogEntry {
   clientId?: string;
   /** ISO time the request arrived. */
   time: string;
-  /** The fault applied to this request, if any, e.g. `429`, `drop`, `delay`. */
+  /**
+   * The fault applied to this request, if any, e.g. `429`, `drop`, `delay`, `throttle`; with
+   * `,aborted` appended (or `aborted` alone) when the client went away before the whole body
+   * was sent.
+   */
   fault?: string;
+  /** Whether the request carried an Authorization header (never its value). */
+  authorization: boolean;
 }
 
 export interface SandboxOptions {
@@ -59,6 +70,13 @@ export interface SandboxOptions {
   exportFileSize?: number;
   /** How long an export stays in progress; default 500 ms. */
   exportDelayMs?: number;
+  /**
+   * Whether $export files need the Bearer token (default true). When false, the manifest says
+   * `requiresAccessToken: false` and each file URL carries its own credential instead, like a
+   * pre-signed storage URL: `?exp=<epoch seconds>&sig=<HMAC of path and exp>`, with a secret
+   * of this sandbox; a token sent along is not needed (and not checked).
+   */
+  exportRequiresAccessToken?: boolean;
   faults?: FaultRule[];
   /** Added to every response. */
   latencyMs?: number;

@@ -67,6 +67,43 @@ describe('smart sandbox', () => {
     await done;
   });
 
+  it('--export-no-token: pre-signed file URLs; --fault throttle is accepted', async () => {
+    const h = harness('json');
+    const done = h.run(
+      '--port',
+      '0',
+      '--admin-secret',
+      's3cret',
+      '--export-delay',
+      '0',
+      '--export-no-token',
+      '--fault',
+      'throttle:/fhir/$export-file:rate=65536',
+    );
+    await until(() => h.out().includes('\n'));
+    const { fhirUrl } = JSON.parse(h.out()) as { fhirUrl: string };
+    const auth = { authorization: `Basic ${Buffer.from('root:s3cret').toString('base64')}` };
+    const k = await fetch(`${fhirUrl}/$export?_type=Patient`, {
+      headers: { ...auth, accept: 'application/fhir+json', prefer: 'respond-async' },
+    });
+    expect(k.status).toBe(202);
+    const res = await fetch(k.headers.get('content-location')!, { headers: auth });
+    expect(res.status).toBe(200);
+    const manifest = (await res.json()) as {
+      requiresAccessToken: boolean;
+      output: { url: string }[];
+    };
+    expect(manifest.requiresAccessToken).toBe(false);
+    const file = await fetch(manifest.output[0]!.url);
+    expect(file.status).toBe(200);
+    await file.text();
+    await until(() =>
+      /GET \/fhir\/\$export-file\/\S+ 200 \d+ms client=root fault=throttle/.test(h.err()),
+    );
+    h.stop();
+    await done;
+  });
+
   it('rejects bad flag values as usage errors naming the flag', async () => {
     const cases: [string[], RegExp][] = [
       [['--port', 'abc'], /--port "abc"/],
@@ -75,6 +112,7 @@ describe('smart sandbox', () => {
       [['--export-file-size', '0'], /--export-file-size/],
       [['--latency', 'soon'], /--latency/],
       [['--fault', '418:/x'], /--fault: .*unknown action/],
+      [['--fault', 'throttle:/fhir/$export-file'], /--fault: .*rate=/],
       [['--data', '/no/such/dir', '--port', '0'], /--data: .*does not exist/],
     ];
     for (const [args, message] of cases) {

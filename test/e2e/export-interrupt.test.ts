@@ -1,0 +1,162 @@
+import { execa } from 'execa';
+import { existsSync, mkdtempSync, readFileSync, readdirSync, statSync } from 'node:fs';
+import { tmpdir } from 'node:os';
+import { join } from 'node:path';
+import { describe, expect, it } from 'vitest';
+import type { RequestLogEntry } from '../../src/sandbox/index.js';
+import { BIN, json, smart } from '../helpers/cli.js';
+import { startFlow } from '../helpers/sandbox.js';
+
+interface Summary {
+  files: Array<{ kind: string; type: string; file: string; resources: number }>;
+  resourcesByType: Record<string, number>;
+  downloaded: number;
+  skipped: number;
+}
+
+interface State {
+  status: string;
+  files: Array<{ name: string; url: string; status: string; count?: number }>;
+}
+
+interface Manifest {
+  output: Array<{ type: string; url: string; count?: number }>;
+}
+
+const outDir = () => join(mkdtempSync(join(tmpdir(), 'smart-export-int-')), 'out');
+const sleep = (ms: number) => new Promise((r) => setTimeout(r, ms));
+const remoteName = (url: string) => new URL(url, 'http://x').pathname.split('/').pop()!;
+
+function lineCount(path: string): number {
+  return readFileSync(path, 'utf8').split('\n').filter(Boolean).length;
+}
+
+/** The sandbox's log of file downloads, by remote file name. */
+function fileGets(requests: RequestLogEntry[]): Array<RequestLogEntry & { name: string }> {
+  return requests
+    .filter((r) => r.method === 'GET' && r.path.startsWith('/fhir/$export-file/'))
+    .map((r) => ({ ...r, name: remoteName(r.path) }));
+}
+
+const complete = (r: RequestLogEntry) => r.status === 200 && !r.fault?.includes('aborted');
+
+describe('smart export: Ctrl-C in the middle of a (slow) file download', () => {
+  it('exits 130 with no .part left, prints the resume command; --resume completes, nothing twice', async () => {
+    const flow = await startFlow({
+      // 200 patients: 11 files of up to 200 resources, the Observation ones about 125 KB each.
+      sandbox: {
+        generate: 200,
+        exportFileSize: 200,
+        exportDelayMs: 0,
+        // The 3rd and 4th downloads trickle at 16 KiB/s (about 8 s a file): in flight at Ctrl-C.
+        faults: [
+          {
+            path: '/fhir/$export-file',
+            method: 'GET',
+            nth: [3, 4],
+            action: { throttleBytesPerSec: 16 * 1024 },
+          },
+        ],
+      },
+    });
+    try {
+      const dir = outDir();
+      const child = execa(
+        process.execPath,
+        [BIN, 'export', '--type', 'Patient,Observation', '--parallel', '2', '--out', dir],
+        {
+          env: { PATH: process.env.PATH, NO_COLOR: '1', ...flow.ws.env, ...flow.env },
+          extendEnv: false,
+          reject: false,
+          cwd: flow.ws.home,
+          stdin: 'ignore',
+          timeout: 60_000,
+        },
+      );
+      let stderr = '';
+      child.stderr!.on('data', (d: Buffer) => (stderr += d.toString()));
+
+      // Wait for two files done and the two throttled ones half-way in: .part files growing.
+      const partSizes = () =>
+        existsSync(dir)
+          ? readdirSync(dir)
+              .filter((n) => n.endsWith('.part'))
+              .map((n) => statSync(join(dir, n)).size)
+          : [];
+      const deadline = Date.now() + 20_000;
+      while (!(
+        (stderr.match(/^downloaded /gm) ?? []).length >= 2 &&
+        partSizes().filter((s) => s > 0).length >= 2
+      )) {
+        if (Date.now() > deadline || child.exitCode !== null) {
+          throw new Error(`no download in flight in time:\n${stderr}`);
+        }
+        await sleep(25);
+      }
+      const inFlight = readdirSync(dir)
+        .filter((n) => n.endsWith('.part'))
+        .map((n) => n.slice(0, -'.part'.length));
+      child.kill('SIGINT');
+      const first = await child;
+      expect(first.exitCode, stderr).toBe(130);
+      expect(first.stderr).toContain(`to resume: smart export --resume ${dir}`);
+
+      // The server saw the two slow downloads cut off by the client.
+      const end = Date.now() + 3000;
+      while (
+        fileGets(flow.sandbox.requests).filter((r) => r.fault === 'throttle,aborted').length < 2 &&
+        Date.now() < end
+      ) {
+        await sleep(20);
+      }
+      const before = fileGets(flow.sandbox.requests);
+      const cut = before.filter((r) => r.fault === 'throttle,aborted');
+      expect(cut).toHaveLength(2);
+      const completeBefore = before.filter(complete).map((r) => r.name);
+      expect(completeBefore).toHaveLength(2);
+
+      // Nothing half-written is left or taken for complete.
+      expect(readdirSync(dir).filter((n) => n.endsWith('.part'))).toEqual([]);
+      const state = JSON.parse(readFileSync(join(dir, 'export.json'), 'utf8')) as State;
+      expect(state.files.length).toBe(11);
+      for (const name of inFlight) {
+        expect(existsSync(join(dir, name)), name).toBe(false);
+        expect(state.files.find((f) => f.name === name)?.status, name).not.toBe('done');
+      }
+      const done = state.files.filter((f) => f.status === 'done');
+      expect(done.map((f) => remoteName(f.url)).sort()).toEqual([...completeBefore].sort());
+      for (const f of done) expect(lineCount(join(dir, f.name)), f.name).toBe(f.count);
+
+      // Resume: only what is missing; every file whole.
+      const mark = flow.sandbox.requests.length;
+      const r = await smart(['export', '--resume', dir], { ws: flow.ws, env: flow.env });
+      expect(r.exitCode, r.stderr).toBe(0);
+      const s = json<Summary>(r);
+      expect(s.skipped).toBe(2);
+      expect(s.downloaded).toBe(9);
+      await sleep(50);
+      const after = fileGets(flow.sandbox.requests.slice(mark));
+      expect(after.filter((q) => completeBefore.includes(q.name))).toEqual([]);
+      expect(after.every(complete)).toBe(true);
+      expect(after).toHaveLength(9);
+      expect(new Set([...after.map((q) => q.name), ...completeBefore]).size).toBe(11);
+      for (const c of cut) expect(after.map((q) => q.name)).toContain(c.name);
+
+      const manifest = JSON.parse(readFileSync(join(dir, 'manifest.json'), 'utf8')) as Manifest;
+      const final = JSON.parse(readFileSync(join(dir, 'export.json'), 'utf8')) as State;
+      expect(final.status).toBe('complete');
+      for (const m of manifest.output) {
+        const f = final.files.find((x) => remoteName(x.url) === remoteName(m.url))!;
+        expect(f.status).toBe('done');
+        expect(lineCount(join(dir, f.name)), f.name).toBe(m.count);
+      }
+      expect(readdirSync(dir).filter((n) => n.endsWith('.part'))).toEqual([]);
+      expect(s.resourcesByType).toEqual({
+        Patient: flow.sandbox.counts.Patient,
+        Observation: flow.sandbox.counts.Observation,
+      });
+    } finally {
+      await flow.close();
+    }
+  }, 90_000);
+});

@@ -1,0 +1,88 @@
+import { mkdtempSync, readFileSync, readdirSync } from 'node:fs';
+import { tmpdir } from 'node:os';
+import { join } from 'node:path';
+import { describe, expect, it } from 'vitest';
+import { json, smart } from '../helpers/cli.js';
+import { startFlow } from '../helpers/sandbox.js';
+
+interface Summary {
+  requiresAccessToken: boolean;
+  files: Array<{ kind: string; type: string; file: string; resources: number }>;
+  resourcesByType: Record<string, number>;
+}
+
+interface Manifest {
+  requiresAccessToken: boolean;
+  output: Array<{ type: string; url: string; count?: number }>;
+  error: Array<{ type: string; url: string; count?: number }>;
+}
+
+const outDir = () => join(mkdtempSync(join(tmpdir(), 'smart-export-signed-')), 'out');
+
+function lineCount(path: string): number {
+  return readFileSync(path, 'utf8').split('\n').filter(Boolean).length;
+}
+
+describe('smart export: a server whose files need no token (requiresAccessToken: false)', () => {
+  it('downloads every file from its pre-signed URL without the token; kick-off and polls carry it', async () => {
+    const flow = await startFlow({
+      sandbox: {
+        generate: 100,
+        exportFileSize: 200,
+        exportDelayMs: 300,
+        exportRequiresAccessToken: false,
+      },
+    });
+    try {
+      const dir = outDir();
+      const r = await smart(
+        ['export', '--type', 'Patient,Observation,NoSuchType', '--parallel', '3', '--out', dir],
+        { ws: flow.ws, env: flow.env },
+      );
+      expect(r.exitCode, r.stderr).toBe(0);
+      const s = json<Summary>(r);
+      expect(s.requiresAccessToken).toBe(false);
+      expect(s.resourcesByType).toEqual({
+        Patient: flow.sandbox.counts.Patient,
+        Observation: flow.sandbox.counts.Observation,
+      });
+
+      const manifest = JSON.parse(readFileSync(join(dir, 'manifest.json'), 'utf8')) as Manifest;
+      expect(manifest.requiresAccessToken).toBe(false);
+      const entries = [...manifest.output, ...manifest.error];
+      expect(manifest.error).toHaveLength(1);
+      for (const e of entries) expect(new URL(e.url).searchParams.get('sig')).toBeTruthy();
+      const outputs = s.files.filter((f) => f.kind === 'output');
+      expect(outputs).toHaveLength(manifest.output.length);
+      outputs.forEach((f, i) => {
+        expect(lineCount(join(dir, f.file)), f.file).toBe(manifest.output[i]!.count);
+      });
+      expect(readdirSync(dir).filter((n) => n.endsWith('.part'))).toEqual([]);
+
+      await new Promise((res) => setTimeout(res, 50));
+      const log = flow.sandbox.requests;
+      const files = log.filter((q) => q.path.startsWith('/fhir/$export-file/'));
+      expect(files).toHaveLength(entries.length);
+      expect(files.every((q) => q.method === 'GET' && q.status === 200)).toBe(true);
+      expect(files.filter((q) => q.authorization)).toEqual([]);
+      // The signature is the credential: the sandbox logs it masked.
+      expect(files.every((q) => /[?&]sig=\*\*\*/.test(q.path))).toBe(true);
+
+      const kick = log.filter((q) => q.path.startsWith('/fhir/$export?'));
+      const polls = log.filter((q) => q.path.startsWith('/fhir/$export-status/'));
+      expect(kick).toHaveLength(1);
+      expect(kick[0]).toMatchObject({ status: 202, authorization: true });
+      expect(polls.length).toBeGreaterThanOrEqual(2); // at least one 202, then the manifest
+      expect(polls.map((q) => q.status)).toContain(202);
+      expect(polls.at(-1)!.status).toBe(200);
+      expect(polls.every((q) => q.authorization)).toBe(true);
+      // No token, and no signature, on the terminal.
+      expect(r.stderr + r.stdout).not.toMatch(/eyJ[A-Za-z0-9_-]{10,}/);
+      for (const e of entries) {
+        expect(r.stderr + r.stdout).not.toContain(new URL(e.url).searchParams.get('sig'));
+      }
+    } finally {
+      await flow.close();
+    }
+  });
+});
