@@ -4,8 +4,10 @@
  */
 // Not `code`: in FHIR it is the most common search parameter (Observation?code=...), and a
 // backend-services client never handles an OAuth authorization code.
+// Includes the signatures of pre-signed storage URLs (Azure SAS `sig`, S3, GCS): a working
+// signed URL is as good as a token for whoever reads the log.
 const SECRET_PARAMS =
-  /^(access_token|id_token|refresh_token|client_assertion|client_secret|password|secret|token|assertion)$/i;
+  /^(access_token|id_token|refresh_token|client_assertion|client_secret|password|secret|token|assertion|sig|signature|x-amz-signature|x-amz-security-token|x-goog-signature|x-goog-credential)$/i;
 
 const JWT = /\beyJ[A-Za-z0-9_-]{4,}\.[A-Za-z0-9_-]{4,}\.[A-Za-z0-9_-]*/g;
 

@@ -16,6 +16,23 @@ describe('redact', () => {
     expect(out).toMatch(/access_token=(\*\*\*|\[redacted\])/);
   });
 
+  it('hides the signatures of pre-signed storage URLs', () => {
+    const s3 = redactUrl(
+      'https://b.s3.amazonaws.com/f.ndjson?X-Amz-Credential=AK%2F1&X-Amz-Signature=abcdef0123&X-Amz-Expires=60',
+    );
+    expect(s3).not.toContain('abcdef0123');
+    expect(s3).toContain('X-Amz-Expires=60');
+    expect(redactUrl('https://a.blob.core.windows.net/c/f?sv=2022&sig=S3CR3T%3D')).not.toContain(
+      'S3CR3T',
+    );
+    expect(redactUrl('https://storage.googleapis.com/b/f?X-Goog-Signature=deadbeef')).not.toContain(
+      'deadbeef',
+    );
+    expect(redactUrl('http://127.0.0.1:1/fhir/$export-file/x?exp=1&sig=0a1b2c')).not.toContain(
+      '0a1b2c',
+    );
+  });
+
   it('leaves ordinary URLs alone', () => {
     expect(redactUrl('http://127.0.0.1:8080/fhir/Observation?code=4548-4')).toBe(
       'http://127.0.0.1:8080/fhir/Observation?code=4548-4',
