@@ -2,17 +2,19 @@ import { Transform, type TransformCallback } from 'node:stream';
 
 const LF = 0x0a;
 const CR = 0x0d;
+const SP = 0x20;
+const TAB = 0x09;
 
 /**
  * Counts NDJSON lines in a byte stream, chunk by chunk, without holding more than one chunk:
  * a line is counted when its newline arrives, or at the end when the last line has no newline.
- * Empty lines (and a lone CR of a CRLF file) are not resources and are not counted.
+ * Blank lines (empty, or only spaces, tabs and CRs) are not resources and are not counted.
  */
 export class LineCounter {
   lines = 0;
   bytes = 0;
-  /** Bytes of the current, unfinished line that are not CR. */
-  private pending = 0;
+  /** Whether the current, unfinished line holds anything but blanks (space, tab, CR). */
+  private pending = false;
 
   push(chunk: Uint8Array): void {
     this.bytes += chunk.length;
@@ -20,28 +22,33 @@ export class LineCounter {
     for (;;) {
       const nl = chunk.indexOf(LF, start);
       if (nl < 0) break;
-      if (this.pending > 0 || contentBetween(chunk, start, nl)) this.lines++;
-      this.pending = 0;
+      if (this.pending || contentBetween(chunk, start, nl)) this.lines++;
+      this.pending = false;
       start = nl + 1;
     }
-    if (start < chunk.length && contentBetween(chunk, start, chunk.length)) this.pending++;
+    if (!this.pending && contentBetween(chunk, start, chunk.length)) this.pending = true;
   }
 
   /** The count once the stream has ended (a last line without a newline counts). */
   end(): number {
-    if (this.pending > 0) {
+    if (this.pending) {
       this.lines++;
-      this.pending = 0;
+      this.pending = false;
     }
     return this.lines;
   }
 }
 
-/** True when chunk[from, to) holds something other than a carriage return. */
+/**
+ * True when chunk[from, to) holds something other than blanks (space, tab, CR): a line made only
+ * of those is blank in NDJSON, whichever way the stream happens to be chunked.
+ */
 function contentBetween(chunk: Uint8Array, from: number, to: number): boolean {
-  const len = to - from;
-  if (len <= 0) return false;
-  return len > 1 || chunk[from] !== CR;
+  for (let i = from; i < to; i++) {
+    const b = chunk[i];
+    if (b !== CR && b !== SP && b !== TAB) return true;
+  }
+  return false;
 }
 
 /** A pass-through stream that counts lines and reports each chunk. */

@@ -167,6 +167,8 @@ describe('LineCounter', () => {
     expect(count(['\n\n\n'])).toBe(0);
     expect(count(['a\r\n', '\r\n', 'b\r', '\n'])).toBe(2);
     expect(count(['a\n\nb\n'])).toBe(2);
+    expect(count(['\r', '\r\n', ' \t', '\n'])).toBe(0); // blank however it is cut
+    expect(count([' ', '{}', ' \n'])).toBe(1);
   });
   it('agrees with a split of the whole text, however it is chunked', () => {
     fc.assert(
@@ -183,9 +185,7 @@ describe('LineCounter', () => {
             c.push(buf.subarray(prev, p));
             prev = p;
           }
-          const expected = text
-            .split('\n')
-            .filter((l) => l.replace(/\r$/, '') !== '' && l !== '\r').length;
+          const expected = text.split('\n').filter((l) => /[^ \t\r]/.test(l)).length;
           expect(c.end()).toBe(expected);
           expect(c.bytes).toBe(buf.length);
         },
