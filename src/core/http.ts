@@ -220,7 +220,7 @@ export async function createHttpClient(options: HttpClientOptions = {}): Promise
   const now = options.now ?? Date.now;
   const random = options.random ?? Math.random;
 
-  const [{ createFetch }, undici] = await Promise.all([import('ofetch'), import('undici')]);
+  const { createFetch } = await import('ofetch');
   let connect: { ca: string[] } | undefined;
   if (options.caFile) {
     // Replacing `ca` drops the defaults, so put the system roots (and NODE_EXTRA_CA_CERTS) back.
@@ -236,15 +236,28 @@ export async function createHttpClient(options: HttpClientOptions = {}): Promise
     httpsProxy: env.HTTPS_PROXY ?? env.https_proxy,
     noProxy: env.NO_PROXY ?? env.no_proxy,
   };
-  const dispatcher =
-    proxyEnv.httpProxy || proxyEnv.httpsProxy
-      ? new undici.EnvHttpProxyAgent({ ...proxyEnv, ...(connect ? { connect } : {}) })
-      : new undici.Agent(connect ? { connect } : {});
-  const $fetch = createFetch({
-    fetch: undici.fetch as unknown as typeof globalThis.fetch,
-    Headers: undici.Headers as unknown as typeof Headers,
-    AbortController,
-  });
+  const useProxy = Boolean(proxyEnv.httpProxy || proxyEnv.httpsProxy);
+  // Node's own fetch (its bundled undici, which honours NODE_EXTRA_CA_CERTS) serves the common
+  // case; the undici package, ~40 ms to load, only when a proxy or a private CA needs an agent.
+  let fetchImpl: typeof globalThis.fetch = globalThis.fetch;
+  let HeadersImpl: typeof Headers = globalThis.Headers;
+  let dispatcher: unknown;
+  if (useProxy || connect) {
+    const undici = await import('undici');
+    // Plain http goes to an http proxy in absolute form, as curl does (many proxies allow CONNECT
+    // to port 443 only); https is tunnelled with CONNECT, and the private CA, if any, verifies
+    // both the server at the end of the tunnel and an https proxy.
+    dispatcher = useProxy
+      ? new undici.EnvHttpProxyAgent({
+          ...proxyEnv,
+          proxyTunnel: false,
+          ...(connect ? { connect, requestTls: connect, proxyTls: connect } : {}),
+        })
+      : new undici.Agent({ connect });
+    fetchImpl = undici.fetch as unknown as typeof globalThis.fetch;
+    HeadersImpl = undici.Headers as unknown as typeof Headers;
+  }
+  const $fetch = createFetch({ fetch: fetchImpl, Headers: HeadersImpl, AbortController });
 
   async function attempt(
     url: string,
@@ -276,7 +289,7 @@ export async function createHttpClient(options: HttpClientOptions = {}): Promise
         ignoreResponseError: true,
         responseType: init.stream ? 'stream' : 'text',
         signal: AbortSignal.any(signals),
-        dispatcher: dispatcher as never,
+        ...(dispatcher ? { dispatcher: dispatcher as never } : {}),
       });
       const text = init.stream ? '' : ((res._data as string | undefined) ?? '');
       options.onRequest?.({

@@ -1,4 +1,16 @@
-import { createServer, type IncomingMessage, type Server, type ServerResponse } from 'node:http';
+import { readFileSync } from 'node:fs';
+import {
+  createServer,
+  request as httpRequest,
+  type IncomingMessage,
+  type Server,
+  type ServerResponse,
+} from 'node:http';
+import { createServer as createHttpsServer, type Server as HttpsServer } from 'node:https';
+import { connect } from 'node:net';
+import { join } from 'node:path';
+import type { Duplex } from 'node:stream';
+import { fileURLToPath } from 'node:url';
 import type { AddressInfo } from 'node:net';
 import { afterAll, afterEach, beforeAll, describe, expect, it } from 'vitest';
 import { SmartError } from '../../../src/core/errors.js';
@@ -241,5 +253,116 @@ describe('requests', () => {
       }),
     );
     expect(describeErrorBody(await http.request(`${base}/Foo/1`))).toBe('error not-found: no Foo');
+  });
+});
+
+describe('private CAs and proxies', () => {
+  const tlsDir = fileURLToPath(new URL('../../fixtures/tls/', import.meta.url));
+  let https: HttpsServer;
+  let httpsBase: string;
+  let proxy: Server;
+  let proxyUrl: string;
+  /** What went through the proxy: absolute-form URLs for http, host:port for CONNECT tunnels. */
+  let proxied: string[] = [];
+
+  beforeAll(async () => {
+    https = createHttpsServer(
+      {
+        key: readFileSync(join(tlsDir, 'server-key.pem')),
+        cert: readFileSync(join(tlsDir, 'server.pem')),
+      },
+      (_req, res) => res.end('secure'),
+    );
+    await new Promise<void>((r) => https.listen(0, '127.0.0.1', r));
+    httpsBase = `https://127.0.0.1:${(https.address() as AddressInfo).port}`;
+
+    // A small forward proxy: absolute-form requests for http, CONNECT tunnels for https.
+    proxy = createServer((req, res) => {
+      proxied.push(req.url ?? '');
+      const target = new URL(req.url ?? '');
+      const upstream = httpRequest(
+        target,
+        { method: req.method, headers: { ...req.headers, host: target.host } },
+        (up) => {
+          res.writeHead(up.statusCode ?? 502, up.headers);
+          up.pipe(res);
+        },
+      );
+      upstream.on('error', () => res.destroy());
+      req.pipe(upstream);
+    });
+    proxy.on('connect', (req: IncomingMessage, socket: Duplex, head: Buffer) => {
+      proxied.push(`CONNECT ${req.url}`);
+      const [host, port] = (req.url ?? '').split(':');
+      const upstream = connect(Number(port), host, () => {
+        socket.write('HTTP/1.1 200 Connection Established\r\n\r\n');
+        upstream.write(head);
+        upstream.pipe(socket);
+        socket.pipe(upstream);
+      });
+      upstream.on('error', () => socket.destroy());
+      socket.on('error', () => upstream.destroy());
+    });
+    await new Promise<void>((r) => proxy.listen(0, '127.0.0.1', r));
+    proxyUrl = `http://127.0.0.1:${(proxy.address() as AddressInfo).port}`;
+  });
+  afterAll(async () => {
+    https.closeAllConnections();
+    proxy.closeAllConnections();
+    await Promise.all([new Promise((r) => https.close(r)), new Promise((r) => proxy.close(r))]);
+  });
+  afterEach(() => {
+    proxied = [];
+  });
+
+  it('refuses a certificate from an unknown CA, and says how to trust it', async () => {
+    const { http } = await client({ retries: 0 });
+    const e = await failure(http.request(`${httpsBase}/x`));
+    expect(e.kind).toBe('network');
+    expect(e.message).toMatch(/^TLS verification failed for 127\.0\.0\.1:\d+ \(/);
+    expect(e.hint).toMatch(/--ca-file/);
+  });
+
+  it('trusts a private CA given with --ca-file (caFile)', async () => {
+    const { http } = await client({ caFile: join(tlsDir, 'ca.pem') });
+    const res = await http.request(`${httpsBase}/x`);
+    expect(res.status).toBe(200);
+    expect(res.text).toBe('secure');
+  });
+
+  it('names an unreadable CA file as a usage error', async () => {
+    const e = await failure(client({ caFile: join(tlsDir, 'missing.pem') }));
+    expect(e.kind).toBe('usage');
+    expect(e.message).toMatch(/cannot read CA file .*missing\.pem/);
+  });
+
+  it('sends plain http through HTTP_PROXY', async () => {
+    const { http } = await client({ env: { HTTP_PROXY: proxyUrl } });
+    const res = await http.request(`${base}/via-proxy`);
+    expect(res.text).toBe('ok');
+    expect(proxied).toEqual([`${base}/via-proxy`]);
+    expect(hits).toHaveLength(1);
+  });
+
+  it('tunnels https through HTTPS_PROXY, still verifying the server with the private CA', async () => {
+    const { http } = await client({
+      env: { HTTPS_PROXY: proxyUrl },
+      caFile: join(tlsDir, 'ca.pem'),
+    });
+    const res = await http.request(`${httpsBase}/tunnel`);
+    expect(res.text).toBe('secure');
+    expect(proxied).toEqual([`CONNECT ${new URL(httpsBase).host}`]);
+
+    const { http: untrusting } = await client({ env: { HTTPS_PROXY: proxyUrl }, retries: 0 });
+    const e = await failure(untrusting.request(`${httpsBase}/tunnel`));
+    expect(e.message).toMatch(/^TLS verification failed/);
+  });
+
+  it('goes direct for hosts in NO_PROXY', async () => {
+    const { http } = await client({ env: { HTTP_PROXY: proxyUrl, NO_PROXY: '127.0.0.1' } });
+    const res = await http.request(`${base}/direct`);
+    expect(res.text).toBe('ok');
+    expect(proxied).toEqual([]);
+    expect(hits).toHaveLength(1);
   });
 });
