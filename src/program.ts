@@ -115,6 +115,18 @@ export function targetCommand(program: Command, argv: string[]): string | undefi
   return undefined;
 }
 
+/**
+ * `smart help jwks serve` reads as `smart jwks serve --help`: Commander's help command takes one
+ * name only and would show the group's help.
+ */
+export function helpForSubcommand(argv: string[]): string[] {
+  const i = argv.indexOf('help');
+  if (i < 0 || argv.slice(0, i).some((a) => !a.startsWith('-'))) return argv;
+  const words = argv.slice(i + 1);
+  if (words.length < 2 || words.some((a) => a.startsWith('-'))) return argv;
+  return [...argv.slice(0, i), ...words, '--help'];
+}
+
 class NeedsFullProgram extends Error {}
 
 /**
@@ -275,14 +287,15 @@ export async function run(opts: RunOptions): Promise<number> {
       controller.abort(new SmartError('runtime', 'interrupted', { code: 'interrupted' })),
     );
   const ctx = makeContext(opts, controller.signal);
+  const argv = helpForSubcommand(opts.argv);
   try {
-    const program = await buildProgram(ctx, opts.argv);
+    const program = await buildProgram(ctx, argv);
     try {
-      await program.parseAsync(opts.argv, { from: 'user' });
+      await program.parseAsync(argv, { from: 'user' });
     } catch (e) {
       // The argv scan guessed wrong (an unusual option order): load everything and parse again.
       if (!(e instanceof NeedsFullProgram)) throw e;
-      await (await buildProgram(ctx)).parseAsync(opts.argv, { from: 'user' });
+      await (await buildProgram(ctx)).parseAsync(argv, { from: 'user' });
     }
     return 0;
   } catch (e) {

@@ -110,6 +110,16 @@ describe('smart (the CLI frame)', () => {
     expect((await smart(['keygen', '--help'])).stdout).toBe(r.stdout);
   });
 
+  it('help <group> <subcommand> shows the subcommand, as <group> <subcommand> --help does', async () => {
+    const r = await smart(['help', 'jwks', 'serve']);
+    expect(r.exitCode).toBe(0);
+    expect(r.stdout).toContain('Usage: smart jwks serve [options] [file]');
+    expect(r.stdout).toBe((await smart(['jwks', 'serve', '--help'])).stdout);
+    expect((await smart(['--no-color', 'help', 'config', 'set'])).stdout).toContain(
+      'Usage: smart config set',
+    );
+  });
+
   it('every command and subcommand has a description and an example', async () => {
     const top = await smart(['--help']);
     const names = [...top.stdout.matchAll(/^ {2}([a-z][a-z-]+)\b.*$/gm)]
