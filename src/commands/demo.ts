@@ -107,7 +107,8 @@ response (secrets shortened). Exit 0 only if every step succeeded; a failure nam
           },
         };
         await stream.renderSearch(ctx.io.stdout, pages, {
-          format: ctx.outputFormat(),
+          // A walkthrough for a person: the table, even in a pipe or a CI log, unless -o asks.
+          format: ctx.globals.output ?? (ctx.globals.json ? 'json' : 'table'),
           columns: defaultColumns('Observation'),
           pretty: Boolean(ctx.io.stdout.isTTY),
           width: ctx.io.stdout.columns || Number(ctx.env.COLUMNS) || 120,

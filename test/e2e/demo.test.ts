@@ -14,9 +14,9 @@ interface Bundle {
 const JWT_IN_CLEAR = /eyJ[A-Za-z0-9_-]{10,}\.[A-Za-z0-9_-]{10,}\./;
 
 describe('smart demo', () => {
-  it('runs every step of the walkthrough and prints the Observations', async () => {
+  it('runs every step of the walkthrough and prints the Observations (-o json)', async () => {
     const ws = makeWorkspace();
-    const r = await smart(['demo'], { ws });
+    const r = await smart(['demo', '-o', 'json'], { ws });
     expect(r.exitCode, r.stderr).toBe(0);
     for (let n = 1; n <= 6; n++) expect(r.stderr).toContain(`[${n}/6]`);
     expect(r.stderr).toContain('$ smart register-client demo-client --jwks-uri http://127.0.0.1:');
@@ -35,11 +35,12 @@ describe('smart demo', () => {
     }
   });
 
-  it('renders a table with -o table', async () => {
-    const r = await smart(['demo', '-o', 'table'], { env: { COLUMNS: '160' } });
+  it('ends with the Observation table, even when piped (a walkthrough is for a person)', async () => {
+    const r = await smart(['demo'], { env: { COLUMNS: '160' } });
     expect(r.exitCode, r.stderr).toBe(0);
     expect(r.stdout).toContain('Hemoglobin A1c');
     expect(r.stdout).toMatch(/│ id\s+│ date/);
+    expect((await smart(['demo', '--json'])).stdout).toMatch(/^\{"resourceType":"Bundle"/);
   });
 
   it('names the step that failed', async () => {
