@@ -53,7 +53,7 @@ describe('npm package', () => {
     expect(version.exitCode).toBe(0);
     expect(version.stdout.trim()).toMatch(/^\d+\.\d+\.\d+/);
 
-    const demo = await execa(bin, ['demo'], {
+    const demo = await execa(bin, ['demo', '-o', 'json'], {
       env,
       extendEnv: false,
       reject: false,
