@@ -172,11 +172,25 @@ export function networkError(
     message = `invalid URL: ${redactUrl(url)}`;
     kind = 'usage';
     hint = 'URLs must be absolute, e.g. https://server.example.com/fhir';
+  } else if (deepestMessage(e) === 'bad port') {
+    // fetch refuses the ports of the WHATWG "bad ports" list (1, 6000, 6665-6669, 10080, ...).
+    message = `cannot connect to ${host}: fetch refuses port ${new URL(url).port} (a blocked "bad port")`;
+    hint = 'run the server on another port, e.g. 8080';
   } else {
-    const cause = (e as { cause?: { message?: string } }).cause?.message ?? (e as Error).message;
-    message = `request to ${host} failed: ${redactText(String(cause))}`;
+    message = `request to ${host} failed: ${redactText(deepestMessage(e))}`;
   }
   return new SmartError(kind, message, { cause: e, code, hint });
+}
+
+/** The innermost message of a cause chain: `fetch failed` says less than what caused it. */
+function deepestMessage(e: unknown): string {
+  let cur = e as { message?: unknown; cause?: unknown } | undefined;
+  let message = String((e as Error)?.message ?? e);
+  for (let depth = 0; cur && depth < 10; depth++) {
+    if (typeof cur.message === 'string' && cur.message) message = cur.message;
+    cur = cur.cause as typeof cur;
+  }
+  return message;
 }
 
 const NETWORK_RETRYABLE = new Set([

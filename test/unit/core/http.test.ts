@@ -177,6 +177,16 @@ describe('network errors', () => {
     expect(events[0]?.error).toBe('ECONNREFUSED');
   });
 
+  it('explains a port that fetch refuses (the "bad ports" list)', async () => {
+    const { http } = await client({ retries: 0 });
+    const e = await failure(http.request('http://127.0.0.1:6000/fhir/metadata'));
+    expect(e.kind).toBe('network');
+    expect(e.message).toBe(
+      'cannot connect to 127.0.0.1:6000: fetch refuses port 6000 (a blocked "bad port")',
+    );
+    expect(e.hint).toMatch(/another port/);
+  });
+
   it('times out a request that gets no answer', async () => {
     handler = () => undefined; // never answers
     const { http } = await client({ timeoutMs: 150, retries: 0 });
