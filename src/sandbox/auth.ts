@@ -17,8 +17,11 @@ import { type Client, type Jwk, JWT_BEARER, type Registry } from './admin.js';
 import { type Exchange, HttpError, JSON_TYPE, mediaType, readBody, send } from './http.js';
 import { covers, expandScope, parseScope, type Scope } from './scopes.js';
 
-/** Algorithms accepted for client assertions (advertised in discovery). */
-export const ASSERTION_ALGS = ['RS384', 'ES384', 'RS256', 'ES256', 'RS512', 'ES512', 'PS384'];
+/**
+ * Algorithms accepted for client assertions (advertised in discovery): the two the SMART spec
+ * makes every client support. Aidbox itself takes RS384 only; no other alg passes anywhere.
+ */
+export const ASSERTION_ALGS = ['RS384', 'ES384'];
 /** Assertions may expire at most this far ahead, plus the skew. */
 const MAX_ASSERTION_LIFETIME = 300;
 const CLOCK_SKEW = 60;

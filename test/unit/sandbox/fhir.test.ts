@@ -49,8 +49,9 @@ describe('discovery and metadata (no token needed)', () => {
         token_endpoint_auth_methods_supported: ['private_key_jwt'],
         grant_types_supported: ['client_credentials'],
       });
-      expect(conf.token_endpoint_auth_signing_alg_values_supported).toEqual(
-        expect.arrayContaining(['RS384', 'ES384']),
+      expect(conf.token_endpoint_auth_signing_alg_values_supported).toEqual(['RS384', 'ES384']);
+      expect(conf.scopes_supported).toEqual(
+        expect.arrayContaining(['system/*.rs', 'system/Observation.read', 'system/Patient.rs']),
       );
       expect(conf.capabilities).toEqual(
         expect.arrayContaining([

@@ -306,6 +306,24 @@ describe('token endpoint: rejections', () => {
     await expectRejected(tokenForm('not-a-jwt'), 401, 'invalid_client', /not a signed JWT/);
   });
 
+  it('an alg outside RS384/ES384 -> invalid_client, even with a key registered for it', async () => {
+    const [rs256, es256] = await Promise.all([makeKey('RS256'), makeKey('ES256')]);
+    const host = await serveJwks([rs256.publicJwk, es256.publicJwk]);
+    try {
+      await register(sb, 'weak-algs', host.url);
+      for (const key of [rs256, es256]) {
+        await expectRejected(
+          tokenForm(await signAssertion({ key, clientId: 'weak-algs', aud: sb.tokenUrl })),
+          401,
+          'invalid_client',
+          new RegExp(`alg '${key.alg}' is not supported; use one of RS384, ES384`),
+        );
+      }
+    } finally {
+      await host.close();
+    }
+  });
+
   it('jku different from the registered jwks_uri -> invalid_client', async () => {
     await expectRejected(
       tokenForm(await assertion({ jku: 'https://evil.example/jwks.json' })),
