@@ -245,6 +245,33 @@ describe('token endpoint: rejections', () => {
     );
   });
 
+  it('a client without the grant -> unauthorized_client; without jwt-bearer -> invalid_client', async () => {
+    await register(sb, 'no-grant', jwks.url, { grant_types: ['basic'] });
+    await expectRejected(
+      tokenForm(await signAssertion({ key: rsa, clientId: 'no-grant', aud: sb.tokenUrl })),
+      400,
+      'unauthorized_client',
+      /client 'no-grant' may not use the client_credentials grant/,
+    );
+    // Checked only once the client has proven who it is.
+    await expectRejected(
+      tokenForm(await signAssertion({ key: other, clientId: 'no-grant', aud: sb.tokenUrl })),
+      401,
+      'invalid_client',
+      /no key with kid/,
+    );
+    await register(sb, 'secret-only', jwks.url, {
+      secret: 'not-a-key',
+      auth: { client_credentials: { token_format: 'jwt' } },
+    });
+    await expectRejected(
+      tokenForm(await signAssertion({ key: rsa, clientId: 'secret-only', aud: sb.tokenUrl })),
+      401,
+      'invalid_client',
+      /'secret-only' is not registered for client assertions.*client_assertion_types/,
+    );
+  });
+
   it('JWKS URL unreachable -> invalid_client saying it could not be fetched', async () => {
     const dead = createServer();
     await new Promise<void>((r) => dead.listen(0, '127.0.0.1', r));
