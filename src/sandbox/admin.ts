@@ -29,14 +29,17 @@ export interface Client {
   type?: string;
   active?: boolean;
   grant_types: string[];
-  auth: {
-    client_credentials: {
-      client_assertion_types: string[];
+  /** Required with the client_credentials grant; a client of other grants may have none. */
+  auth?: {
+    client_credentials?: {
+      /** Absent or empty: a secret-based client, which cannot sign assertions. */
+      client_assertion_types?: string[];
       access_token_expiration?: number;
-      token_format: 'jwt';
+      token_format?: 'jwt';
     };
   };
-  scope: string[];
+  /** Required with the client_credentials grant. */
+  scope?: string[];
   jwks_uri?: string;
   jwks?: Jwk[];
   [k: string]: unknown;
@@ -52,7 +55,12 @@ export interface AccessPolicy {
 
 type Problems = string[];
 
-/** Field problems of a Client body; empty when valid. */
+/**
+ * Field problems of a Client body; empty when valid. As in Aidbox, a Client may have other
+ * grants than client_credentials (root has `basic`) and a client_credentials Client may have no
+ * client_assertion_types (it would use a secret): such Clients are stored, and the token
+ * endpoint refuses their assertions. What a backend-services Client needs is checked here.
+ */
 export function validateClient(body: Record<string, unknown>): Problems {
   const p: Problems = [];
   if (body.type !== undefined && typeof body.type !== 'string') p.push('type: must be a string');
@@ -60,27 +68,33 @@ export function validateClient(body: Record<string, unknown>): Problems {
     p.push('active: must be true or false');
   }
   const grants = body.grant_types;
+  let clientCredentials = false;
   if (!Array.isArray(grants) || grants.some((g) => typeof g !== 'string')) {
-    p.push('grant_types: required, a list of grant types');
+    p.push('grant_types: required, a list of grant types such as client_credentials');
   } else {
     for (const g of grants) {
       if (!GRANT_TYPES.includes(g)) p.push(`grant_types: unknown grant type '${g}'`);
     }
-    if (!grants.includes('client_credentials')) {
-      p.push(
-        "grant_types: must include 'client_credentials' (the sandbox serves backend-services clients)",
-      );
-    }
+    clientCredentials = grants.includes('client_credentials');
   }
-  const cc = (body.auth as { client_credentials?: Record<string, unknown> } | undefined)
-    ?.client_credentials;
-  if (typeof cc !== 'object' || cc === null) {
-    p.push('auth.client_credentials: required for the client_credentials grant');
+  const auth = body.auth;
+  if (auth !== undefined && (typeof auth !== 'object' || auth === null || Array.isArray(auth))) {
+    p.push('auth: must be an object');
+  }
+  const cc = (auth as { client_credentials?: unknown } | undefined)?.client_credentials;
+  let jwtBearer = false;
+  if (cc === undefined) {
+    if (clientCredentials) {
+      p.push('auth.client_credentials: required for the client_credentials grant');
+    }
+  } else if (typeof cc !== 'object' || cc === null || Array.isArray(cc)) {
+    p.push('auth.client_credentials: must be an object');
   } else {
-    const types = cc.client_assertion_types;
-    if (!Array.isArray(types) || types.length === 0) {
-      p.push(`auth.client_credentials.client_assertion_types: required, ['${JWT_BEARER}']`);
-    } else {
+    const c = cc as Record<string, unknown>;
+    const types = c.client_assertion_types;
+    if (types !== undefined && !Array.isArray(types)) {
+      p.push(`auth.client_credentials.client_assertion_types: must be a list, ['${JWT_BEARER}']`);
+    } else if (Array.isArray(types)) {
       for (const t of types) {
         if (t !== JWT_BEARER) {
           p.push(
@@ -88,20 +102,24 @@ export function validateClient(body: Record<string, unknown>): Problems {
           );
         }
       }
+      jwtBearer = types.includes(JWT_BEARER);
     }
-    const exp = cc.access_token_expiration;
+    const exp = c.access_token_expiration;
     if (exp !== undefined && (!Number.isInteger(exp) || (exp as number) < 1)) {
       p.push('auth.client_credentials.access_token_expiration: must be a positive integer');
     }
-    if (cc.token_format !== 'jwt') {
+    // The sandbox issues JWT access tokens only; Aidbox's other format is opaque, without expiry.
+    if (c.token_format !== 'jwt' && (clientCredentials || c.token_format !== undefined)) {
       p.push(
-        `auth.client_credentials.token_format: must be 'jwt'${cc.token_format === undefined ? '' : ` (got ${JSON.stringify(cc.token_format)})`}`,
+        `auth.client_credentials.token_format: must be 'jwt'${c.token_format === undefined ? '' : ` (got ${JSON.stringify(c.token_format)})`}`,
       );
     }
   }
   const scope = body.scope;
-  if (!Array.isArray(scope) || scope.length === 0) {
-    p.push('scope: required, a list of system scopes such as system/*.read');
+  if (scope === undefined) {
+    if (clientCredentials) p.push('scope: required, a list of system scopes such as system/*.read');
+  } else if (!Array.isArray(scope) || scope.length === 0) {
+    p.push('scope: must be a non-empty list of system scopes such as system/*.read');
   } else {
     for (const s of scope) {
       const parsed = parseScope(String(s));
@@ -113,7 +131,7 @@ export function validateClient(body: Record<string, unknown>): Problems {
       }
     }
   }
-  if (body.jwks_uri === undefined && body.jwks === undefined) {
+  if (jwtBearer && body.jwks_uri === undefined && body.jwks === undefined) {
     p.push('jwks_uri: required (or an inline jwks) to verify client assertions');
   }
   if (body.jwks_uri !== undefined) {

@@ -17,8 +17,11 @@ import { type Client, type Jwk, JWT_BEARER, type Registry } from './admin.js';
 import { type Exchange, HttpError, JSON_TYPE, mediaType, readBody, send } from './http.js';
 import { covers, expandScope, parseScope, type Scope } from './scopes.js';
 
-/** Algorithms accepted for client assertions (advertised in discovery). */
-export const ASSERTION_ALGS = ['RS384', 'ES384', 'RS256', 'ES256', 'RS512', 'ES512', 'PS384'];
+/**
+ * Algorithms accepted for client assertions (advertised in discovery): the two the SMART spec
+ * makes every client support. Aidbox itself takes RS384 only; no other alg passes anywhere.
+ */
+export const ASSERTION_ALGS = ['RS384', 'ES384'];
 /** Assertions may expire at most this far ahead, plus the skew. */
 const MAX_ASSERTION_LIFETIME = 300;
 const CLOCK_SKEW = 60;
@@ -207,12 +210,13 @@ export async function handleToken(ex: Exchange, tc: TokenContext): Promise<void>
   const client = await verifyAssertion(ex, tc, assertion, form, now);
 
   // Scopes: each requested one must lie within the client's; none requested = all of them.
-  const allowed = client.scope
+  const clientScopes = client.scope ?? [];
+  const allowed = clientScopes
     .map((s) => parseScope(s))
     .filter((s): s is Scope => typeof s !== 'string');
   const requestedText = form.get('scope');
   const requested: Scope[] = [];
-  const texts = requestedText === null ? client.scope : requestedText.split(/\s+/).filter(Boolean);
+  const texts = requestedText === null ? clientScopes : requestedText.split(/\s+/).filter(Boolean);
   if (requestedText !== null && texts.length === 0) {
     throw new OAuthError('invalid_scope', 'scope is empty');
   }
@@ -228,13 +232,13 @@ export async function handleToken(ex: Exchange, tc: TokenContext): Promise<void>
     if (!covers(allowed, s)) {
       throw new OAuthError(
         'invalid_scope',
-        `requested scope '${t}' is not within the client's scopes (${client.scope.join(' ')})`,
+        `requested scope '${t}' is not within the client's scopes (${clientScopes.join(' ') || 'none'})`,
       );
     }
     requested.push(s);
   }
   const granted = [...new Set(requested.flatMap((s) => expandScope(s, tc.types())))].join(' ');
-  const expiresIn = client.auth.client_credentials.access_token_expiration ?? 300;
+  const expiresIn = client.auth?.client_credentials?.access_token_expiration ?? 300;
   const accessToken = await new SignJWT({ scope: granted, client_id: client.id, atv: 2 })
     .setProtectedHeader({ alg: TOKEN_ALG, kid: tc.key.kid, typ: 'JWT' })
     .setIssuer(tc.url)
@@ -306,16 +310,10 @@ async function verifyAssertion(
   const client = tc.registry.clients.get(clientId);
   if (!client) throw bad(`unknown client '${clientId}'`);
   if (client.active === false) throw bad(`client '${clientId}' is not active`);
-  if (!client.grant_types.includes('client_credentials')) {
-    throw new OAuthError(
-      'unauthorized_client',
-      `client '${clientId}' may not use the client_credentials grant`,
-    );
-  }
-  if (!client.auth.client_credentials.client_assertion_types.includes(JWT_BEARER)) {
-    throw new OAuthError(
-      'unauthorized_client',
-      `client '${clientId}' does not allow jwt-bearer client assertions`,
+  // A Client registered for another way of authenticating (a secret) cannot use this one.
+  if (!client.auth?.client_credentials?.client_assertion_types?.includes(JWT_BEARER)) {
+    throw bad(
+      `client '${clientId}' is not registered for client assertions: its auth.client_credentials.client_assertion_types lacks ${JWT_BEARER}`,
     );
   }
   if (header.jku !== undefined && header.jku !== client.jwks_uri) {
@@ -370,6 +368,13 @@ async function verifyAssertion(
   for (const [j, exp] of seen) if (exp + CLOCK_SKEW < now) seen.delete(j);
   if (seen.has(claims.jti)) throw bad(`client assertion jti '${claims.jti}' was already used`);
   seen.set(claims.jti, claims.exp);
+  // RFC 6749 §5.2: the authenticated client is not allowed this grant.
+  if (!client.grant_types.includes('client_credentials')) {
+    throw new OAuthError(
+      'unauthorized_client',
+      `client '${clientId}' may not use the client_credentials grant (its grant_types: ${client.grant_types.join(', ') || 'none'})`,
+    );
+  }
   return client;
 }
 

@@ -70,7 +70,10 @@ describe('admin API', () => {
   });
 
   const invalid: [string, Record<string, unknown>, RegExp][] = [
-    ['grant_types without client_credentials', { grant_types: ['basic'] }, /^grant_types/],
+    ['an unknown grant type', { grant_types: ['client_credentials', 'magic'] }, /'magic'/],
+    ['grant_types that is not a list', { grant_types: 'client_credentials' }, /^grant_types/],
+    ['client_credentials without auth', { auth: undefined }, /^auth\.client_credentials/],
+    ['client_credentials without scope', { scope: undefined }, /^scope/],
     [
       'a bad client_assertion_type',
       {
@@ -113,6 +116,25 @@ describe('admin API', () => {
       expect(diagnostics.some((d: string) => field.test(d))).toBe(true);
     });
   }
+
+  it('stores Clients of other grants, or without assertions, as Aidbox does', async () => {
+    const basicOnly = await adminPut(sb, '/Client/ui', { grant_types: ['basic'], secret: 'x' });
+    expect(basicOnly.status).toBe(201);
+    expect(basicOnly.body).toMatchObject({ resourceType: 'Client', id: 'ui' });
+    const secretOnly = await adminPut(
+      sb,
+      '/Client/secret-cc',
+      clientBody(JWKS, {
+        jwks_uri: undefined,
+        secret: 'x',
+        auth: { client_credentials: { token_format: 'jwt' } },
+      }),
+    );
+    expect(secretOnly.status).toBe(201);
+    // Assertions need a key to be checked against.
+    const noKey = await adminPut(sb, '/Client/bad', clientBody(JWKS, { jwks_uri: undefined }));
+    expect(noKey.status).toBe(422);
+  });
 
   it('422 for invalid JSON and for a bad AccessPolicy', async () => {
     const res = await fetch(`${sb.url}/Client/bad`, {

@@ -46,6 +46,77 @@ describe('fixtures', () => {
   });
 });
 
+/** The two HbA1c Observations of the Aidbox walkthrough response, exactly as published. */
+const walkthrough = (id: string, encounter: string, effective: string, value: number) => ({
+  category: [
+    {
+      coding: [
+        {
+          code: 'laboratory',
+          system: 'http://terminology.hl7.org/CodeSystem/observation-category',
+          display: 'laboratory',
+        },
+      ],
+    },
+  ],
+  meta: {
+    lastUpdated: '2024-08-29T15:51:05.117806Z',
+    versionId: '74',
+    extension: [
+      {
+        url: 'https://fhir.aidbox.app/fhir/StructureDefinition/created-at',
+        valueInstant: '2024-08-29T15:51:05.117806Z',
+      },
+    ],
+  },
+  encounter: { reference: `Encounter/${encounter}` },
+  valueQuantity: { code: '%', unit: '%', value, system: 'http://unitsofmeasure.org' },
+  resourceType: 'Observation',
+  effectiveDateTime: effective,
+  status: 'final',
+  id,
+  code: {
+    text: 'Hemoglobin A1c/Hemoglobin.total in Blood',
+    coding: [
+      {
+        code: '4548-4',
+        system: 'http://loinc.org',
+        display: 'Hemoglobin A1c/Hemoglobin.total in Blood',
+      },
+    ],
+  },
+  issued: effective.replace(/(:\d\d)([+-])/, '$1.513$2'),
+  subject: { reference: 'Patient/a6a91d7e-7ded-4325-9dbe-42a088e7e039' },
+});
+
+describe('the walkthrough example', () => {
+  it('is served exactly as in the Aidbox docs: GET /fhir/Observation?code=4548-4&_count=2', async () => {
+    const sb = await startSandbox({ port: 0 });
+    try {
+      const res = await fetch(`${sb.fhirUrl}/Observation?code=4548-4&_count=2`, {
+        headers: { authorization: basic(sb) },
+      });
+      const bundle = await json(res);
+      expect(bundle.entry.map((e: { resource: unknown }) => e.resource)).toStrictEqual([
+        walkthrough(
+          '00592410-ec4a-4d64-a674-f0bfb244a978',
+          '67b8fa04-6e1b-4074-8b8c-3ec44bfec48f',
+          '2014-05-11T12:39:55+04:00',
+          2.856519918445372,
+        ),
+        walkthrough(
+          '01e57d19-35b7-47d0-9c3b-29d14d16d3f5',
+          'f1c8a70d-0dfa-47a6-b940-d441fdfd1323',
+          '2018-01-14T11:39:55+03:00',
+          3.1257055258079536,
+        ),
+      ]);
+    } finally {
+      await sb.close();
+    }
+  });
+});
+
 describe('--generate', () => {
   it('is deterministic', () => {
     const a = new Store();

@@ -181,6 +181,52 @@ describe('$export', () => {
     expect(missing.status).toBe(404);
   });
 
+  it('POST kick-off at the Patient and Group levels: _type, _since and patient from Parameters', async () => {
+    const post = (parameter: Record<string, unknown>[]) => ({
+      method: 'POST',
+      body: { resourceType: 'Parameters', parameter },
+    });
+    const pat = await exportAll(
+      'pat',
+      'Patient/$export',
+      post([
+        { name: '_type', valueString: 'Patient' },
+        { name: '_type', valueString: 'Condition' },
+        { name: '_outputFormat', valueString: 'application/ndjson' },
+        { name: 'patient', valueReference: { reference: `Patient/${COHORT[0]}` } },
+      ]),
+    );
+    expect(pat.manifest.request).toBe(`${sb.fhirUrl}/Patient/$export`);
+    expect(Object.keys(pat.byType).sort()).toEqual(['Condition', 'Patient']);
+    expect(pat.byType.Patient!.map((p) => p.id)).toEqual([COHORT[0]]);
+    expect(pat.byType.Condition!.length).toBeGreaterThan(0);
+
+    const grp = await exportAll(
+      'grp',
+      'Group/diabetes-cohort/$export',
+      post([{ name: '_since', valueInstant: '2024-06-01T00:00:00Z' }]),
+    );
+    expect(grp.manifest.request).toBe(`${sb.fhirUrl}/Group/diabetes-cohort/$export`);
+    expect(Object.keys(grp.byType)).toEqual(['Observation']);
+    expect(grp.byType.Observation!.map((o) => o.id).sort()).toEqual([
+      '00592410-ec4a-4d64-a674-f0bfb244a978',
+      '01e57d19-35b7-47d0-9c3b-29d14d16d3f5',
+    ]);
+
+    // The headers are required for POST too.
+    const noPrefer = await kickoff('grp', 'Group/diabetes-cohort/$export', {
+      ...post([]),
+      headers: { prefer: '' },
+    });
+    expect(noPrefer.status).toBe(400);
+    const notParameters = await kickoff('grp', 'Patient/$export', {
+      method: 'POST',
+      body: { resourceType: 'Patient' },
+    });
+    expect(notParameters.status).toBe(400);
+    expect(JSON.stringify(notParameters.body)).toMatch(/Parameters/);
+  });
+
   it('_typeFilter narrows a type', async () => {
     const q = encodeURIComponent('Observation?code=4548-4');
     const { byType } = await exportAll('grp', `$export?_type=Observation,Patient&_typeFilter=${q}`);

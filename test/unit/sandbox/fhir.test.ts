@@ -49,8 +49,9 @@ describe('discovery and metadata (no token needed)', () => {
         token_endpoint_auth_methods_supported: ['private_key_jwt'],
         grant_types_supported: ['client_credentials'],
       });
-      expect(conf.token_endpoint_auth_signing_alg_values_supported).toEqual(
-        expect.arrayContaining(['RS384', 'ES384']),
+      expect(conf.token_endpoint_auth_signing_alg_values_supported).toEqual(['RS384', 'ES384']);
+      expect(conf.scopes_supported).toEqual(
+        expect.arrayContaining(['system/*.rs', 'system/Observation.read', 'system/Patient.rs']),
       );
       expect(conf.capabilities).toEqual(
         expect.arrayContaining([
@@ -295,6 +296,38 @@ describe('FHIR search and read', () => {
     );
     expect(between).toEqual(['enc-chidi-2022']);
     expect((await fhirGet(sb, 'Observation?date=ge2020-13-45', token)).status).toBe(400);
+
+    // Every prefix, around Chidi's HbA1c of 2022-07-19 and 2023-10-05 (day precision).
+    const chidi = '_id=obs-chidi-a1c-2022,obs-chidi-a1c-2023';
+    const day = async (prefix: string, date: string) =>
+      ids(`Observation?date=${prefix}${date}&${chidi}`);
+    const days = await Promise.all(
+      ['2022', '2022-07', '2022-07-19', '2023-10-05'].map((d) =>
+        ids(`Observation?date=${d}&${chidi}`),
+      ),
+    );
+    expect(days).toEqual([
+      ['obs-chidi-a1c-2022'],
+      ['obs-chidi-a1c-2022'],
+      ['obs-chidi-a1c-2022'],
+      ['obs-chidi-a1c-2023'],
+    ]);
+    expect(await day('eq', '2022-07-19')).toEqual(['obs-chidi-a1c-2022']);
+    expect(await day('eq', '2022-07-20')).toEqual([]);
+    expect(await day('gt', '2022-07-19')).toEqual(['obs-chidi-a1c-2023']);
+    expect(await day('ge', '2022-07-19')).toEqual(['obs-chidi-a1c-2022', 'obs-chidi-a1c-2023']);
+    expect(await day('lt', '2022-07-19')).toEqual([]);
+    expect(await day('lt', '2023-10-05')).toEqual(['obs-chidi-a1c-2022']);
+    expect(await day('le', '2022-07-19')).toEqual(['obs-chidi-a1c-2022']);
+    expect(await day('le', '2023-10-05')).toEqual(['obs-chidi-a1c-2022', 'obs-chidi-a1c-2023']);
+    // A dateTime search value is a range of one second.
+    expect(await day('eq', '2022-07-19T14:00:00Z')).toEqual(['obs-chidi-a1c-2022']);
+    expect(await day('gt', '2022-07-19T14:00:00Z')).toEqual(['obs-chidi-a1c-2023']);
+    expect(await day('lt', '2022-07-19T14:00:01Z')).toEqual(['obs-chidi-a1c-2022']);
+    expect(await day('ge', '2022-07-19T16:00:00%2B02:00')).toEqual([
+      'obs-chidi-a1c-2022',
+      'obs-chidi-a1c-2023',
+    ]);
 
     const lu = await ids('Observation?_lastUpdated=ge2024-08-29&_lastUpdated=lt2024-08-30');
     expect(lu).toEqual([

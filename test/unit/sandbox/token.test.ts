@@ -116,6 +116,12 @@ describe('token endpoint: success', () => {
     );
     expect(r.status).toBe(200);
     expect(r.body.scope).toBe('system/Observation.rs system/Patient.r');
+    // A v2 wildcard is expanded per type too, in v2 form.
+    const all = await requestToken(sb, tokenForm(await assertion(), 'system/*.rs'));
+    const scopes = String(all.body.scope).split(' ');
+    expect(scopes).toContain('system/Observation.rs');
+    expect(scopes).toContain('system/Group.rs');
+    expect(scopes.every((x) => /^system\/[A-Z][A-Za-z]+\.rs$/.test(x))).toBe(true);
   });
 
   it('accepts a jku header equal to the registered jwks_uri', async () => {
@@ -169,6 +175,20 @@ describe('token endpoint: rejections', () => {
   it('a key whose kty does not fit the alg -> invalid_client', async () => {
     const a = await signAssertion({ key: ec, kid: rsa.kid, clientId: 'app', aud: sb.tokenUrl });
     await expectRejected(tokenForm(a), 401, 'invalid_client', /kty 'RSA'.*cannot verify ES384/);
+  });
+
+  it('exp: up to 5 minutes ahead, a little clock skew either way', async () => {
+    const now = Math.floor(Date.now() / 1000);
+    for (const exp of [now + 300, now + 330, now - 10]) {
+      const r = await requestToken(sb, tokenForm(await assertion({ exp }), 'system/Patient.read'));
+      expect(r.status, `exp now${exp - now >= 0 ? '+' : ''}${exp - now}`).toBe(200);
+    }
+    await expectRejected(
+      tokenForm(await assertion({ exp: now + 420 })),
+      401,
+      'invalid_client',
+      /at most 300 s/,
+    );
   });
 
   it('expired, missing exp, exp too far -> invalid_client', async () => {
@@ -245,6 +265,62 @@ describe('token endpoint: rejections', () => {
     );
   });
 
+  it('a client without the grant -> unauthorized_client; without jwt-bearer -> invalid_client', async () => {
+    await register(sb, 'no-grant', jwks.url, { grant_types: ['basic'] });
+    await expectRejected(
+      tokenForm(await signAssertion({ key: rsa, clientId: 'no-grant', aud: sb.tokenUrl })),
+      400,
+      'unauthorized_client',
+      /client 'no-grant' may not use the client_credentials grant/,
+    );
+    // Checked only once the client has proven who it is.
+    await expectRejected(
+      tokenForm(await signAssertion({ key: other, clientId: 'no-grant', aud: sb.tokenUrl })),
+      401,
+      'invalid_client',
+      /no key with kid/,
+    );
+    await register(sb, 'secret-only', jwks.url, {
+      secret: 'not-a-key',
+      auth: { client_credentials: { token_format: 'jwt' } },
+    });
+    await expectRejected(
+      tokenForm(await signAssertion({ key: rsa, clientId: 'secret-only', aud: sb.tokenUrl })),
+      401,
+      'invalid_client',
+      /'secret-only' is not registered for client assertions.*client_assertion_types/,
+    );
+  });
+
+  it('a JWKS URL answering an error or no JWKS -> invalid_client saying it could not be fetched', async () => {
+    const answers: [number, string, string, RegExp][] = [
+      [404, 'text/plain', 'no such file', /HTTP 404/],
+      [200, 'text/html', '<html></html>', /the answer is not JSON \(text\/html\)/],
+      [200, 'application/json', '{"kty":"RSA"}', /the answer is not a JWK Set/],
+    ];
+    const server = createServer((req, res) => {
+      const [status, type, body] = answers[Number(req.url!.slice(1))]!;
+      res.writeHead(status, { 'content-type': type });
+      res.end(body);
+    });
+    await new Promise<void>((r) => server.listen(0, '127.0.0.1', r));
+    const port = (server.address() as AddressInfo).port;
+    try {
+      for (const [i, [, , , why]] of answers.entries()) {
+        const uri = `http://127.0.0.1:${port}/${i}`;
+        await register(sb, `broken-${i}`, uri);
+        await expectRejected(
+          tokenForm(await signAssertion({ key: rsa, clientId: `broken-${i}`, aud: sb.tokenUrl })),
+          401,
+          'invalid_client',
+          new RegExp(`could not fetch the client's JWKS from ${uri}: ${why.source}`),
+        );
+      }
+    } finally {
+      await new Promise<void>((r) => server.close(() => r()));
+    }
+  });
+
   it('JWKS URL unreachable -> invalid_client saying it could not be fetched', async () => {
     const dead = createServer();
     await new Promise<void>((r) => dead.listen(0, '127.0.0.1', r));
@@ -306,6 +382,24 @@ describe('token endpoint: rejections', () => {
     await expectRejected(tokenForm('not-a-jwt'), 401, 'invalid_client', /not a signed JWT/);
   });
 
+  it('an alg outside RS384/ES384 -> invalid_client, even with a key registered for it', async () => {
+    const [rs256, es256] = await Promise.all([makeKey('RS256'), makeKey('ES256')]);
+    const host = await serveJwks([rs256.publicJwk, es256.publicJwk]);
+    try {
+      await register(sb, 'weak-algs', host.url);
+      for (const key of [rs256, es256]) {
+        await expectRejected(
+          tokenForm(await signAssertion({ key, clientId: 'weak-algs', aud: sb.tokenUrl })),
+          401,
+          'invalid_client',
+          new RegExp(`alg '${key.alg}' is not supported; use one of RS384, ES384`),
+        );
+      }
+    } finally {
+      await host.close();
+    }
+  });
+
   it('jku different from the registered jwks_uri -> invalid_client', async () => {
     await expectRejected(
       tokenForm(await assertion({ jku: 'https://evil.example/jwks.json' })),
@@ -356,6 +450,29 @@ describe('client JWKS cache', () => {
       // Removed key: still cached for max-age, as the spec allows.
       host.setKeys([ec.publicJwk]);
       expect((await tok(rsa)).status).toBe(200);
+    } finally {
+      await host.close();
+    }
+  });
+
+  it('refetches once max-age has passed', async () => {
+    const host = await serveJwks([rsa.publicJwk], 'max-age=1');
+    try {
+      await register(sb, 'brief-cache', host.url);
+      const tok = async () =>
+        requestToken(
+          sb,
+          tokenForm(await signAssertion({ key: rsa, clientId: 'brief-cache', aud: sb.tokenUrl })),
+        );
+      expect((await tok()).status).toBe(200);
+      expect((await tok()).status).toBe(200);
+      expect(host.hits()).toBe(1);
+      await new Promise((r) => setTimeout(r, 1100));
+      // The key was removed meanwhile: the stale copy must not be used.
+      host.setKeys([ec.publicJwk]);
+      const r = await tok();
+      expect(host.hits()).toBe(2);
+      expect(r.status).toBe(401);
     } finally {
       await host.close();
     }
