@@ -140,6 +140,114 @@ describe('smart token: bad input and bad servers', () => {
     expect(r.stderr).toContain('hint: requested "system/*.write"');
   });
 
+  test.each([
+    ['invalid_request', 'the server rejected the request itself'],
+    ['invalid_client', 'the server could not verify the assertion: does'],
+    ['invalid_grant', 'the server rejected the request itself'],
+    ['unauthorized_client', 'is not allowed the client_credentials grant'],
+    ['unsupported_grant_type', 'the server does not offer the client_credentials grant'],
+    ['invalid_scope', 'requested "system/*.read"'],
+    ['temporarily_unavailable', "see the server's description above"],
+  ])(
+    'OAuth error %s: one line naming it and the description, a hint, exit 3',
+    async (code, hint) => {
+      const s = await fixedServer({
+        status: code === 'invalid_client' ? 401 : 400,
+        contentType: 'application/json;charset=UTF-8',
+        body: JSON.stringify({ error: code, error_description: `the ${code} description` }),
+      });
+      try {
+        const r = await smart(['token', '--token-url', `${s.url}/token`], { env: flow.env });
+        expect(r.exitCode).toBe(3);
+        expect(r.stdout).toBe('');
+        const lines = r.stderr.trimEnd().split('\n');
+        expect(lines).toHaveLength(2);
+        expect(lines[0]).toBe(
+          `error: token request rejected by ${s.url}/token: ${code}: the ${code} description`,
+        );
+        expect(lines[1]).toMatch(/^hint: /);
+        expect(lines[1]).toContain(hint);
+      } finally {
+        await s.close();
+      }
+    },
+  );
+
+  test('an unsupported alg: the hint names the algs the server advertises (discovered, or the discovery cache)', async () => {
+    const s = await fixedServer((path) =>
+      path === '/token'
+        ? {
+            status: 400,
+            body: JSON.stringify({
+              error: 'invalid_client',
+              error_description: "client assertion alg 'RS384' is not supported",
+            }),
+          }
+        : path === '/fhir/.well-known/smart-configuration'
+          ? {
+              status: 200,
+              body: JSON.stringify({
+                token_endpoint: '/token',
+                token_endpoint_auth_signing_alg_values_supported: ['RS384', 'PS384'],
+              }),
+            }
+          : undefined,
+    );
+    try {
+      const ws = makeWorkspace();
+      // A discovered server: the alg is advertised, the server still refuses it.
+      const r = await smart(['token'], { ws, env: { ...flow.env, SMART_BASE_URL: s.url } });
+      expect(r.exitCode).toBe(3);
+      expect(r.stderr).toContain(
+        'hint: the key signs with RS384; the server advertises RS384, PS384: make a key with',
+      );
+      // --token-url skips discovery; the cached configuration still names the algs, with no
+      // request but the POST.
+      const before = s.hits.length;
+      const flag = await smart(['token', '--token-url', `${s.url}/token`], {
+        ws,
+        env: { ...flow.env, SMART_BASE_URL: s.url },
+      });
+      expect(flag.exitCode).toBe(3);
+      expect(flag.stderr).toContain('the server advertises RS384, PS384');
+      expect(s.hits.slice(before)).toEqual(['POST /token']);
+    } finally {
+      await s.close();
+    }
+  });
+
+  test('invalid_scope after register-client: requested vs the registered scope saved in the profile', async () => {
+    const ws = makeWorkspace();
+    const reg = await smart(
+      [
+        'register-client',
+        'token-narrow',
+        '--jwks-uri',
+        flow.jwksUrl,
+        '--scope',
+        'system/Patient.read',
+      ],
+      {
+        ws,
+        env: {
+          ...flow.env,
+          SMART_ADMIN_SECRET: flow.sandbox.adminSecret,
+          SMART_CLIENT_ID: undefined,
+        },
+      },
+    );
+    expect(reg.exitCode, reg.stderr).toBe(0);
+    const r = await smart(['token', '--scope', 'system/Observation.read'], {
+      ws,
+      env: { SMART_KEY: flow.key.keyFile },
+    });
+    expect(r.exitCode).toBe(3);
+    expect(r.stderr).toContain(': invalid_scope: ');
+    expect(r.stderr).toContain(
+      'hint: requested "system/Observation.read"; registered (saved in profile "default"): "system/Patient.read"',
+    );
+  });
+
   test('unknown client: invalid_client, exit 3, the hint names the client and the kid', async () => {
     const r = await smart(['token'], { env: { ...flow.env, SMART_CLIENT_ID: 'nobody' } });
     expect(r.exitCode).toBe(3);
