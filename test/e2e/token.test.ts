@@ -1,4 +1,6 @@
 import { afterAll, beforeAll, describe, expect, test } from 'vitest';
+import { createServer } from 'node:http';
+import type { AddressInfo } from 'node:net';
 import { decodeJwt } from 'jose';
 import { json, makeWorkspace, smart } from '../helpers/cli.js';
 import { startFlow, type Flow } from '../helpers/sandbox.js';
@@ -452,5 +454,62 @@ describe('smart token: bad input and bad servers', () => {
     expect(bad.exitCode).toBe(3);
     expect(bad.stderr).not.toMatch(/eyJ[\w-]{4,}\.[\w-]{4,}/);
     expect(bad.stderr).not.toContain('client_assertion=');
+  });
+});
+
+describe('the shared token path of FHIR commands', () => {
+  test('a 401 from the FHIR server drops the cached token, signs a new assertion and retries once', async () => {
+    // A token endpoint that numbers its tokens, and a FHIR server that takes only the second.
+    const jtis: string[] = [];
+    const server = createServer((req, res) => {
+      const chunks: Buffer[] = [];
+      req.on('data', (c: Buffer) => chunks.push(c));
+      req.on('end', () => {
+        const send = (status: number, body: unknown) =>
+          res.writeHead(status, { 'content-type': 'application/json' }).end(JSON.stringify(body));
+        if (req.method === 'POST' && req.url === '/token') {
+          const form = new URLSearchParams(Buffer.concat(chunks).toString('utf8'));
+          jtis.push(String(decodeJwt(form.get('client_assertion') ?? '').jti));
+          return send(200, {
+            access_token: `stub-token-${jtis.length}`,
+            token_type: 'bearer',
+            expires_in: 300,
+          });
+        }
+        if (req.url?.startsWith('/fhir/Patient')) {
+          return req.headers.authorization === 'Bearer stub-token-2'
+            ? send(200, { resourceType: 'Bundle', type: 'searchset', entry: [] })
+            : send(401, {
+                resourceType: 'OperationOutcome',
+                issue: [{ severity: 'error', code: 'login' }],
+              });
+        }
+        return send(404, { error: 'not found' });
+      });
+    });
+    await new Promise<void>((r) => server.listen(0, '127.0.0.1', r));
+    const base = `http://127.0.0.1:${(server.address() as AddressInfo).port}`;
+    const env = { ...flow.env, SMART_BASE_URL: base, SMART_TOKEN_URL: `${base}/token` };
+    try {
+      const ws = makeWorkspace();
+      expect((await smart(['token'], { ws, env })).stdout).toBe('stub-token-1\n');
+      const api = await smart(['api', 'Patient', '--verbose'], { ws, env });
+      expect(api.exitCode, api.stderr).toBe(0);
+      expect(api.stderr).toContain('answered 401: getting a new token and retrying once');
+      expect(jtis).toHaveLength(2);
+      expect(jtis[0]).not.toBe(jtis[1]);
+      // The rejected token left the cache; the new one took its place.
+      const after = await smart(['token', '-o', 'json'], { ws, env });
+      expect(json<{ access_token: string; from_cache: boolean }>(after)).toMatchObject({
+        access_token: 'stub-token-2',
+        from_cache: true,
+      });
+      expect(jtis).toHaveLength(2);
+    } finally {
+      await new Promise<void>((r) => {
+        server.close(() => r());
+        server.closeAllConnections();
+      });
+    }
   });
 });
