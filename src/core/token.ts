@@ -254,6 +254,18 @@ export class TokenProvider {
     return d.config.token_endpoint;
   }
 
+  /**
+   * Without a request, learn the configuration of the server at `tokenUrl` from the discovery
+   * cache (when the token URL came from a flag or --aud, discovery did not run). Only a cached
+   * document whose token_endpoint is that URL counts.
+   */
+  async useCachedDiscovery(tokenUrl: string): Promise<void> {
+    const s = this.options.settings;
+    if (this.discovered || !s.fhirUrl) return;
+    const config = await readCachedDiscovery(s.fhirUrl, s.paths.cacheDir, this.options.now());
+    if (config?.token_endpoint === tokenUrl) this.discovered = config;
+  }
+
   /** The discovered SMART configuration, once tokenUrl() has run discovery (fresh or cached). */
   get discoveredConfiguration(): SmartConfiguration | undefined {
     return this.discovered;

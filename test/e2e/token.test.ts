@@ -1,5 +1,7 @@
 import { afterAll, beforeAll, describe, expect, test } from 'vitest';
+import { readdirSync, statSync } from 'node:fs';
 import { createServer } from 'node:http';
+import { join } from 'node:path';
 import type { AddressInfo } from 'node:net';
 import { decodeJwt } from 'jose';
 import { json, makeWorkspace, smart } from '../helpers/cli.js';
@@ -40,6 +42,12 @@ describe('smart token against the sandbox', () => {
     expect(first.exitCode).toBe(0);
     const cold = json<Record<string, unknown>>(first);
     expect(cold.from_cache).toBe(false);
+    // The cache lives in $XDG_CACHE_HOME/smart/tokens, one 0600 file per token.
+    const dir = join(ws.cache, 'smart', 'tokens');
+    const files = readdirSync(dir);
+    expect(files).toHaveLength(1);
+    expect(statSync(join(dir, files[0]!)).mode & 0o777).toBe(0o600);
+    expect(statSync(dir).mode & 0o077).toBe(0);
     const before = flow.sandbox.requests.length;
     const jwksBefore = flow.jwksHits();
     const second = await smart(['token', '-o', 'json'], { ws, env: flow.env });
