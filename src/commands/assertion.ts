@@ -72,7 +72,9 @@ Examples:
       const provider = await openTokenProvider(ctx);
       const key = await provider.signingKey();
       const audience = opts.aud ?? (await provider.tokenUrl());
-      if (!opts.aud) provider.checkAlgAdvertised(key, audience);
+      // The alg must be one the server advertises, when that is known (discovery or its cache).
+      await provider.useCachedDiscovery(audience);
+      provider.checkAlgAdvertised(key, audience);
       const signed = await signClientAssertion({
         clientId,
         audience,

@@ -43,8 +43,9 @@ export function registerDecode(program: Command, ctx: Context): void {
       'after',
       `
 Use - to read the token from stdin. Times are shown as dates and as "expires in 4m12s".
-A client assertion (typ JWT, iss = sub, aud a URL, a jti; or --assertion) is checked against
-the SMART rules: typ, kid, alg, iss = sub, aud, exp at most 5 minutes ahead, jti.
+A client assertion (aud a URL, an iss or sub, no access-token claims such as scope; or
+--assertion) is checked against the SMART rules: typ, kid, alg, iss = sub, aud, exp at most
+5 minutes ahead, jti. Each violated rule is listed.
 Exit 1 when --jwks verification fails (or, with --strict, when a rule is violated).
 
 Examples:

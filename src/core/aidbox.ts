@@ -6,7 +6,7 @@ import {
   type HttpResponse,
 } from './http.js';
 import { parseJwks, privateMembers, type Jwks, type PublicJwk } from './keys.js';
-import { redactUrl } from './redact.js';
+import { redactText, redactUrl } from './redact.js';
 
 export const JWT_BEARER_ASSERTION = 'urn:ietf:params:oauth:client-assertion-type:jwt-bearer';
 export const DEFAULT_CLIENT_TYPE = 'bulk-api-client';
@@ -244,6 +244,17 @@ function tryJson(text: string): unknown {
   }
 }
 
+/**
+ * A server's text for an error line: one line, no token-shaped strings, and never the admin
+ * secret (a server may echo the request it refused).
+ */
+function scrub(text: string, admin: AdminCredentials): string {
+  let t = redactText(text);
+  const basic = Buffer.from(`${admin.clientId}:${admin.secret}`, 'utf8').toString('base64');
+  for (const s of [admin.secret, basic]) if (s) t = t.split(s).join('***');
+  return t.replace(/\s+/g, ' ').trim();
+}
+
 /** A failed admin answer as a SmartError that names the URL and, for a 422, the fields. */
 export function adminError(
   res: HttpResponse,
@@ -264,11 +275,13 @@ export function adminError(
     );
   }
   const body = tryJson(res.text);
-  const outcome = summarizeOperationOutcome(body);
+  const summary = summarizeOperationOutcome(body);
+  const outcome = summary === undefined ? undefined : scrub(summary, admin);
+  const described = scrub(describeErrorBody(res), admin);
   if (res.status === 422 || (res.status === 400 && outcome)) {
     return new SmartError(
       'fhir',
-      `${req.method} ${url} was rejected (${res.status}): ${outcome ?? describeErrorBody(res)}`,
+      `${req.method} ${url} was rejected (${res.status}): ${outcome ?? described}`,
       {
         status: res.status,
         code: 'invalid_resource',
@@ -278,23 +291,15 @@ export function adminError(
     );
   }
   if (res.status === 404 || res.status === 405) {
-    return new SmartError(
-      'http',
-      `${req.method} ${url} answered ${res.status}: ${describeErrorBody(res)}`,
-      {
-        status: res.status,
-        hint: `--base-url must be the server origin (e.g. https://aidbox.example.com), not the FHIR base: ${req.resourceType} is an Aidbox native resource at /${req.resourceType}/<id>`,
-      },
-    );
-  }
-  return new SmartError(
-    'http',
-    `${req.method} ${url} answered ${res.status}: ${describeErrorBody(res)}`,
-    {
+    return new SmartError('http', `${req.method} ${url} answered ${res.status}: ${described}`, {
       status: res.status,
-      details: { body },
-    },
-  );
+      hint: `--base-url must be the server origin (e.g. https://aidbox.example.com), not the FHIR base: ${req.resourceType} is an Aidbox native resource at /${req.resourceType}/<id>`,
+    });
+  }
+  return new SmartError('http', `${req.method} ${url} answered ${res.status}: ${described}`, {
+    status: res.status,
+    details: { body },
+  });
 }
 
 /** Send one admin request with HTTP Basic; 201 = created, 200 = updated; DELETE 404 = absent. */

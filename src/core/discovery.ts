@@ -167,6 +167,32 @@ interface CachedDiscovery {
   config: SmartConfiguration;
 }
 
+async function freshCacheEntry(
+  cacheDir: string,
+  fhirUrl: string,
+  now: number,
+): Promise<CachedDiscovery | undefined> {
+  const hit = await new FileCache(cacheDir).get<CachedDiscovery>(
+    'discovery',
+    FileCache.keyOf(fhirUrl),
+  );
+  const fresh =
+    hit &&
+    hit.fhirUrl === fhirUrl &&
+    now - hit.fetchedAt < DISCOVERY_TTL_MS &&
+    typeof hit.config?.token_endpoint === 'string';
+  return fresh ? hit : undefined;
+}
+
+/** The cached discovery of a FHIR base, if there is a fresh one; never makes a request. */
+export async function readCachedDiscovery(
+  fhirUrl: string,
+  cacheDir: string,
+  now: number,
+): Promise<SmartConfiguration | undefined> {
+  return (await freshCacheEntry(cacheDir, fhirUrl, now))?.config;
+}
+
 /** Discovery with a per-FHIR-base file cache (an hour), so warm commands make no request. */
 export async function cachedDiscovery(
   http: () => Promise<HttpClient>,
@@ -174,24 +200,10 @@ export async function cachedDiscovery(
   cacheDir: string,
   now: number,
 ): Promise<{ config: SmartConfiguration; source: string; fromCache: boolean }> {
-  const cache = new FileCache(cacheDir);
-  const key = FileCache.keyOf(fhirUrl);
-  const hit = await cache.get<CachedDiscovery>('discovery', key);
-  if (
-    hit &&
-    hit.fhirUrl === fhirUrl &&
-    now - hit.fetchedAt < DISCOVERY_TTL_MS &&
-    hit.config?.token_endpoint
-  ) {
-    return { config: hit.config, source: hit.source, fromCache: true };
-  }
+  const hit = await freshCacheEntry(cacheDir, fhirUrl, now);
+  if (hit) return { config: hit.config, source: hit.source, fromCache: true };
   const result = await discoverSmartConfiguration(await http(), fhirUrl);
-  await cache.set('discovery', key, {
-    fhirUrl,
-    fetchedAt: now,
-    source: result.source,
-    config: result.config,
-  });
+  await saveDiscovery(cacheDir, fhirUrl, result, now);
   return { config: result.config, source: result.source, fromCache: false };
 }
 

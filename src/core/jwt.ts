@@ -123,16 +123,25 @@ function looksLikeUrl(v: unknown): boolean {
   }
 }
 
-/** A SMART client assertion: typ JWT, iss = sub, an https(s) aud, and a jti. */
+/** Claims that only access tokens carry (RFC 9068, SMART, Aidbox), never a client assertion. */
+const ACCESS_TOKEN_CLAIMS = ['scope', 'scp', 'client_id', 'azp', 'atv'];
+
+/**
+ * Whether a JWT is meant as a SMART client assertion: an aud that is a URL (the token endpoint),
+ * an iss or sub, and nothing of an access token. The rules themselves (typ, iss = sub, jti...)
+ * are not part of the test, or a broken assertion would escape the very checks it fails.
+ */
 export function looksLikeClientAssertion(d: DecodedJwt): boolean {
   const { header, claims } = d;
-  return (
-    header.typ === 'JWT' &&
-    typeof claims.iss === 'string' &&
-    claims.iss === claims.sub &&
-    looksLikeUrl(Array.isArray(claims.aud) ? claims.aud[0] : claims.aud) &&
-    typeof claims.jti === 'string'
-  );
+  if (typeof header.typ === 'string' && /^(application\/)?at\+jwt$/i.test(header.typ)) return false;
+  if (ACCESS_TOKEN_CLAIMS.some((c) => c in claims)) return false;
+  const auds: unknown[] = Array.isArray(claims.aud) ? claims.aud : [claims.aud];
+  if (!auds.some(looksLikeUrl)) return false;
+  const { iss, sub } = claims;
+  if (typeof iss !== 'string' && typeof sub !== 'string') return false;
+  // An access token names its server (a URL) as iss and the client or user as sub.
+  if (looksLikeUrl(iss) && iss !== sub) return false;
+  return true;
 }
 
 export interface RuleCheck {

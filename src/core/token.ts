@@ -7,10 +7,10 @@ import {
   type HttpResponse,
 } from './http.js';
 import { signClientAssertion, type SignedAssertion } from './assertion.js';
-import { cachedDiscovery, type SmartConfiguration } from './discovery.js';
+import { cachedDiscovery, readCachedDiscovery, type SmartConfiguration } from './discovery.js';
 import { loadSigningKey, type SigningKey } from './keys.js';
 import { FileCache } from './cache.js';
-import { requireSetting, type Settings } from './settings.js';
+import { loadConfig, requireSetting, type Settings } from './settings.js';
 import { redactUrl } from './redact.js';
 
 export const JWT_BEARER = 'urn:ietf:params:oauth:client-assertion-type:jwt-bearer';
@@ -74,6 +74,12 @@ export function jwtExpiry(token: string): number | undefined {
   }
 }
 
+/** expires_in as a positive number of seconds; some servers send it as a string ("300"). */
+function secondsOf(v: unknown): number | undefined {
+  const n = typeof v === 'string' && /^\s*\d+(\.\d+)?\s*$/.test(v) ? Number(v) : v;
+  return typeof n === 'number' && Number.isFinite(n) && n > 0 ? n : undefined;
+}
+
 function tryJson(text: string): Record<string, unknown> | undefined {
   try {
     const v = JSON.parse(text) as unknown;
@@ -91,6 +97,50 @@ export interface OAuthErrorContext {
   scope: string;
   jwksUri?: string;
   advertisedAlgs?: string[];
+  /** The profile's scope (what `smart register-client` registered), when known. */
+  registeredScope?: string;
+  /** The profile it comes from, for the hint. */
+  profile?: string;
+  /** The server's scopes_supported, when discovery said. */
+  supportedScopes?: string[];
+}
+
+/** Whether an OAuth error is about the signing algorithm. */
+export function isAlgComplaint(error: string, description: string | undefined): boolean {
+  return error === 'unsupported_algorithm' || /\balg(orithm)?s?\b/i.test(description ?? '');
+}
+
+/** A server's text on one line, without anything token-shaped, at most `max` characters. */
+function serverText(text: string, max = 300): string {
+  return snippet(text, max);
+}
+
+function invalidScopeHint(c: OAuthErrorContext): string {
+  const requested = c.scope.split(/\s+/).filter(Boolean);
+  const parts = [`requested "${c.scope}"`];
+  if (c.registeredScope !== undefined) {
+    const where = `profile "${c.profile ?? 'default'}"`;
+    parts.push(
+      c.registeredScope.trim().split(/\s+/).join(' ') === requested.join(' ')
+        ? `that is the registered scope saved in ${where}, so the server's Client.scope differs: register again (smart register-client ${c.clientId} --scope ...)`
+        : `registered (saved in ${where}): "${c.registeredScope}": ask for scopes within it (--scope), or register again with more (smart register-client ${c.clientId} --scope ...)`,
+    );
+  } else {
+    parts.push(
+      'the client must be registered with scopes that cover it (smart register-client --scope ...), or ask for less with --scope',
+    );
+  }
+  const notSystem = requested.filter((r) => !r.startsWith('system/'));
+  if (notSystem.length) {
+    parts.push(`backend services take system/ scopes only, not ${notSystem.join(' ')}`);
+  }
+  if (c.supportedScopes?.length) {
+    const shown = c.supportedScopes.slice(0, 8).join(' ');
+    parts.push(
+      `the server advertises ${shown}${c.supportedScopes.length > 8 ? ` … (${c.supportedScopes.length} in all)` : ''}`,
+    );
+  }
+  return parts.join('; ');
 }
 
 /** Turn a failed token response into one line with the usual causes as a hint. */
@@ -110,21 +160,24 @@ export function oauthError(res: HttpResponse, c: OAuthErrorContext): SmartError 
       },
     );
   }
-  const error = body.error;
+  const error = serverText(body.error, 80);
   const description =
-    typeof body.error_description === 'string' ? body.error_description : undefined;
+    typeof body.error_description === 'string' && body.error_description.trim() !== ''
+      ? serverText(body.error_description)
+      : undefined;
   let hint: string;
-  const mentionsAlg = /\balg(orithm)?\b/i.test(description ?? '');
-  if (mentionsAlg || error === 'unsupported_algorithm') {
+  if (isAlgComplaint(error, description)) {
     hint = c.advertisedAlgs?.length
       ? `the key signs with ${c.alg}; the server advertises ${c.advertisedAlgs.join(', ')}: make a key with \`smart keygen --alg ${c.advertisedAlgs[0]}\``
       : `the key signs with ${c.alg}; check which algorithms the server accepts (\`smart discover\`)`;
   } else if (error === 'invalid_client') {
     hint = `the server could not verify the assertion: does ${c.jwksUri ?? 'the registered JWKS'} serve kid ${c.kid}, and can the server reach it? is client id "${c.clientId}" registered? is the clock right?`;
   } else if (error === 'invalid_scope') {
-    hint = `requested "${c.scope}"; the client must be registered with scopes that cover it (smart register-client --scope ...), or ask for less with --scope`;
+    hint = invalidScopeHint(c);
   } else if (error === 'unauthorized_client') {
     hint = `client "${c.clientId}" is not allowed the client_credentials grant; register it with grant_types [client_credentials]`;
+  } else if (error === 'unsupported_grant_type') {
+    hint = `the server does not offer the client_credentials grant at ${url}: check the token endpoint (\`smart discover\`, grant_types_supported)`;
   } else if (error === 'invalid_grant' || error === 'invalid_request') {
     hint =
       'the server rejected the request itself; run with --verbose and check the token endpoint URL';
@@ -201,6 +254,18 @@ export class TokenProvider {
     return d.config.token_endpoint;
   }
 
+  /**
+   * Without a request, learn the configuration of the server at `tokenUrl` from the discovery
+   * cache (when the token URL came from a flag or --aud, discovery did not run). Only a cached
+   * document whose token_endpoint is that URL counts.
+   */
+  async useCachedDiscovery(tokenUrl: string): Promise<void> {
+    const s = this.options.settings;
+    if (this.discovered || !s.fhirUrl) return;
+    const config = await readCachedDiscovery(s.fhirUrl, s.paths.cacheDir, this.options.now());
+    if (config?.token_endpoint === tokenUrl) this.discovered = config;
+  }
+
   /** The discovered SMART configuration, once tokenUrl() has run discovery (fresh or cached). */
   get discoveredConfiguration(): SmartConfiguration | undefined {
     return this.discovered;
@@ -269,6 +334,55 @@ export class TokenProvider {
     );
   }
 
+  /**
+   * What the hint of a rejected token request can name, from what is known without another
+   * request: the advertised algs and scopes (discovery, or its cache when the token URL came from a
+   * flag) and the scope saved in the profile by `smart register-client`.
+   */
+  private async errorContext(
+    res: HttpResponse,
+    base: OAuthErrorContext,
+  ): Promise<OAuthErrorContext> {
+    const body = tryJson(res.text);
+    if (!body || typeof body.error !== 'string') return base;
+    const error = body.error;
+    const description =
+      typeof body.error_description === 'string' ? body.error_description : undefined;
+    const s = this.options.settings;
+    const wanted = error === 'invalid_scope' || isAlgComplaint(error, description);
+    if (!wanted) return base;
+    const config =
+      this.discovered ??
+      (s.fhirUrl
+        ? await readCachedDiscovery(s.fhirUrl, s.paths.cacheDir, this.options.now())
+        : undefined);
+    const algs = config?.token_endpoint_auth_signing_alg_values_supported;
+    const c: OAuthErrorContext = {
+      ...base,
+      advertisedAlgs:
+        base.advertisedAlgs ?? (Array.isArray(algs) && algs.length ? algs : undefined),
+    };
+    if (error === 'invalid_scope') {
+      const scopes = config?.scopes_supported;
+      if (Array.isArray(scopes) && scopes.length) c.supportedScopes = scopes;
+      c.profile = s.profile;
+      c.registeredScope = await this.profileScope();
+    }
+    return c;
+  }
+
+  /** The scope saved in the active profile (register-client saves the registered one). */
+  private async profileScope(): Promise<string | undefined> {
+    const s = this.options.settings;
+    if (!s.profileExists) return undefined;
+    try {
+      return (await loadConfig(s.paths.configFile)).profiles[s.profile]?.scope;
+    } catch {
+      // Only for a hint: a config that cannot be read here was reported when settings resolved.
+      return undefined;
+    }
+  }
+
   private async fetchToken(p: {
     tokenUrl: string;
     clientId: string;
@@ -330,15 +444,18 @@ export class TokenProvider {
     }
     if (!res) throw new SmartError('network', `no answer from ${redactUrl(p.tokenUrl)}`);
     if (!res.ok) {
-      throw oauthError(res, {
-        tokenUrl: p.tokenUrl,
-        clientId: p.clientId,
-        kid: p.key.kid,
-        alg: p.key.alg,
-        scope: p.scope,
-        jwksUri: s.jwksUri,
-        advertisedAlgs: advertised,
-      });
+      throw oauthError(
+        res,
+        await this.errorContext(res, {
+          tokenUrl: p.tokenUrl,
+          clientId: p.clientId,
+          kid: p.key.kid,
+          alg: p.key.alg,
+          scope: p.scope,
+          jwksUri: s.jwksUri,
+          advertisedAlgs: advertised,
+        }),
+      );
     }
     const body = parseJsonBody<TokenResponse>(res.text, res.contentType, p.tokenUrl, res.status);
     if (!body || typeof body.access_token !== 'string' || body.access_token === '') {
@@ -360,10 +477,8 @@ export class TokenProvider {
       );
     }
     const now = this.options.now();
-    const expiresAt =
-      typeof body.expires_in === 'number' && body.expires_in > 0
-        ? now + body.expires_in * 1000
-        : jwtExpiry(body.access_token);
+    const expiresIn = secondsOf(body.expires_in);
+    const expiresAt = expiresIn ? now + expiresIn * 1000 : jwtExpiry(body.access_token);
     const token: AccessToken = {
       accessToken: body.access_token,
       tokenType: body.token_type,

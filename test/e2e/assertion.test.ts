@@ -2,7 +2,7 @@ import { afterAll, beforeAll, describe, expect, test } from 'vitest';
 import { readFileSync } from 'node:fs';
 import { join, dirname } from 'node:path';
 import { createLocalJWKSet, decodeJwt, decodeProtectedHeader, jwtVerify } from 'jose';
-import { json, smart } from '../helpers/cli.js';
+import { json, makeWorkspace, smart } from '../helpers/cli.js';
 import { startFlow, type Flow } from '../helpers/sandbox.js';
 import { fixedServer } from '../helpers/servers.js';
 
@@ -156,12 +156,30 @@ describe('smart assertion', () => {
         : undefined,
     );
     try {
-      const r = await smart(['assertion'], { env: { ...es.env, SMART_BASE_URL: s.url } });
+      const ws = makeWorkspace();
+      const r = await smart(['assertion'], { ws, env: { ...es.env, SMART_BASE_URL: s.url } });
       expect(r.exitCode).toBe(2);
       expect(r.stderr).toContain(
         'error: the key signs with ES384, but http://127.0.0.1:1/auth/token accepts only RS384',
       );
       expect(r.stderr).toContain('smart keygen --alg RS384');
+      // Still known with --aud (or --token-url): from the discovery cache, without a request.
+      const hits = s.hits.length;
+      for (const flag of ['--aud', '--token-url']) {
+        const again = await smart(['assertion', flag, 'http://127.0.0.1:1/auth/token'], {
+          ws,
+          env: { ...es.env, SMART_BASE_URL: s.url },
+        });
+        expect(again.exitCode).toBe(2);
+        expect(again.stderr).toContain('accepts only RS384');
+      }
+      // Another audience than the cached server's: not known, so not refused.
+      const other = await smart(['assertion', '--aud', 'https://elsewhere.example.org/token'], {
+        ws,
+        env: { ...es.env, SMART_BASE_URL: s.url },
+      });
+      expect(other.exitCode).toBe(0);
+      expect(s.hits.length).toBe(hits);
     } finally {
       await s.close();
       await es.close();

@@ -139,6 +139,22 @@ describe('smart decode', () => {
     );
   });
 
+  test('a broken assertion is recognised without --assertion: no typ, no jti, iss != sub', async () => {
+    const now = Math.floor(Date.now() / 1000);
+    const bad = await sign(
+      flow.key,
+      { kid: flow.key.kid },
+      { iss: 'decode-client', sub: 'other', aud: flow.sandbox.tokenUrl, iat: now, exp: now + 60 },
+    );
+    const r = await smart(['decode', bad, '-o', 'json']);
+    expect(r.exitCode).toBe(0);
+    const d = json<DecodeJson>(r);
+    expect(d.assertion).toBe(true);
+    expect(d.checks.filter((c) => !c.ok).map((c) => c.rule)).toEqual(['typ', 'iss = sub', 'jti']);
+    expect(r.stderr).toContain('warning: SMART assertion rule "typ": header typ must be "JWT"');
+    expect(r.stderr).toContain('warning: SMART assertion rule "jti": jti is missing');
+  });
+
   test('an expired assertion: "expired ... ago"', async () => {
     const now = Math.floor(Date.now() / 1000);
     const old = await sign(

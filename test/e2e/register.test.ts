@@ -105,6 +105,45 @@ describe('smart register-client', () => {
     expect(body.type).toBe('smart-app');
   });
 
+  test('--dry-run never shows the admin secret, even when it is set and with --verbose --debug', async () => {
+    const before = sandbox.requests.length;
+    const r = await smart(
+      ['register-client', 'dry3', '--jwks-uri', jwks.url, '--dry-run', '--verbose', '--debug'],
+      { env: env() },
+    );
+    expect(r.exitCode).toBe(0);
+    expect(sandbox.requests.length).toBe(before);
+    expect(r.stdout.match(/^PUT /gm)).toHaveLength(2);
+    for (const s of [SECRET, Buffer.from(`root:${SECRET}`).toString('base64'), 'Basic ']) {
+      expect(r.stdout).not.toContain(s);
+      expect(r.stderr).not.toContain(s);
+    }
+  });
+
+  test('--no-access-policy: only the Client is written; no AccessPolicy exists afterwards', async () => {
+    const r = await smart(
+      [
+        'register-client',
+        'reg-nopolicy',
+        '--jwks-uri',
+        jwks.url,
+        '--no-access-policy',
+        '--no-save',
+      ],
+      { env: env() },
+    );
+    expect(r.exitCode, r.stderr).toBe(0);
+    const out = json<Registered>(r);
+    expect(out.client.result).toBe('created');
+    expect(out.accessPolicy).toBeUndefined();
+    const puts = sandbox.requests.filter((q) => q.path.endsWith('/reg-nopolicy'));
+    expect(puts.map((q) => `${q.method} ${q.path}`)).toEqual(['PUT /Client/reg-nopolicy']);
+    const policy = await fetch(`${sandbox.url}/AccessPolicy/reg-nopolicy`, {
+      headers: { authorization: `Basic ${Buffer.from(`root:${SECRET}`).toString('base64')}` },
+    });
+    expect(policy.status).toBe(404);
+  });
+
   test('creates, then updates; saves the profile; the client then gets a token', async () => {
     const ws = makeWorkspace();
     const args = ['register-client', 'reg-1', '--jwks-uri', jwks.url];

@@ -1,4 +1,8 @@
 import { afterAll, beforeAll, describe, expect, test } from 'vitest';
+import { readdirSync, statSync } from 'node:fs';
+import { createServer } from 'node:http';
+import { join } from 'node:path';
+import type { AddressInfo } from 'node:net';
 import { decodeJwt } from 'jose';
 import { json, makeWorkspace, smart } from '../helpers/cli.js';
 import { startFlow, type Flow } from '../helpers/sandbox.js';
@@ -38,6 +42,12 @@ describe('smart token against the sandbox', () => {
     expect(first.exitCode).toBe(0);
     const cold = json<Record<string, unknown>>(first);
     expect(cold.from_cache).toBe(false);
+    // The cache lives in $XDG_CACHE_HOME/smart/tokens, one 0600 file per token.
+    const dir = join(ws.cache, 'smart', 'tokens');
+    const files = readdirSync(dir);
+    expect(files).toHaveLength(1);
+    expect(statSync(join(dir, files[0]!)).mode & 0o777).toBe(0o600);
+    expect(statSync(dir).mode & 0o077).toBe(0);
     const before = flow.sandbox.requests.length;
     const jwksBefore = flow.jwksHits();
     const second = await smart(['token', '-o', 'json'], { ws, env: flow.env });
@@ -138,6 +148,114 @@ describe('smart token: bad input and bad servers', () => {
       /^error: token request rejected by http:\/\/127\.0\.0\.1:\d+\/auth\/token: invalid_scope: /m,
     );
     expect(r.stderr).toContain('hint: requested "system/*.write"');
+  });
+
+  test.each([
+    ['invalid_request', 'the server rejected the request itself'],
+    ['invalid_client', 'the server could not verify the assertion: does'],
+    ['invalid_grant', 'the server rejected the request itself'],
+    ['unauthorized_client', 'is not allowed the client_credentials grant'],
+    ['unsupported_grant_type', 'the server does not offer the client_credentials grant'],
+    ['invalid_scope', 'requested "system/*.read"'],
+    ['temporarily_unavailable', "see the server's description above"],
+  ])(
+    'OAuth error %s: one line naming it and the description, a hint, exit 3',
+    async (code, hint) => {
+      const s = await fixedServer({
+        status: code === 'invalid_client' ? 401 : 400,
+        contentType: 'application/json;charset=UTF-8',
+        body: JSON.stringify({ error: code, error_description: `the ${code} description` }),
+      });
+      try {
+        const r = await smart(['token', '--token-url', `${s.url}/token`], { env: flow.env });
+        expect(r.exitCode).toBe(3);
+        expect(r.stdout).toBe('');
+        const lines = r.stderr.trimEnd().split('\n');
+        expect(lines).toHaveLength(2);
+        expect(lines[0]).toBe(
+          `error: token request rejected by ${s.url}/token: ${code}: the ${code} description`,
+        );
+        expect(lines[1]).toMatch(/^hint: /);
+        expect(lines[1]).toContain(hint);
+      } finally {
+        await s.close();
+      }
+    },
+  );
+
+  test('an unsupported alg: the hint names the algs the server advertises (discovered, or the discovery cache)', async () => {
+    const s = await fixedServer((path) =>
+      path === '/token'
+        ? {
+            status: 400,
+            body: JSON.stringify({
+              error: 'invalid_client',
+              error_description: "client assertion alg 'RS384' is not supported",
+            }),
+          }
+        : path === '/fhir/.well-known/smart-configuration'
+          ? {
+              status: 200,
+              body: JSON.stringify({
+                token_endpoint: '/token',
+                token_endpoint_auth_signing_alg_values_supported: ['RS384', 'PS384'],
+              }),
+            }
+          : undefined,
+    );
+    try {
+      const ws = makeWorkspace();
+      // A discovered server: the alg is advertised, the server still refuses it.
+      const r = await smart(['token'], { ws, env: { ...flow.env, SMART_BASE_URL: s.url } });
+      expect(r.exitCode).toBe(3);
+      expect(r.stderr).toContain(
+        'hint: the key signs with RS384; the server advertises RS384, PS384: make a key with',
+      );
+      // --token-url skips discovery; the cached configuration still names the algs, with no
+      // request but the POST.
+      const before = s.hits.length;
+      const flag = await smart(['token', '--token-url', `${s.url}/token`], {
+        ws,
+        env: { ...flow.env, SMART_BASE_URL: s.url },
+      });
+      expect(flag.exitCode).toBe(3);
+      expect(flag.stderr).toContain('the server advertises RS384, PS384');
+      expect(s.hits.slice(before)).toEqual(['POST /token']);
+    } finally {
+      await s.close();
+    }
+  });
+
+  test('invalid_scope after register-client: requested vs the registered scope saved in the profile', async () => {
+    const ws = makeWorkspace();
+    const reg = await smart(
+      [
+        'register-client',
+        'token-narrow',
+        '--jwks-uri',
+        flow.jwksUrl,
+        '--scope',
+        'system/Patient.read',
+      ],
+      {
+        ws,
+        env: {
+          ...flow.env,
+          SMART_ADMIN_SECRET: flow.sandbox.adminSecret,
+          SMART_CLIENT_ID: undefined,
+        },
+      },
+    );
+    expect(reg.exitCode, reg.stderr).toBe(0);
+    const r = await smart(['token', '--scope', 'system/Observation.read'], {
+      ws,
+      env: { SMART_KEY: flow.key.keyFile },
+    });
+    expect(r.exitCode).toBe(3);
+    expect(r.stderr).toContain(': invalid_scope: ');
+    expect(r.stderr).toContain(
+      'hint: requested "system/Observation.read"; registered (saved in profile "default"): "system/Patient.read"',
+    );
   });
 
   test('unknown client: invalid_client, exit 3, the hint names the client and the kid', async () => {
@@ -344,5 +462,62 @@ describe('smart token: bad input and bad servers', () => {
     expect(bad.exitCode).toBe(3);
     expect(bad.stderr).not.toMatch(/eyJ[\w-]{4,}\.[\w-]{4,}/);
     expect(bad.stderr).not.toContain('client_assertion=');
+  });
+});
+
+describe('the shared token path of FHIR commands', () => {
+  test('a 401 from the FHIR server drops the cached token, signs a new assertion and retries once', async () => {
+    // A token endpoint that numbers its tokens, and a FHIR server that takes only the second.
+    const jtis: string[] = [];
+    const server = createServer((req, res) => {
+      const chunks: Buffer[] = [];
+      req.on('data', (c: Buffer) => chunks.push(c));
+      req.on('end', () => {
+        const send = (status: number, body: unknown) =>
+          res.writeHead(status, { 'content-type': 'application/json' }).end(JSON.stringify(body));
+        if (req.method === 'POST' && req.url === '/token') {
+          const form = new URLSearchParams(Buffer.concat(chunks).toString('utf8'));
+          jtis.push(String(decodeJwt(form.get('client_assertion') ?? '').jti));
+          return send(200, {
+            access_token: `stub-token-${jtis.length}`,
+            token_type: 'bearer',
+            expires_in: 300,
+          });
+        }
+        if (req.url?.startsWith('/fhir/Patient')) {
+          return req.headers.authorization === 'Bearer stub-token-2'
+            ? send(200, { resourceType: 'Bundle', type: 'searchset', entry: [] })
+            : send(401, {
+                resourceType: 'OperationOutcome',
+                issue: [{ severity: 'error', code: 'login' }],
+              });
+        }
+        return send(404, { error: 'not found' });
+      });
+    });
+    await new Promise<void>((r) => server.listen(0, '127.0.0.1', r));
+    const base = `http://127.0.0.1:${(server.address() as AddressInfo).port}`;
+    const env = { ...flow.env, SMART_BASE_URL: base, SMART_TOKEN_URL: `${base}/token` };
+    try {
+      const ws = makeWorkspace();
+      expect((await smart(['token'], { ws, env })).stdout).toBe('stub-token-1\n');
+      const api = await smart(['api', 'Patient', '--verbose'], { ws, env });
+      expect(api.exitCode, api.stderr).toBe(0);
+      expect(api.stderr).toContain('answered 401: getting a new token and retrying once');
+      expect(jtis).toHaveLength(2);
+      expect(jtis[0]).not.toBe(jtis[1]);
+      // The rejected token left the cache; the new one took its place.
+      const after = await smart(['token', '-o', 'json'], { ws, env });
+      expect(json<{ access_token: string; from_cache: boolean }>(after)).toMatchObject({
+        access_token: 'stub-token-2',
+        from_cache: true,
+      });
+      expect(jtis).toHaveLength(2);
+    } finally {
+      await new Promise<void>((r) => {
+        server.close(() => r());
+        server.closeAllConnections();
+      });
+    }
   });
 });

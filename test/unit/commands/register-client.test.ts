@@ -1,5 +1,10 @@
-import { describe, expect, test } from 'vitest';
+import { afterAll, beforeAll, describe, expect, test } from 'vitest';
 import { PassThrough } from 'node:stream';
+import { mkdtempSync } from 'node:fs';
+import { tmpdir } from 'node:os';
+import { join } from 'node:path';
+import { run } from '../../../src/program.js';
+import { startSandbox, type SandboxHandle } from '../../../src/sandbox/index.js';
 import type { Context } from '../../../src/context.js';
 import { adminSecret, describeRequests } from '../../../src/commands/register-client.js';
 
@@ -53,4 +58,64 @@ test('describeRequests: PUT <url> then the pretty body', () => {
       { method: 'DELETE', resourceType: 'Client', id: 'c', url: 'http://x/Client/c' },
     ]),
   ).toBe('PUT http://x/Client/c\n{\n  "a": 1\n}\n\nDELETE http://x/Client/c\n');
+});
+
+describe('register-client through the whole program, stdin a terminal', () => {
+  const SECRET = 'typed-admin-secret-41';
+  let sandbox: SandboxHandle;
+  beforeAll(async () => {
+    sandbox = await startSandbox({ port: 0, adminSecret: SECRET });
+  });
+  afterAll(async () => {
+    await sandbox?.close();
+  });
+
+  function terminal() {
+    const stdin = Object.assign(new PassThrough(), { isTTY: true });
+    const stdout = Object.assign(new PassThrough(), { isTTY: false });
+    const stderr = Object.assign(new PassThrough(), { isTTY: true, columns: 80 });
+    const text = { out: '', err: '' };
+    stdout.on('data', (c: Buffer) => (text.out += c.toString()));
+    stderr.on('data', (c: Buffer) => (text.err += c.toString()));
+    const home = mkdtempSync(join(tmpdir(), 'register-tty-'));
+    return { io: { stdin, stdout, stderr }, text, env: { HOME: home }, cwd: home };
+  }
+  const args = (id: string) => [
+    'register-client',
+    id,
+    '--jwks-uri',
+    'https://keys.example.org/jwks.json',
+    '--no-check',
+    '--base-url',
+    sandbox.url,
+  ];
+
+  test('--no-input: no prompt, exit 2 naming SMART_ADMIN_SECRET, nothing sent', async () => {
+    const t = terminal();
+    const before = sandbox.requests.length;
+    const code = await run({ argv: [...args('tty-a'), '--no-input'], ...t });
+    expect(code).toBe(2);
+    expect(t.text.err).toContain(`error: no admin secret for "root" at ${sandbox.url}`);
+    expect(t.text.err).toContain('SMART_ADMIN_SECRET');
+    expect(t.text.err).not.toContain('Admin secret for');
+    expect(sandbox.requests.length).toBe(before);
+  });
+
+  test('without --no-input: the masked prompt; the typed secret is used and never shown', async () => {
+    const t = terminal();
+    const timer = setInterval(() => {
+      if (t.text.err.includes('Admin secret for root')) {
+        clearInterval(timer);
+        t.io.stdin.write(`${SECRET}\n`);
+      }
+    }, 20);
+    const code = await run({ argv: [...args('tty-b'), '-o', 'json'], ...t });
+    clearInterval(timer);
+    expect(code, t.text.err).toBe(0);
+    expect(JSON.parse(t.text.out)).toMatchObject({
+      client: { result: 'created' },
+      accessPolicy: { result: 'created' },
+    });
+    expect(t.text.err + t.text.out).not.toContain(SECRET);
+  });
 });

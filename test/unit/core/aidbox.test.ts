@@ -208,6 +208,32 @@ describe('sendAdminRequest', () => {
     );
   });
 
+  test('a server that echoes the request: the secret and the Basic header never reach the message', async () => {
+    const basic = Buffer.from('root:s3cret').toString('base64');
+    const answers = [
+      {
+        status: 500,
+        body: { error: 'server_error', error_description: `secret s3cret\nis wrong` },
+      },
+      {
+        status: 422,
+        body: {
+          resourceType: 'OperationOutcome',
+          issue: [{ severity: 'error', code: 'invalid', diagnostics: `Basic ${basic} refused` }],
+        },
+      },
+      { status: 502, body: `bad gateway for root:s3cret (${basic})`, contentType: 'text/plain' },
+    ];
+    for (const a of answers) {
+      const http = fakeHttp(() => a);
+      const e = (await sendAdminRequest(http, put, ADMIN).catch((x: unknown) => x)) as SmartError;
+      expect(e.message).toMatch(/^PUT /);
+      expect(e.message).not.toContain('s3cret');
+      expect(e.message).not.toContain(basic);
+      expect(e.message).not.toContain('\n');
+    }
+  });
+
   test('404 on PUT: the hint says base URL is the origin, not the FHIR base', async () => {
     const http = fakeHttp(() => ({ status: 404, body: 'Not Found', contentType: 'text/plain' }));
     const e = (await sendAdminRequest(http, put, ADMIN).catch((x: unknown) => x)) as SmartError;

@@ -124,20 +124,32 @@ const GOOD = decoded(
 );
 
 describe('client assertion rules', () => {
-  test('looksLikeClientAssertion: typ JWT, iss = sub, aud a URL, jti', () => {
+  test('looksLikeClientAssertion: an aud URL, an iss or sub, no access-token claims', () => {
     expect(looksLikeClientAssertion(GOOD)).toBe(true);
-    expect(looksLikeClientAssertion(decoded({ ...GOOD.header, typ: 'at+jwt' }, GOOD.claims))).toBe(
+    const is = (header: Record<string, unknown>, claims: Record<string, unknown>) =>
+      looksLikeClientAssertion(decoded(header, claims));
+    // Access tokens: RFC 9068 typ, scope / client_id claims, a server URL as iss.
+    expect(is({ ...GOOD.header, typ: 'at+jwt' }, GOOD.claims)).toBe(false);
+    expect(is(GOOD.header, { ...GOOD.claims, scope: 'system/*.read' })).toBe(false);
+    expect(is(GOOD.header, { ...GOOD.claims, client_id: 'c' })).toBe(false);
+    expect(is(GOOD.header, { ...GOOD.claims, iss: 'https://auth.example.org', sub: 'c' })).toBe(
       false,
     );
-    expect(looksLikeClientAssertion(decoded(GOOD.header, { ...GOOD.claims, sub: 'x' }))).toBe(
-      false,
-    );
-    expect(looksLikeClientAssertion(decoded(GOOD.header, { ...GOOD.claims, aud: 'fhir' }))).toBe(
-      false,
-    );
+    // An ID token: aud is a client id, not a URL.
+    expect(is(GOOD.header, { ...GOOD.claims, aud: 'fhir' })).toBe(false);
+    expect(is(GOOD.header, { ...GOOD.claims, iss: undefined, sub: undefined })).toBe(false);
+  });
+
+  test('a broken assertion is still recognised, so that its violations are listed', () => {
+    const { typ: _typ, ...noTyp } = GOOD.header;
+    expect(looksLikeClientAssertion(decoded(noTyp, GOOD.claims))).toBe(true);
+    expect(looksLikeClientAssertion(decoded(GOOD.header, { ...GOOD.claims, sub: 'x' }))).toBe(true);
     expect(looksLikeClientAssertion(decoded(GOOD.header, { ...GOOD.claims, jti: undefined }))).toBe(
-      false,
+      true,
     );
+    expect(
+      looksLikeClientAssertion(decoded({ alg: 'RS256' }, { iss: 'c', aud: AUD, exp: NOW + 3600 })),
+    ).toBe(true);
   });
 
   test('a good assertion passes every rule', () => {

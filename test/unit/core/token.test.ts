@@ -1,13 +1,14 @@
 import { describe, expect, test } from 'vitest';
 import { statSync, readdirSync } from 'node:fs';
 import { join } from 'node:path';
-import { mkdtempSync, writeFileSync } from 'node:fs';
+import { mkdirSync, mkdtempSync, writeFileSync } from 'node:fs';
 import { tmpdir } from 'node:os';
 import { decodeJwt } from 'jose';
 import { SmartError } from '../../../src/core/errors.js';
 import { generateSigningKey, type SigningAlg } from '../../../src/core/keys.js';
 import { CACHE_MARGIN_MS, JWT_BEARER, TokenProvider, jwtExpiry } from '../../../src/core/token.js';
 import type { Settings } from '../../../src/core/settings.js';
+import { saveDiscovery } from '../../../src/core/discovery.js';
 import { fakeHttp, formOf, testSettings, type FakeHandler } from '../../helpers/fake-http.js';
 
 const TOKEN_URL = 'https://auth.example.org/auth/token';
@@ -178,6 +179,32 @@ describe('TokenProvider: the cache', () => {
     expect(http.calls).toHaveLength(2);
   });
 
+  test('expires_in as a string ("300") is read as seconds', async () => {
+    const { provider, http } = await setup(() => okToken(1, { expires_in: '300' }));
+    expect((await provider.getToken()).expiresAt).toBe(T0 + 300_000);
+    await provider.getToken();
+    expect(http.calls).toHaveLength(1);
+  });
+
+  test('keyed by token URL, client id and kid as well as scope', async () => {
+    let n = 0;
+    const { provider, settings } = await setup(() => okToken(++n));
+    await provider.getToken();
+    const other = async (over: Partial<Settings>) => {
+      const http = fakeHttp(() => okToken(100));
+      const p = new TokenProvider({
+        settings: { ...settings, ...over },
+        http: async () => http,
+        now: () => T0 + 1000,
+      });
+      return (await p.getToken()).accessToken;
+    };
+    expect(await other({})).toBe('tok-1');
+    expect(await other({ tokenUrl: 'https://elsewhere.example.org/token' })).toBe('tok-100');
+    expect(await other({ clientId: 'c2' })).toBe('tok-100');
+    expect(await other({ key: (await keyFile()).file })).toBe('tok-100');
+  });
+
   test('no expires_in: the JWT exp is used; neither: the token is not cached', async () => {
     const exp = T0 / 1000 + 200;
     const jwt = `e30.${Buffer.from(JSON.stringify({ exp })).toString('base64url')}.x`;
@@ -281,6 +308,94 @@ describe('TokenProvider: errors', () => {
     const { e } = await fail(okToken(1), { tokenUrl: undefined });
     expect(e.exitCode).toBe(2);
     expect(e.hint).toContain('--base-url');
+  });
+
+  test("the server's description is one line and never carries a JWT (a server may echo the assertion)", async () => {
+    const echoed = 'eyJhbGciOiJSUzM4NCJ9.eyJpc3MiOiJjMSJ9.c2lnbmF0dXJl';
+    const { e } = await fail({
+      status: 400,
+      body: { error: 'invalid_client', error_description: `bad assertion\n  ${echoed}\n` },
+    });
+    expect(e.message).toBe(
+      `token request rejected by ${TOKEN_URL}: invalid_client: bad assertion [redacted JWT]`,
+    );
+    expect(e.message).not.toContain('\n');
+  });
+
+  test('unsupported_grant_type: the hint points at the token endpoint and grant_types_supported', async () => {
+    const { e } = await fail({ status: 400, body: { error: 'unsupported_grant_type' } });
+    expect(e.exitCode).toBe(3);
+    expect(e.hint).toContain(
+      `the server does not offer the client_credentials grant at ${TOKEN_URL}`,
+    );
+  });
+
+  test('invalid_scope: requested vs the scope saved in the profile by register-client', async () => {
+    const { provider, settings } = await setup(
+      () => ({ status: 400, body: { error: 'invalid_scope' } }),
+      { profileExists: true, scope: 'system/*.write' },
+    );
+    mkdirSync(settings.paths.configDir, { recursive: true });
+    writeFileSync(
+      settings.paths.configFile,
+      JSON.stringify({ profiles: { default: { scope: 'system/Patient.read' } } }),
+    );
+    const e = (await provider.getToken().catch((x: unknown) => x)) as SmartError;
+    expect(e.hint).toContain('requested "system/*.write"');
+    expect(e.hint).toContain('registered (saved in profile "default"): "system/Patient.read"');
+    // The same scope as registered: the server's registration is what differs.
+    const same = await provider.getToken({ scope: 'system/Patient.read' }).catch((x: unknown) => x);
+    expect((same as SmartError).hint).toContain(
+      'that is the registered scope saved in profile "default", so the server\'s Client.scope differs',
+    );
+  });
+
+  test('invalid_scope: a non-system scope is named; the advertised scopes when discovery knows them', async () => {
+    const FHIR = 'https://fhir.example.org/fhir';
+    const { provider } = await setup(
+      (c) =>
+        c.method === 'GET'
+          ? {
+              body: {
+                token_endpoint: 'https://fhir.example.org/auth/token',
+                scopes_supported: ['system/*.read', 'system/Patient.read'],
+              },
+            }
+          : { status: 400, body: { error: 'invalid_scope' } },
+      { tokenUrl: undefined, fhirUrl: FHIR, scope: 'patient/*.read' },
+    );
+    const e = (await provider.getToken().catch((x: unknown) => x)) as SmartError;
+    expect(e.hint).toContain('backend services take system/ scopes only, not patient/*.read');
+    expect(e.hint).toContain('the server advertises system/*.read system/Patient.read');
+  });
+
+  test('an alg complaint with --token-url: the advertised algs come from the discovery cache, without a request', async () => {
+    const FHIR = 'https://fhir.example.org/fhir';
+    const { provider, http, settings } = await setup(
+      () => ({
+        status: 400,
+        body: { error: 'invalid_client', error_description: "assertion alg 'RS384' not allowed" },
+      }),
+      { fhirUrl: FHIR },
+    );
+    await saveDiscovery(
+      settings.paths.cacheDir,
+      FHIR,
+      {
+        source: `${FHIR}/.well-known/smart-configuration`,
+        tried: [],
+        config: {
+          token_endpoint: 'https://other.example.org/token',
+          token_endpoint_auth_signing_alg_values_supported: ['ES384'],
+        },
+      },
+      T0,
+    );
+    const e = (await provider.getToken().catch((x: unknown) => x)) as SmartError;
+    expect(e.hint).toBe(
+      'the key signs with RS384; the server advertises ES384: make a key with `smart keygen --alg ES384`',
+    );
+    expect(http.calls.map((c) => c.method)).toEqual(['POST']);
   });
 
   test('the error never carries the assertion', async () => {
