@@ -2,6 +2,7 @@ import { Command, CommanderError, Help, Option } from 'commander';
 import { createRequire } from 'node:module';
 import type { Context, GlobalOptions, OutputFormat, Streams } from './context.js';
 import { SmartError, isSmartError } from './core/errors.js';
+import { redactText } from './core/redact.js';
 import { commandManifest, type CommandEntry } from './commands/index.js';
 
 const require = createRequire(import.meta.url);
@@ -243,7 +244,7 @@ function commanderMessage(e: CommanderError): string {
   return suggestion ? `${main} ${suggestion.replace(/^\(Did you mean/, '(did you mean')}` : main;
 }
 
-function printError(ctx: Context, e: unknown): number {
+export function printError(ctx: Context, e: unknown): number {
   const err = ctx.io.stderr;
   if (isSmartError(e)) {
     if (e.code === 'interrupted') {
@@ -253,11 +254,12 @@ function printError(ctx: Context, e: unknown): number {
     err.write(`error: ${e.message}\n`);
     if (e.hint) err.write(`hint: ${e.hint}\n`);
     if (ctx.globals.debug) {
-      err.write(`${e.stack ?? ''}\n`);
+      err.write(`${redactText(e.stack ?? '')}\n`);
       let cause = (e as Error).cause;
       while (cause) {
+        // A cause can quote what a server sent (newer V8s quote JSON.parse input): redact it too.
         err.write(
-          `caused by: ${cause instanceof Error ? (cause.stack ?? cause.message) : String(cause)}\n`,
+          `caused by: ${redactText(cause instanceof Error ? (cause.stack ?? cause.message) : String(cause))}\n`,
         );
         cause = cause instanceof Error ? cause.cause : undefined;
       }

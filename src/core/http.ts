@@ -389,6 +389,10 @@ function lowerKeys(h: Record<string, string>): Record<string, string> {
 }
 
 /** The first characters of a body, on one line, for an error message. */
+function oneLine(text: string): string {
+  return text.replace(/\s+/g, ' ').trim();
+}
+
 export function snippet(text: string, max = 200): string {
   const one = redactText(text).replace(/\s+/g, ' ').trim();
   return one.length > max ? `${one.slice(0, max)}…` : one;
@@ -451,12 +455,14 @@ function tryJson(text: string): unknown {
 /** A summary of a non-2xx body: OAuth error, OperationOutcome, other JSON, or text. */
 export function describeErrorBody(res: HttpResponse): string {
   const body = tryJson(res.text);
+  // Servers echo what they were sent: a summary goes through the redactor, on one line.
   const oo = summarizeOperationOutcome(body);
-  if (oo) return oo;
+  if (oo) return oneLine(redactText(oo));
   if (body && typeof body === 'object') {
     const b = body as Record<string, unknown>;
     if (typeof b.error === 'string') {
-      return `${b.error}${typeof b.error_description === 'string' ? `: ${b.error_description}` : ''}`;
+      const text = `${b.error}${typeof b.error_description === 'string' ? `: ${b.error_description}` : ''}`;
+      return oneLine(redactText(text));
     }
     if (typeof b.message === 'string') return redactText(b.message);
     return snippet(res.text);

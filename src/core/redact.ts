@@ -39,7 +39,7 @@ export function redactText(text: string): string {
     .replace(JWT, '[redacted JWT]')
     .replace(/\b(Bearer|Basic)\s+[A-Za-z0-9._~+/=-]+/gi, '$1 [redacted]')
     .replace(
-      /((?:access_token|id_token|refresh_token|client_assertion|client_secret|password|secret)["']?\s*[:=]\s*["']?)[^"'&\s,}]+/gi,
+      /((?:access_token|id_token|refresh_token|client_assertion|client_secret|password|secret)["']?\s*[:=]\s*["']?)(?!\[redacted)[^"'&\s,}]+/gi,
       '$1[redacted]',
     );
 }

@@ -338,6 +338,26 @@ describe('smart token: bad input and bad servers', () => {
     }
   });
 
+  test('--debug cause chains never quote a token a broken server sent', async () => {
+    const jwt = 'eyJhbGciOiJSUzM4NCJ9.eyJzdWIiOiJsZWFrIn0.bGVha2VkLXNpZ25hdHVyZS12YWx1ZQ';
+    const s = await fixedServer({
+      status: 200,
+      contentType: 'application/json',
+      body: `{"access_token": "${jwt}", "token_type": "Bearer",`, // truncated JSON
+    });
+    try {
+      const r = await smart(['token', '--debug', '--verbose', '--token-url', `${s.url}/token`], {
+        env: flow.env,
+      });
+      expect(r.exitCode).toBe(1);
+      expect(r.stderr).toContain('caused by:');
+      expect(r.stderr).not.toContain(jwt);
+      expect(r.stderr).not.toContain('bGVha2VkLXNpZ25hdHVyZS12YWx1ZQ');
+    } finally {
+      await s.close();
+    }
+  });
+
   test('a JSON 200 without access_token: exit 1', async () => {
     const s = await fixedServer({
       status: 200,

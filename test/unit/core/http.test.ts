@@ -264,6 +264,32 @@ describe('requests', () => {
     );
     expect(describeErrorBody(await http.request(`${base}/Foo/1`))).toBe('error not-found: no Foo');
   });
+
+  it('never repeats a token or assertion a server echoes in its error, and keeps it on one line', async () => {
+    const jwt = 'eyJhbGciOiJSUzM4NCJ9.eyJpc3MiOiJjIn0.c2lnbmF0dXJlc2lnbmF0dXJl';
+    handler = reply(
+      400,
+      { 'content-type': 'application/json' },
+      JSON.stringify({
+        error: 'invalid_request',
+        error_description: `bad assertion\n${jwt}\nclient_secret=hunter2`,
+      }),
+    );
+    const { http } = await client();
+    const oauth = describeErrorBody(await http.request(`${base}/token`));
+    expect(oauth).toBe('invalid_request: bad assertion [redacted JWT] client_secret=[redacted]');
+    handler = reply(
+      401,
+      { 'content-type': 'application/fhir+json' },
+      JSON.stringify({
+        resourceType: 'OperationOutcome',
+        issue: [{ severity: 'error', code: 'login', diagnostics: `Authorization: Bearer ${jwt}` }],
+      }),
+    );
+    const oo = describeErrorBody(await http.request(`${base}/Patient`));
+    expect(oo).not.toContain(jwt);
+    expect(oo).toMatch(/^error login: Authorization: Bearer \[redacted/);
+  });
 });
 
 describe('private CAs and proxies', () => {
