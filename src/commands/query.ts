@@ -75,13 +75,16 @@ Without --all or --limit only the first page is fetched.
         }
       }
       const session = await openSession(ctx);
-      const stream = await import('../output/stream.js');
+      const [stream, { terminalWidth }] = await Promise.all([
+        import('../output/stream.js'),
+        import('../output/format.js'),
+      ]);
       const render = {
         format,
         columns,
         pretty: Boolean(ctx.io.stdout.isTTY),
         // A forced table on a pipe takes COLUMNS, like other terminal tools.
-        width: ctx.io.stdout.columns ?? (Number(ctx.env.COLUMNS) || 120),
+        width: terminalWidth(ctx.io.stdout, ctx.env),
         info: (line: string) => ctx.log.info(line),
         warn: (line: string) => ctx.log.warn(line),
       };

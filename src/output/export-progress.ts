@@ -1,5 +1,6 @@
 import type { OutStream } from '../context.js';
 import type { ExportEvent, ExportSummary, FileKind } from '../core/export/types.js';
+import { terminalWidth } from './format.js';
 
 /** Draws the export's events; `finish()` clears whatever is live on the terminal. */
 export interface ExportReporter {
@@ -309,7 +310,7 @@ export class TtyReporter implements ExportReporter {
   }
 
   private width(): number {
-    return Math.max(40, (this.err.columns ?? 80) - 1);
+    return Math.max(40, terminalWidth(this.err) - 1);
   }
 
   private live(): string[] {

@@ -3,6 +3,7 @@ import type { Bundle, BundleEntry, Resource, SearchPage, SearchStats } from '../
 import { asSearchPage, isMatch } from '../core/fhir.js';
 import { summarizeOperationOutcome } from '../core/http.js';
 import { csvRow } from './csv.js';
+import { DEFAULT_WIDTH } from './format.js';
 import type { Column } from './table.js';
 
 export interface StreamRenderOptions {
@@ -294,7 +295,7 @@ async function table(
       header: c.header,
       get: (row) => row[i],
     }));
-    await sink.write(renderTable(rows, columns, o.width ?? 120));
+    await sink.write(renderTable(rows, columns, o.width || DEFAULT_WIDTH));
   }
   const { total, more } = pages.stats;
   o.info?.(rows.length === 0 && !total ? '(no results)' : footer(rows.length, total, more));
@@ -323,7 +324,9 @@ export async function renderResource(
       }
       case 'table': {
         const { renderTable } = await import('./table.js');
-        return await sink.write(renderTable([resource], options.columns, options.width ?? 120));
+        return await sink.write(
+          renderTable([resource], options.columns, options.width || DEFAULT_WIDTH),
+        );
       }
     }
   } catch (e) {
