@@ -90,6 +90,37 @@ describe('smart query against the sandbox', () => {
     }
   });
 
+  it('`smart query ... | jq` reads valid JSON through a real pipe (one page, --all, a read)', async () => {
+    const jq = hasJq();
+    // Without jq, a JSON parser at the end of the same pipe still checks the JSON.
+    const reader = jq
+      ? 'jq -c "[.resourceType, .type, (.entry // [] | length)]"'
+      : `"${process.execPath}" -e 'let t="";process.stdin.on("data",d=>t+=d).on("end",()=>{const b=JSON.parse(t);console.log(JSON.stringify([b.resourceType,b.type,(b.entry||[]).length]))})'`;
+    const through = (args: string) =>
+      execa(
+        'bash',
+        ['-o', 'pipefail', '-c', `"${process.execPath}" "${BIN}" ${args} | ${reader}`],
+        {
+          env: { PATH: process.env.PATH, NO_COLOR: '1', ...flow.ws.env, ...flow.env },
+          extendEnv: false,
+          reject: false,
+        },
+      );
+    const page = await through('query Observation code=4548-4 _count=2');
+    expect(page.exitCode, page.stderr).toBe(0);
+    expect(JSON.parse(page.stdout)).toEqual(['Bundle', 'searchset', 2]);
+    const all = await through('query Observation --all --count 3');
+    expect(all.exitCode, all.stderr).toBe(0);
+    expect(JSON.parse(all.stdout)).toEqual([
+      'Bundle',
+      'searchset',
+      flow.sandbox.counts.Observation,
+    ]);
+    const one = await through(`query Patient/${ALICIA}`);
+    expect(one.exitCode, one.stderr).toBe(0);
+    expect(JSON.parse(one.stdout)).toEqual(['Patient', null, 0]);
+  });
+
   it('--all -o json: one searchset Bundle with every entry, valid for jq', async () => {
     const from = flow.sandbox.requests.length;
     const r = await run(['query', 'Observation', '--all', '--count', '4', '-o', 'json']);
@@ -332,6 +363,8 @@ describe('smart query against a misbehaving server', () => {
       const path = req.url;
       if (path.startsWith('/fhir/Unauthorized'))
         return sendJson(res, 401, { resourceType: 'OperationOutcome', issue: [] });
+      if (path.startsWith('/fhir/LongHtml'))
+        return sendJson(res, 502, `<html>${'x'.repeat(300)}</html>`, 'text/html; charset=utf-8');
       if (path.startsWith('/fhir/Html'))
         return sendJson(res, 200, '<html><body>Please log in</body></html>', 'text/html');
       if (path.startsWith('/fhir/Echo'))
@@ -430,6 +463,14 @@ describe('smart query against a misbehaving server', () => {
     expect(r.stderr).toMatch(
       /but got text\/html \(HTTP 200\): <html><body>Please log in<\/body><\/html>/,
     );
+  });
+
+  it('a long non-JSON body is quoted by its first 200 characters only', async () => {
+    const r = await runStub(['query', 'LongHtml']);
+    expect(r.exitCode, r.stderr).toBe(1);
+    const quoted = `<html>${'x'.repeat(194)}…`;
+    expect(r.stderr).toContain(`text/html: ${quoted}\n`);
+    expect(r.stderr).not.toContain('x'.repeat(195));
   });
 
   it('an OperationOutcome error is summarized in one line (exit 1)', async () => {
