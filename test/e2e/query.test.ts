@@ -275,6 +275,15 @@ describe('smart query against the sandbox', () => {
     ]);
   });
 
+  it('takes the token from the shared cache: later queries and api calls ask for none', async () => {
+    const tokenPosts = () => flow.sandbox.requests.filter((q) => q.path === '/auth/token').length;
+    expect((await run(['query', 'Patient', '_count=1'])).exitCode).toBe(0);
+    const before = tokenPosts();
+    expect((await run(['query', 'Observation', '_count=1', '-o', 'ndjson'])).exitCode).toBe(0);
+    expect((await run(['api', 'Patient?_count=1'])).exitCode).toBe(0);
+    expect(tokenPosts()).toBe(before);
+  });
+
   it('the Group table', async () => {
     const r = await run(['query', 'Group', '-o', 'table'], { COLUMNS: '200' });
     expect(r.stdout).toMatch(
