@@ -372,6 +372,27 @@ describe('smart query against a misbehaving server', () => {
       const path = req.url;
       if (path.startsWith('/fhir/Unauthorized'))
         return sendJson(res, 401, { resourceType: 'OperationOutcome', issue: [] });
+      if (path.startsWith('/fhir/Observation?precise'))
+        // Pretty-printed, as some servers send it, with decimals that end in 0.
+        return sendJson(
+          res,
+          200,
+          `{
+  "resourceType": "Bundle",
+  "type": "searchset",
+  "total": 2,
+  "entry": [
+    { "resource": { "resourceType": "Observation", "id": "a", "valueQuantity": { "value": 1.50 } }, "search": { "mode": "match" } },
+    { "resource": { "resourceType": "Observation", "id": "b", "valueQuantity": { "value": 7 } }, "search": { "mode": "match" } }
+  ]
+}`,
+        );
+      if (path === '/fhir/Observation/precise')
+        return sendJson(
+          res,
+          200,
+          '{"resourceType":"Observation","id":"precise","valueQuantity":{"value":1.50,"unit":"mmol/L"},"note":[{"text":"caf\\u00e9"}]}',
+        );
       if (path.startsWith('/fhir/LongHtml'))
         return sendJson(res, 502, `<html>${'x'.repeat(300)}</html>`, 'text/html; charset=utf-8');
       if (path.startsWith('/fhir/Html'))
@@ -472,6 +493,32 @@ describe('smart query against a misbehaving server', () => {
     expect(r.stderr).toMatch(
       /but got text\/html \(HTTP 200\): <html><body>Please log in<\/body><\/html>/,
     );
+  });
+
+  it('a read prints the resource as the server sent it when piped (1.50 stays 1.50)', async () => {
+    const r = await runStub(['query', 'Observation/precise']);
+    expect(r.exitCode, r.stderr).toBe(0);
+    expect(r.stdout).toBe(
+      '{"resourceType":"Observation","id":"precise","valueQuantity":{"value":1.50,"unit":"mmol/L"},"note":[{"text":"caf\\u00e9"}]}\n',
+    );
+    const nd = await runStub(['query', 'Observation/precise', '-o', 'ndjson']);
+    expect(nd.stdout).toContain('"value":1.50');
+    expect(nd.stdout.trimEnd().split('\n')).toHaveLength(1);
+  });
+
+  it('searches keep decimals as the server wrote them: -o ndjson and --all -o json', async () => {
+    const nd = await runStub(['query', 'Observation', 'precise=1', '-o', 'ndjson']);
+    expect(nd.exitCode, nd.stderr).toBe(0);
+    expect(nd.stdout).toBe(
+      '{"resourceType":"Observation","id":"a","valueQuantity":{"value":1.50}}\n' +
+        '{"resourceType":"Observation","id":"b","valueQuantity":{"value":7}}\n',
+    );
+    const all = await runStub(['query', 'Observation', 'precise=1', '--all', '-o', 'json']);
+    expect(all.exitCode, all.stderr).toBe(0);
+    expect(all.stdout).toContain(
+      '{"resource":{"resourceType":"Observation","id":"a","valueQuantity":{"value":1.50}},"search":{"mode":"match"}}',
+    );
+    expect(JSON.parse(all.stdout).entry).toHaveLength(2);
   });
 
   it('a long non-JSON body is quoted by its first 200 characters only', async () => {
