@@ -62,7 +62,7 @@ Without --all or --limit only the first page is fetched.
     .action(async (target: string, params: string[], opts: QueryOptions) => {
       const limit = parseCountFlag('--limit', opts.limit, 1);
       const count = parseCountFlag('--count', opts.count, 0);
-      const { parseQueryTarget, read, streamSearch } = await import('../core/fhir.js');
+      const { parseQueryTarget, readResource, streamSearch } = await import('../core/fhir.js');
       const query = parseQueryTarget(target, params);
       const format = ctx.outputFormat();
       const { defaultColumns } = await import('../output/resources.js');
@@ -75,13 +75,16 @@ Without --all or --limit only the first page is fetched.
         }
       }
       const session = await openSession(ctx);
-      const stream = await import('../output/stream.js');
+      const [stream, { terminalWidth }] = await Promise.all([
+        import('../output/stream.js'),
+        import('../output/format.js'),
+      ]);
       const render = {
         format,
         columns,
         pretty: Boolean(ctx.io.stdout.isTTY),
         // A forced table on a pipe takes COLUMNS, like other terminal tools.
-        width: ctx.io.stdout.columns ?? (Number(ctx.env.COLUMNS) || 120),
+        width: terminalWidth(ctx.io.stdout, ctx.env),
         info: (line: string) => ctx.log.info(line),
         warn: (line: string) => ctx.log.warn(line),
       };
@@ -91,8 +94,9 @@ Without --all or --limit only the first page is fetched.
             `--all, --limit and --count apply to searches; ${query.type}/${query.id} is a read`,
           );
         }
-        const resource = await read(session, query.type, query.id, query.params);
-        await stream.renderResource(ctx.io.stdout, resource, render);
+        const { resource, text } = await readResource(session, query.type, query.id, query.params);
+        // The server's text goes out as sent: JSON.parse would turn a decimal 1.50 into 1.5.
+        await stream.renderResource(ctx.io.stdout, resource, render, text);
         return;
       }
       const combine = Boolean(opts.all) || limit !== undefined;

@@ -269,3 +269,62 @@ export class BundleScanner {
     }
   }
 }
+
+const skipWs = (text: string, i: number) => {
+  while (i < text.length && isWs(text.charCodeAt(i))) i++;
+  return i;
+};
+
+/** The index just past the string that starts (with its quote) at `i`. */
+function stringEnd(text: string, i: number): number {
+  for (let j = i + 1; j < text.length; j++) {
+    const c = text.charCodeAt(j);
+    if (c === 0x5c) j++;
+    else if (c === 0x22) return j + 1;
+  }
+  throw new MalformedJson('unterminated string');
+}
+
+/** The index just past the JSON value that starts at `i`. */
+function valueEnd(text: string, i: number): number {
+  const c = text.charCodeAt(i);
+  if (c === 0x22) return stringEnd(text, i);
+  if (c === 0x7b || c === 0x5b) {
+    let depth = 0;
+    for (let j = i; j < text.length; j++) {
+      const d = text.charCodeAt(j);
+      if (d === 0x22) j = stringEnd(text, j) - 1;
+      else if (d === 0x7b || d === 0x5b) depth++;
+      else if ((d === 0x7d || d === 0x5d) && --depth === 0) return j + 1;
+    }
+    throw new MalformedJson('unterminated value');
+  }
+  let j = i;
+  while (j < text.length && !isDelim(text.charCodeAt(j))) j++;
+  return j;
+}
+
+/**
+ * The text of one member of a JSON object, exactly as written (the last one, as JSON.parse
+ * would take it), or undefined when the object has no such member. `text` must be valid JSON.
+ */
+export function memberText(text: string, name: string): string | undefined {
+  let i = skipWs(text, 0);
+  if (text.charCodeAt(i) !== 0x7b) return undefined;
+  let found: string | undefined;
+  i = skipWs(text, i + 1);
+  if (text.charCodeAt(i) === 0x7d) return undefined;
+  for (;;) {
+    if (text.charCodeAt(i) !== 0x22) throw new MalformedJson(`expected a member name at ${i}`);
+    const keyEnd = stringEnd(text, i);
+    const key = JSON.parse(text.slice(i, keyEnd)) as string;
+    i = skipWs(text, keyEnd);
+    if (text.charCodeAt(i) !== 0x3a) throw new MalformedJson(`expected ":" at ${i}`);
+    const start = skipWs(text, i + 1);
+    const end = valueEnd(text, start);
+    if (key === name) found = text.slice(start, end);
+    i = skipWs(text, end);
+    if (text.charCodeAt(i) === 0x2c) i = skipWs(text, i + 1);
+    else return found;
+  }
+}

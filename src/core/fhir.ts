@@ -176,13 +176,13 @@ async function fhirJson<T>(
   return { res, body: res.json<T>() };
 }
 
-/** GET [base]/Type/id. */
-export async function read(
+/** GET [base]/Type/id: the resource, and its JSON text as the server sent it. */
+export async function readResource(
   session: FhirRequester,
   type: string,
   id: string,
   params: SearchParam[] = [],
-): Promise<Resource> {
+): Promise<{ resource: Resource; text: string }> {
   const { res, body } = await fhirJson<Resource>(
     session,
     searchPath(`${type}/${encodeURIComponent(id)}`, params),
@@ -192,7 +192,17 @@ export async function read(
       hint: 'is --fhir-url the FHIR base of the server?',
     });
   }
-  return body;
+  return { resource: body, text: res.text };
+}
+
+/** GET [base]/Type/id. */
+export async function read(
+  session: FhirRequester,
+  type: string,
+  id: string,
+  params: SearchParam[] = [],
+): Promise<Resource> {
+  return (await readResource(session, type, id, params)).resource;
 }
 
 export interface SearchOptions {
@@ -294,6 +304,26 @@ class EntryCounter {
   }
 }
 
+/** Where an entry keeps its JSON text as the server sent it, when JSON.stringify would differ. */
+const ENTRY_TEXT = Symbol('entryText');
+
+/**
+ * A number that JSON.parse cannot give back digit for digit: a fraction ending in 0 (FHIR
+ * decimals keep their precision: 1.50 is not 1.5), an exponent, 16 digits or more (a double
+ * holds 15 for sure), -0. Only where a value starts (after `:`, `,` or `[`), so that ids and UUIDs (`6e1b`) do not
+ * match; text inside a string may still match, which only costs keeping the entry's text.
+ */
+const LOSSY_NUMBER =
+  /[:,[]\s*(?:-?\d+\.\d*0(?=[\s,}\]])|-?\d+(?:\.\d+)?[eE][+-]?\d|-?\d{16}|-?(?=[\d.]{17})\d+\.\d|-0(?=[\s,}\]]))/;
+
+/**
+ * The entry's JSON text as the server sent it, when re-serializing the parsed entry would change
+ * a number; undefined when JSON.stringify gives the same values.
+ */
+export function entryText(entry: BundleEntry): string | undefined {
+  return (entry as { [ENTRY_TEXT]?: string })[ENTRY_TEXT];
+}
+
 function entryOf(text: string, url: string): BundleEntry | undefined {
   let v: unknown;
   try {
@@ -302,7 +332,9 @@ function entryOf(text: string, url: string): BundleEntry | undefined {
     throw malformed(url, e);
   }
   // Not an object: nothing to show, and not a result.
-  return v && typeof v === 'object' && !Array.isArray(v) ? (v as BundleEntry) : undefined;
+  if (!v || typeof v !== 'object' || Array.isArray(v)) return undefined;
+  if (LOSSY_NUMBER.test(text)) Object.defineProperty(v, ENTRY_TEXT, { value: text });
+  return v as BundleEntry;
 }
 
 function assemble(

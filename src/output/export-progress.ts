@@ -1,5 +1,6 @@
 import type { OutStream } from '../context.js';
 import type { ExportEvent, ExportSummary, FileKind } from '../core/export/types.js';
+import { terminalWidth } from './format.js';
 
 /** Draws the export's events; `finish()` clears whatever is live on the terminal. */
 export interface ExportReporter {
@@ -195,6 +196,8 @@ export class TtyReporter implements ExportReporter {
   private doneFiles = 0;
   private expected?: number;
   private doneBytes = 0;
+  /** Bytes of files a resume found already on disk: counted in the totals, not in the rate. */
+  private skippedBytes = 0;
   private doneResources = 0;
   private readonly active = new Map<string, Active>();
 
@@ -269,6 +272,7 @@ export class TtyReporter implements ExportReporter {
       case 'file-skip':
         this.doneFiles++;
         this.doneBytes += e.bytes;
+        this.skippedBytes += e.bytes;
         this.doneResources += e.kind === 'output' ? e.resources : 0;
         break;
       case 'warning':
@@ -309,7 +313,7 @@ export class TtyReporter implements ExportReporter {
   }
 
   private width(): number {
-    return Math.max(40, (this.err.columns ?? 80) - 1);
+    return Math.max(40, terminalWidth(this.err) - 1);
   }
 
   private live(): string[] {
@@ -337,7 +341,7 @@ export class TtyReporter implements ExportReporter {
     const lines = [
       `${spin} ${bar(fraction, 24)} ${this.doneFiles}/${this.totalFiles} files  ` +
         `${formatCount(resources)}${this.expected !== undefined ? `/${formatCount(this.expected)}` : ''} resources  ` +
-        `${formatBytes(bytes)}  ${formatBytes((bytes - 0) / secs)}/s  ${formatDuration(secs * 1000)}`,
+        `${formatBytes(bytes)}  ${formatBytes(Math.round((bytes - this.skippedBytes) / secs))}/s  ${formatDuration(secs * 1000)}`,
     ];
     for (const a of this.active.values()) {
       const f = a.count ? a.resources / a.count : undefined;

@@ -11,3 +11,23 @@ export function chooseOutputFormat(
   if (opts.json) return 'json';
   return stdoutIsTTY ? 'table' : 'json';
 }
+
+/** The width a table may take when nothing says otherwise. */
+export const DEFAULT_WIDTH = 80;
+
+/**
+ * The terminal's width: the stream's own, else $COLUMNS (a table forced onto a pipe), else 80.
+ * `||`, not `??`: a pty whose size was never set reports 0 columns.
+ */
+export function terminalWidth(
+  stream: { columns?: number } | undefined,
+  env: Record<string, string | undefined> = {},
+): number {
+  const fromEnv = Number(env.COLUMNS);
+  return (
+    stream?.columns ||
+    0 ||
+    (Number.isInteger(fromEnv) && fromEnv > 0 ? fromEnv : 0) ||
+    DEFAULT_WIDTH
+  );
+}

@@ -3,7 +3,9 @@ import { csvRow } from './csv.js';
 import type { Column } from './table.js';
 
 export type { Column } from './table.js';
-export { chooseOutputFormat, OUTPUT_FORMATS } from './format.js';
+import { terminalWidth } from './format.js';
+
+export { chooseOutputFormat, OUTPUT_FORMATS, terminalWidth } from './format.js';
 
 export function writeOut(stream: OutStream, text: string): Promise<void> {
   return new Promise((resolve, reject) => {
@@ -32,7 +34,7 @@ export async function printRecords<T>(
       }
       // cli-table3 only when a table is drawn: JSON output (and `smart token`) skip it.
       const { renderTable } = await import('./table.js');
-      return writeOut(out, renderTable(rows, columns, out.columns ?? 120));
+      return writeOut(out, renderTable(rows, columns, terminalWidth(out, ctx.env)));
     }
     case 'json':
       return writeOut(out, jsonText(rows, true));

@@ -1,8 +1,10 @@
 import type { OutStream, OutputFormat } from '../context.js';
 import type { Bundle, BundleEntry, Resource, SearchPage, SearchStats } from '../core/fhir.js';
-import { asSearchPage, isMatch } from '../core/fhir.js';
+import { asSearchPage, entryText, isMatch } from '../core/fhir.js';
+import { memberText } from '../core/bundle-scan.js';
 import { summarizeOperationOutcome } from '../core/http.js';
 import { csvRow } from './csv.js';
+import { DEFAULT_WIDTH } from './format.js';
 import type { Column } from './table.js';
 
 export interface StreamRenderOptions {
@@ -161,6 +163,13 @@ export async function renderSearch(
   }
 }
 
+/** An entry's resource on one line, its numbers as the server wrote them. */
+function resourceLine(e: BundleEntry): string {
+  const raw = entryText(e);
+  const text = raw === undefined ? undefined : memberText(raw, 'resource');
+  return text === undefined ? JSON.stringify(e.resource) : compactJson(text);
+}
+
 async function ndjson(
   sink: Sink,
   pages: RenderablePages,
@@ -172,7 +181,7 @@ async function ndjson(
     for await (const e of page.entries()) {
       // Included resources are data too; OperationOutcomes go to stderr.
       if (warnOutcome(e, o.warn) || !e.resource) continue;
-      await out.add(JSON.stringify(e.resource) + '\n');
+      await out.add(resourceLine(e) + '\n');
       if (isMatch(e)) shown++;
     }
     await out.flush();
@@ -228,9 +237,14 @@ async function jsonCombined(
       if (!opened) await open(page.head);
       // Every entry goes in the Bundle; outcomes are also shown on stderr.
       if (!warnOutcome(e, o.warn) && isMatch(e)) shown++;
+      const raw = pretty ? undefined : entryText(e);
       await out.add(
         (entries++ === 0 ? '' : ',') +
-          (pretty ? '\n' + indent(JSON.stringify(e, null, 2), '    ') : JSON.stringify(e)),
+          (pretty
+            ? '\n' + indent(JSON.stringify(e, null, 2), '    ')
+            : raw !== undefined
+              ? compactJson(raw)
+              : JSON.stringify(e)),
       );
     }
     if (!opened) await open(page.head);
@@ -294,26 +308,61 @@ async function table(
       header: c.header,
       get: (row) => row[i],
     }));
-    await sink.write(renderTable(rows, columns, o.width ?? 120));
+    await sink.write(renderTable(rows, columns, o.width || DEFAULT_WIDTH));
   }
   const { total, more } = pages.stats;
   o.info?.(rows.length === 0 && !total ? '(no results)' : footer(rows.length, total, more));
   return { shown: rows.length };
 }
 
-/** One resource (a read): json as returned, one ndjson line, or a one-row table/CSV. */
+/**
+ * JSON text on one line, every token as it was: whitespace outside strings is dropped, nothing is
+ * parsed, so numbers keep their exact digits (FHIR decimals carry their precision: 1.50 is not
+ * 1.5). The text must be valid JSON.
+ */
+export function compactJson(text: string): string {
+  let out = '';
+  let from = 0;
+  let inString = false;
+  for (let i = 0; i < text.length; i++) {
+    const c = text.charCodeAt(i);
+    if (inString) {
+      if (c === 0x5c)
+        i++; // backslash: skip the escaped character
+      else if (c === 0x22) inString = false;
+    } else if (c === 0x22) {
+      inString = true;
+    } else if (c === 0x20 || c === 0x0a || c === 0x0d || c === 0x09) {
+      out += text.slice(from, i);
+      from = i + 1;
+    }
+  }
+  return out + text.slice(from);
+}
+
+/**
+ * One resource (a read): json as returned (`text`, the server's own, when given), one ndjson
+ * line, or a one-row table/CSV.
+ */
 export async function renderResource(
   out: OutStream,
   resource: Resource,
   options: StreamRenderOptions,
+  text?: string,
 ): Promise<void> {
   const sink = new Sink(out);
   try {
     switch (options.format) {
-      case 'json':
-        return await sink.write(jsonValue(resource, Boolean(options.pretty)) + '\n');
+      case 'json': {
+        if (options.pretty || text === undefined) {
+          return await sink.write(jsonValue(resource, Boolean(options.pretty)) + '\n');
+        }
+        return await sink.write(text.endsWith('\n') ? text : text + '\n');
+      }
       case 'ndjson':
-        return await sink.write(JSON.stringify(resource) + '\n');
+        return await sink.write(
+          (text === undefined ? JSON.stringify(resource) : compactJson(text)) + '\n',
+        );
       case 'csv': {
         const { cellText } = await import('./table.js');
         return await sink.write(
@@ -323,7 +372,9 @@ export async function renderResource(
       }
       case 'table': {
         const { renderTable } = await import('./table.js');
-        return await sink.write(renderTable([resource], options.columns, options.width ?? 120));
+        return await sink.write(
+          renderTable([resource], options.columns, options.width || DEFAULT_WIDTH),
+        );
       }
     }
   } catch (e) {

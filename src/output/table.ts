@@ -1,4 +1,5 @@
 import Table from 'cli-table3';
+import { DEFAULT_WIDTH } from './format.js';
 
 export interface Column<T = Record<string, unknown>> {
   header: string;
@@ -40,7 +41,7 @@ export function fitWidths(natural: number[], total: number): number[] {
   return widths;
 }
 
-export function renderTable<T>(rows: T[], columns: Column<T>[], width = 120): string {
+export function renderTable<T>(rows: T[], columns: Column<T>[], width = DEFAULT_WIDTH): string {
   const cells = rows.map((r) => columns.map((c) => cellText(c.get(r)).replace(/\s+/g, ' ')));
   const natural = columns.map((c, i) =>
     Math.max(c.header.length, ...cells.map((row) => row[i]!.length), 1),

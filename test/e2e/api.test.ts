@@ -171,6 +171,30 @@ describe('smart api request shape (stub server)', () => {
     });
   });
 
+  it('-H is repeatable; a -H Content-Type replaces the default; Authorization stays the token', async () => {
+    const from = stub.requests.length;
+    const r = await runStub([
+      'api',
+      'Patient',
+      '-H',
+      'Prefer: return=representation',
+      '-H',
+      'X-Request-Id: abc-123',
+      '-H',
+      'Content-Type: application/json',
+      '-H',
+      'Authorization: Bearer not-mine',
+      '-d',
+      '{"resourceType":"Patient"}',
+    ]);
+    expect(r.exitCode, r.stderr).toBe(0);
+    const sent = stub.requests.slice(from).find((q) => q.url === '/fhir/Patient')!;
+    expect(sent.headers.prefer).toBe('return=representation');
+    expect(sent.headers['x-request-id']).toBe('abc-123');
+    expect(sent.headers['content-type']).toBe('application/json');
+    expect(sent.headers.authorization).toMatch(/^Bearer stub-token-\d+$/);
+  });
+
   it('bad JSON in -d is a usage error (exit 2) and nothing is sent', async () => {
     const from = stub.requests.length;
     const r = await runStub(['api', 'Patient', '-d', '{"resourceType": "Patient",']);

@@ -160,3 +160,55 @@ describe('smart export: Ctrl-C in the middle of a (slow) file download', () => {
     }
   }, 90_000);
 });
+
+describe('smart export: Ctrl-C while the server is still preparing the export', () => {
+  it('exits 130, keeps export.json, says the job runs on; --resume re-attaches without a new kick-off', async () => {
+    const flow = await startFlow({
+      sandbox: { generate: 10, exportFileSize: 200, exportDelayMs: 4000 },
+    });
+    try {
+      const dir = outDir();
+      const child = execa(process.execPath, [BIN, 'export', '--type', 'Patient', '--out', dir], {
+        env: { PATH: process.env.PATH, NO_COLOR: '1', ...flow.ws.env, ...flow.env },
+        extendEnv: false,
+        reject: false,
+        cwd: flow.ws.home,
+        stdin: 'ignore',
+        timeout: 30_000,
+      });
+      let stderr = '';
+      child.stderr!.on('data', (d: Buffer) => (stderr += d.toString()));
+      const deadline = Date.now() + 15_000;
+      while (!/^status: /m.test(stderr)) {
+        if (Date.now() > deadline || child.exitCode !== null) {
+          throw new Error(`no status poll in time:\n${stderr}`);
+        }
+        await sleep(25);
+      }
+      child.kill('SIGINT');
+      const first = await child;
+      expect(first.exitCode, stderr).toBe(130);
+      expect(first.stderr).toContain(
+        `stopped: the job is still running on the server; its state is in ${join(dir, 'export.json')}`,
+      );
+      expect(first.stderr).toContain(`to resume: smart export --resume ${dir}`);
+      const state = JSON.parse(readFileSync(join(dir, 'export.json'), 'utf8')) as State & {
+        statusUrl: string;
+      };
+      expect(state.status).toBe('in-progress');
+
+      const kickoffs = () =>
+        flow.sandbox.requests.filter((q) => q.path.startsWith('/fhir/$export?')).length;
+      const before = kickoffs();
+      const r = await smart(['export', '--resume', dir], { ws: flow.ws, env: flow.env });
+      expect(r.exitCode, r.stderr).toBe(0);
+      expect(kickoffs()).toBe(before);
+      expect(json<Summary>(r).resourcesByType).toEqual({ Patient: flow.sandbox.counts.Patient });
+      expect(flow.sandbox.requests.some((q) => q.path === new URL(state.statusUrl).pathname)).toBe(
+        true,
+      );
+    } finally {
+      await flow.close();
+    }
+  }, 60_000);
+});

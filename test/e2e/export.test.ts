@@ -5,6 +5,7 @@ import {
   mkdtempSync,
   readFileSync,
   readdirSync,
+  statSync,
   writeFileSync,
 } from 'node:fs';
 import { tmpdir } from 'node:os';
@@ -94,6 +95,13 @@ describe('smart export', () => {
     checkAgainstManifest(dir, s);
     const ids = s.files.flatMap((f) => ndjsonLines(join(dir, f.file)).map((x) => x.id));
     expect(new Set(ids).size).toBe(ids.length);
+    // The -o json summary: bytes per file and in all, resources, duration, errors.
+    for (const f of s.files) expect(f.bytes, f.file).toBe(statSync(join(dir, f.file)).size);
+    expect(s.bytes).toBe(s.files.reduce((a, f) => a + f.bytes, 0));
+    expect(s.resources).toBe(ids.length);
+    expect(s.durationMs).toBeGreaterThan(0);
+    expect(s.errors).toEqual([]);
+    expect(s.errorCount).toBe(0);
     const state = JSON.parse(readFileSync(join(dir, 'export.json'), 'utf8'));
     expect(state).toMatchObject({
       version: 1,

@@ -90,6 +90,37 @@ describe('smart query against the sandbox', () => {
     }
   });
 
+  it('`smart query ... | jq` reads valid JSON through a real pipe (one page, --all, a read)', async () => {
+    const jq = hasJq();
+    // Without jq, a JSON parser at the end of the same pipe still checks the JSON.
+    const reader = jq
+      ? 'jq -c "[.resourceType, .type, (.entry // [] | length)]"'
+      : `"${process.execPath}" -e 'let t="";process.stdin.on("data",d=>t+=d).on("end",()=>{const b=JSON.parse(t);console.log(JSON.stringify([b.resourceType,b.type,(b.entry||[]).length]))})'`;
+    const through = (args: string) =>
+      execa(
+        'bash',
+        ['-o', 'pipefail', '-c', `"${process.execPath}" "${BIN}" ${args} | ${reader}`],
+        {
+          env: { PATH: process.env.PATH, NO_COLOR: '1', ...flow.ws.env, ...flow.env },
+          extendEnv: false,
+          reject: false,
+        },
+      );
+    const page = await through('query Observation code=4548-4 _count=2');
+    expect(page.exitCode, page.stderr).toBe(0);
+    expect(JSON.parse(page.stdout)).toEqual(['Bundle', 'searchset', 2]);
+    const all = await through('query Observation --all --count 3');
+    expect(all.exitCode, all.stderr).toBe(0);
+    expect(JSON.parse(all.stdout)).toEqual([
+      'Bundle',
+      'searchset',
+      flow.sandbox.counts.Observation,
+    ]);
+    const one = await through(`query Patient/${ALICIA}`);
+    expect(one.exitCode, one.stderr).toBe(0);
+    expect(JSON.parse(one.stdout)).toEqual(['Patient', null, 0]);
+  });
+
   it('--all -o json: one searchset Bundle with every entry, valid for jq', async () => {
     const from = flow.sandbox.requests.length;
     const r = await run(['query', 'Observation', '--all', '--count', '4', '-o', 'json']);
@@ -244,6 +275,15 @@ describe('smart query against the sandbox', () => {
     ]);
   });
 
+  it('takes the token from the shared cache: later queries and api calls ask for none', async () => {
+    const tokenPosts = () => flow.sandbox.requests.filter((q) => q.path === '/auth/token').length;
+    expect((await run(['query', 'Patient', '_count=1'])).exitCode).toBe(0);
+    const before = tokenPosts();
+    expect((await run(['query', 'Observation', '_count=1', '-o', 'ndjson'])).exitCode).toBe(0);
+    expect((await run(['api', 'Patient?_count=1'])).exitCode).toBe(0);
+    expect(tokenPosts()).toBe(before);
+  });
+
   it('the Group table', async () => {
     const r = await run(['query', 'Group', '-o', 'table'], { COLUMNS: '200' });
     expect(r.stdout).toMatch(
@@ -332,6 +372,29 @@ describe('smart query against a misbehaving server', () => {
       const path = req.url;
       if (path.startsWith('/fhir/Unauthorized'))
         return sendJson(res, 401, { resourceType: 'OperationOutcome', issue: [] });
+      if (path.startsWith('/fhir/Observation?precise'))
+        // Pretty-printed, as some servers send it, with decimals that end in 0.
+        return sendJson(
+          res,
+          200,
+          `{
+  "resourceType": "Bundle",
+  "type": "searchset",
+  "total": 2,
+  "entry": [
+    { "resource": { "resourceType": "Observation", "id": "a", "valueQuantity": { "value": 1.50 } }, "search": { "mode": "match" } },
+    { "resource": { "resourceType": "Observation", "id": "b", "valueQuantity": { "value": 7 } }, "search": { "mode": "match" } }
+  ]
+}`,
+        );
+      if (path === '/fhir/Observation/precise')
+        return sendJson(
+          res,
+          200,
+          '{"resourceType":"Observation","id":"precise","valueQuantity":{"value":1.50,"unit":"mmol/L"},"note":[{"text":"caf\\u00e9"}]}',
+        );
+      if (path.startsWith('/fhir/LongHtml'))
+        return sendJson(res, 502, `<html>${'x'.repeat(300)}</html>`, 'text/html; charset=utf-8');
       if (path.startsWith('/fhir/Html'))
         return sendJson(res, 200, '<html><body>Please log in</body></html>', 'text/html');
       if (path.startsWith('/fhir/Echo'))
@@ -430,6 +493,40 @@ describe('smart query against a misbehaving server', () => {
     expect(r.stderr).toMatch(
       /but got text\/html \(HTTP 200\): <html><body>Please log in<\/body><\/html>/,
     );
+  });
+
+  it('a read prints the resource as the server sent it when piped (1.50 stays 1.50)', async () => {
+    const r = await runStub(['query', 'Observation/precise']);
+    expect(r.exitCode, r.stderr).toBe(0);
+    expect(r.stdout).toBe(
+      '{"resourceType":"Observation","id":"precise","valueQuantity":{"value":1.50,"unit":"mmol/L"},"note":[{"text":"caf\\u00e9"}]}\n',
+    );
+    const nd = await runStub(['query', 'Observation/precise', '-o', 'ndjson']);
+    expect(nd.stdout).toContain('"value":1.50');
+    expect(nd.stdout.trimEnd().split('\n')).toHaveLength(1);
+  });
+
+  it('searches keep decimals as the server wrote them: -o ndjson and --all -o json', async () => {
+    const nd = await runStub(['query', 'Observation', 'precise=1', '-o', 'ndjson']);
+    expect(nd.exitCode, nd.stderr).toBe(0);
+    expect(nd.stdout).toBe(
+      '{"resourceType":"Observation","id":"a","valueQuantity":{"value":1.50}}\n' +
+        '{"resourceType":"Observation","id":"b","valueQuantity":{"value":7}}\n',
+    );
+    const all = await runStub(['query', 'Observation', 'precise=1', '--all', '-o', 'json']);
+    expect(all.exitCode, all.stderr).toBe(0);
+    expect(all.stdout).toContain(
+      '{"resource":{"resourceType":"Observation","id":"a","valueQuantity":{"value":1.50}},"search":{"mode":"match"}}',
+    );
+    expect(JSON.parse(all.stdout).entry).toHaveLength(2);
+  });
+
+  it('a long non-JSON body is quoted by its first 200 characters only', async () => {
+    const r = await runStub(['query', 'LongHtml']);
+    expect(r.exitCode, r.stderr).toBe(1);
+    const quoted = `<html>${'x'.repeat(194)}…`;
+    expect(r.stderr).toContain(`text/html: ${quoted}\n`);
+    expect(r.stderr).not.toContain('x'.repeat(195));
   });
 
   it('an OperationOutcome error is summarized in one line (exit 1)', async () => {

@@ -9,6 +9,7 @@ import {
   encodeSearchParams,
   isMatch,
   parseQueryString,
+  entryText,
   parseSearchPage,
   streamSearch,
   parseQueryTarget,
@@ -480,7 +481,15 @@ describe('parseSearchPage', () => {
       at: fc.nat(),
       indent: fc.constantFrom(undefined, 2, '\t'),
     })
-    .map(({ head, entries, at, indent }) => {
+    .map((drawn) => {
+      // Values as JSON gives them back (fc.jsonValue may draw -0, which JSON writes as 0).
+      const { head, entries, at, indent } = {
+        ...drawn,
+        head: JSON.parse(JSON.stringify(drawn.head)) as typeof drawn.head,
+        entries:
+          drawn.entries &&
+          (JSON.parse(JSON.stringify(drawn.entries)) as NonNullable<typeof drawn.entries>),
+      };
       const members: [string, unknown][] = [['resourceType', 'Bundle'], ...head];
       if (entries) members.splice(at % (members.length + 1), 0, ['entry', entries]);
       const bundle: Record<string, unknown> = {};
@@ -560,6 +569,60 @@ describe('parseSearchPage', () => {
         expect(JSON.stringify(rebuilt)).toBe(JSON.stringify(bundle));
       }),
       { numRuns: 300 },
+    );
+  });
+
+  it("keeps an entry's text when JSON.stringify would change one of its numbers", async () => {
+    const text =
+      '{"resourceType":"Bundle","entry":[' +
+      '{"resource":{"resourceType":"Observation","id":"a","valueQuantity":{"value":1.50}}},' +
+      '{"resource":{"resourceType":"Observation","id":"b","valueQuantity":{"value":1.5}}},' +
+      '{"resource":{"resourceType":"Observation","id":"c","valueInteger":12345678901234567890}},' +
+      '{"resource":{"resourceType":"Observation","id":"d","valueQuantity":{"value":1E2}}},' +
+      '{"resource":{"resourceType":"Observation","id":"e","issued":"2024-01-01T00:00:00.000Z"}}]}';
+    const page = parseSearchPage({
+      url: `${BASE}/Observation`,
+      text,
+      contentType: 'application/fhir+json',
+      status: 200,
+    });
+    const kept = (await entriesOf(page)).map((e) => entryText(e) !== undefined);
+    expect(kept).toEqual([true, false, true, true, false]);
+    const first = (
+      await entriesOf(parseSearchPage({ url: `${BASE}/O`, text, contentType: '', status: 200 }))
+    )[0]!;
+    expect(entryText(first)).toBe(
+      '{"resource":{"resourceType":"Observation","id":"a","valueQuantity":{"value":1.50}}}',
+    );
+    // Not an enumerable member: JSON.stringify and toEqual do not see it.
+    expect(Object.keys(first)).toEqual(['resource']);
+  });
+
+  it('keeps the text of every entry whose numbers JSON.stringify would write differently', async () => {
+    // Any JSON number text: sign, integer part, fraction, exponent.
+    const numberText = fc
+      .tuple(
+        fc.boolean(),
+        fc.oneof(fc.constant('0'), fc.stringMatching(/^[1-9][0-9]{0,20}$/)),
+        fc.option(fc.stringMatching(/^[0-9]{1,20}$/), { nil: undefined }),
+        fc.option(fc.stringMatching(/^[eE][+-]?[0-9]{1,3}$/), { nil: undefined }),
+      )
+      .map(
+        ([neg, int, frac, exp]) => `${neg ? '-' : ''}${int}${frac ? `.${frac}` : ''}${exp ?? ''}`,
+      );
+    await fc.assert(
+      fc.asyncProperty(fc.array(numberText, { minLength: 1, maxLength: 4 }), async (nums) => {
+        const entry = `{"resource":{"resourceType":"Basic","n":[${nums.join(',')}]}}`;
+        const page = parseSearchPage({
+          url: `${BASE}/Basic`,
+          text: `{"resourceType":"Bundle","entry":[${entry}]}`,
+          contentType: 'application/fhir+json',
+          status: 200,
+        });
+        const [e] = await entriesOf(page);
+        if (JSON.stringify(JSON.parse(entry)) !== entry) expect(entryText(e!)).toBe(entry);
+      }),
+      { numRuns: 500 },
     );
   });
 

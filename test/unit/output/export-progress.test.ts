@@ -159,6 +159,48 @@ describe('export reporters', () => {
     ).toBe(true);
   });
 
+  it('tty: the rate counts only bytes downloaded now, not files a resume found on disk', () => {
+    const err = sink(true);
+    let t = 0;
+    const r = createExportReporter('tty', { stdout: sink(), stderr: err }, () => t);
+    r.onEvent({ event: 'resume', statusUrl: 'http://x/s/1', outDir: '/o', startedAt: 'then' });
+    r.onEvent({
+      event: 'manifest',
+      transactionTime: '',
+      requiresAccessToken: true,
+      files: 2,
+      output: 2,
+      error: 0,
+      deleted: 0,
+      pending: 1,
+    });
+    r.onEvent({
+      event: 'file-skip',
+      file: 'Patient.000.ndjson',
+      kind: 'output',
+      resourceType: 'Patient',
+      bytes: 50_000_000,
+      resources: 1000,
+    });
+    r.onEvent({
+      event: 'file-start',
+      file: 'Patient.001.ndjson',
+      kind: 'output',
+      resourceType: 'Patient',
+    });
+    t = 2000;
+    r.onEvent({
+      event: 'file-progress',
+      file: 'Patient.001.ndjson',
+      bytes: 2_000_000,
+      resources: 10,
+    });
+    r.onEvent({ event: 'warning', message: 'redraw' });
+    r.finish();
+    // 2 MB in 2 s, not 52 MB in 2 s.
+    expect(err.text()).toMatch(/1\/2 files {2}1,010 resources {2}52\.0 MB {2}1\.0 MB\/s {2}2\.0 s/);
+  });
+
   it('summarizes mismatches and sizes', () => {
     expect(
       summaryLines({

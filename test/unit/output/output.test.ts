@@ -2,7 +2,7 @@ import { PassThrough } from 'node:stream';
 import { describe, expect, it } from 'vitest';
 import type { Context, OutputFormat } from '../../../src/context.js';
 import { csvField, csvRow } from '../../../src/output/csv.js';
-import { chooseOutputFormat } from '../../../src/output/format.js';
+import { chooseOutputFormat, terminalWidth } from '../../../src/output/format.js';
 import { printObject, printRecords } from '../../../src/output/index.js';
 import { cellText, fitWidths, renderTable } from '../../../src/output/table.js';
 
@@ -55,6 +55,15 @@ describe('format choice', () => {
     expect(chooseOutputFormat({ json: true }, true)).toBe('json');
     expect(chooseOutputFormat({}, true)).toBe('table');
     expect(chooseOutputFormat({}, false)).toBe('json');
+  });
+
+  it('terminal width: the stream, else $COLUMNS, else 80 (a pty may report 0 columns)', () => {
+    expect(terminalWidth({ columns: 132 }, { COLUMNS: '200' })).toBe(132);
+    expect(terminalWidth({ columns: 0 }, {})).toBe(80);
+    expect(terminalWidth({ columns: 0 }, { COLUMNS: '100' })).toBe(100);
+    expect(terminalWidth({}, { COLUMNS: 'wide' })).toBe(80);
+    expect(terminalWidth({}, { COLUMNS: '0' })).toBe(80);
+    expect(terminalWidth(undefined)).toBe(80);
   });
 });
 

@@ -162,6 +162,111 @@ describe('default columns', () => {
     ).toMatchObject({ start: '2021-03-02T09:00:00Z', class: 'AMB' });
   });
 
+  it('fills every default column of the remaining listed types from typical resources', () => {
+    expect(
+      row({
+        resourceType: 'Procedure',
+        id: 'pr',
+        status: 'completed',
+        code: {
+          coding: [{ system: 'http://snomed.info/sct', code: '73761001', display: 'Colonoscopy' }],
+        },
+        subject: { reference: 'Patient/1' },
+        performedPeriod: { start: '2020-02-03T10:00:00Z', end: '2020-02-03T11:00:00Z' },
+      }),
+    ).toEqual({
+      id: 'pr',
+      date: '2020-02-03T10:00:00Z',
+      code: 'Colonoscopy',
+      status: 'completed',
+      subject: 'Patient/1',
+    });
+    expect(
+      row({
+        resourceType: 'Immunization',
+        id: 'im',
+        status: 'completed',
+        vaccineCode: { text: 'Influenza, seasonal' },
+        patient: { reference: 'Patient/1' },
+        occurrenceDateTime: '2021-10-01',
+      }),
+    ).toEqual({
+      id: 'im',
+      date: '2021-10-01',
+      vaccine: 'Influenza, seasonal',
+      status: 'completed',
+      patient: 'Patient/1',
+    });
+    expect(
+      row({
+        resourceType: 'AllergyIntolerance',
+        id: 'al',
+        clinicalStatus: { coding: [{ code: 'active' }] },
+        code: { coding: [{ code: '91936005', display: 'Allergy to penicillin' }] },
+        criticality: 'high',
+        patient: { reference: 'Patient/1' },
+        recordedDate: '2019-05-05',
+      }),
+    ).toEqual({
+      id: 'al',
+      recorded: '2019-05-05',
+      code: 'Allergy to penicillin',
+      criticality: 'high',
+      status: 'active',
+      patient: 'Patient/1',
+    });
+    expect(
+      row({
+        resourceType: 'DiagnosticReport',
+        id: 'dr',
+        status: 'final',
+        code: { text: 'Lipid panel' },
+        subject: { reference: 'Patient/1' },
+        effectiveDateTime: '2022-01-02',
+        result: [{ reference: 'Observation/a' }, { reference: 'Observation/b' }],
+      }),
+    ).toEqual({
+      id: 'dr',
+      date: '2022-01-02',
+      code: 'Lipid panel',
+      status: 'final',
+      results: '2',
+      subject: 'Patient/1',
+    });
+    expect(
+      row({
+        resourceType: 'Practitioner',
+        id: 'prac',
+        name: [{ family: 'House', given: ['Gregory'], prefix: ['Dr.'] }],
+        gender: 'male',
+        identifier: [{ system: 'http://hl7.org/fhir/sid/us-npi', value: '1234567890' }],
+        qualification: [{ code: { text: 'MD' } }],
+      }),
+    ).toEqual({
+      id: 'prac',
+      name: 'Dr. Gregory House',
+      gender: 'male',
+      identifier: '1234567890',
+      qualification: 'MD',
+    });
+    expect(
+      row({
+        resourceType: 'Organization',
+        id: 'org',
+        name: 'General Hospital',
+        type: [{ coding: [{ code: 'prov', display: 'Healthcare Provider' }] }],
+        identifier: [{ value: 'GH-1' }],
+        address: [{ city: 'Boston', state: 'MA', country: 'US' }],
+      }),
+    ).toEqual({
+      id: 'org',
+      name: 'General Hospital',
+      type: 'Healthcare Provider',
+      identifier: 'GH-1',
+      address: 'Boston, MA, US',
+    });
+  });
+
   it('any other type: id, lastUpdated and a short summary', () => {
     const r: Resource = {
       resourceType: 'CarePlan',
