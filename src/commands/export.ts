@@ -184,7 +184,7 @@ export function registerExport(program: Command, ctx: Context): void {
     )
     .option(
       '--wait <seconds>',
-      'give up when the server has not finished the job after this long (default 3600)',
+      'give up when the server has not finished the job after this long (default 3600, or --timeout when given)',
     )
     .addHelpText(
       'after',
@@ -201,7 +201,7 @@ Files: <dir>/<Type>.000.ndjson..., error/OperationOutcome.000.ndjson, deleted/..
 <dir>/export.json and the server's manifest in <dir>/manifest.json. Each file is streamed to
 <name>.part and renamed when complete; its line count is checked against the manifest's count.
 --wait bounds the whole wait for the job; --timeout (global) bounds each HTTP request and a
-download that stalls. Ctrl-C stops cleanly (exit 130); a second Ctrl-C quits at once.
+download that stalls, and without --wait the whole wait too (--timeout 600: give up after 600 s). Ctrl-C stops cleanly (exit 130); a second Ctrl-C quits at once.
 Output: progress on stderr; -o json a summary, -o ndjson the progress events, on stdout.
 `,
     )
@@ -214,7 +214,7 @@ Output: progress on stderr; -o json a summary, -o ndjson the progress events, on
         opts.parallel !== undefined
           ? positiveNumber('--parallel', opts.parallel, true, 64)
           : core.DEFAULT_PARALLEL;
-      const waitMs =
+      let waitMs =
         opts.wait !== undefined
           ? Math.round(positiveNumber('--wait', opts.wait, false, 31 * 24 * 3600) * 1000)
           : core.DEFAULT_WAIT_MS;
@@ -248,6 +248,10 @@ Output: progress on stderr; -o json a summary, -o ndjson the progress events, on
         outDir = opts.out !== undefined ? resolve(ctx.cwd, opts.out) : defaultOutDir(ctx);
       }
       const settings = await ctx.settings();
+      // `smart export --timeout 600` gives up on the job after 600 s, as one would expect;
+      // --wait, when given, says so explicitly and leaves --timeout to each request.
+      if (opts.wait === undefined && settings.sources.timeout === 'flag')
+        waitMs = settings.timeoutMs;
       const session = await openSession(ctx);
       const { createExportReporter } = await import('../output/export-progress.js');
       const reporter = createExportReporter(

@@ -7,7 +7,7 @@ import {
   type HttpResponse,
 } from './http.js';
 import { requireSetting, type Settings } from './settings.js';
-import { TokenProvider, type AccessToken } from './token.js';
+import { CACHE_MARGIN_MS, TokenProvider, type AccessToken } from './token.js';
 import { redactUrl } from './redact.js';
 
 export interface SessionOptions {
@@ -62,7 +62,7 @@ export class FhirSession {
     if (
       this.current &&
       !forceNew &&
-      (!this.current.expiresAt || this.current.expiresAt - 30_000 > this.options.now())
+      (!this.current.expiresAt || this.current.expiresAt - CACHE_MARGIN_MS > this.options.now())
     ) {
       return this.current;
     }

@@ -422,14 +422,14 @@ describe('smart export against a flaky server', () => {
     }
   });
 
-  it('--wait gives up (exit 4, job kept); cancel sends DELETE; a second cancel finds nothing', async () => {
+  it('--wait (or --timeout) gives up (exit 4, job kept); cancel sends DELETE; a second cancel finds nothing', async () => {
     const flow = await startFlow({ sandbox: { ...DATA, exportDelayMs: 120_000 } });
     try {
       const dir = outDir();
       const env = { ws: flow.ws, env: flow.env };
       const r = await smart(['export', '--type', 'Patient', '--wait', '1', '--out', dir], env);
       expect(r.exitCode, r.stderr).toBe(4);
-      expect(r.stderr).toMatch(/error: the export is not complete after .* \(--wait 1\)/);
+      expect(r.stderr).toMatch(/error: the export is not complete after .* \(limit 1 s\)/);
       expect(r.stderr).toContain(`smart export cancel ${dir}`);
 
       const c = await smart(['export', 'cancel', dir, '-o', 'table'], env);
@@ -446,6 +446,14 @@ describe('smart export against a flaky server', () => {
       const resumed = await smart(['export', '--resume', dir], env);
       expect(resumed.exitCode).toBe(2);
       expect(resumed.stderr).toContain('was cancelled');
+
+      // Without --wait, the global --timeout bounds the whole job too.
+      const t = await smart(
+        ['export', '--type', 'Patient', '--timeout', '1', '--out', outDir()],
+        env,
+      );
+      expect(t.exitCode, t.stderr).toBe(4);
+      expect(t.stderr).toMatch(/error: the export is not complete after .* \(limit 1 s\)/);
     } finally {
       await flow.close();
     }

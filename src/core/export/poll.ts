@@ -195,7 +195,7 @@ function timeoutError(o: PollOptions, start: number, last?: string): SmartError 
   const dir = o.outDir ? quoteArg(o.outDir) : '<dir>';
   return new SmartError(
     'network',
-    `the export is not complete after ${formatSeconds(o.now() - start)} (--wait ${Math.round(o.waitMs / 1000)})${last ? `; last status: ${last}` : ''}`,
+    `the export is not complete after ${formatSeconds(o.now() - start)} (limit ${Math.round(o.waitMs / 1000)} s)${last ? `; last status: ${last}` : ''}`,
     {
       code: 'export_timeout',
       hint: `the job keeps running on the server: pick it up later with \`smart export --resume ${dir}\`, give more time with --wait, or stop it with \`smart export cancel ${dir}\``,

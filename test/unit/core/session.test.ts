@@ -30,7 +30,10 @@ describe('resolveFhirUrl', () => {
   });
 });
 
-async function session(fhir: (call: FakeCall, token: string) => ReturnType<FakeHandler>) {
+async function session(
+  fhir: (call: FakeCall, token: string) => ReturnType<FakeHandler>,
+  now: () => number = () => Date.now(),
+) {
   const g = await generateSigningKey('RS384');
   const dir = mkdtempSync(join(tmpdir(), 'session-'));
   writeFileSync(join(dir, 'key.pem'), g.privateKeyPem);
@@ -59,13 +62,32 @@ async function session(fhir: (call: FakeCall, token: string) => ReturnType<FakeH
   const s = new FhirSession({
     settings,
     http: async () => http,
-    now: () => Date.now(),
+    now,
     log: (m) => logs.push(m),
   });
   return { s, http, logs, settings };
 }
 
 describe('FhirSession', () => {
+  test('renews the token 60 s before it expires, as the token cache does', async () => {
+    let clock = Date.now();
+    const { s, http } = await session(
+      () => ({ body: { resourceType: 'Bundle' } }),
+      () => clock,
+    );
+    await s.request('Patient');
+    clock += 235_000; // 65 s left of 300: still good
+    await s.request('Patient');
+    clock += 10_000; // 55 s left: renewed, not sent with under a minute to live
+    await s.request('Patient');
+    const sent = http.calls.filter((c) => c.url.startsWith(`${FHIR}/`));
+    expect(sent.map((c) => c.headers.authorization)).toEqual([
+      'Bearer token-1',
+      'Bearer token-1',
+      'Bearer token-2',
+    ]);
+  });
+
   test('sends the Bearer token and Accept fhir+json; reuses the token', async () => {
     const { s, http } = await session(() => ({ body: { resourceType: 'Bundle' } }));
     await s.request('Patient');
