@@ -92,6 +92,7 @@ export class FhirSession {
     if (res.status === 401) {
       this.options.log?.('the FHIR server answered 401: getting a new token and retrying once');
       await res.body?.cancel().catch(() => undefined);
+      res.nodeBody?.destroy();
       await this.tokens.invalidate(token);
       token = await this.token(true);
       res = await send(token);

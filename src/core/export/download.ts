@@ -1,8 +1,7 @@
 import { createWriteStream, promises as fs } from 'node:fs';
 import { dirname, join } from 'node:path';
-import { Readable } from 'node:stream';
+import type { Readable } from 'node:stream';
 import { pipeline } from 'node:stream/promises';
-import type { ReadableStream as NodeReadableStream } from 'node:stream/web';
 import { SmartError, isSmartError, systemErrorCode } from '../errors.js';
 import {
   describeErrorBody,
@@ -163,25 +162,20 @@ async function request(o: DownloadOptions, init: HttpRequest): Promise<HttpRespo
 }
 
 /** Read at most `max` bytes of an error body, for the message. */
-async function readSome(
-  body: ReadableStream<Uint8Array> | undefined,
-  max = 64 * 1024,
-): Promise<string> {
+async function readSome(body: Readable | undefined, max = 64 * 1024): Promise<string> {
   if (!body) return '';
-  const reader = body.getReader();
-  const chunks: Uint8Array[] = [];
+  const chunks: Buffer[] = [];
   let size = 0;
   try {
-    while (size < max) {
-      const { done, value } = await reader.read();
-      if (done) break;
-      chunks.push(value);
-      size += value.length;
+    for await (const chunk of body) {
+      chunks.push(Buffer.from(chunk as Uint8Array));
+      size += (chunk as Uint8Array).length;
+      if (size >= max) break;
     }
   } catch {
     // A broken error body still gives a status to report.
   } finally {
-    await reader.cancel().catch(() => undefined);
+    body.destroy();
   }
   return Buffer.concat(chunks).toString('utf8');
 }
@@ -198,7 +192,7 @@ async function tryOnce(
   try {
     res = await request(o, {
       headers: { accept: 'application/fhir+ndjson' },
-      stream: true,
+      stream: 'node',
       retry: false,
       signal,
     });
@@ -209,8 +203,8 @@ async function tryOnce(
     throw e;
   }
   if (!res.ok) {
-    const text = await readSome(res.body);
-    const full: HttpResponse = { ...res, text, body: undefined };
+    const text = await readSome(res.nodeBody);
+    const full: HttpResponse = { ...res, text, nodeBody: undefined };
     if (RETRY_STATUS.has(res.status)) {
       const after = parseRetryAfter(res.headers.get('retry-after'), o.now());
       throw new RetryableError(`HTTP ${res.status}: ${describeErrorBody(full)}`, after);
@@ -228,7 +222,7 @@ async function tryOnce(
     }
     throw o.session.error(full, 'GET');
   }
-  if (!res.body) {
+  if (!res.nodeBody) {
     throw new RetryableError(`GET ${redactUrl(file.url)} answered ${res.status} without a body`);
   }
   const counter = new LineCounter();
@@ -255,7 +249,7 @@ async function tryOnce(
   };
   try {
     await pipeline(
-      Readable.fromWeb(res.body as unknown as NodeReadableStream<Uint8Array>),
+      res.nodeBody,
       countingStream(counter, onChunk),
       createWriteStream(part, { mode: 0o600 }),
       { signal },

@@ -394,11 +394,108 @@ describe('private CAs and proxies', () => {
     expect(e.message).toMatch(/^TLS verification failed/);
   });
 
+  it("stream: 'node' verifies with the private CA, and goes through a proxy when one is set", async () => {
+    const read = async (body: NodeJS.ReadableStream | undefined) => {
+      const chunks: Buffer[] = [];
+      for await (const c of body ?? []) chunks.push(Buffer.from(c as Uint8Array));
+      return Buffer.concat(chunks).toString('utf8');
+    };
+    const { http: untrusting } = await client({ retries: 0 });
+    const e = await failure(untrusting.request(`${httpsBase}/f`, { stream: 'node' }));
+    expect(e.message).toMatch(/^TLS verification failed for 127\.0\.0\.1:\d+ \(/);
+
+    const { http } = await client({ caFile: join(tlsDir, 'ca.pem') });
+    expect(await read((await http.request(`${httpsBase}/f`, { stream: 'node' })).nodeBody)).toBe(
+      'secure',
+    );
+
+    const { http: viaProxy } = await client({
+      env: { HTTPS_PROXY: proxyUrl },
+      caFile: join(tlsDir, 'ca.pem'),
+    });
+    const res = await viaProxy.request(`${httpsBase}/f`, { stream: 'node' });
+    expect(await read(res.nodeBody)).toBe('secure');
+    expect(proxied).toEqual([`CONNECT ${new URL(httpsBase).host}`]);
+  });
+
   it('goes direct for hosts in NO_PROXY', async () => {
     const { http } = await client({ env: { HTTP_PROXY: proxyUrl, NO_PROXY: '127.0.0.1' } });
     const res = await http.request(`${base}/direct`);
     expect(res.text).toBe('ok');
     expect(proxied).toEqual([]);
     expect(hits).toHaveLength(1);
+  });
+});
+
+describe("stream: 'node' (export downloads over node:http)", () => {
+  const read = async (body: NodeJS.ReadableStream | undefined) => {
+    const chunks: Buffer[] = [];
+    for await (const c of body ?? []) chunks.push(Buffer.from(c as Uint8Array));
+    return Buffer.concat(chunks).toString('utf8');
+  };
+
+  it('streams the body, with status, headers and the request log', async () => {
+    handler = reply(200, { 'content-type': 'application/fhir+ndjson', 'x-n': '1' }, 'a\nb\n');
+    const { http, events } = await client();
+    const res = await http.request(`${base}/file.ndjson`, { stream: 'node', retry: false });
+    expect(res.status).toBe(200);
+    expect(res.contentType).toBe('application/fhir+ndjson');
+    expect(res.headers.get('x-n')).toBe('1');
+    expect(await read(res.nodeBody)).toBe('a\nb\n');
+    expect(events).toMatchObject([{ method: 'GET', status: 200, attempt: 1 }]);
+    expect(hits[0]?.headers['user-agent']).toBe('smart/9.9.9');
+  });
+
+  it('follows redirects, and drops Authorization when they leave the origin', async () => {
+    const other = createServer((req, res) => {
+      res.writeHead(200, { 'x-auth': req.headers.authorization ?? 'none' });
+      res.end('from storage');
+    });
+    await new Promise<void>((r) => other.listen(0, 'localhost', r));
+    const storage = `http://localhost:${(other.address() as AddressInfo).port}/bucket/f?sig=1`;
+    handler = (req, res) => {
+      if (req.url === '/same') {
+        res.writeHead(302, { location: '/there' });
+        res.end();
+      } else if (req.url === '/there') {
+        res.writeHead(200, { 'x-auth': req.headers.authorization ?? 'none' });
+        res.end('same origin');
+      } else {
+        res.writeHead(307, { location: storage });
+        res.end();
+      }
+    };
+    try {
+      const { http } = await client();
+      const headers = { authorization: 'Bearer secret-token' };
+      const same = await http.request(`${base}/same`, { stream: 'node', headers });
+      expect(await read(same.nodeBody)).toBe('same origin');
+      expect(same.headers.get('x-auth')).toBe('Bearer secret-token');
+      expect(same.url).toBe(`${base}/there`);
+      const away = await http.request(`${base}/away`, { stream: 'node', headers });
+      expect(await read(away.nodeBody)).toBe('from storage');
+      expect(away.headers.get('x-auth')).toBe('none');
+    } finally {
+      other.closeAllConnections();
+      await new Promise((r) => other.close(r));
+    }
+  });
+
+  it('times out when no headers come, and names the host', async () => {
+    handler = () => undefined; // never answers
+    const { http } = await client({ timeoutMs: 100, retries: 0 });
+    const e = await failure(http.request(`${base}/slow`, { stream: 'node' }));
+    expect(e.kind).toBe('network');
+    expect(e.message).toMatch(/^no response from 127\.0\.0\.1:\d+ within 100ms/);
+  });
+
+  it('names a refused connection', async () => {
+    const tmp = createServer();
+    await new Promise<void>((r) => tmp.listen(0, '127.0.0.1', r));
+    const port = (tmp.address() as AddressInfo).port;
+    await new Promise((r) => tmp.close(r));
+    const { http } = await client({ retries: 0 });
+    const e = await failure(http.request(`http://127.0.0.1:${port}/f`, { stream: 'node' }));
+    expect(e.message).toBe(`cannot connect to 127.0.0.1:${port}: connection refused`);
   });
 });
