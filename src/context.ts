@@ -31,6 +31,7 @@ export interface GlobalOptions {
   scope?: string;
   alg?: string;
   caFile?: string;
+  insecure?: boolean;
 }
 
 export interface Logger {

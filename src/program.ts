@@ -58,11 +58,15 @@ function makeContext(opts: RunOptions, signal: AbortSignal): Context {
       return () => {
         cached ??= (async () => {
           const settings = await ctx.settings();
-          const { createHttpClient } = await import('./core/http.js');
+          const [{ createHttpClient }, { isTrue }] = await Promise.all([
+            import('./core/http.js'),
+            import('./core/settings.js'),
+          ]);
           return createHttpClient({
             timeoutMs: settings.timeoutMs,
             userAgent: `smart/${VERSION}`,
             caFile: settings.caFile,
+            allowInsecureHttp: isTrue(settings.insecure),
             env,
             signal,
             onRequest: (e) =>
@@ -170,6 +174,10 @@ export async function buildProgram(ctx: Context, argv?: string[]): Promise<Comma
     .option('--scope <scopes>', 'space-separated scopes (default system/*.read; env SMART_SCOPE)')
     .option('--alg <alg>', 'signing algorithm (default: from the key; env SMART_ALG)')
     .option('--ca-file <file>', 'trust this PEM CA bundle for TLS, in addition to the system CAs')
+    .option(
+      '--insecure',
+      'allow tokens and secrets over plain http to a non-loopback host (env SMART_INSECURE=1)',
+    )
     .addOption(
       new Option('--timeout <seconds>', 'HTTP timeout per request (default 30)').argParser(
         parseTimeout,

@@ -16,6 +16,7 @@ export const CONFIG_KEYS: readonly ProfileKey[] = [
   'alg',
   'jwksUri',
   'caFile',
+  'insecure',
 ];
 
 const PATH_KEYS: readonly ProfileKey[] = ['key', 'caFile'];

@@ -54,7 +54,8 @@ export function registerInit(program: Command, ctx: Context): void {
     .addHelpText(
       'after',
       `
-Reads --profile, --base-url, --fhir-url, --token-url, --client-id, --key, --scope and --alg.
+Reads --profile, --base-url, --fhir-url, --token-url, --client-id, --key, --scope, --alg and
+--insecure (saved as insecure: true, for a plain-http server on a private network).
 Without a terminal (or with --no-input) it takes the flags only, and needs --base-url or --fhir-url.
 The profile becomes the current one.
 
@@ -76,6 +77,8 @@ Examples:
         const v = ctx.globals[f.key as keyof typeof ctx.globals];
         if (typeof v === 'string' && v !== '') given[f.key] = v;
       }
+      // A plain-http server on a private network: remember the permission with the server.
+      if (ctx.globals.insecure) given.insecure = 'true';
 
       let values: Profile;
       if (ctx.interactive()) {

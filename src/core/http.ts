@@ -21,6 +21,11 @@ export interface HttpClientOptions {
   userAgent?: string;
   /** A PEM bundle trusted in addition to the system CAs (and NODE_EXTRA_CA_CERTS). */
   caFile?: string;
+  /**
+   * Let credentials (an Authorization header, a client assertion) go over plain http to a host
+   * that is not loopback. Off by default: a bearer token in clear text is a token given away.
+   */
+  allowInsecureHttp?: boolean;
   /** Environment for proxies (HTTPS_PROXY, HTTP_PROXY, NO_PROXY) and NODE_EXTRA_CA_CERTS. */
   env?: Record<string, string | undefined>;
   /** Aborts every request (Ctrl-C). */
@@ -77,6 +82,49 @@ export interface HttpClient {
 }
 
 const REDIRECT_STATUS = new Set([301, 302, 303, 307, 308]);
+
+/** 127.0.0.0/8, ::1, localhost and *.localhost: traffic that never leaves the machine. */
+export function isLoopbackHost(hostname: string): boolean {
+  const h = hostname.replace(/^\[|\]$/g, '').toLowerCase();
+  return (
+    h === 'localhost' ||
+    h.endsWith('.localhost') ||
+    h === '::1' ||
+    /^127\.\d{1,3}\.\d{1,3}\.\d{1,3}$/.test(h) ||
+    /^::ffff:127\./.test(h)
+  );
+}
+
+/**
+ * SMART requires TLS: a token, an assertion or an admin password is never sent over plain http
+ * to another machine unless the user says so (--insecure), e.g. on a private docker network.
+ */
+function refuseCleartextCredentials(url: string, init: HttpRequest): void {
+  let u: URL;
+  try {
+    u = new URL(url);
+  } catch {
+    return; // the request itself reports the bad URL
+  }
+  if (u.protocol !== 'http:' || isLoopbackHost(u.hostname)) return;
+  const auth = Object.entries(init.headers ?? {}).find(
+    ([k]) => k.toLowerCase() === 'authorization',
+  );
+  const body =
+    typeof init.body === 'string' || init.body instanceof URLSearchParams ? String(init.body) : '';
+  const what = auth
+    ? /^basic /i.test(auth[1])
+      ? 'admin credentials'
+      : 'an access token'
+    : /(^|&)client_assertion=/.test(body)
+      ? 'a client assertion'
+      : undefined;
+  if (!what) return;
+  throw new SmartError('usage', `refusing to send ${what} over plain http to ${u.host}`, {
+    code: 'insecure_http',
+    hint: 'use an https:// URL; on a trusted private network (e.g. a docker network) pass --insecure or set SMART_INSECURE=1',
+  });
+}
 const IDEMPOTENT = new Set(['GET', 'HEAD', 'PUT', 'DELETE', 'OPTIONS']);
 const RETRY_STATUS = new Set([429, 503]);
 
@@ -445,6 +493,7 @@ export async function createHttpClient(options: HttpClientOptions = {}): Promise
 
   return {
     async request(url, init = {}) {
+      if (!options.allowInsecureHttp) refuseCleartextCredentials(url, init);
       const method = (init.method ?? 'GET').toUpperCase();
       const retryable = init.retry ?? IDEMPOTENT.has(method);
       const first = now();

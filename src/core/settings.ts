@@ -15,6 +15,7 @@ export const PROFILE_KEYS = [
   'alg',
   'jwksUri',
   'caFile',
+  'insecure',
 ] as const;
 export type ProfileKey = (typeof PROFILE_KEYS)[number];
 export type Profile = Partial<Record<ProfileKey, string>>;
@@ -34,6 +35,7 @@ export const ENV_NAMES: Record<ProfileKey, string> = {
   alg: 'SMART_ALG',
   jwksUri: 'SMART_JWKS_URI',
   caFile: 'SMART_CA_FILE',
+  insecure: 'SMART_INSECURE',
 };
 
 export const DEFAULT_SCOPE = 'system/*.read';
@@ -151,6 +153,13 @@ export function validateConfig(raw: unknown, path: string): ConfigFile {
 const URL_KEYS: ProfileKey[] = ['baseUrl', 'fhirUrl', 'tokenUrl', 'jwksUri'];
 
 /** A reason the value is unusable for that key, or undefined when it is fine. */
+const BOOLEAN_VALUES = new Set(['true', 'false', '1', '0', 'yes', 'no']);
+
+/** A boolean setting (`insecure`) as stored: true, 1 or yes. */
+export function isTrue(value: string | undefined): boolean {
+  return value !== undefined && ['true', '1', 'yes'].includes(value.toLowerCase());
+}
+
 export function checkValue(key: ProfileKey, value: string): string | undefined {
   if (URL_KEYS.includes(key)) {
     let u: URL;
@@ -163,6 +172,8 @@ export function checkValue(key: ProfileKey, value: string): string | undefined {
       return `"${value}" must be an http(s) URL`;
   }
   if (key === 'scope' && value.trim() === '') return 'must not be empty';
+  if (key === 'insecure' && !BOOLEAN_VALUES.has(value.toLowerCase()))
+    return `"${value}" is not true or false`;
   return undefined;
 }
 
@@ -232,7 +243,11 @@ export async function useProfile(
 }
 
 export interface ResolveInput {
-  flags: Partial<Record<ProfileKey, string | undefined>> & { profile?: string; timeout?: number };
+  flags: Partial<Record<Exclude<ProfileKey, 'insecure'>, string | undefined>> & {
+    profile?: string;
+    timeout?: number;
+    insecure?: boolean;
+  };
   env: Env;
   cwd: string;
 }
@@ -265,7 +280,8 @@ export async function resolveSettings(input: ResolveInput): Promise<Settings> {
 
   const values: Profile = {};
   for (const key of PROFILE_KEYS) {
-    const flag = flags[key];
+    // --insecure is a switch; as a setting it is the string "true".
+    const flag = key === 'insecure' ? (flags.insecure ? 'true' : undefined) : flags[key];
     const fromEnv = env[ENV_NAMES[key]];
     let value: string | undefined;
     if (flag !== undefined && flag !== '') {
@@ -375,5 +391,7 @@ export function describeKey(key: ProfileKey): string {
       return 'JWKS URL';
     case 'caFile':
       return 'CA file';
+    case 'insecure':
+      return 'plain-http permission';
   }
 }

@@ -44,6 +44,8 @@ describe('smart (the CLI frame)', () => {
         --alg <alg>                              signing algorithm (default: from the key; env SMART_ALG)
         --ca-file <file>                         trust this PEM CA bundle for TLS, in addition to the
                                                  system CAs
+        --insecure                               allow tokens and secrets over plain http to a
+                                                 non-loopback host (env SMART_INSECURE=1)
         --timeout <seconds>                      HTTP timeout per request (default 30)
         --verbose                                log one line per HTTP request on stderr (secrets
                                                  redacted)

@@ -7,7 +7,7 @@ import { connect, type AddressInfo } from 'node:net';
 import { join } from 'node:path';
 import type { Duplex } from 'node:stream';
 import { afterAll, beforeAll, describe, expect, test } from 'vitest';
-import { ROOT, json, smart } from '../helpers/cli.js';
+import { ROOT, json, makeWorkspace, smart } from '../helpers/cli.js';
 
 const TLS = join(ROOT, 'test', 'fixtures', 'tls');
 const CA = join(TLS, 'ca.pem');
@@ -118,5 +118,38 @@ describe('proxies', () => {
     });
     expect(r.exitCode, r.stderr).toBe(0);
     expect(tunnels).toEqual([]);
+  });
+});
+
+describe('plain http to another machine', () => {
+  test('no token request over plain http to a non-loopback host without --insecure (exit 2)', async () => {
+    const ws = makeWorkspace();
+    const key = await smart(['keygen', '--dir', 'keys', '-o', 'json'], { ws });
+    expect(key.exitCode, key.stderr).toBe(0);
+    const args = ['token', '--token-url', 'http://aidbox.invalid/auth/token', '--client-id', 'c'];
+    const r = await smart(args, { ws });
+    expect(r.exitCode).toBe(2);
+    expect(r.stderr).toBe(
+      'error: refusing to send a client assertion over plain http to aidbox.invalid\n' +
+        'hint: use an https:// URL; on a trusted private network (e.g. a docker network) pass --insecure or set SMART_INSECURE=1\n',
+    );
+    // Allowed by the flag, the environment or the profile: then it is tried (and DNS fails).
+    for (const extra of [{ args: ['--insecure'] }, { env: { SMART_INSECURE: '1' } }]) {
+      const t = await smart([...args, ...(extra.args ?? [])], { ws, env: extra.env });
+      expect(t.exitCode, t.stderr).toBe(4);
+      expect(t.stderr).toContain('cannot resolve host aidbox.invalid');
+    }
+    expect((await smart(['config', 'set', 'insecure', 'true'], { ws })).exitCode).toBe(0);
+    expect((await smart(args, { ws })).exitCode).toBe(4);
+    const ws2 = makeWorkspace();
+    const init = await smart(
+      ['init', '--base-url', 'http://aidbox:8080', '--insecure', '--no-input', '-o', 'json'],
+      { ws: ws2 },
+    );
+    expect(init.exitCode, init.stderr).toBe(0);
+    expect(json<{ insecure?: string }>(init).insecure).toBe('true');
+    const bad = await smart(['config', 'set', 'insecure', 'maybe'], { ws });
+    expect(bad.exitCode).toBe(2);
+    expect(bad.stderr).toContain('"maybe" is not true or false');
   });
 });

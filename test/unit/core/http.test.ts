@@ -18,8 +18,10 @@ import {
   backoffDelay,
   createHttpClient,
   describeErrorBody,
+  isLoopbackHost,
   parseRetryAfter,
   type HttpClientOptions,
+  type HttpRequest,
   type RequestEvent,
 } from '../../../src/core/http.js';
 
@@ -497,5 +499,61 @@ describe("stream: 'node' (export downloads over node:http)", () => {
     const { http } = await client({ retries: 0 });
     const e = await failure(http.request(`http://127.0.0.1:${port}/f`, { stream: 'node' }));
     expect(e.message).toBe(`cannot connect to 127.0.0.1:${port}: connection refused`);
+  });
+});
+
+describe('credentials over plain http', () => {
+  const remote = 'http://fhir.invalid'; // .invalid never resolves: no packet leaves the machine
+
+  it('refuses a token, an assertion or admin credentials to a non-loopback http host', async () => {
+    const { http } = await client({ retries: 0 });
+    const cases: Array<[HttpRequest, string]> = [
+      [{ headers: { Authorization: 'Bearer abc' } }, 'an access token'],
+      [{ headers: { authorization: 'Basic cm9vdDpz' }, method: 'PUT' }, 'admin credentials'],
+      [
+        {
+          method: 'POST',
+          body: new URLSearchParams({
+            grant_type: 'client_credentials',
+            client_assertion: 'x.y.z',
+          }),
+        },
+        'a client assertion',
+      ],
+    ];
+    for (const [init, what] of cases) {
+      const e = await failure(http.request(`${remote}/x`, init));
+      expect(e.kind).toBe('usage');
+      expect(e.code).toBe('insecure_http');
+      expect(e.message).toBe(`refusing to send ${what} over plain http to fhir.invalid`);
+      expect(e.hint).toMatch(/https:\/\/.*--insecure.*SMART_INSECURE=1/);
+    }
+  });
+
+  it('lets through requests without credentials, loopback hosts, https, and --insecure', async () => {
+    const { http } = await client({ retries: 0 });
+    // No credentials: the request is made (and fails on DNS, a network error).
+    expect((await failure(http.request(`${remote}/metadata`))).kind).toBe('network');
+    // Loopback: fine.
+    handler = reply(200, {}, 'ok');
+    const local = await http.request(`${base}/x`, { headers: { authorization: 'Bearer abc' } });
+    expect(local.status).toBe(200);
+    // https: no objection (DNS fails instead).
+    const tls = await failure(
+      http.request('https://fhir.invalid/x', { headers: { authorization: 'Bearer abc' } }),
+    );
+    expect(tls.kind).toBe('network');
+    const { http: insecure } = await client({ retries: 0, allowInsecureHttp: true });
+    const e = await failure(
+      insecure.request(`${remote}/x`, { headers: { authorization: 'Bearer abc' } }),
+    );
+    expect(e.kind).toBe('network');
+  });
+
+  it('knows loopback hosts', () => {
+    for (const h of ['localhost', 'api.localhost', '127.0.0.1', '127.1.2.3', '[::1]', '::1'])
+      expect(isLoopbackHost(h), h).toBe(true);
+    for (const h of ['aidbox', '10.0.0.1', '128.0.0.1', 'localhost.example.com', '::2'])
+      expect(isLoopbackHost(h), h).toBe(false);
   });
 });
