@@ -209,17 +209,21 @@ export async function handleToken(ex: Exchange, tc: TokenContext): Promise<void>
   const now = Math.floor(Date.now() / 1000);
   const client = await verifyAssertion(ex, tc, assertion, form, now);
 
-  // Scopes: each requested one must lie within the client's; none requested = all of them.
+  // Scopes: required by SMART Backend Services; each one must lie within the client's.
   const clientScopes = client.scope ?? [];
   const allowed = clientScopes
     .map((s) => parseScope(s))
     .filter((s): s is Scope => typeof s !== 'string');
   const requestedText = form.get('scope');
-  const requested: Scope[] = [];
-  const texts = requestedText === null ? clientScopes : requestedText.split(/\s+/).filter(Boolean);
-  if (requestedText !== null && texts.length === 0) {
-    throw new OAuthError('invalid_scope', 'scope is empty');
+  if (requestedText === null) {
+    throw new OAuthError(
+      'invalid_request',
+      'scope is missing: SMART Backend Services requires it in the token request',
+    );
   }
+  const requested: Scope[] = [];
+  const texts = requestedText.split(/\s+/).filter(Boolean);
+  if (texts.length === 0) throw new OAuthError('invalid_scope', 'scope is empty');
   for (const t of texts) {
     const s = parseScope(t);
     if (typeof s === 'string') throw new OAuthError('invalid_scope', s);

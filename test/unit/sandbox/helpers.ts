@@ -156,13 +156,17 @@ export async function requestToken(sb: SandboxHandle, form: Record<string, strin
 }
 
 /** The form of a well-formed token request with this assertion. */
-export function tokenForm(assertion: string, scope?: string): Record<string, string> {
+/** A token request form; the scope is required by SMART, `null` leaves it out. */
+export function tokenForm(
+  assertion: string,
+  scope: string | null = 'system/*.read',
+): Record<string, string> {
   const form: Record<string, string> = {
     grant_type: 'client_credentials',
     client_assertion_type: JWT_BEARER,
     client_assertion: assertion,
   };
-  if (scope !== undefined) form.scope = scope;
+  if (scope !== null) form.scope = scope;
   return form;
 }
 

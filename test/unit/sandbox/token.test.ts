@@ -102,13 +102,6 @@ describe('token endpoint: success', () => {
     expect(r.body.expires_in).toBe(120);
   });
 
-  it('grants the client scopes when none is asked for', async () => {
-    const a = await signAssertion({ key: rsa, clientId: 'narrow', aud: sb.tokenUrl });
-    const r = await requestToken(sb, tokenForm(a));
-    expect(r.status).toBe(200);
-    expect(r.body.scope).toBe('system/Patient.read');
-  });
-
   it('understands v2 scopes against a v1 client scope', async () => {
     const r = await requestToken(
       sb,
@@ -151,6 +144,12 @@ describe('token endpoint: rejections', () => {
     );
     await expectRejected(tokenForm(await a(), 'patient/*.read'), 400, 'invalid_scope', /system\//);
     await expectRejected(tokenForm(await a(), 'launch'), 400, 'invalid_scope', /not a SMART/);
+    await expectRejected(tokenForm(await a(), '  '), 400, 'invalid_scope', /empty/);
+  });
+
+  it('no scope parameter -> invalid_request (SMART requires it)', async () => {
+    const a = await signAssertion({ key: rsa, clientId: 'narrow', aud: sb.tokenUrl });
+    await expectRejected(tokenForm(a, null), 400, 'invalid_request', /scope is missing/);
   });
 
   it('wrong key (signature) -> invalid_client', async () => {
