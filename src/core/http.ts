@@ -417,26 +417,33 @@ export async function createHttpClient(options: HttpClientOptions = {}): Promise
       'user-agent': options.userAgent ?? 'smart',
       ...lowerKeys(init.headers ?? {}),
     };
+    /** Log the answer and give it the common shape. */
+    const answered = (
+      r: Pick<HttpResponse, 'status' | 'url' | 'headers' | 'text' | 'body' | 'nodeBody'>,
+    ): HttpResponse => {
+      options.onRequest?.({
+        method,
+        url: redactUrl(url),
+        status: r.status,
+        ms: now() - start,
+        attempt: n,
+      });
+      const contentType = r.headers.get('content-type') ?? '';
+      return {
+        ...r,
+        ok: r.status >= 200 && r.status < 300,
+        contentType,
+        json<T>(): T {
+          return parseJsonBody<T>(r.text, contentType, url, r.status);
+        },
+      };
+    };
     try {
       if (init.stream === 'node' && !useProxy) {
-        const res = await nodeRequest(url, method, headers, AbortSignal.any(signals));
-        options.onRequest?.({
-          method,
-          url: redactUrl(url),
-          status: res.status,
-          ms: now() - start,
-          attempt: n,
-        });
-        const contentType = res.headers.get('content-type') ?? '';
-        return {
-          ...res,
-          ok: res.status >= 200 && res.status < 300,
-          contentType,
+        return answered({
+          ...(await nodeRequest(url, method, headers, AbortSignal.any(signals))),
           text: '',
-          json<T>(): T {
-            return parseJsonBody<T>('', contentType, url, res.status);
-          },
-        };
+        });
       }
       const res = await $fetch.raw(url, {
         method,
@@ -448,31 +455,16 @@ export async function createHttpClient(options: HttpClientOptions = {}): Promise
         signal: AbortSignal.any(signals),
         ...(dispatcher ? { dispatcher: dispatcher as never } : {}),
       });
-      const text = init.stream ? '' : ((res._data as string | undefined) ?? '');
-      options.onRequest?.({
-        method,
-        url: redactUrl(url),
+      const stream = res._data as ReadableStream<Uint8Array>;
+      return answered({
         status: res.status,
-        ms: now() - start,
-        attempt: n,
-      });
-      const contentType = res.headers.get('content-type') ?? '';
-      return {
-        status: res.status,
-        ok: res.status >= 200 && res.status < 300,
         url,
         headers: res.headers,
-        contentType,
-        text,
+        text: init.stream ? '' : ((res._data as string | undefined) ?? ''),
         ...(init.stream === 'node'
-          ? {
-              nodeBody: Readable.fromWeb(res._data as unknown as NodeReadableStream<Uint8Array>),
-            }
-          : { body: init.stream ? (res._data as ReadableStream<Uint8Array>) : undefined }),
-        json<T>(): T {
-          return parseJsonBody<T>(text, contentType, url, res.status);
-        },
-      };
+          ? { nodeBody: Readable.fromWeb(stream as unknown as NodeReadableStream<Uint8Array>) }
+          : { body: init.stream ? stream : undefined }),
+      });
     } catch (e) {
       const aborted = options.signal?.aborted || init.signal?.aborted;
       if (aborted)

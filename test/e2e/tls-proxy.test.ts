@@ -1,72 +1,45 @@
 // --ca-file, NODE_EXTRA_CA_CERTS and HTTPS_PROXY from the built CLI, against an HTTPS server whose
 // certificate comes from a private test CA (test/fixtures/tls), and a real forward proxy.
-import { readFileSync } from 'node:fs';
-import { createServer as createHttpServer, type Server, type IncomingMessage } from 'node:http';
-import { createServer as createHttpsServer, type Server as HttpsServer } from 'node:https';
-import { connect, type AddressInfo } from 'node:net';
-import { join } from 'node:path';
-import type { Duplex } from 'node:stream';
 import { afterAll, beforeAll, describe, expect, test } from 'vitest';
-import { ROOT, json, makeWorkspace, smart } from '../helpers/cli.js';
+import { join } from 'node:path';
+import { json, makeWorkspace, smart } from '../helpers/cli.js';
+import {
+  TEST_CA as CA,
+  TLS_DIR as TLS,
+  startForwardProxy,
+  startHttpsServer,
+  type ForwardProxy,
+} from '../helpers/servers.js';
 
-const TLS = join(ROOT, 'test', 'fixtures', 'tls');
-const CA = join(TLS, 'ca.pem');
-
-let https: HttpsServer;
+let https: Awaited<ReturnType<typeof startHttpsServer>>;
 let fhir: string;
-let proxy: Server;
-let proxyUrl: string;
-let tunnels: string[] = [];
+let proxy: ForwardProxy;
 
 beforeAll(async () => {
-  https = createHttpsServer(
-    { key: readFileSync(join(TLS, 'server-key.pem')), cert: readFileSync(join(TLS, 'server.pem')) },
-    (req, res) => {
-      const config = {
-        token_endpoint: `${fhir.replace(/\/fhir$/, '')}/auth/token`,
-        token_endpoint_auth_methods_supported: ['private_key_jwt'],
-        token_endpoint_auth_signing_alg_values_supported: ['RS384', 'ES384'],
-        grant_types_supported: ['client_credentials'],
-        capabilities: ['client-confidential-asymmetric'],
-      };
-      if (req.url === '/fhir/.well-known/smart-configuration') {
-        res.writeHead(200, { 'content-type': 'application/json' });
-        res.end(JSON.stringify(config));
-      } else if (req.url === '/fhir/metadata') {
-        res.writeHead(200, { 'content-type': 'application/fhir+json' });
-        res.end(JSON.stringify({ resourceType: 'CapabilityStatement', fhirVersion: '4.0.1' }));
-      } else {
-        res.writeHead(404);
-        res.end();
-      }
-    },
-  );
-  await new Promise<void>((r) => https.listen(0, '127.0.0.1', r));
-  fhir = `https://127.0.0.1:${(https.address() as AddressInfo).port}/fhir`;
-
-  proxy = createHttpServer((_req, res) => {
-    res.writeHead(502);
-    res.end();
+  https = await startHttpsServer((req, res) => {
+    const config = {
+      token_endpoint: `${fhir.replace(/\/fhir$/, '')}/auth/token`,
+      token_endpoint_auth_methods_supported: ['private_key_jwt'],
+      token_endpoint_auth_signing_alg_values_supported: ['RS384', 'ES384'],
+      grant_types_supported: ['client_credentials'],
+      capabilities: ['client-confidential-asymmetric'],
+    };
+    if (req.url === '/fhir/.well-known/smart-configuration') {
+      res.writeHead(200, { 'content-type': 'application/json' });
+      res.end(JSON.stringify(config));
+    } else if (req.url === '/fhir/metadata') {
+      res.writeHead(200, { 'content-type': 'application/fhir+json' });
+      res.end(JSON.stringify({ resourceType: 'CapabilityStatement', fhirVersion: '4.0.1' }));
+    } else {
+      res.writeHead(404);
+      res.end();
+    }
   });
-  proxy.on('connect', (req: IncomingMessage, socket: Duplex, head: Buffer) => {
-    tunnels.push(req.url ?? '');
-    const [host, port] = (req.url ?? '').split(':');
-    const upstream = connect(Number(port), host, () => {
-      socket.write('HTTP/1.1 200 Connection Established\r\n\r\n');
-      upstream.write(head);
-      upstream.pipe(socket);
-      socket.pipe(upstream);
-    });
-    upstream.on('error', () => socket.destroy());
-    socket.on('error', () => upstream.destroy());
-  });
-  await new Promise<void>((r) => proxy.listen(0, '127.0.0.1', r));
-  proxyUrl = `http://127.0.0.1:${(proxy.address() as AddressInfo).port}`;
+  fhir = `${https.url}/fhir`;
+  proxy = await startForwardProxy();
 });
 afterAll(async () => {
-  https?.closeAllConnections();
-  proxy?.closeAllConnections();
-  await Promise.all([new Promise((r) => https?.close(r)), new Promise((r) => proxy?.close(r))]);
+  await Promise.all([https?.close(), proxy?.close()]);
 });
 
 describe('TLS with a private CA', () => {
@@ -102,22 +75,22 @@ describe('TLS with a private CA', () => {
 
 describe('proxies', () => {
   test('HTTPS_PROXY tunnels the requests, and the CA still verifies the server', async () => {
-    tunnels = [];
+    proxy.seen.length = 0;
     const r = await smart(['discover', fhir, '--ca-file', CA, '-o', 'json'], {
-      env: { HTTPS_PROXY: proxyUrl },
+      env: { HTTPS_PROXY: proxy.url },
     });
     expect(r.exitCode, r.stderr).toBe(0);
-    expect(tunnels.length).toBeGreaterThan(0);
-    expect(new Set(tunnels)).toEqual(new Set([new URL(fhir).host]));
+    expect(proxy.seen.length).toBeGreaterThan(0);
+    expect(new Set(proxy.seen)).toEqual(new Set([`CONNECT ${new URL(fhir).host}`]));
   });
 
   test('NO_PROXY sends the host direct', async () => {
-    tunnels = [];
+    proxy.seen.length = 0;
     const r = await smart(['discover', fhir, '--ca-file', CA], {
-      env: { HTTPS_PROXY: proxyUrl, NO_PROXY: '127.0.0.1' },
+      env: { HTTPS_PROXY: proxy.url, NO_PROXY: '127.0.0.1' },
     });
     expect(r.exitCode, r.stderr).toBe(0);
-    expect(tunnels).toEqual([]);
+    expect(proxy.seen).toEqual([]);
   });
 });
 

@@ -1,16 +1,5 @@
-import { readFileSync } from 'node:fs';
-import {
-  createServer,
-  request as httpRequest,
-  type IncomingMessage,
-  type Server,
-  type ServerResponse,
-} from 'node:http';
-import { createServer as createHttpsServer, type Server as HttpsServer } from 'node:https';
-import { connect } from 'node:net';
+import { createServer, type IncomingMessage, type Server, type ServerResponse } from 'node:http';
 import { join } from 'node:path';
-import type { Duplex } from 'node:stream';
-import { fileURLToPath } from 'node:url';
 import type { AddressInfo } from 'node:net';
 import { afterAll, afterEach, beforeAll, describe, expect, it } from 'vitest';
 import { SmartError } from '../../../src/core/errors.js';
@@ -24,6 +13,13 @@ import {
   type HttpRequest,
   type RequestEvent,
 } from '../../../src/core/http.js';
+import {
+  TEST_CA,
+  TLS_DIR,
+  startForwardProxy,
+  startHttpsServer,
+  type ForwardProxy,
+} from '../../helpers/servers.js';
 
 type Handler = (req: IncomingMessage, res: ServerResponse, n: number) => void;
 
@@ -295,62 +291,25 @@ describe('requests', () => {
 });
 
 describe('private CAs and proxies', () => {
-  const tlsDir = fileURLToPath(new URL('../../fixtures/tls/', import.meta.url));
-  let https: HttpsServer;
+  let https: Awaited<ReturnType<typeof startHttpsServer>>;
   let httpsBase: string;
-  let proxy: Server;
+  let proxy: ForwardProxy;
   let proxyUrl: string;
   /** What went through the proxy: absolute-form URLs for http, host:port for CONNECT tunnels. */
-  let proxied: string[] = [];
+  let proxied: string[];
 
   beforeAll(async () => {
-    https = createHttpsServer(
-      {
-        key: readFileSync(join(tlsDir, 'server-key.pem')),
-        cert: readFileSync(join(tlsDir, 'server.pem')),
-      },
-      (_req, res) => res.end('secure'),
-    );
-    await new Promise<void>((r) => https.listen(0, '127.0.0.1', r));
-    httpsBase = `https://127.0.0.1:${(https.address() as AddressInfo).port}`;
-
-    // A small forward proxy: absolute-form requests for http, CONNECT tunnels for https.
-    proxy = createServer((req, res) => {
-      proxied.push(req.url ?? '');
-      const target = new URL(req.url ?? '');
-      const upstream = httpRequest(
-        target,
-        { method: req.method, headers: { ...req.headers, host: target.host } },
-        (up) => {
-          res.writeHead(up.statusCode ?? 502, up.headers);
-          up.pipe(res);
-        },
-      );
-      upstream.on('error', () => res.destroy());
-      req.pipe(upstream);
-    });
-    proxy.on('connect', (req: IncomingMessage, socket: Duplex, head: Buffer) => {
-      proxied.push(`CONNECT ${req.url}`);
-      const [host, port] = (req.url ?? '').split(':');
-      const upstream = connect(Number(port), host, () => {
-        socket.write('HTTP/1.1 200 Connection Established\r\n\r\n');
-        upstream.write(head);
-        upstream.pipe(socket);
-        socket.pipe(upstream);
-      });
-      upstream.on('error', () => socket.destroy());
-      socket.on('error', () => upstream.destroy());
-    });
-    await new Promise<void>((r) => proxy.listen(0, '127.0.0.1', r));
-    proxyUrl = `http://127.0.0.1:${(proxy.address() as AddressInfo).port}`;
+    https = await startHttpsServer((_req, res) => res.end('secure'));
+    httpsBase = https.url;
+    proxy = await startForwardProxy();
+    proxyUrl = proxy.url;
+    proxied = proxy.seen;
   });
   afterAll(async () => {
-    https.closeAllConnections();
-    proxy.closeAllConnections();
-    await Promise.all([new Promise((r) => https.close(r)), new Promise((r) => proxy.close(r))]);
+    await Promise.all([https.close(), proxy.close()]);
   });
   afterEach(() => {
-    proxied = [];
+    proxied.length = 0;
   });
 
   it('refuses a certificate from an unknown CA, and says how to trust it', async () => {
@@ -362,14 +321,14 @@ describe('private CAs and proxies', () => {
   });
 
   it('trusts a private CA given with --ca-file (caFile)', async () => {
-    const { http } = await client({ caFile: join(tlsDir, 'ca.pem') });
+    const { http } = await client({ caFile: TEST_CA });
     const res = await http.request(`${httpsBase}/x`);
     expect(res.status).toBe(200);
     expect(res.text).toBe('secure');
   });
 
   it('names an unreadable CA file as a usage error', async () => {
-    const e = await failure(client({ caFile: join(tlsDir, 'missing.pem') }));
+    const e = await failure(client({ caFile: join(TLS_DIR, 'missing.pem') }));
     expect(e.kind).toBe('usage');
     expect(e.message).toMatch(/cannot read CA file .*missing\.pem/);
   });
@@ -385,7 +344,7 @@ describe('private CAs and proxies', () => {
   it('tunnels https through HTTPS_PROXY, still verifying the server with the private CA', async () => {
     const { http } = await client({
       env: { HTTPS_PROXY: proxyUrl },
-      caFile: join(tlsDir, 'ca.pem'),
+      caFile: TEST_CA,
     });
     const res = await http.request(`${httpsBase}/tunnel`);
     expect(res.text).toBe('secure');
@@ -406,14 +365,14 @@ describe('private CAs and proxies', () => {
     const e = await failure(untrusting.request(`${httpsBase}/f`, { stream: 'node' }));
     expect(e.message).toMatch(/^TLS verification failed for 127\.0\.0\.1:\d+ \(/);
 
-    const { http } = await client({ caFile: join(tlsDir, 'ca.pem') });
+    const { http } = await client({ caFile: TEST_CA });
     expect(await read((await http.request(`${httpsBase}/f`, { stream: 'node' })).nodeBody)).toBe(
       'secure',
     );
 
     const { http: viaProxy } = await client({
       env: { HTTPS_PROXY: proxyUrl },
-      caFile: join(tlsDir, 'ca.pem'),
+      caFile: TEST_CA,
     });
     const res = await viaProxy.request(`${httpsBase}/f`, { stream: 'node' });
     expect(await read(res.nodeBody)).toBe('secure');
