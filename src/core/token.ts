@@ -110,11 +110,6 @@ export function isAlgComplaint(error: string, description: string | undefined): 
   return error === 'unsupported_algorithm' || /\balg(orithm)?s?\b/i.test(description ?? '');
 }
 
-/** A server's text on one line, without anything token-shaped, at most `max` characters. */
-function serverText(text: string, max = 300): string {
-  return snippet(text, max);
-}
-
 function invalidScopeHint(c: OAuthErrorContext): string {
   const requested = c.scope.split(/\s+/).filter(Boolean);
   const parts = [`requested "${c.scope}"`];
@@ -160,10 +155,11 @@ export function oauthError(res: HttpResponse, c: OAuthErrorContext): SmartError 
       },
     );
   }
-  const error = serverText(body.error, 80);
+  // The server's words on one line, without anything token-shaped (snippet redacts).
+  const error = snippet(body.error, 80);
   const description =
     typeof body.error_description === 'string' && body.error_description.trim() !== ''
-      ? serverText(body.error_description)
+      ? snippet(body.error_description, 300)
       : undefined;
   let hint: string;
   if (isAlgComplaint(error, description)) {
