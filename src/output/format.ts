@@ -24,10 +24,5 @@ export function terminalWidth(
   env: Record<string, string | undefined> = {},
 ): number {
   const fromEnv = Number(env.COLUMNS);
-  return (
-    stream?.columns ||
-    0 ||
-    (Number.isInteger(fromEnv) && fromEnv > 0 ? fromEnv : 0) ||
-    DEFAULT_WIDTH
-  );
+  return stream?.columns || (Number.isInteger(fromEnv) && fromEnv > 0 ? fromEnv : DEFAULT_WIDTH);
 }
