@@ -95,9 +95,10 @@ response (secrets shortened). Exit 0 only if every step succeeded; a failure nam
 
       try {
         err.write('\n');
-        const [{ defaultColumns }, stream] = await Promise.all([
+        const [{ defaultColumns }, stream, { terminalWidth }] = await Promise.all([
           import('../output/resources.js'),
           import('../output/stream.js'),
+          import('../output/format.js'),
         ]);
         const bundle = run.bundle;
         const pages = {
@@ -111,7 +112,8 @@ response (secrets shortened). Exit 0 only if every step succeeded; a failure nam
           format: ctx.globals.output ?? (ctx.globals.json ? 'json' : 'table'),
           columns: defaultColumns('Observation'),
           pretty: Boolean(ctx.io.stdout.isTTY),
-          width: ctx.io.stdout.columns || Number(ctx.env.COLUMNS) || 120,
+          // The demo's table reads best a little wider than a terminal's default, even in a pipe.
+          width: terminalWidth(ctx.io.stdout, ctx.env, 120),
           info: () => undefined,
           warn: (line) => ctx.log.warn(line),
         });

@@ -1,6 +1,8 @@
 import { SmartError, usageError } from './errors.js';
 import {
   describeErrorBody,
+  isLoopbackHost,
+  oneLine,
   summarizeOperationOutcome,
   type HttpClient,
   type HttpResponse,
@@ -252,7 +254,7 @@ function scrub(text: string, admin: AdminCredentials): string {
   let t = redactText(text);
   const basic = Buffer.from(`${admin.clientId}:${admin.secret}`, 'utf8').toString('base64');
   for (const s of [admin.secret, basic]) if (s) t = t.split(s).join('***');
-  return t.replace(/\s+/g, ' ').trim();
+  return oneLine(t);
 }
 
 /** A failed admin answer as a SmartError that names the URL and, for a 422, the fields. */
@@ -344,17 +346,13 @@ export async function sendAdminRequests(
   return out;
 }
 
-const LOOPBACK_HOSTS = new Set(['localhost', '127.0.0.1', '[::1]', '::1', '0.0.0.0']);
-
-/** True for localhost, 127.0.0.0/8 and ::1: addresses that mean "this machine" to whoever resolves them. */
+/** True for localhost, 127.0.0.0/8, ::1 and 0.0.0.0: addresses that mean "this machine" to whoever resolves them. */
 export function isLoopbackUrl(url: string): boolean {
-  let host: string;
   try {
-    host = new URL(url).hostname.toLowerCase();
+    return isLoopbackHost(new URL(url).hostname);
   } catch {
     return false;
   }
-  return LOOPBACK_HOSTS.has(host) || /^127\./.test(host) || host.endsWith('.localhost');
 }
 
 export function loopbackWarning(jwksUri: string): string {

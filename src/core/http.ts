@@ -83,11 +83,12 @@ export interface HttpClient {
 
 const REDIRECT_STATUS = new Set([301, 302, 303, 307, 308]);
 
-/** 127.0.0.0/8, ::1, localhost and *.localhost: traffic that never leaves the machine. */
+/** 127.0.0.0/8, ::1, 0.0.0.0, localhost and *.localhost: traffic that never leaves the machine. */
 export function isLoopbackHost(hostname: string): boolean {
   const h = hostname.replace(/^\[|\]$/g, '').toLowerCase();
   return (
     h === 'localhost' ||
+    h === '0.0.0.0' ||
     h.endsWith('.localhost') ||
     h === '::1' ||
     /^127\.\d{1,3}\.\d{1,3}\.\d{1,3}$/.test(h) ||
@@ -107,13 +108,11 @@ function refuseCleartextCredentials(url: string, init: HttpRequest): void {
     return; // the request itself reports the bad URL
   }
   if (u.protocol !== 'http:' || isLoopbackHost(u.hostname)) return;
-  const auth = Object.entries(init.headers ?? {}).find(
-    ([k]) => k.toLowerCase() === 'authorization',
-  );
+  const auth = lowerKeys(init.headers ?? {}).authorization;
   const body =
     typeof init.body === 'string' || init.body instanceof URLSearchParams ? String(init.body) : '';
   const what = auth
-    ? /^basic /i.test(auth[1])
+    ? /^basic /i.test(auth)
       ? 'admin credentials'
       : 'an access token'
     : /(^|&)client_assertion=/.test(body)
@@ -331,17 +330,25 @@ export async function createHttpClient(options: HttpClientOptions = {}): Promise
   }
   const $fetch = createFetch({ fetch: fetchImpl, Headers: HeadersImpl, AbortController });
 
-  // Keep-alive agents for node:http(s); Node unrefs idle sockets, so they never hold the exit.
-  let agents: { http: import('node:http').Agent; https: import('node:https').Agent } | undefined;
-  async function nodeAgents() {
-    if (!agents) {
+  // node:http(s) with keep-alive agents, loaded on the first streamed download; Node unrefs idle
+  // sockets, so they never hold the exit.
+  type Transport = {
+    request: typeof import('node:http').request;
+    agent: import('node:http').Agent;
+  };
+  let transports: Record<string, Transport> | undefined;
+  async function nodeTransports(): Promise<Record<string, Transport>> {
+    if (!transports) {
       const [http, https] = await Promise.all([import('node:http'), import('node:https')]);
-      agents = {
-        http: new http.Agent({ keepAlive: true }),
-        https: new https.Agent({ keepAlive: true, ...(connect ? { ca: connect.ca } : {}) }),
+      transports = {
+        'http:': { request: http.request, agent: new http.Agent({ keepAlive: true }) },
+        'https:': {
+          request: https.request,
+          agent: new https.Agent({ keepAlive: true, ...(connect ? { ca: connect.ca } : {}) }),
+        },
       };
     }
-    return agents;
+    return transports;
   }
 
   /** A streamed request over node:http(s), following up to 5 redirects. */
@@ -351,22 +358,21 @@ export async function createHttpClient(options: HttpClientOptions = {}): Promise
     headers: Record<string, string>,
     signal: AbortSignal,
   ): Promise<Pick<HttpResponse, 'status' | 'url' | 'headers' | 'nodeBody'>> {
-    const [http, https] = await Promise.all([import('node:http'), import('node:https')]);
-    const { http: httpAgent, https: httpsAgent } = await nodeAgents();
+    const byScheme = await nodeTransports();
     let current = new URL(url);
     let hdrs = { ...headers };
     for (let hop = 0; ; hop++) {
-      const secure = current.protocol === 'https:';
-      if (!secure && current.protocol !== 'http:') {
+      const transport = byScheme[current.protocol];
+      if (!transport) {
         throw new SmartError('usage', `invalid URL: ${redactUrl(current.href)}`, {
           code: 'ERR_INVALID_URL',
           hint: 'URLs must be absolute http(s) URLs',
         });
       }
       const res = await new Promise<IncomingMessage>((resolve, reject) => {
-        const req = (secure ? https : http).request(
+        const req = transport.request(
           current,
-          { method, headers: hdrs, signal, agent: secure ? httpsAgent : httpAgent },
+          { method, headers: hdrs, signal, agent: transport.agent },
           resolve,
         );
         req.on('error', reject);
@@ -529,13 +535,14 @@ function lowerKeys(h: Record<string, string>): Record<string, string> {
   return out;
 }
 
-function oneLine(text: string): string {
+/** Text on one line: runs of whitespace (newlines included) become one space. */
+export function oneLine(text: string): string {
   return text.replace(/\s+/g, ' ').trim();
 }
 
 /** The first characters of a body, on one line, for an error message. */
 export function snippet(text: string, max = 200): string {
-  const one = redactText(text).replace(/\s+/g, ' ').trim();
+  const one = oneLine(redactText(text));
   return one.length > max ? `${one.slice(0, max)}…` : one;
 }
 

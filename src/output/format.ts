@@ -16,13 +16,15 @@ export function chooseOutputFormat(
 export const DEFAULT_WIDTH = 80;
 
 /**
- * The terminal's width: the stream's own, else $COLUMNS (a table forced onto a pipe), else 80.
+ * The terminal's width: the stream's own, else $COLUMNS (a table forced onto a pipe), else the
+ * fallback (80).
  * `||`, not `??`: a pty whose size was never set reports 0 columns.
  */
 export function terminalWidth(
   stream: { columns?: number } | undefined,
   env: Record<string, string | undefined> = {},
+  fallback = DEFAULT_WIDTH,
 ): number {
   const fromEnv = Number(env.COLUMNS);
-  return stream?.columns || (Number.isInteger(fromEnv) && fromEnv > 0 ? fromEnv : DEFAULT_WIDTH);
+  return stream?.columns || (Number.isInteger(fromEnv) && fromEnv > 0 ? fromEnv : fallback);
 }

@@ -275,6 +275,7 @@ describe('pre-checks', () => {
     ['http://127.1.2.3/jwks.json', true],
     ['http://[::1]:8082/jwks.json', true],
     ['http://app.localhost/jwks.json', true],
+    ['http://0.0.0.0:8082/jwks.json', true],
     ['http://jwks:8082/.well-known/jwks.json', false],
     ['https://keys.example.org/jwks.json', false],
     ['http://host.docker.internal:8082/jwks.json', false],

@@ -510,7 +510,15 @@ describe('credentials over plain http', () => {
   });
 
   it('knows loopback hosts', () => {
-    for (const h of ['localhost', 'api.localhost', '127.0.0.1', '127.1.2.3', '[::1]', '::1'])
+    for (const h of [
+      'localhost',
+      'api.localhost',
+      '127.0.0.1',
+      '127.1.2.3',
+      '[::1]',
+      '::1',
+      '0.0.0.0',
+    ])
       expect(isLoopbackHost(h), h).toBe(true);
     for (const h of ['aidbox', '10.0.0.1', '128.0.0.1', 'localhost.example.com', '::2'])
       expect(isLoopbackHost(h), h).toBe(false);
