@@ -52,11 +52,16 @@ export async function writeFileAtomic(
 }
 
 /** Read a file as UTF-8 with an error that names the file. */
-export async function readTextFile(path: string, what = 'file'): Promise<string> {
+/** Read a text file; a missing one is a usage error naming it, with `missingHint` if given. */
+export async function readTextFile(
+  path: string,
+  what = 'file',
+  missingHint?: string,
+): Promise<string> {
   try {
     return await fs.readFile(path, 'utf8');
   } catch (e) {
-    throw fileError(e, path, 'read', what);
+    throw fileError(e, path, 'read', what, missingHint);
   }
 }
 
@@ -65,10 +70,15 @@ export function fileError(
   path: string,
   op: 'read' | 'write',
   what = 'file',
+  missingHint?: string,
 ): SmartError {
   const code = (e as NodeJS.ErrnoException).code;
   if (code === 'ENOENT') {
-    return new SmartError('usage', `${what} not found: ${path}`, { cause: e, code });
+    return new SmartError('usage', `${what} not found: ${path}`, {
+      cause: e,
+      code,
+      hint: missingHint,
+    });
   }
   if (code === 'EACCES' || code === 'EPERM') {
     return new SmartError('usage', `permission denied: cannot ${op} ${path}`, { cause: e, code });

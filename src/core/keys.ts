@@ -288,7 +288,11 @@ export async function loadSigningKey(
   path: string,
   options: { alg?: string } = {},
 ): Promise<SigningKey> {
-  const text = await readTextFile(path, 'private key file');
+  const text = await readTextFile(
+    path,
+    'private key file',
+    'pass --key <file> (or SMART_KEY, or `smart config set key <file>`), or make a key pair with `smart keygen`',
+  );
   const parsed = parseKey(text, path);
   if (parsed.type !== 'private') {
     throw usageError(

@@ -358,6 +358,13 @@ describe('smart token: bad input and bad servers', () => {
     }
   });
 
+  test('a missing private key file: exit 2, the path, and how to give or make one', async () => {
+    const r = await smart(['token', '--no-cache', '--key', 'nowhere.pem'], { env: flow.env });
+    expect(r.exitCode).toBe(2);
+    expect(r.stderr).toMatch(/^error: private key file not found: .*nowhere\.pem$/m);
+    expect(r.stderr).toMatch(/^hint: pass --key <file> .*smart keygen/m);
+  });
+
   test('a JSON 200 without access_token: exit 1', async () => {
     const s = await fixedServer({
       status: 200,
