@@ -312,6 +312,17 @@ export async function resolveSettings(input: ResolveInput): Promise<Settings> {
   if (values.key && !isAbsolute(values.key)) values.key = resolve(cwd, values.key);
   if (values.caFile && !isAbsolute(values.caFile)) values.caFile = resolve(cwd, values.caFile);
 
+  // A profile's alg belongs to the profile's key: with a key from a flag or SMART_KEY and no
+  // --alg/SMART_ALG, the alg is derived from that key (loadSigningKey), not taken from the profile.
+  if (
+    sources.alg === 'profile' &&
+    (sources.key === 'flag' || sources.key === 'env') &&
+    values.key !== (fromProfile.key && resolve(cwd, fromProfile.key))
+  ) {
+    delete values.alg;
+    delete sources.alg;
+  }
+
   if (values.baseUrl) values.baseUrl = values.baseUrl.replace(/\/+$/, '');
   if (values.fhirUrl) values.fhirUrl = values.fhirUrl.replace(/\/+$/, '');
   else if (values.baseUrl) {

@@ -89,6 +89,43 @@ describe('resolveSettings precedence', () => {
     expect(s.sources.timeout).toBe('default');
   });
 
+  it("a key from a flag or SMART_KEY does not take the profile's alg (it belongs to the profile's key)", async () => {
+    const ws = workspace({
+      profiles: { default: { key: '/keys/ec.pem', alg: 'ES384' } },
+    });
+    const byFlag = await resolveSettings({ flags: { key: 'rsa.pem' }, env: ws.env, cwd: ws.home });
+    expect(byFlag.key).toBe(join(ws.home, 'rsa.pem'));
+    expect(byFlag.alg).toBeUndefined();
+    expect(byFlag.sources.alg).toBeUndefined();
+    const byEnv = await resolveSettings({
+      flags: {},
+      env: { ...ws.env, SMART_KEY: '/keys/rsa.pem' },
+      cwd: ws.home,
+    });
+    expect(byEnv.alg).toBeUndefined();
+    // An explicit alg still counts, and the profile's own key keeps its alg.
+    const explicit = await resolveSettings({
+      flags: { key: 'rsa.pem', alg: 'RS256' },
+      env: ws.env,
+      cwd: ws.home,
+    });
+    expect(explicit.alg).toBe('RS256');
+    const byEnvAlg = await resolveSettings({
+      flags: { key: 'rsa.pem' },
+      env: { ...ws.env, SMART_ALG: 'PS384' },
+      cwd: ws.home,
+    });
+    expect(byEnvAlg.alg).toBe('PS384');
+    const same = await resolveSettings({
+      flags: { key: '/keys/ec.pem' },
+      env: ws.env,
+      cwd: ws.home,
+    });
+    expect(same.alg).toBe('ES384');
+    const fromProfile = await resolveSettings({ flags: {}, env: ws.env, cwd: ws.home });
+    expect(fromProfile.alg).toBe('ES384');
+  });
+
   it('falls back to defaults with no config file', async () => {
     const ws = workspace();
     const s = await resolveSettings({ flags: {}, env: ws.env, cwd: ws.home });
