@@ -135,7 +135,7 @@ Examples:
       `
 Examples:
   $ smart config get fhirUrl
-  $ curl -H "Authorization: Bearer $(smart token -o json | jq -r .access_token)" "$(smart config get fhirUrl)/Patient"
+  $ curl -H "Authorization: Bearer $(smart token)" "$(smart config get fhirUrl)/Patient"
 `,
     )
     .action(async (rawKey: string) => {

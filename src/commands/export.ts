@@ -201,7 +201,8 @@ Files: <dir>/<Type>.000.ndjson..., error/OperationOutcome.000.ndjson, deleted/..
 <dir>/export.json and the server's manifest in <dir>/manifest.json. Each file is streamed to
 <name>.part and renamed when complete; its line count is checked against the manifest's count.
 --wait bounds the whole wait for the job; --timeout (global) bounds each HTTP request and a
-download that stalls, and without --wait the whole wait too (--timeout 600: give up after 600 s). Ctrl-C stops cleanly (exit 130); a second Ctrl-C quits at once.
+download that stalls, and without --wait the whole wait too (--timeout 600: give up after 600 s).
+Ctrl-C stops cleanly (exit 130); a second Ctrl-C quits at once.
 Output: progress on stderr; -o json a summary, -o ndjson the progress events, on stdout.
 `,
     )

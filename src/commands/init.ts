@@ -61,7 +61,8 @@ The profile becomes the current one.
 
 Examples:
   $ smart init
-  $ smart init --profile local --base-url http://localhost:8080 --client-id my-client --key ./keys/private-rs384-Ab12Cd34.pem
+  $ smart init --profile local --base-url http://localhost:8080 --client-id my-client \\
+      --key ./keys/private-rs384-Ab12Cd34.pem
   $ smart init --no-input --profile prod --fhir-url https://fhir.example.org/r4
 `,
     )

@@ -150,9 +150,12 @@ The admin secret comes from SMART_ADMIN_SECRET (or BOX_ROOT_CLIENT_SECRET), else
 --scope (global) sets Client.scope, default "system/*.read".
 
 Examples:
-  $ SMART_ADMIN_SECRET=... smart register-client my-client --jwks-uri https://keys.example.org/jwks.json
-  $ smart register-client my-client --jwks-uri http://jwks:8082/.well-known/jwks.json --scope "system/*.read" --dry-run
-  $ smart register-client my-client --jwks-file ~/.config/smart/keys/jwks.json --token-expiration 600
+  $ SMART_ADMIN_SECRET=... smart register-client my-client \\
+      --jwks-uri https://keys.example.org/jwks.json
+  $ smart register-client my-client --jwks-uri http://jwks:8082/.well-known/jwks.json \\
+      --scope "system/*.read" --dry-run
+  $ smart register-client my-client --jwks-file ~/.config/smart/keys/jwks.json \\
+      --token-expiration 600
 `,
     )
     .action(async (clientIdArg: string, opts: RegisterOptions) => {

@@ -95,7 +95,8 @@ describe('smart (the CLI frame)', () => {
         $ smart export --type Patient,Observation --out ./export
 
       Exit codes: 0 ok, 1 runtime or server failure, 2 usage or input error,
-      3 authentication or authorization failure, 4 network failure or timeout.
+      3 authentication or authorization failure, 4 network failure or timeout,
+      70 a bug in smart (please report it), 130 interrupted (Ctrl-C).
       Docs: README.md
       "
     `);
