@@ -79,10 +79,12 @@ export class JwksCache {
   private readonly cache = new Map<string, CachedJwks>();
   private readonly inflight = new Map<string, Promise<Jwk[]>>();
 
+  constructor(private readonly now: () => number = Date.now) {}
+
   /** The keys; `fresh` says whether they were just fetched. */
   async get(uri: string, forceFetch = false): Promise<{ keys: Jwk[]; fresh: boolean }> {
     const hit = this.cache.get(uri);
-    if (!forceFetch && hit && hit.expiresAt > Date.now()) return { keys: hit.keys, fresh: false };
+    if (!forceFetch && hit && hit.expiresAt > this.now()) return { keys: hit.keys, fresh: false };
     let p = this.inflight.get(uri);
     if (!p) {
       p = this.fetch(uri).finally(() => this.inflight.delete(uri));
@@ -119,7 +121,7 @@ export class JwksCache {
     if (!Array.isArray(keys)) throw fail('the answer is not a JWK Set (no "keys" array)');
     this.cache.delete(uri);
     const maxAge = cacheSeconds(res.headers.get('cache-control'));
-    if (maxAge > 0) this.cache.set(uri, { keys, expiresAt: Date.now() + maxAge * 1000 });
+    if (maxAge > 0) this.cache.set(uri, { keys, expiresAt: this.now() + maxAge * 1000 });
     return keys as Jwk[];
   }
 }
@@ -164,6 +166,8 @@ export interface TokenContext {
   types: () => string[];
   /** client id -> jti -> expiry (epoch seconds) */
   seenJti: Map<string, Map<string, number>>;
+  /** The sandbox's clock, in milliseconds since 1970. */
+  now: () => number;
 }
 
 /** POST /auth/token: client_credentials with a private_key_jwt assertion. */
@@ -206,7 +210,7 @@ export async function handleToken(ex: Exchange, tc: TokenContext): Promise<void>
   const assertion = form.get('client_assertion');
   if (!assertion) throw new OAuthError('invalid_request', 'client_assertion is missing');
 
-  const now = Math.floor(Date.now() / 1000);
+  const now = Math.floor(tc.now() / 1000);
   const client = await verifyAssertion(ex, tc, assertion, form, now);
 
   // Scopes: required by SMART Backend Services; each one must lie within the client's.
@@ -464,6 +468,7 @@ export async function verifyAccessToken(
       issuer: tc.url,
       algorithms: [TOKEN_ALG],
       clockTolerance: 0,
+      currentDate: new Date(tc.now()),
     }));
   } catch (e) {
     const code = (e as { code?: string }).code;

@@ -59,6 +59,8 @@ export interface ExportOptions {
   requiresAccessToken: boolean;
   /** How long a signed file URL is valid; default one hour. */
   signedUrlLifetimeSec?: number;
+  /** The sandbox's clock, in milliseconds since 1970; default Date.now. */
+  now?: () => number;
 }
 
 /**
@@ -95,11 +97,15 @@ export class UrlSigner {
 
 export class Exports {
   private readonly jobs = new Map<string, ExportJob>();
-  private readonly signer = new UrlSigner();
+  private readonly signer: UrlSigner;
+  private readonly now: () => number;
   constructor(
     private readonly store: Store,
     private readonly options: ExportOptions,
-  ) {}
+  ) {
+    this.now = options.now ?? Date.now;
+    this.signer = new UrlSigner(undefined, this.now);
+  }
 
   async kickoff(ex: Exchange, token: AccessToken, level: ExportLevel) {
     if (ex.method !== 'GET' && ex.method !== 'POST') {
@@ -189,10 +195,10 @@ export class Exports {
     }
 
     const running = [...this.jobs.values()].find(
-      (j) => j.clientId === token.clientId && j.readyAt > Date.now(),
+      (j) => j.clientId === token.clientId && j.readyAt > this.now(),
     );
     if (running) {
-      const wait = Math.max(1, Math.ceil((running.readyAt - Date.now()) / 1000));
+      const wait = Math.max(1, Math.ceil((running.readyAt - this.now()) / 1000));
       throw new HttpError(
         429,
         outcome('throttled', `an export is already running for this client: ${running.id}`),
@@ -236,7 +242,7 @@ export class Exports {
               line: (i) => errors[i] + '\n',
             },
           ];
-    const now = Date.now();
+    const now = this.now();
     const job: ExportJob = {
       id,
       clientId: token.clientId,
@@ -313,7 +319,7 @@ export class Exports {
       return;
     }
     if (ex.method !== 'GET') throw fhirError(405, 'not-supported', `${ex.method} on an export`);
-    const now = Date.now();
+    const now = this.now();
     if (now < job.readyAt) {
       const total = Math.max(1, job.readyAt - job.createdAt);
       const pct = Math.min(99, Math.floor(((now - job.createdAt) / total) * 100));
@@ -378,7 +384,7 @@ export class Exports {
 
   private async serveFile(ex: Exchange, job: ExportJob, name: string): Promise<void> {
     const file =
-      Date.now() >= job.readyAt
+      this.now() >= job.readyAt
         ? [...job.output, ...job.errors].find((f) => f.name === name)
         : undefined;
     if (!file) throw fhirError(404, 'not-found', `export ${job.id} has no file '${name}'`);

@@ -80,10 +80,12 @@ export async function startSandbox(options: SandboxOptions = {}): Promise<Sandbo
   const registry = new Registry();
   const key = await createServerKey();
   const faults = new FaultSet(options.faults ?? []);
+  const now = options.now ?? Date.now;
   const exports = new Exports(store, {
     fileSize: options.exportFileSize ?? 1000,
     delayMs: options.exportDelayMs ?? 500,
     requiresAccessToken: options.exportRequiresAccessToken ?? true,
+    now,
   });
   const requests: RequestLogEntry[] = [];
   // Filled in once the port is known.
@@ -93,10 +95,11 @@ export async function startSandbox(options: SandboxOptions = {}): Promise<Sandbo
       return url;
     },
     registry,
-    jwks: new JwksCache(),
+    jwks: new JwksCache(now),
     key,
     types: () => typeNames,
     seenJti: new Map(),
+    now,
   };
   const fc: FhirContext = { store, tc, adminSecret };
   const scopesSupported = [

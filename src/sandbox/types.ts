@@ -82,6 +82,11 @@ export interface SandboxOptions {
   latencyMs?: number;
   /** One line per request: method, path, status, ms, client id. */
   log?: (line: string) => void;
+  /**
+   * The sandbox's clock (milliseconds since 1970), default `Date.now`. Token issue and expiry,
+   * assertion checks and signed export URLs read it, so tests can move time instead of waiting.
+   */
+  now?: () => number;
 }
 
 export interface SandboxHandle {

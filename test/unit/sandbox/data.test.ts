@@ -132,20 +132,17 @@ describe('--generate', () => {
     expect(a.get('Group', 'gen-cohort')!.member).toHaveLength(4);
   });
 
-  it('builds and serves ~100k resources in a few seconds', async () => {
-    const t0 = Date.now();
+  // How fast is for bench/export.mjs, which builds the same data: a timed test fails on a loaded machine.
+  it('builds and serves ~100k resources, 1000 per page deep into the search', async () => {
     const sb = await startSandbox({ port: 0, generate: 8000 });
     try {
       const total = Object.values(sb.counts).reduce((a, b) => a + b, 0);
       expect(total).toBeGreaterThan(95_000);
-      expect(Date.now() - t0).toBeLessThan(5000);
-      const t1 = Date.now();
       const res = await fetch(`${sb.fhirUrl}/Observation?code=4548-4&_count=1000&_page=10`, {
         headers: { authorization: basic(sb) },
       });
       const bundle = await json(res);
       expect(bundle.entry).toHaveLength(1000);
-      expect(Date.now() - t1).toBeLessThan(500);
     } finally {
       await sb.close();
     }

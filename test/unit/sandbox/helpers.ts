@@ -194,3 +194,14 @@ export async function fhirGet(sb: SandboxHandle, pathOrUrl: string, token?: stri
     body: text ? (JSON.parse(text) as Json) : undefined,
   };
 }
+
+/** A clock for the sandbox's `now` option that tests move forward instead of waiting. */
+export function movableClock() {
+  let offset = 0;
+  return {
+    now: () => Date.now() + offset,
+    advance(ms: number) {
+      offset += ms;
+    },
+  };
+}

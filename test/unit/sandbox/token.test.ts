@@ -13,9 +13,11 @@ import {
   signAssertion,
   tokenForm,
   json,
+  movableClock,
 } from './helpers.js';
 
 let sb: SandboxHandle;
+const clock = movableClock();
 let rsa: TestKey;
 let ec: TestKey;
 let other: TestKey;
@@ -24,7 +26,7 @@ let jwks: Awaited<ReturnType<typeof serveJwks>>;
 beforeAll(async () => {
   [rsa, ec, other] = await Promise.all([makeKey('RS384'), makeKey('ES384'), makeKey('RS384')]);
   jwks = await serveJwks([rsa.publicJwk, ec.publicJwk]);
-  sb = await startSandbox({ port: 0 });
+  sb = await startSandbox({ port: 0, now: clock.now });
   await register(sb, 'app', jwks.url);
   await register(sb, 'narrow', jwks.url, { scope: ['system/Patient.read'] });
   await register(sb, 'short', jwks.url, {
@@ -466,7 +468,7 @@ describe('client JWKS cache', () => {
       expect((await tok()).status).toBe(200);
       expect((await tok()).status).toBe(200);
       expect(host.hits()).toBe(1);
-      await new Promise((r) => setTimeout(r, 1100));
+      clock.advance(1100);
       // The key was removed meanwhile: the stale copy must not be used.
       host.setKeys([ec.publicJwk]);
       const r = await tok();
