@@ -34,7 +34,7 @@ export default tseslint.config(
     },
   },
   {
-    // The core is a library: it never touches the terminal.
+    // The core is a library: it never touches the terminal, and knows nothing of the CLI.
     files: ['src/core/**/*.ts'],
     rules: {
       'no-restricted-imports': [
@@ -45,12 +45,56 @@ export default tseslint.config(
             { name: 'cli-table3', message: 'src/core must not format for a terminal.' },
             { name: 'inquirer', message: 'src/core must never prompt.' },
           ],
-          patterns: ['@inquirer/*'],
+          patterns: [
+            { group: ['@inquirer/*'], message: 'src/core must never prompt.' },
+            {
+              group: ['**/output', '**/output/*', '**/commands', '**/commands/*'],
+              message: 'src/core returns data; output/ and commands/ sit above it.',
+            },
+            {
+              group: ['**/context.js', '**/program.js', '**/cli.js'],
+              message: 'src/core is handed what it needs; it never reaches for the CLI context.',
+            },
+          ],
         },
       ],
       'no-restricted-properties': [
         'error',
         { object: 'process', property: 'exit', message: 'Only cli.ts ends the process.' },
+        { object: 'process', property: 'stdout', message: 'src/core never writes to a stream.' },
+        { object: 'process', property: 'stderr', message: 'src/core never writes to a stream.' },
+      ],
+    },
+  },
+  {
+    // Output draws results; it never runs a command.
+    files: ['src/output/**/*.ts'],
+    rules: {
+      'no-restricted-imports': [
+        'error',
+        {
+          patterns: [
+            { group: ['**/commands', '**/commands/*'], message: 'output/ imports no command.' },
+          ],
+        },
+      ],
+    },
+  },
+  {
+    // A command is one leaf: shared flows are use cases in core, shared glue in shared.ts.
+    files: ['src/commands/**/*.ts'],
+    rules: {
+      'no-restricted-imports': [
+        'error',
+        {
+          patterns: [
+            {
+              group: ['./*', '!./shared.js', '!./index.js'],
+              message:
+                'A command imports no other command: move the shared part to core or shared.ts.',
+            },
+          ],
+        },
       ],
     },
   },
@@ -58,7 +102,18 @@ export default tseslint.config(
     // The sandbox is an independent peer: it must not share the client's logic.
     files: ['src/sandbox/**/*.ts'],
     rules: {
-      'no-restricted-imports': ['error', { patterns: ['../core/*', '../core'] }],
+      'no-restricted-imports': [
+        'error',
+        {
+          patterns: [
+            {
+              group: ['../*', '!../sandbox', '!../sandbox/*'],
+              message:
+                'src/sandbox imports nothing outside itself (a shared bug would pass on both sides).',
+            },
+          ],
+        },
+      ],
     },
   },
   {

@@ -1,7 +1,7 @@
 import type { Command } from 'commander';
 import type { Context } from '../context.js';
 import { usageError } from '../core/errors.js';
-import { jsonRequested } from './token.js';
+import { jsonRequested } from './shared.js';
 
 function parseLifetime(value: string): number {
   if (!/^\d+$/.test(value.trim())) {

@@ -28,3 +28,9 @@ export async function openTokenProvider(ctx: Context) {
     log: (m) => ctx.log.verbose(m),
   });
 }
+
+/** True only when the user asked for JSON (-o json / --json); piping alone does not count. */
+export function jsonRequested(ctx: Context): boolean {
+  const o = ctx.globals.output;
+  return o === 'json' || o === 'ndjson' || (o === undefined && Boolean(ctx.globals.json));
+}

@@ -1,11 +1,6 @@
 import type { Command } from 'commander';
 import type { Context } from '../context.js';
-
-/** True only when the user asked for JSON (-o json / --json); piping alone does not count. */
-export function jsonRequested(ctx: Context): boolean {
-  const o = ctx.globals.output;
-  return o === 'json' || o === 'ndjson' || (o === undefined && Boolean(ctx.globals.json));
-}
+import { jsonRequested } from './shared.js';
 
 export function registerToken(program: Command, ctx: Context): void {
   program
