@@ -1,5 +1,3 @@
-import { createWriteStream, promises as fs } from 'node:fs';
-import { dirname, join } from 'node:path';
 import type { Readable } from 'node:stream';
 import { pipeline } from 'node:stream/promises';
 import { SmartError, isSmartError, systemErrorCode } from '../errors.js';
@@ -10,7 +8,8 @@ import {
   type HttpResponse,
 } from '../http.js';
 import { redactUrl } from '../redact.js';
-import { fileError } from '../fsutil.js';
+import { DirectorySink } from './sinks/directory.js';
+import type { FileMeta, Sink, SinkUpload } from './sinks/types.js';
 import { LineCounter, countingStream } from './lines.js';
 import { clamp, downloadBackoff, sleep as defaultSleep } from './timing.js';
 import { parseRetryAfter } from '../http.js';
@@ -18,12 +17,14 @@ import type { ExportEvent, ExportSession, PlannedFile } from './types.js';
 
 /** Statuses worth another attempt; anything else non-2xx is final. */
 const RETRY_STATUS = new Set([408, 429, 500, 502, 503, 504]);
-/** Local failures that another attempt will not fix. */
-const LOCAL_FATAL = new Set(['ENOSPC', 'EDQUOT', 'EACCES', 'EPERM', 'EROFS', 'EISDIR', 'ENOTDIR']);
 
 export interface DownloadOptions {
   file: PlannedFile;
-  outDir: string;
+  /** Where the file goes; or a directory by path. */
+  sink?: Sink;
+  outDir?: string;
+  /** The manifest's URL (redacted), for the file's metadata. */
+  manifestUrl?: string;
   /** From the manifest: send the Bearer token (through the session) or nothing at all. */
   requiresAccessToken: boolean;
   session: ExportSession;
@@ -63,27 +64,29 @@ class RetryableError extends Error {
   }
 }
 
-export function partPath(outDir: string, name: string): string {
-  return join(outDir, `${name}.part`);
-}
+export { partPath } from './sinks/directory.js';
 
 /**
- * Download one manifest file to `<name>.part`, streaming with backpressure (memory stays flat
- * whatever the file size), counting lines on the way, then rename it into place. A broken
- * transfer is restarted from zero with backoff; a line count that differs from the manifest's
- * gets one more attempt and is then reported as a mismatch (the file is kept).
+ * Download one manifest file into the sink, streaming with backpressure (memory stays flat
+ * whatever the file size), counting lines on the way; the sink makes it visible (rename, or a
+ * completed upload) only when it is complete. A broken transfer is restarted from zero with
+ * backoff; a line count that differs from the manifest's gets one more attempt and is then
+ * reported as a mismatch (the file is kept).
  */
 export async function downloadFile(o: DownloadOptions): Promise<DownloadResult> {
   const { file } = o;
+  const sink = o.sink ?? new DirectorySink(o.outDir ?? '.');
   const retries = o.retries ?? 5;
   const sleep = o.sleep ?? defaultSleep;
   const random = o.random ?? Math.random;
-  const finalPath = join(o.outDir, file.name);
-  const part = partPath(o.outDir, file.name);
   const countLines = o.countLines ?? true;
   const start = o.now();
   let mismatchRetried = false;
-  await fs.mkdir(dirname(finalPath), { recursive: true, mode: 0o700 });
+  const meta = (lines: number): FileMeta => ({
+    ...(countLines ? { lines } : {}),
+    manifest: o.manifestUrl ?? '',
+    source: redactUrl(file.url),
+  });
   o.onEvent({
     event: 'file-start',
     file: file.name,
@@ -93,11 +96,10 @@ export async function downloadFile(o: DownloadOptions): Promise<DownloadResult> 
   });
 
   for (let attempt = 1; ; attempt++) {
-    let result: { bytes: number; lines: number };
+    let result: { bytes: number; lines: number; upload: SinkUpload };
     try {
-      result = await tryOnce(o, part);
+      result = await tryOnce(o, sink);
     } catch (e) {
-      await fs.rm(part, { force: true }).catch(() => undefined);
       if (o.signal?.aborted) throw o.signal.reason ?? e;
       if (!(e instanceof RetryableError) || attempt > retries) {
         throw e instanceof RetryableError
@@ -126,11 +128,11 @@ export async function downloadFile(o: DownloadOptions): Promise<DownloadResult> 
       await sleep(delay, o.signal);
       continue;
     }
-    const lines = result.lines;
+    const { lines, upload } = result;
     if (countLines && file.count !== undefined && lines !== file.count) {
       if (!mismatchRetried && attempt <= retries) {
         mismatchRetried = true;
-        await fs.rm(part, { force: true });
+        await upload.abort();
         o.onEvent({
           event: 'file-retry',
           file: file.name,
@@ -140,7 +142,7 @@ export async function downloadFile(o: DownloadOptions): Promise<DownloadResult> 
         });
         continue;
       }
-      await fs.rename(part, finalPath);
+      await commit(o, sink, upload, meta(lines));
       return {
         bytes: result.bytes,
         resources: lines,
@@ -149,8 +151,24 @@ export async function downloadFile(o: DownloadOptions): Promise<DownloadResult> 
         mismatch: { expected: file.count, actual: lines },
       };
     }
-    await fs.rename(part, finalPath);
+    await commit(o, sink, upload, meta(lines));
     return { bytes: result.bytes, resources: lines, ms: o.now() - start, attempts: attempt };
+  }
+}
+
+/** Make the file visible; a failure drops the upload (nothing half-written stays behind). */
+async function commit(
+  o: DownloadOptions,
+  sink: Sink,
+  upload: SinkUpload,
+  meta: FileMeta,
+): Promise<void> {
+  try {
+    await upload.commit(meta);
+  } catch (e) {
+    await upload.abort().catch(() => undefined);
+    if (o.signal?.aborted) throw o.signal.reason ?? e;
+    throw sink.fatal(e, o.file.name) ?? e;
   }
 }
 
@@ -182,8 +200,8 @@ async function readSome(body: Readable | undefined, max = 64 * 1024): Promise<st
 
 async function tryOnce(
   o: DownloadOptions,
-  part: string,
-): Promise<{ bytes: number; lines: number }> {
+  sink: Sink,
+): Promise<{ bytes: number; lines: number; upload: SinkUpload }> {
   const { file } = o;
   const controller = new AbortController();
   const signals = [controller.signal, ...(o.signal ? [o.signal] : [])];
@@ -225,6 +243,13 @@ async function tryOnce(
   if (!res.nodeBody) {
     throw new RetryableError(`GET ${redactUrl(file.url)} answered ${res.status} without a body`);
   }
+  let upload: SinkUpload;
+  try {
+    upload = await sink.open(file.name);
+  } catch (e) {
+    res.nodeBody.destroy();
+    throw sink.fatal(e, file.name) ?? e;
+  }
   const counter = new LineCounter();
   const idleMs = o.idleTimeoutMs ?? 30_000;
   let stalled = false;
@@ -248,16 +273,12 @@ async function tryOnce(
     }
   };
   try {
-    await pipeline(
-      res.nodeBody,
-      countingStream(counter, onChunk),
-      createWriteStream(part, { mode: 0o600 }),
-      { signal },
-    );
+    await pipeline(res.nodeBody, countingStream(counter, onChunk), upload.stream, { signal });
   } catch (e) {
+    await upload.abort().catch(() => undefined);
     if (o.signal?.aborted) throw o.signal.reason ?? e;
-    const code = systemErrorCode(e);
-    if (code && LOCAL_FATAL.has(code)) throw fileError(e, part, 'write');
+    const fatal = sink.fatal(e, file.name);
+    if (fatal) throw fatal;
     if (stalled) {
       throw new RetryableError(
         `no data for ${Math.round(idleMs / 1000)} s after ${counter.bytes} bytes`,
@@ -277,7 +298,7 @@ async function tryOnce(
   } finally {
     clearTimeout(idle);
   }
-  return { bytes: counter.bytes, lines: counter.lines };
+  return { bytes: counter.bytes, lines: counter.lines, upload };
 }
 
 function describeStreamError(e: unknown): string {

@@ -1,15 +1,17 @@
-import { createReadStream, promises as fs } from 'node:fs';
-import { join } from 'node:path';
+import { createReadStream } from 'node:fs';
 import { createInterface } from 'node:readline';
+import type { Readable } from 'node:stream';
 import { SmartError, isSmartError } from '../errors.js';
-import { writeFileAtomic } from '../fsutil.js';
 import { describeErrorBody, type HttpClient, type HttpResponse } from '../http.js';
 import { redactUrl } from '../redact.js';
-import { downloadFile, partPath } from './download.js';
+import { downloadFile } from './download.js';
+import { DirectorySink } from './sinks/directory.js';
+import { META_LINES } from './sinks/meta.js';
+import type { Sink, StoredFile } from './sinks/types.js';
 import { buildKickoff, kickOff } from './kickoff.js';
 import { extensionFor, planFiles } from './naming.js';
 import { parseManifest, pollUntilComplete, quoteArg } from './poll.js';
-import { MANIFEST_FILE, STATE_FILE, StateFile, readState } from './state.js';
+import { MANIFEST_FILE, StateFile, readState } from './state.js';
 import type { PollBounds } from './timing.js';
 import type {
   ExportEvent,
@@ -29,6 +31,8 @@ export { pollDelay, MIN_POLL_MS, MAX_POLL_MS } from './timing.js';
 export { LineCounter } from './lines.js';
 export { readState, STATE_FILE, MANIFEST_FILE } from './state.js';
 export { quoteArg } from './poll.js';
+export { openSink, isSinkUrl } from './sinks/index.js';
+export type { Sink } from './sinks/types.js';
 
 export const DEFAULT_PARALLEL = 4;
 export const DEFAULT_WAIT_MS = 3_600_000;
@@ -39,7 +43,10 @@ export interface ExportRunOptions {
   session: ExportSession;
   /** The plain HTTP client, for files whose manifest says requiresAccessToken: false. */
   http: () => Promise<HttpClient>;
+  /** The destination: a directory path, or the URL of a bucket prefix (with `sink`). */
   outDir: string;
+  /** Where the files go; default: the directory `outDir`. */
+  sink?: Sink;
   /** How messages and hints name outDir (e.g. relative to the working directory). */
   displayDir?: string;
   /** Downloads at once. Default 4. */
@@ -62,6 +69,7 @@ export interface ExportRunOptions {
 
 interface Run {
   o: ExportRunOptions;
+  sink: Sink;
   now: () => number;
   emit: (e: ExportEvent) => void;
   started: number;
@@ -69,44 +77,16 @@ interface Run {
 
 function makeRun(o: ExportRunOptions): Run {
   const now = o.now ?? Date.now;
-  return { o, now, emit: o.onEvent ?? (() => undefined), started: now() };
+  const sink = o.sink ?? new DirectorySink(o.outDir);
+  return { o, sink, now, emit: o.onEvent ?? (() => undefined), started: now() };
 }
 
 /**
  * `--out` must be new or empty: an export never mixes its files with others. Returns true when
  * the directory was created.
  */
-export async function prepareOutDir(dir: string, display = dir): Promise<boolean> {
-  let entries: string[];
-  try {
-    const st = await fs.stat(dir);
-    if (!st.isDirectory()) {
-      throw new SmartError('usage', `--out ${display} is a file, not a directory`, {
-        code: 'out_not_dir',
-        hint: 'give a new or empty directory',
-      });
-    }
-    entries = await fs.readdir(dir);
-  } catch (e) {
-    if (isSmartError(e)) throw e;
-    if ((e as NodeJS.ErrnoException).code === 'ENOENT') {
-      await fs.mkdir(dir, { recursive: true, mode: 0o700 });
-      return true;
-    }
-    throw new SmartError('usage', `cannot use --out ${display}: ${(e as Error).message}`, {
-      cause: e,
-    });
-  }
-  if (entries.length > 0) {
-    const earlier = entries.includes(STATE_FILE);
-    throw new SmartError('usage', `--out ${display} is not empty`, {
-      code: 'out_not_empty',
-      hint: earlier
-        ? `it holds an earlier export: continue it with \`smart export --resume ${quoteArg(display)}\`, or choose a new directory`
-        : 'choose a new or empty directory (the export never mixes its files with others)',
-    });
-  }
-  return false;
+export function prepareOutDir(dir: string, display = dir): Promise<boolean> {
+  return new DirectorySink(dir).prepare(display);
 }
 
 /** Kick off a new export into an empty `outDir`, wait for it, download everything. */
@@ -115,7 +95,7 @@ export async function startExport(
   o: ExportRunOptions,
 ): Promise<ExportSummary> {
   const run = makeRun(o);
-  const created = await prepareOutDir(o.outDir, o.displayDir);
+  const created = await run.sink.prepare(o.displayDir ?? o.outDir);
   const req = buildKickoff(params);
   let accepted: { statusUrl: string; url: string };
   try {
@@ -123,7 +103,7 @@ export async function startExport(
     accepted = await kickOff(o.session, params, o.signal);
   } catch (e) {
     // Nothing was started: leave no empty directory behind.
-    if (created) await fs.rmdir(o.outDir).catch(() => undefined);
+    if (created) await run.sink.discard().catch(() => undefined);
     throw e;
   }
   const { statusUrl, url } = accepted;
@@ -134,7 +114,7 @@ export async function startExport(
     startedAt: new Date(run.now()).toISOString(),
     status: 'in-progress',
   };
-  const file = new StateFile(o.outDir, state);
+  const file = new StateFile(run.sink, state);
   // Written before anything else can fail: with it the job can always be found again.
   await file.flush();
   run.emit({ event: 'accepted', statusUrl: redactUrl(statusUrl), outDir: o.outDir });
@@ -144,7 +124,7 @@ export async function startExport(
 /** Re-attach to the export saved in `outDir` and fetch only what is missing or incomplete. */
 export async function resumeExport(o: ExportRunOptions): Promise<ExportSummary> {
   const run = makeRun(o);
-  const state = await readState(o.outDir);
+  const state = await readState(run.sink);
   if (state.status === 'cancelled') {
     throw new SmartError('usage', `the export in ${o.outDir} was cancelled`, {
       code: 'export_cancelled',
@@ -159,23 +139,22 @@ export async function resumeExport(o: ExportRunOptions): Promise<ExportSummary> 
     outDir: o.outDir,
     startedAt: state.startedAt,
   });
-  return continueExport(run, new StateFile(o.outDir, state), true);
+  return continueExport(run, new StateFile(run.sink, state), true);
 }
 
-async function isOnDisk(outDir: string, f: FileState): Promise<boolean> {
+/** Whether a file recorded as done is there, whole: its size (and metadata, in a bucket) match. */
+function isStored(stored: Map<string, StoredFile>, f: FileState): boolean {
   if (f.status !== 'done' || f.bytes === undefined) return false;
-  try {
-    const st = await fs.stat(join(outDir, f.name));
-    return st.isFile() && st.size === f.bytes;
-  } catch {
-    return false;
-  }
+  const got = stored.get(f.name);
+  if (!got || got.bytes !== f.bytes) return false;
+  const lines = got.meta?.[META_LINES];
+  return lines === undefined || f.resources === undefined || lines === String(f.resources);
 }
 
-async function readSavedManifest(outDir: string, statusUrl: string): Promise<Manifest | undefined> {
+async function readSavedManifest(sink: Sink, statusUrl: string): Promise<Manifest | undefined> {
   try {
-    const text = await fs.readFile(join(outDir, MANIFEST_FILE), 'utf8');
-    return parseManifest(JSON.parse(text), statusUrl);
+    const text = await sink.readText(MANIFEST_FILE);
+    return text === undefined ? undefined : parseManifest(JSON.parse(text), statusUrl);
   } catch {
     return undefined;
   }
@@ -197,13 +176,15 @@ async function continueExport(run: Run, file: StateFile, resumed: boolean): Prom
   const { o } = run;
   const state = file.state;
   const outDir = o.outDir;
+  const sink = run.sink;
   try {
     // A finished export whose files are all intact needs no request at all.
     const known = state.files ?? [];
-    const intact = await Promise.all(known.map((f) => isOnDisk(outDir, f)));
-    const allThere = state.status === 'complete' && known.length > 0 && intact.every(Boolean);
+    const stored = known.length ? await sink.list() : new Map<string, StoredFile>();
+    const allThere =
+      state.status === 'complete' && known.length > 0 && known.every((f) => isStored(stored, f));
     let manifest: Manifest | undefined;
-    if (allThere) manifest = await readSavedManifest(outDir, state.statusUrl);
+    if (allThere) manifest = await readSavedManifest(sink, state.statusUrl);
     if (!manifest) {
       const polled = await pollUntilComplete({
         session: o.session,
@@ -217,7 +198,7 @@ async function continueExport(run: Run, file: StateFile, resumed: boolean): Prom
         outDir: o.displayDir ?? outDir,
       });
       if (polled.state === 'gone') {
-        const saved = resumed ? await readSavedManifest(outDir, state.statusUrl) : undefined;
+        const saved = resumed ? await readSavedManifest(sink, state.statusUrl) : undefined;
         if (!saved) throw goneError(polled.response, outDir);
         run.emit({
           event: 'warning',
@@ -227,7 +208,7 @@ async function continueExport(run: Run, file: StateFile, resumed: boolean): Prom
       } else {
         manifest = polled.manifest;
         // The server's own words, for the record (and for a resume if the job is later gone).
-        await writeFileAtomic(join(outDir, MANIFEST_FILE), polled.text, { mode: 0o600 });
+        await sink.writeText(MANIFEST_FILE, polled.text);
       }
     }
     return await downloadAll(run, file, manifest);
@@ -247,15 +228,16 @@ async function continueExport(run: Run, file: StateFile, resumed: boolean): Prom
 async function downloadAll(run: Run, file: StateFile, manifest: Manifest): Promise<ExportSummary> {
   const { o } = run;
   const state = file.state;
-  const outDir = o.outDir;
+  const sink = run.sink;
   const outputFormat = state.kickoff.params?.outputFormat;
   const planned = planFiles(manifest, outputFormat);
   const previous = new Map((state.files ?? []).map((f) => [f.name, f]));
+  const stored = previous.size ? await sink.list() : new Map<string, StoredFile>();
   const files: FileState[] = [];
   for (const p of planned) {
     const prev = previous.get(p.name);
     const same = prev && prev.type === p.type && prev.count === p.count && prev.kind === p.kind;
-    if (same && (await isOnDisk(outDir, prev))) {
+    if (same && isStored(stored, prev)) {
       // Keep the recorded figures, take the (possibly re-signed) URL.
       files.push({ ...prev, url: p.url });
     } else {
@@ -268,8 +250,8 @@ async function downloadAll(run: Run, file: StateFile, manifest: Manifest): Promi
   const pending = files.filter((f) => f.status !== 'done');
   state.status = 'downloading';
   await file.flush();
-  // Leftovers of an interrupted run: their downloads restart from zero.
-  await Promise.all(pending.map((f) => fs.rm(partPath(outDir, f.name), { force: true })));
+  // Leftovers of an interrupted run (partial files, unfinished uploads): they restart from zero.
+  await sink.sweep(pending.map((f) => f.name));
 
   const counts = files.filter((f) => f.kind === 'output').map((f) => f.count);
   run.emit({
@@ -307,7 +289,8 @@ async function downloadAll(run: Run, file: StateFile, manifest: Manifest): Promi
       try {
         const r = await downloadFile({
           file: f,
-          outDir,
+          sink,
+          manifestUrl: redactUrl(state.statusUrl),
           requiresAccessToken: manifest.requiresAccessToken,
           session: o.session,
           http: o.http,
@@ -354,7 +337,7 @@ async function downloadAll(run: Run, file: StateFile, manifest: Manifest): Promi
   if (o.signal?.aborted) throw o.signal.reason;
   if (failure !== undefined) {
     state.status = 'failed';
-    throw withResumeHint(failure, o.displayDir ?? outDir);
+    throw withResumeHint(failure, o.displayDir ?? o.outDir);
   }
 
   state.status = 'complete';
@@ -392,9 +375,7 @@ async function summarize(run: Run, state: ExportState): Promise<ExportSummary> {
   const errors: ExportIssue[] = [];
   for (const f of errorFiles) {
     if (errors.length >= MAX_ISSUES) break;
-    errors.push(
-      ...(await readIssues(join(run.o.outDir, f.name), f.name, MAX_ISSUES - errors.length)),
-    );
+    errors.push(...(await readIssues(run.sink, f.name, MAX_ISSUES - errors.length)));
   }
   const downloadedNow = files.filter(
     (f) => f.completedAt && Date.parse(f.completedAt) >= run.started,
@@ -427,10 +408,22 @@ async function summarize(run: Run, state: ExportState): Promise<ExportSummary> {
 }
 
 /** The first issues of an error[] file (NDJSON OperationOutcomes), read line by line. */
-export async function readIssues(path: string, name: string, max: number): Promise<ExportIssue[]> {
+export async function readIssues(
+  from: string | Sink,
+  name: string,
+  max: number,
+): Promise<ExportIssue[]> {
   const issues: ExportIssue[] = [];
   if (max <= 0) return issues;
-  const input = createReadStream(path, { encoding: 'utf8' });
+  // A path: that file; a sink: its file `name`.
+  let input: Readable;
+  try {
+    input = typeof from === 'string' ? createReadStream(from) : await from.read(name);
+  } catch {
+    return issues;
+  }
+  input.setEncoding('utf8');
+  input.on('error', () => undefined);
   const lines = createInterface({ input, crlfDelay: Infinity });
   try {
     for await (const line of lines) {
@@ -474,9 +467,11 @@ export interface CancelResult {
 export async function cancelExport(o: {
   session: ExportSession;
   outDir: string;
+  sink?: Sink;
   signal?: AbortSignal;
 }): Promise<CancelResult> {
-  const state = await readState(o.outDir);
+  const sink = o.sink ?? new DirectorySink(o.outDir);
+  const state = await readState(sink);
   o.session.resolve(state.statusUrl);
   const res = await o.session.request(state.statusUrl, {
     method: 'DELETE',
@@ -495,7 +490,7 @@ export async function cancelExport(o: {
     );
   }
   if (!res.ok) throw o.session.error(res, 'DELETE');
-  const file = new StateFile(o.outDir, { ...state, status: 'cancelled' });
+  const file = new StateFile(sink, { ...state, status: 'cancelled' });
   await file.flush();
   return { statusUrl: redactUrl(state.statusUrl), status: res.status, outDir: o.outDir };
 }

@@ -1,7 +1,7 @@
-import { promises as fs } from 'node:fs';
 import { join } from 'node:path';
 import { SmartError } from '../errors.js';
-import { readTextFile, writeFileAtomic } from '../fsutil.js';
+import { DirectorySink } from './sinks/directory.js';
+import type { Sink } from './sinks/types.js';
 import type { ExportState } from './types.js';
 
 export const STATE_FILE = 'export.json';
@@ -11,23 +11,26 @@ export function stateFilePath(outDir: string): string {
   return join(outDir, STATE_FILE);
 }
 
-/** Read and check `<dir>/export.json`; errors name the directory and say what to do. */
-export async function readState(outDir: string): Promise<ExportState> {
-  const path = stateFilePath(outDir);
-  let text: string;
-  try {
-    text = await fs.readFile(path, 'utf8');
-  } catch (e) {
-    const code = (e as NodeJS.ErrnoException).code;
-    if (code === 'ENOENT' || code === 'ENOTDIR') {
-      throw new SmartError('usage', `${outDir} is not an export directory: ${path} not found`, {
+/** A sink for a directory given by path. */
+export function asSink(target: string | Sink): Sink {
+  return typeof target === 'string' ? new DirectorySink(target) : target;
+}
+
+/** Read and check `<dest>/export.json`; errors name the destination and say what to do. */
+export async function readState(target: string | Sink): Promise<ExportState> {
+  const sink = asSink(target);
+  const path = sink.describe(STATE_FILE);
+  const text = await sink.readText(STATE_FILE);
+  if (text === undefined) {
+    const dir = sink.kind === 'directory';
+    throw new SmartError(
+      'usage',
+      `${sink.location} is not an export ${dir ? 'directory' : 'destination'}: ${path} not found`,
+      {
         code: 'no_export_state',
-        cause: e,
-        hint: 'give the --out directory of an earlier `smart export` (it holds export.json)',
-      });
-    }
-    // Let the shared helper word the other file errors.
-    text = await readTextFile(path, 'export state file');
+        hint: `give the --out ${dir ? 'directory' : 'URL'} of an earlier \`smart export\` (it holds export.json)`,
+      },
+    );
   }
   let raw: unknown;
   try {
@@ -78,14 +81,18 @@ export class StateFile {
   private timer?: NodeJS.Timeout;
   private dirty = false;
 
+  readonly sink: Sink;
+
   constructor(
-    readonly outDir: string,
+    target: string | Sink,
     public state: ExportState,
     private readonly intervalMs = 1_000,
-  ) {}
+  ) {
+    this.sink = asSink(target);
+  }
 
   get path(): string {
-    return stateFilePath(this.outDir);
+    return this.sink.describe(STATE_FILE);
   }
 
   /** Mark the state changed; written within the interval. */
@@ -107,7 +114,7 @@ export class StateFile {
     const snapshot = JSON.stringify(this.state, null, 2) + '\n';
     this.writing = this.writing
       .catch(() => undefined)
-      .then(() => writeFileAtomic(this.path, snapshot, { mode: 0o600 }));
+      .then(() => this.sink.writeText(STATE_FILE, snapshot));
     return this.writing;
   }
 
