@@ -1,11 +1,11 @@
 import { execa } from 'execa';
-import { existsSync, mkdtempSync, readFileSync, readdirSync, statSync } from 'node:fs';
-import { tmpdir } from 'node:os';
+import { existsSync, readFileSync, readdirSync, statSync } from 'node:fs';
 import { join } from 'node:path';
 import { describe, expect, it } from 'vitest';
 import type { RequestLogEntry } from '../../src/sandbox/index.js';
 import { BIN, json, smart } from '../helpers/cli.js';
 import { startFlow } from '../helpers/sandbox.js';
+import { tempDir } from '../helpers/tmp.js';
 
 interface Summary {
   files: Array<{ kind: string; type: string; file: string; resources: number }>;
@@ -23,7 +23,7 @@ interface Manifest {
   output: Array<{ type: string; url: string; count?: number }>;
 }
 
-const outDir = () => join(mkdtempSync(join(tmpdir(), 'smart-export-int-')), 'out');
+const outDir = () => join(tempDir('smart-export-int-'), 'out');
 const sleep = (ms: number) => new Promise((r) => setTimeout(r, ms));
 const remoteName = (url: string) => new URL(url, 'http://x').pathname.split('/').pop()!;
 

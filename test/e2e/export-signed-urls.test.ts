@@ -1,9 +1,9 @@
-import { mkdtempSync, readFileSync, readdirSync } from 'node:fs';
-import { tmpdir } from 'node:os';
+import { readFileSync, readdirSync } from 'node:fs';
 import { join } from 'node:path';
 import { describe, expect, it } from 'vitest';
 import { json, smart } from '../helpers/cli.js';
 import { startFlow } from '../helpers/sandbox.js';
+import { tempDir } from '../helpers/tmp.js';
 
 interface Summary {
   requiresAccessToken: boolean;
@@ -17,7 +17,7 @@ interface Manifest {
   error: Array<{ type: string; url: string; count?: number }>;
 }
 
-const outDir = () => join(mkdtempSync(join(tmpdir(), 'smart-export-signed-')), 'out');
+const outDir = () => join(tempDir('smart-export-signed-'), 'out');
 
 function lineCount(path: string): number {
   return readFileSync(path, 'utf8').split('\n').filter(Boolean).length;

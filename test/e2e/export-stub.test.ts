@@ -1,9 +1,9 @@
-import { existsSync, mkdtempSync, readFileSync } from 'node:fs';
-import { tmpdir } from 'node:os';
+import { existsSync, readFileSync } from 'node:fs';
 import { join } from 'node:path';
 import { afterAll, beforeAll, describe, expect, it } from 'vitest';
 import { makeWorkspace, smart, type Workspace } from '../helpers/cli.js';
 import { sendJson, startStubServer, type StubServer } from './query-flow.js';
+import { tempDir } from '../helpers/tmp.js';
 
 /**
  * smart export against a scripted Bulk Data server, for what the sandbox does not do: a
@@ -79,7 +79,7 @@ afterAll(() => stub?.close());
 
 describe('smart export against a scripted Bulk Data server', () => {
   it('honours an HTTP-date Retry-After, saves deleted[], and fails on a count mismatch, keeping the file', async () => {
-    const dir = join(mkdtempSync(join(tmpdir(), 'smart-export-stub-')), 'out');
+    const dir = join(tempDir('smart-export-stub-'), 'out');
     const r = await smart(['export', '--out', dir], { ws, env: stub.env });
     expect(r.exitCode, r.stderr).toBe(1);
     expect(pollTimes).toHaveLength(2);

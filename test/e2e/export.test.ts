@@ -1,19 +1,11 @@
 import { execa } from 'execa';
-import {
-  existsSync,
-  mkdirSync,
-  mkdtempSync,
-  readFileSync,
-  readdirSync,
-  statSync,
-  writeFileSync,
-} from 'node:fs';
-import { tmpdir } from 'node:os';
+import { existsSync, mkdirSync, readFileSync, readdirSync, statSync, writeFileSync } from 'node:fs';
 import { join } from 'node:path';
 import { afterAll, beforeAll, describe, expect, it } from 'vitest';
 import type { SandboxOptions } from '../../src/sandbox/index.js';
 import { BIN, json, smart, type RunResult } from '../helpers/cli.js';
 import { startFlow, type Flow } from '../helpers/sandbox.js';
+import { tempDir } from '../helpers/tmp.js';
 
 // Small exports: 100 generated patients (about 1,250 resources), 200 resources per file.
 const DATA: SandboxOptions = { generate: 100, exportFileSize: 200, exportDelayMs: 0 };
@@ -39,7 +31,7 @@ interface Manifest {
   error: Array<{ type: string; url: string; count?: number }>;
 }
 
-const outDir = () => join(mkdtempSync(join(tmpdir(), 'smart-export-e2e-')), 'out');
+const outDir = () => join(tempDir('smart-export-e2e-'), 'out');
 
 function ndjsonLines(path: string): Array<Record<string, unknown>> {
   return readFileSync(path, 'utf8')
@@ -229,7 +221,7 @@ describe('smart export', () => {
     expect(bad.exitCode).toBe(2);
     expect(bad.stderr).toContain('--since "2024-06-01" is not a FHIR instant');
 
-    const full = mkdtempSync(join(tmpdir(), 'smart-export-full-'));
+    const full = tempDir('smart-export-full-');
     writeFileSync(join(full, 'notes.txt'), 'x');
     const nonEmpty = await run(['export', '--out', full]);
     expect(nonEmpty.exitCode).toBe(2);
@@ -246,7 +238,7 @@ describe('smart export', () => {
     expect(notExport.exitCode).toBe(2);
     expect(notExport.stderr).toContain('is not an export directory');
 
-    const empty = mkdtempSync(join(tmpdir(), 'smart-export-empty-'));
+    const empty = tempDir('smart-export-empty-');
     mkdirSync(join(empty, 'sub'));
     const emptyOk = await run(['export', '--type', 'Patient', '--out', join(empty, 'sub')]);
     expect(emptyOk.exitCode, emptyOk.stderr).toBe(0);

@@ -1,9 +1,9 @@
 import { describe, expect, it } from 'vitest';
 import { execa } from 'execa';
-import { mkdtempSync, writeFileSync } from 'node:fs';
-import { tmpdir } from 'node:os';
+import { writeFileSync } from 'node:fs';
 import { join } from 'node:path';
 import { ROOT, makeWorkspace } from '../helpers/cli.js';
+import { tempDir } from '../helpers/tmp.js';
 
 /**
  * The published package: only what users need, and it works once installed from the tarball
@@ -11,7 +11,7 @@ import { ROOT, makeWorkspace } from '../helpers/cli.js';
  */
 describe('npm package', () => {
   it('packs dist, bin, README and the sandbox fixtures only, and runs after install', async () => {
-    const out = mkdtempSync(join(tmpdir(), 'smart-pack-'));
+    const out = tempDir('smart-pack-');
     // --ignore-scripts: `npm test` has built dist/ already; a rebuild (prepare) would delete it
     // under the e2e tests running beside this one.
     const pack = await execa(
@@ -39,7 +39,7 @@ describe('npm package', () => {
       expect(f).not.toMatch(/\.map$/);
     }
 
-    const app = mkdtempSync(join(tmpdir(), 'smart-install-'));
+    const app = tempDir('smart-install-');
     writeFileSync(join(app, 'package.json'), JSON.stringify({ name: 'app', private: true }));
     await execa(
       'npm',

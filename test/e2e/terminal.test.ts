@@ -1,10 +1,9 @@
-import { mkdtempSync } from 'node:fs';
-import { tmpdir } from 'node:os';
 import { join } from 'node:path';
 import { PassThrough } from 'node:stream';
 import { afterAll, beforeAll, describe, expect, it } from 'vitest';
 import { run } from '../../src/program.js';
 import { startFlow, type Flow } from '../helpers/sandbox.js';
+import { tempDir } from '../helpers/tmp.js';
 
 /**
  * What a person at a terminal sees. A child process cannot be given a TTY without a pty, so these
@@ -78,7 +77,7 @@ describe('smart api on a terminal', () => {
 
 describe('smart export on a terminal', () => {
   it('draws live progress on stderr (status phase, then files) and ends with the summary', async () => {
-    const dir = join(mkdtempSync(join(tmpdir(), 'smart-export-tty-')), 'out');
+    const dir = join(tempDir('smart-export-tty-'), 'out');
     const r = await smartOnTerminal(['export', '--type', 'Patient,Observation', '--out', dir], {
       columns: 100,
     });
@@ -99,7 +98,7 @@ describe('smart export on a terminal', () => {
   });
 
   it('plain lines on stderr when stderr is not a terminal', async () => {
-    const dir = join(mkdtempSync(join(tmpdir(), 'smart-export-tty-')), 'out');
+    const dir = join(tempDir('smart-export-tty-'), 'out');
     const r = await smartOnTerminal(['export', '--type', 'Patient', '--out', dir], {
       columns: 100,
       stderrTTY: false,

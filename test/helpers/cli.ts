@@ -1,7 +1,7 @@
 import { execa } from 'execa';
-import { mkdtempSync, mkdirSync } from 'node:fs';
-import { tmpdir } from 'node:os';
+import { mkdirSync } from 'node:fs';
 import { join, resolve } from 'node:path';
+import { tempDir } from './tmp.js';
 
 export const ROOT = resolve(import.meta.dirname, '../..');
 export const BIN = join(ROOT, 'bin', 'smart.js');
@@ -21,7 +21,7 @@ export interface Workspace {
 
 /** A temp HOME with XDG dirs: each test gets a clean config and cache. */
 export function makeWorkspace(): Workspace {
-  const home = mkdtempSync(join(tmpdir(), 'smart-e2e-'));
+  const home = tempDir('smart-e2e-');
   const config = join(home, '.config');
   const cache = join(home, '.cache');
   mkdirSync(config, { recursive: true });

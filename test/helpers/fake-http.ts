@@ -2,9 +2,6 @@
  * A scripted HttpClient for unit tests of the core: every request is recorded, and a handler
  * decides the answer. No sockets, so tests run in milliseconds and can count requests exactly.
  */
-import { mkdtempSync } from 'node:fs';
-import { tmpdir } from 'node:os';
-import { join } from 'node:path';
 import {
   parseJsonBody,
   type HttpClient,
@@ -12,6 +9,7 @@ import {
   type HttpResponse,
 } from '../../src/core/http.js';
 import { resolvePaths, type Settings } from '../../src/core/settings.js';
+import { tempDir } from './tmp.js';
 
 export interface FakeCall {
   url: string;
@@ -72,7 +70,7 @@ export function fakeHttp(handler: FakeHandler): FakeHttp {
 
 /** A Settings object for tests, with its own temp cache and config dirs. */
 export function testSettings(over: Partial<Settings> = {}): Settings {
-  const home = mkdtempSync(join(tmpdir(), 'smart-unit-'));
+  const home = tempDir('smart-unit-');
   return {
     profile: 'default',
     profileExists: false,

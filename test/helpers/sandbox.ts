@@ -26,13 +26,13 @@
  */
 import { createServer, type Server } from 'node:http';
 import type { AddressInfo } from 'node:net';
-import { mkdtempSync, writeFileSync } from 'node:fs';
-import { tmpdir } from 'node:os';
+import { writeFileSync } from 'node:fs';
 import { join } from 'node:path';
 import { startSandbox } from '../../src/sandbox/index.js';
 import type { SandboxHandle, SandboxOptions } from '../../src/sandbox/index.js';
 import { generateSigningKey, type Jwks, type SigningAlg } from '../../src/core/keys.js';
 import { makeWorkspace, type Workspace } from './cli.js';
+import { tempDir } from './tmp.js';
 
 export interface FlowKey {
   alg: SigningAlg;
@@ -74,7 +74,7 @@ export interface FlowOptions {
 }
 
 export async function makeKey(alg: SigningAlg): Promise<FlowKey> {
-  const dir = mkdtempSync(join(tmpdir(), 'smart-key-'));
+  const dir = tempDir('smart-key-');
   const k = await generateSigningKey(alg);
   const keyFile = join(dir, 'key.pem');
   writeFileSync(keyFile, k.privateKeyPem, { mode: 0o600 });

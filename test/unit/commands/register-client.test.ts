@@ -1,12 +1,10 @@
 import { afterAll, beforeAll, describe, expect, test } from 'vitest';
 import { PassThrough } from 'node:stream';
-import { mkdtempSync } from 'node:fs';
-import { tmpdir } from 'node:os';
-import { join } from 'node:path';
 import { run } from '../../../src/program.js';
 import { startSandbox, type SandboxHandle } from '../../../src/sandbox/index.js';
 import type { Context } from '../../../src/context.js';
 import { adminSecret, describeRequests } from '../../../src/commands/register-client.js';
+import { tempDir } from '../../helpers/tmp.js';
 
 function ctxWith(interactive: boolean) {
   const stdin = Object.assign(new PassThrough(), { isTTY: interactive });
@@ -77,7 +75,7 @@ describe('register-client through the whole program, stdin a terminal', () => {
     const text = { out: '', err: '' };
     stdout.on('data', (c: Buffer) => (text.out += c.toString()));
     stderr.on('data', (c: Buffer) => (text.err += c.toString()));
-    const home = mkdtempSync(join(tmpdir(), 'register-tty-'));
+    const home = tempDir('register-tty-');
     return { io: { stdin, stdout, stderr }, text, env: { HOME: home }, cwd: home };
   }
   const args = (id: string) => [

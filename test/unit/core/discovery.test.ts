@@ -1,7 +1,4 @@
 import { describe, expect, test } from 'vitest';
-import { mkdtempSync } from 'node:fs';
-import { tmpdir } from 'node:os';
-import { join } from 'node:path';
 import {
   backendServicesChecks,
   cachedDiscovery,
@@ -11,6 +8,7 @@ import {
 } from '../../../src/core/discovery.js';
 import type { SmartError } from '../../../src/core/errors.js';
 import { fakeHttp, type FakeAnswer } from '../../helpers/fake-http.js';
+import { tempDir } from '../../helpers/tmp.js';
 
 const FHIR = 'https://server.example.org/fhir';
 const CONFIG = {
@@ -138,7 +136,7 @@ describe('discoverSmartConfiguration', () => {
 
 describe('cachedDiscovery and saveDiscovery', () => {
   test('a second call within the hour makes no request; after it, one', async () => {
-    const dir = mkdtempSync(join(tmpdir(), 'disc-'));
+    const dir = tempDir('disc-');
     const http = fakeHttp(
       routes({ [`${FHIR}/.well-known/smart-configuration`]: { body: CONFIG } }),
     );
@@ -152,7 +150,7 @@ describe('cachedDiscovery and saveDiscovery', () => {
   });
 
   test('per FHIR base', async () => {
-    const dir = mkdtempSync(join(tmpdir(), 'disc-'));
+    const dir = tempDir('disc-');
     const http = fakeHttp(() => ({ body: CONFIG }));
     await cachedDiscovery(async () => http, FHIR, dir, 0);
     await cachedDiscovery(async () => http, 'https://other.example.org/fhir', dir, 0);
@@ -160,7 +158,7 @@ describe('cachedDiscovery and saveDiscovery', () => {
   });
 
   test('saveDiscovery fills the cache that the token path reads', async () => {
-    const dir = mkdtempSync(join(tmpdir(), 'disc-'));
+    const dir = tempDir('disc-');
     await saveDiscovery(dir, FHIR, { source: 's', config: CONFIG, tried: [] }, 5);
     const http = fakeHttp(() => ({ status: 500 }));
     expect(await cachedDiscovery(async () => http, FHIR, dir, 10)).toMatchObject({

@@ -1,13 +1,13 @@
 import { createServer, type IncomingMessage, type ServerResponse } from 'node:http';
 import type { AddressInfo } from 'node:net';
-import { existsSync, mkdtempSync, readFileSync, readdirSync } from 'node:fs';
-import { tmpdir } from 'node:os';
+import { existsSync, readFileSync, readdirSync } from 'node:fs';
 import { join } from 'node:path';
 import { afterAll, beforeAll, describe, expect, it } from 'vitest';
 import { SmartError } from '../../../src/core/errors.js';
 import { createHttpClient, type HttpClient } from '../../../src/core/http.js';
 import { downloadFile } from '../../../src/core/export/download.js';
 import type { ExportEvent, ExportSession, PlannedFile } from '../../../src/core/export/types.js';
+import { tempDir } from '../../helpers/tmp.js';
 
 const line = (i: number) => JSON.stringify({ resourceType: 'Patient', id: `p${i}` }) + '\n';
 const body = (n: number) => Array.from({ length: n }, (_, i) => line(i)).join('');
@@ -95,7 +95,7 @@ function download(
   requiresAccessToken = true,
   opts = {},
 ) {
-  const outDir = mkdtempSync(join(tmpdir(), 'smart-dl-'));
+  const outDir = tempDir('smart-dl-');
   const events: ExportEvent[] = [];
   const file: PlannedFile = {
     kind: 'output',

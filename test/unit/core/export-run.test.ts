@@ -1,7 +1,6 @@
-import { existsSync, mkdtempSync, readFileSync, readdirSync } from 'node:fs';
+import { existsSync, readFileSync, readdirSync } from 'node:fs';
 import { createServer, type IncomingMessage, type ServerResponse } from 'node:http';
 import type { AddressInfo } from 'node:net';
-import { tmpdir } from 'node:os';
 import { join } from 'node:path';
 import { afterAll, beforeAll, beforeEach, describe, expect, it } from 'vitest';
 import { SmartError } from '../../../src/core/errors.js';
@@ -11,6 +10,7 @@ import {
   type ExportEvent,
   type ExportSession,
 } from '../../../src/core/export/index.js';
+import { tempDir } from '../../helpers/tmp.js';
 
 /**
  * startExport against a small Bulk Data server: what is on disk when, and how many downloads run
@@ -92,7 +92,7 @@ afterAll(async () => {
   await new Promise<void>((r) => server.close(() => r()));
 });
 beforeEach(() => {
-  outDir = join(mkdtempSync(join(tmpdir(), 'smart-export-run-')), 'out');
+  outDir = join(tempDir('smart-export-run-'), 'out');
   stateAtFirstPoll = undefined;
   polls = 0;
   inFlight = 0;

@@ -1,6 +1,5 @@
 import fc from 'fast-check';
-import { mkdtempSync, statSync, writeFileSync, mkdirSync } from 'node:fs';
-import { tmpdir } from 'node:os';
+import { statSync, writeFileSync, mkdirSync } from 'node:fs';
 import { join } from 'node:path';
 import { describe, expect, it } from 'vitest';
 import { SmartError } from '../../../src/core/errors.js';
@@ -23,8 +22,9 @@ import type {
   ExportState,
   Manifest,
 } from '../../../src/core/export/types.js';
+import { tempDir } from '../../helpers/tmp.js';
 
-const tmp = () => mkdtempSync(join(tmpdir(), 'smart-export-unit-'));
+const tmp = () => tempDir('smart-export-unit-');
 
 function response(
   status: number,

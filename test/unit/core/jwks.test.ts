@@ -1,7 +1,6 @@
 import { generateKeyPairSync } from 'node:crypto';
-import { existsSync, mkdtempSync, readFileSync, statSync, writeFileSync } from 'node:fs';
+import { existsSync, readFileSync, statSync, writeFileSync } from 'node:fs';
 import { createServer } from 'node:net';
-import { tmpdir } from 'node:os';
 import { join } from 'node:path';
 import { afterEach, describe, expect, it } from 'vitest';
 import { SmartError } from '../../../src/core/errors.js';
@@ -29,8 +28,9 @@ import {
   publicJwkOf,
   thumbprint,
 } from '../../../src/core/keys.js';
+import { tempDir } from '../../helpers/tmp.js';
 
-const tmp = () => mkdtempSync(join(tmpdir(), 'smart-jwks-'));
+const tmp = () => tempDir('smart-jwks-');
 
 async function rejected(p: Promise<unknown>): Promise<SmartError> {
   try {

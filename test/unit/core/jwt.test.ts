@@ -1,7 +1,6 @@
 import { describe, expect, test } from 'vitest';
 import { createPrivateKey } from 'node:crypto';
-import { mkdtempSync, writeFileSync } from 'node:fs';
-import { tmpdir } from 'node:os';
+import { writeFileSync } from 'node:fs';
 import { join } from 'node:path';
 import { SignJWT } from 'jose';
 import { signClientAssertion } from '../../../src/core/assertion.js';
@@ -17,6 +16,7 @@ import {
   verifyJwtSignature,
 } from '../../../src/core/jwt.js';
 import { fakeHttp } from '../../helpers/fake-http.js';
+import { tempDir } from '../../helpers/tmp.js';
 
 const AUD = 'https://server.example.org/auth/token';
 const NOW = 1_800_000_000;
@@ -277,7 +277,7 @@ describe('verifyJwtSignature', () => {
 describe('loadJwks', () => {
   test('from a file', async () => {
     const { g } = await material();
-    const dir = mkdtempSync(join(tmpdir(), 'jwt-test-'));
+    const dir = tempDir('jwt-test-');
     const file = join(dir, 'jwks.json');
     writeFileSync(file, JSON.stringify({ keys: [g.publicJwk] }));
     const http = fakeHttp(() => ({ status: 500 }));

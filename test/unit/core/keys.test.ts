@@ -1,6 +1,5 @@
 import { generateKeyPairSync } from 'node:crypto';
-import { mkdtempSync, writeFileSync } from 'node:fs';
-import { tmpdir } from 'node:os';
+import { writeFileSync } from 'node:fs';
 import { join } from 'node:path';
 import { SignJWT, createLocalJWKSet, jwtVerify } from 'jose';
 import { describe, expect, it } from 'vitest';
@@ -18,8 +17,9 @@ import {
   thumbprint,
   type SigningAlg,
 } from '../../../src/core/keys.js';
+import { tempDir } from '../../helpers/tmp.js';
 
-const tmp = () => mkdtempSync(join(tmpdir(), 'smart-keys-'));
+const tmp = () => tempDir('smart-keys-');
 
 function thrown(fn: () => unknown): SmartError {
   try {

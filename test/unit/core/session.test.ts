@@ -1,6 +1,5 @@
 import { describe, expect, test } from 'vitest';
-import { mkdtempSync, writeFileSync } from 'node:fs';
-import { tmpdir } from 'node:os';
+import { writeFileSync } from 'node:fs';
 import { join } from 'node:path';
 import { generateSigningKey } from '../../../src/core/keys.js';
 import { FhirSession, fhirError, resolveFhirUrl } from '../../../src/core/session.js';
@@ -10,6 +9,7 @@ import {
   type FakeCall,
   type FakeHandler,
 } from '../../helpers/fake-http.js';
+import { tempDir } from '../../helpers/tmp.js';
 
 const FHIR = 'https://fhir.example.org/fhir';
 const TOKEN_URL = 'https://fhir.example.org/auth/token';
@@ -35,7 +35,7 @@ async function session(
   now: () => number = () => Date.now(),
 ) {
   const g = await generateSigningKey('RS384');
-  const dir = mkdtempSync(join(tmpdir(), 'session-'));
+  const dir = tempDir('session-');
   writeFileSync(join(dir, 'key.pem'), g.privateKeyPem);
   let issued = 0;
   const http = fakeHttp((call) => {

@@ -1,5 +1,4 @@
-import { mkdtempSync, mkdirSync, readFileSync, statSync, writeFileSync } from 'node:fs';
-import { tmpdir } from 'node:os';
+import { mkdirSync, readFileSync, statSync, writeFileSync } from 'node:fs';
 import { join } from 'node:path';
 import { describe, expect, it } from 'vitest';
 import { CONFIG_KEYS } from '../../../src/commands/config.js';
@@ -14,9 +13,10 @@ import {
   updateProfile,
   useProfile,
 } from '../../../src/core/settings.js';
+import { tempDir } from '../../helpers/tmp.js';
 
 function workspace(config?: unknown) {
-  const home = mkdtempSync(join(tmpdir(), 'smart-settings-'));
+  const home = tempDir('smart-settings-');
   const env = {
     HOME: home,
     XDG_CONFIG_HOME: join(home, 'cfg'),

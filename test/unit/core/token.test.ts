@@ -1,8 +1,7 @@
 import { describe, expect, test } from 'vitest';
 import { statSync, readdirSync } from 'node:fs';
 import { join } from 'node:path';
-import { mkdirSync, mkdtempSync, writeFileSync } from 'node:fs';
-import { tmpdir } from 'node:os';
+import { mkdirSync, writeFileSync } from 'node:fs';
 import { decodeJwt } from 'jose';
 import { SmartError } from '../../../src/core/errors.js';
 import { generateSigningKey, type SigningAlg } from '../../../src/core/keys.js';
@@ -10,13 +9,14 @@ import { CACHE_MARGIN_MS, JWT_BEARER, TokenProvider, jwtExpiry } from '../../../
 import type { Settings } from '../../../src/core/settings.js';
 import { saveDiscovery } from '../../../src/core/discovery.js';
 import { fakeHttp, formOf, testSettings, type FakeHandler } from '../../helpers/fake-http.js';
+import { tempDir } from '../../helpers/tmp.js';
 
 const TOKEN_URL = 'https://auth.example.org/auth/token';
 const T0 = 1_800_000_000_000;
 
 async function keyFile(alg: SigningAlg = 'RS384'): Promise<{ file: string; kid: string }> {
   const g = await generateSigningKey(alg);
-  const dir = mkdtempSync(join(tmpdir(), 'token-test-'));
+  const dir = tempDir('token-test-');
   const file = join(dir, 'key.pem');
   writeFileSync(file, g.privateKeyPem, { mode: 0o600 });
   return { file, kid: g.kid };
