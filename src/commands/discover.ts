@@ -17,9 +17,11 @@ export function registerDiscover(program: Command, ctx: Context): void {
       'after',
       `
 Tries {fhir}/.well-known/smart-configuration, then the origin's, and reads {fhir}/metadata.
-Checks: the client_credentials grant, private_key_jwt, a signing algorithm smart can use,
-and the client-confidential-asymmetric capability. The token endpoint is cached per FHIR base.
--o json prints {source, tried, config, metadata, checks: [{requirement, ok, detail}]}.
+Required: a token endpoint, and private_key_jwt or the client-confidential-asymmetric
+capability. Advisory (assumed with a warning when absent, a failure when they exclude what is
+needed): grant_types_supported, the signing algs, scopes_supported. Each check is ok, assumed
+or missing. The token endpoint is cached per FHIR base.
+-o json prints {source, tried, config, metadata, checks: [{requirement, status, ok, detail}]}.
 
 Examples:
   $ smart discover
@@ -99,8 +101,9 @@ Examples:
         const tty = Boolean(ctx.io.stdout.isTTY);
         const lines = fields.map(([k, v]) => `${k.padEnd(width)}  ${String(v)}`);
         lines.push('');
+        const marks = { ok: '✓', assumed: '~', missing: '✗' } as const;
         for (const check of checks) {
-          const mark = check.ok ? (tty ? '✓' : 'ok') : tty ? '✗' : 'missing';
+          const mark = tty ? marks[check.status] : check.status;
           lines.push(`${mark.padEnd(tty ? 1 : 7)}  ${check.requirement}: ${check.detail}`);
         }
         await out.writeOut(ctx.io.stdout, lines.join('\n') + '\n');
@@ -114,15 +117,19 @@ Examples:
         );
       }
       ctx.log.verbose(`saved the token endpoint of ${fhirUrl} in the discovery cache`);
+      for (const c of checks) if (c.warning) ctx.log.warn(c.warning);
 
-      const missing = checks.filter((c) => !c.ok);
+      const missing = checks.filter((c) => c.status === 'missing');
       if (missing.length) {
+        const algOnly = missing.length === 1 && missing[0]!.requirement === 'signing algorithm';
         throw new SmartError(
           'runtime',
           `${fhirUrl} cannot do SMART Backend Services as advertised: missing ${missing.map((m) => m.requirement).join(', ')}`,
           {
             code: 'not_backend_services',
-            hint: 'the server may still work if its configuration is incomplete: try `smart token --token-url <url>`',
+            hint: algOnly
+              ? missing[0]!.detail
+              : 'what the server advertises excludes what Backend Services needs (see the lines above); if you know it does, try `smart token` anyway',
           },
         );
       }

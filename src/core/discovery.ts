@@ -221,62 +221,185 @@ export async function saveDiscovery(
   });
 }
 
+export type CheckStatus = 'ok' | 'assumed' | 'missing';
+
 export interface BackendServicesCheck {
   requirement: string;
+  /** ok: advertised; assumed: not advertised, and what is assumed is in `warning`; missing: fails. */
+  status: CheckStatus;
+  /** True unless the status is missing (kept for scripts that read `ok`). */
   ok: boolean;
   detail: string;
+  /** For an assumed check: the field that is not advertised and the assumption made. */
+  warning?: string;
 }
 
+const ASYMMETRIC = 'client-confidential-asymmetric';
+
 /**
- * What SMART Backend Services needs from a server's configuration: the client_credentials grant,
- * private_key_jwt, a signing alg smart can use (the key's, when known), and the
- * client-confidential-asymmetric capability. A field the server does not advertise fails.
+ * What SMART Backend Services needs from a server's configuration. Strict on what is required: a
+ * token endpoint, and evidence of asymmetric client authentication (private_key_jwt among the
+ * auth methods, or the client-confidential-asymmetric capability). Lenient on what is advisory:
+ * an absent grant_types_supported, signing alg list or scopes_supported is assumed (with a
+ * warning), but a field that is present and excludes what is needed fails.
  */
 export function backendServicesChecks(
   config: SmartConfiguration,
   options: { keyAlg?: string } = {},
 ): BackendServicesCheck[] {
-  const has = (field: keyof SmartConfiguration, value: string) => {
+  const list = (field: keyof SmartConfiguration): string[] | undefined => {
     const v = config[field];
-    return Array.isArray(v) ? v.includes(value) : undefined;
+    return Array.isArray(v) ? v.filter((x): x is string => typeof x === 'string') : undefined;
   };
+  const ok = (requirement: string, detail: string): BackendServicesCheck => ({
+    requirement,
+    status: 'ok',
+    ok: true,
+    detail,
+  });
+  const missing = (requirement: string, detail: string): BackendServicesCheck => ({
+    requirement,
+    status: 'missing',
+    ok: false,
+    detail,
+  });
+  const assumed = (requirement: string, warning: string): BackendServicesCheck => ({
+    requirement,
+    status: 'assumed',
+    ok: true,
+    detail: warning,
+    warning,
+  });
   const checks: BackendServicesCheck[] = [];
-  const simple = (requirement: string, field: keyof SmartConfiguration, value: string) => {
-    const ok = has(field, value);
-    checks.push({
-      requirement,
-      ok: ok === true,
-      detail:
-        ok === undefined
-          ? `${String(field)} is not advertised`
-          : ok
-            ? `${String(field)} includes ${value}`
-            : `${String(field)} does not include ${value}`,
-    });
-  };
-  simple('client_credentials', 'grant_types_supported', 'client_credentials');
-  simple('private_key_jwt', 'token_endpoint_auth_methods_supported', 'private_key_jwt');
-  const algs = config.token_endpoint_auth_signing_alg_values_supported;
-  if (!Array.isArray(algs)) {
-    checks.push({
-      requirement: 'signing algorithm',
-      ok: false,
-      detail: 'token_endpoint_auth_signing_alg_values_supported is not advertised',
-    });
+  const methods = list('token_endpoint_auth_methods_supported');
+  const capabilities = list('capabilities');
+  const hasPkj = methods?.includes('private_key_jwt') === true;
+  const hasAsym = capabilities?.includes(ASYMMETRIC) === true;
+
+  checks.push(
+    typeof config.token_endpoint === 'string' && config.token_endpoint !== ''
+      ? ok('token endpoint', config.token_endpoint)
+      : missing('token endpoint', 'token_endpoint is not advertised'),
+  );
+
+  const grants = list('grant_types_supported');
+  if (grants === undefined) {
+    checks.push(
+      assumed(
+        'client_credentials',
+        hasAsym
+          ? `grant_types_supported not advertised: client_credentials assumed, as ${ASYMMETRIC} implies it`
+          : 'grant_types_supported not advertised: client_credentials assumed',
+      ),
+    );
+  } else if (grants.includes('client_credentials')) {
+    checks.push(ok('client_credentials', 'grant_types_supported includes client_credentials'));
+  } else {
+    checks.push(
+      missing('client_credentials', 'grant_types_supported does not include client_credentials'),
+    );
+  }
+
+  // Asymmetric client authentication: either advertisement is evidence enough.
+  if (hasPkj) {
+    checks.push(
+      ok('private_key_jwt', 'token_endpoint_auth_methods_supported includes private_key_jwt'),
+    );
+  } else if (hasAsym) {
+    checks.push(
+      assumed(
+        'private_key_jwt',
+        methods === undefined
+          ? `token_endpoint_auth_methods_supported not advertised: private_key_jwt assumed, as ${ASYMMETRIC} implies it`
+          : `token_endpoint_auth_methods_supported does not list private_key_jwt: assumed, as ${ASYMMETRIC} implies it`,
+      ),
+    );
+  } else {
+    checks.push(
+      missing(
+        'private_key_jwt',
+        methods === undefined
+          ? `token_endpoint_auth_methods_supported is not advertised, nor the ${ASYMMETRIC} capability`
+          : 'token_endpoint_auth_methods_supported does not include private_key_jwt',
+      ),
+    );
+  }
+
+  const algs = list('token_endpoint_auth_signing_alg_values_supported');
+  if (algs === undefined) {
+    checks.push(
+      assumed(
+        'signing algorithm',
+        `token_endpoint_auth_signing_alg_values_supported not advertised: ${options.keyAlg ?? 'RS384 or ES384'} assumed, as SMART servers verify RS384 or ES384`,
+      ),
+    );
   } else {
     const usable = algs.filter((a) => (SIGNING_ALGS as readonly string[]).includes(a));
     const keyOk = options.keyAlg ? algs.includes(options.keyAlg) : undefined;
-    checks.push({
-      requirement: 'signing algorithm',
-      ok: usable.length > 0 && keyOk !== false,
-      detail:
-        usable.length === 0
-          ? `none of ${algs.join(', ') || '(empty list)'} is one smart can sign with (${SIGNING_ALGS.join(', ')})`
-          : keyOk === false
-            ? `the key signs with ${options.keyAlg}, the server takes ${algs.join(', ')}: make a key with \`smart keygen --alg ${usable[0]}\``
-            : `can sign with ${usable.join(', ')}${options.keyAlg ? ` (the key: ${options.keyAlg})` : ''}`,
-    });
+    if (usable.length === 0) {
+      checks.push(
+        missing(
+          'signing algorithm',
+          `none of ${algs.join(', ') || '(empty list)'} is one smart can sign with (${SIGNING_ALGS.join(', ')})`,
+        ),
+      );
+    } else if (keyOk === false) {
+      checks.push(
+        missing(
+          'signing algorithm',
+          `the key signs with ${options.keyAlg}, the server takes ${algs.join(', ')}: make a key with \`smart keygen --alg ${usable[0]}\``,
+        ),
+      );
+    } else {
+      checks.push(
+        ok(
+          'signing algorithm',
+          `can sign with ${usable.join(', ')}${options.keyAlg ? ` (the key: ${options.keyAlg})` : ''}`,
+        ),
+      );
+    }
   }
-  simple('client-confidential-asymmetric', 'capabilities', 'client-confidential-asymmetric');
+
+  if (hasAsym) {
+    checks.push(ok(ASYMMETRIC, `capabilities includes ${ASYMMETRIC}`));
+  } else if (hasPkj) {
+    checks.push(
+      assumed(
+        ASYMMETRIC,
+        capabilities === undefined
+          ? `capabilities not advertised: ${ASYMMETRIC} assumed, as private_key_jwt is advertised`
+          : `capabilities does not list ${ASYMMETRIC}: assumed, as private_key_jwt is advertised`,
+      ),
+    );
+  } else {
+    checks.push(
+      missing(
+        ASYMMETRIC,
+        capabilities === undefined
+          ? 'capabilities is not advertised'
+          : `capabilities does not include ${ASYMMETRIC}`,
+      ),
+    );
+  }
+
+  const scopes = list('scopes_supported');
+  if (scopes === undefined) {
+    checks.push(
+      assumed(
+        'scopes',
+        'scopes_supported not advertised: system/ scopes assumed (it is only RECOMMENDED)',
+      ),
+    );
+  } else {
+    const system = scopes.filter((x) => x.startsWith('system/'));
+    checks.push(
+      ok(
+        'scopes',
+        system.length
+          ? `scopes_supported lists ${system.length} system/ scope${system.length === 1 ? '' : 's'}`
+          : `scopes_supported lists no system/ scope (it need not be exhaustive)`,
+      ),
+    );
+  }
   return checks;
 }

@@ -9,7 +9,7 @@ interface DiscoverJson {
   tried: Array<{ url: string; result: string }>;
   config: Record<string, unknown>;
   metadata?: { fhirVersion?: string; software?: string };
-  checks: Array<{ requirement: string; ok: boolean; detail: string }>;
+  checks: Array<{ requirement: string; status: string; ok: boolean; detail: string }>;
 }
 
 let sandbox: SandboxHandle;
@@ -42,12 +42,15 @@ describe('smart discover', () => {
       `${sandbox.fhirUrl}/.well-known/smart-configuration`,
       `${sandbox.fhirUrl}/metadata`,
     ]);
-    expect(d.checks.map((c) => [c.requirement, c.ok])).toEqual([
-      ['client_credentials', true],
-      ['private_key_jwt', true],
-      ['signing algorithm', true],
-      ['client-confidential-asymmetric', true],
+    expect(d.checks.map((c) => [c.requirement, c.status])).toEqual([
+      ['token endpoint', 'ok'],
+      ['client_credentials', 'ok'],
+      ['private_key_jwt', 'ok'],
+      ['signing algorithm', 'ok'],
+      ['client-confidential-asymmetric', 'ok'],
+      ['scopes', 'ok'],
     ]);
+    expect(r.stderr).toBe('');
   });
 
   test('default: the configured FHIR base; a readable summary with ok lines (-o table, not a TTY)', async () => {
@@ -60,7 +63,7 @@ describe('smart discover', () => {
     expect(r.stdout).toMatch(/^capabilities\s+client-confidential-asymmetric/m);
     expect(r.stdout).toMatch(/^FHIR version\s+4\.0\.1/m);
     expect(r.stdout).toMatch(/^scopes\s+system\/\*\.read/m);
-    expect(r.stdout.match(/^ok\s+/gm)).toHaveLength(4);
+    expect(r.stdout.match(/^ok\s+/gm)).toHaveLength(6);
     expect(r.stdout).not.toContain('✓');
   });
 
@@ -100,6 +103,7 @@ describe('smart discover', () => {
       const r = await smart(['discover', `${s.url}/fhir`, '-o', 'table']);
       expect(r.exitCode).toBe(1);
       expect(r.stdout.match(/^missing\s+/gm)).toHaveLength(4);
+      expect(r.stdout).toMatch(/^assumed\s+scopes: scopes_supported not advertised/m);
       expect(r.stdout).toContain('grant_types_supported does not include client_credentials');
       expect(r.stdout).toContain('none of HS256 is one smart can sign with');
       expect(r.stderr).toContain(
@@ -107,7 +111,12 @@ describe('smart discover', () => {
       );
       const j = await smart(['discover', `${s.url}/fhir`, '-o', 'json']);
       expect(j.exitCode).toBe(1);
-      expect(json<DiscoverJson>(j).checks.every((c) => !c.ok)).toBe(true);
+      expect(
+        json<DiscoverJson>(j)
+          .checks.filter((c) => !c.ok)
+          .map((c) => c.status),
+      ).toEqual(['missing', 'missing', 'missing', 'missing']);
+      expect(r.stderr).not.toContain('--token-url');
     } finally {
       await s.close();
     }
@@ -134,6 +143,72 @@ describe('smart discover', () => {
     } finally {
       await s.close();
       await flow.close();
+    }
+  });
+
+  test.each([
+    [
+      'grant_types_supported',
+      'client_credentials',
+      'warning: grant_types_supported not advertised: client_credentials assumed, as client-confidential-asymmetric implies it',
+    ],
+    [
+      'token_endpoint_auth_signing_alg_values_supported',
+      'signing algorithm',
+      'warning: token_endpoint_auth_signing_alg_values_supported not advertised: RS384 or ES384 assumed',
+    ],
+  ])(
+    'a server that omits %s still issues tokens: assumed with a warning, exit 0',
+    async (field, requirement, warning) => {
+      const config: Record<string, unknown> = smartConfig({ scopes_supported: ['system/*.read'] });
+      delete config[field];
+      const s = await fixedServer((path) =>
+        path === '/fhir/.well-known/smart-configuration'
+          ? { status: 200, body: JSON.stringify(config) }
+          : undefined,
+      );
+      try {
+        const r = await smart(['discover', `${s.url}/fhir`, '-o', 'table']);
+        expect(r.exitCode).toBe(0);
+        expect(r.stderr).toContain(warning);
+        expect(r.stderr.trim().split('\n')).toHaveLength(1);
+        expect(r.stdout).toMatch(new RegExp(`^assumed\\s+${requirement}: `, 'm'));
+        expect(r.stdout.match(/^ok\s+/gm)).toHaveLength(5);
+        const j = await smart(['discover', `${s.url}/fhir`, '-o', 'json']);
+        expect(j.exitCode).toBe(0);
+        const check = json<DiscoverJson>(j).checks.find((c) => c.requirement === requirement)!;
+        expect(check.status).toBe('assumed');
+      } finally {
+        await s.close();
+      }
+    },
+  );
+
+  test('no private_key_jwt and no client-confidential-asymmetric: exit 1, without a --token-url hint', async () => {
+    const s = await fixedServer((path) =>
+      path === '/fhir/.well-known/smart-configuration'
+        ? {
+            status: 200,
+            body: JSON.stringify({ token_endpoint: 'http://127.0.0.1:1/token' }),
+          }
+        : undefined,
+    );
+    try {
+      const r = await smart(['discover', `${s.url}/fhir`, '-o', 'json']);
+      expect(r.exitCode).toBe(1);
+      const checks = json<DiscoverJson>(r).checks;
+      expect(checks.map((c) => c.status)).toEqual([
+        'ok',
+        'assumed',
+        'missing',
+        'assumed',
+        'missing',
+        'assumed',
+      ]);
+      expect(r.stderr).toContain('missing private_key_jwt, client-confidential-asymmetric');
+      expect(r.stderr).not.toContain('--token-url');
+    } finally {
+      await s.close();
     }
   });
 

@@ -170,24 +170,76 @@ describe('cachedDiscovery and saveDiscovery', () => {
 });
 
 describe('backendServicesChecks', () => {
-  test('all four requirements met', () => {
-    expect(backendServicesChecks(CONFIG).map((c) => [c.requirement, c.ok])).toEqual([
-      ['client_credentials', true],
-      ['private_key_jwt', true],
-      ['signing algorithm', true],
-      ['client-confidential-asymmetric', true],
+  const statuses = (checks: ReturnType<typeof backendServicesChecks>) =>
+    checks.map((c) => [c.requirement, c.status]);
+
+  test('every requirement advertised: all ok', () => {
+    const checks = backendServicesChecks({ ...CONFIG, scopes_supported: ['system/*.read'] });
+    expect(statuses(checks)).toEqual([
+      ['token endpoint', 'ok'],
+      ['client_credentials', 'ok'],
+      ['private_key_jwt', 'ok'],
+      ['signing algorithm', 'ok'],
+      ['client-confidential-asymmetric', 'ok'],
+      ['scopes', 'ok'],
     ]);
+    expect(checks.every((c) => c.ok && c.warning === undefined)).toBe(true);
   });
 
-  test('fields that are absent fail as not advertised', () => {
-    const checks = backendServicesChecks({ token_endpoint: 'x' });
-    expect(checks.every((c) => !c.ok)).toBe(true);
-    expect(checks.map((c) => c.detail)).toEqual([
-      'grant_types_supported is not advertised',
-      'token_endpoint_auth_methods_supported is not advertised',
-      'token_endpoint_auth_signing_alg_values_supported is not advertised',
-      'capabilities is not advertised',
+  test('advisory fields that are absent are assumed, with a warning naming the field', () => {
+    const {
+      grant_types_supported: _g,
+      token_endpoint_auth_signing_alg_values_supported: _a,
+      ...rest
+    } = CONFIG;
+    const checks = backendServicesChecks(rest);
+    expect(statuses(checks)).toEqual([
+      ['token endpoint', 'ok'],
+      ['client_credentials', 'assumed'],
+      ['private_key_jwt', 'ok'],
+      ['signing algorithm', 'assumed'],
+      ['client-confidential-asymmetric', 'ok'],
+      ['scopes', 'assumed'],
     ]);
+    expect(checks.filter((c) => c.warning).map((c) => c.warning)).toEqual([
+      'grant_types_supported not advertised: client_credentials assumed, as client-confidential-asymmetric implies it',
+      'token_endpoint_auth_signing_alg_values_supported not advertised: RS384 or ES384 assumed, as SMART servers verify RS384 or ES384',
+      'scopes_supported not advertised: system/ scopes assumed (it is only RECOMMENDED)',
+    ]);
+    expect(checks.every((c) => c.ok)).toBe(true);
+    expect(backendServicesChecks(rest, { keyAlg: 'ES384' })[3]!.warning).toContain('ES384 assumed');
+  });
+
+  test('asymmetric authentication: either private_key_jwt or the capability is enough', () => {
+    const { capabilities: _c, ...noCaps } = CONFIG;
+    expect(statuses(backendServicesChecks(noCaps)).slice(2, 5)).toEqual([
+      ['private_key_jwt', 'ok'],
+      ['signing algorithm', 'ok'],
+      ['client-confidential-asymmetric', 'assumed'],
+    ]);
+    const { token_endpoint_auth_methods_supported: _m, ...noMethods } = CONFIG;
+    expect(statuses(backendServicesChecks(noMethods))[2]).toEqual(['private_key_jwt', 'assumed']);
+    const neither = backendServicesChecks({ token_endpoint: 'x' });
+    expect(statuses(neither)).toEqual([
+      ['token endpoint', 'ok'],
+      ['client_credentials', 'assumed'],
+      ['private_key_jwt', 'missing'],
+      ['signing algorithm', 'assumed'],
+      ['client-confidential-asymmetric', 'missing'],
+      ['scopes', 'assumed'],
+    ]);
+    expect(neither[2]!.detail).toBe(
+      'token_endpoint_auth_methods_supported is not advertised, nor the client-confidential-asymmetric capability',
+    );
+  });
+
+  test('a field that is present and excludes what is needed fails', () => {
+    const checks = backendServicesChecks({
+      ...CONFIG,
+      grant_types_supported: ['authorization_code'],
+    });
+    expect(checks[1]).toMatchObject({ status: 'missing', ok: false });
+    expect(checks[1]!.detail).toBe('grant_types_supported does not include client_credentials');
   });
 
   test("only algs smart cannot sign with, or not the key's", () => {
@@ -195,11 +247,11 @@ describe('backendServicesChecks', () => {
       ...CONFIG,
       token_endpoint_auth_signing_alg_values_supported: ['HS256'],
     });
-    expect(hs[2]).toMatchObject({ ok: false });
-    expect(hs[2]!.detail).toContain('none of HS256');
+    expect(hs[3]).toMatchObject({ ok: false, status: 'missing' });
+    expect(hs[3]!.detail).toContain('none of HS256');
     const es = backendServicesChecks(CONFIG, { keyAlg: 'ES384' });
-    expect(es[2]).toMatchObject({ ok: false });
-    expect(es[2]!.detail).toContain('the key signs with ES384, the server takes RS384');
-    expect(backendServicesChecks(CONFIG, { keyAlg: 'RS384' })[2]!.ok).toBe(true);
+    expect(es[3]).toMatchObject({ ok: false });
+    expect(es[3]!.detail).toContain('the key signs with ES384, the server takes RS384');
+    expect(backendServicesChecks(CONFIG, { keyAlg: 'RS384' })[3]!.ok).toBe(true);
   });
 });
