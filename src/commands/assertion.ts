@@ -37,7 +37,7 @@ export function registerAssertion(program: Command, ctx: Context): void {
       'audience: the token endpoint (default: --token-url, else discovered)',
       parseUrl('--aud'),
     )
-    .option('--lifetime <seconds>', 'seconds until exp, at most 300 (default 300)', parseLifetime)
+    .option('--lifetime <seconds>', 'seconds until exp, at most 300 (default 240)', parseLifetime)
     .option(
       '--jku <url>',
       'add a jku header; it must equal the registered jwks_uri',

@@ -35,6 +35,16 @@ function integer(flag: string, value: string | undefined, min: number, max: numb
   return n;
 }
 
+function signedInteger(flag: string, value: string | undefined): number | undefined {
+  if (value === undefined) return undefined;
+  if (!/^[-+]?\d{1,9}$/.test(value.trim())) {
+    throw new SmartError('usage', `${flag} "${value}" is not a whole number of seconds`, {
+      hint: `e.g. ${flag} -120 (the server's clock two minutes behind)`,
+    });
+  }
+  return Number(value);
+}
+
 interface SandboxFlags {
   port: string;
   host: string;
@@ -45,6 +55,7 @@ interface SandboxFlags {
   exportDelay?: string;
   exportNoToken?: boolean;
   latency?: string;
+  clockOffset?: string;
   fault?: string[];
 }
 
@@ -72,6 +83,10 @@ export function registerSandbox(program: Command, ctx: Context): void {
       '$export files at pre-signed URLs (requiresAccessToken: false) instead of behind the token',
     )
     .option('--latency <ms>', 'delay added to every response')
+    .option(
+      '--clock-offset <seconds>',
+      "run the server's clock this far ahead (negative: behind), for clock-skew tests",
+    )
     .option(
       '--fault <spec>',
       'inject a fault (repeatable), e.g. 429:/fhir/$export-status:2:retry-after=1',
@@ -128,6 +143,7 @@ export function registerSandbox(program: Command, ctx: Context): void {
           600_000,
           'milliseconds, e.g. --latency 200',
         ),
+        clockOffsetSeconds: signedInteger('--clock-offset', flags.clockOffset),
         faults,
         log: (line) => ctx.io.stderr.write(`${line}\n`),
       };

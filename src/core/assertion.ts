@@ -4,14 +4,18 @@ import type { SigningKey } from './keys.js';
 
 /** SMART caps the assertion lifetime at five minutes. */
 export const MAX_ASSERTION_LIFETIME = 300;
-export const DEFAULT_ASSERTION_LIFETIME = 300;
+/**
+ * Below the cap, so that a client clock a little ahead of the server's does not push exp past
+ * the server's five minutes (Aidbox counts them on its own clock, with no leeway).
+ */
+export const DEFAULT_ASSERTION_LIFETIME = 240;
 
 export interface AssertionOptions {
   clientId: string;
   /** The token endpoint URL, exactly where the assertion will be POSTed. */
   audience: string;
   key: SigningKey;
-  /** Seconds until exp; at most 300. */
+  /** Seconds until exp; at most 300, default 240. */
   lifetime?: number;
   /** Optional jku header; it must equal the registered JWKS URL. */
   jku?: string;

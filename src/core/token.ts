@@ -103,6 +103,31 @@ export interface OAuthErrorContext {
   profile?: string;
   /** The server's scopes_supported, when discovery said. */
   supportedScopes?: string[];
+  /** This machine's clock (epoch ms) when the answer came, to compare with its Date header. */
+  now?: number;
+}
+
+/** Clocks further apart than this are worth a word in the hint of a failed token request. */
+export const CLOCK_SKEW_WARN_SECONDS = 30;
+
+/**
+ * When the server's Date header and this machine's clock are more than 30 s apart: a sentence
+ * naming both times (the server judges the assertion's iat and exp by its own clock).
+ */
+export function clockSkewNote(res: HttpResponse, now: number | undefined): string | undefined {
+  const header = res.headers.get('date');
+  if (now === undefined || !header) return undefined;
+  const server = Date.parse(header);
+  if (!Number.isFinite(server)) return undefined;
+  const apart = Math.round((now - server) / 1000);
+  if (Math.abs(apart) <= CLOCK_SKEW_WARN_SECONDS) return undefined;
+  const iso = (ms: number) => new Date(Math.floor(ms / 1000) * 1000).toISOString();
+  return `this machine's clock says ${iso(now)} but the server's says ${iso(server)} (${Math.abs(apart)} s ${apart > 0 ? 'ahead' : 'behind'}): the server judges the assertion's iat and exp by its own clock, so set this clock right (NTP), or shorten the assertion's lifetime`;
+}
+
+function withSkew(hint: string | undefined, skew: string | undefined): string | undefined {
+  if (!skew) return hint;
+  return hint ? `${skew}; ${hint}` : skew;
 }
 
 /** Whether an OAuth error is about the signing algorithm. */
@@ -142,6 +167,7 @@ function invalidScopeHint(c: OAuthErrorContext): string {
 export function oauthError(res: HttpResponse, c: OAuthErrorContext): SmartError {
   const body = tryJson(res.text);
   const url = redactUrl(c.tokenUrl);
+  const skew = clockSkewNote(res, c.now);
   if (!body || typeof body.error !== 'string') {
     const kind = res.status === 401 || res.status === 403 ? 'auth' : 'http';
     return new SmartError(
@@ -149,9 +175,12 @@ export function oauthError(res: HttpResponse, c: OAuthErrorContext): SmartError 
       `token request to ${url} failed with HTTP ${res.status}: ${describeErrorBody(res)}`,
       {
         status: res.status,
-        hint: body
-          ? undefined
-          : "is this the token endpoint? check --token-url or the server's .well-known/smart-configuration",
+        hint: withSkew(
+          body
+            ? undefined
+            : "is this the token endpoint? check --token-url or the server's .well-known/smart-configuration",
+          skew,
+        ),
       },
     );
   }
@@ -186,7 +215,7 @@ export function oauthError(res: HttpResponse, c: OAuthErrorContext): SmartError 
     {
       status: res.status,
       code: error,
-      hint,
+      hint: withSkew(hint, skew),
       details: { error, error_description: description },
     },
   );
@@ -450,6 +479,7 @@ export class TokenProvider {
           scope: p.scope,
           jwksUri: s.jwksUri,
           advertisedAlgs: advertised,
+          now: this.options.now(),
         }),
       );
     }

@@ -69,6 +69,7 @@ export async function startSandbox(options: SandboxOptions = {}): Promise<Sandbo
   const adminSecret = options.adminSecret ?? randomBytes(18).toString('base64url');
   const log = options.log ?? (() => {});
   const started = new Date().toISOString();
+  const clockOffsetMs = Math.round((options.clockOffsetSeconds ?? 0) * 1000);
 
   const store = new Store();
   if (options.dataDir) await loadDir(store, options.dataDir, started);
@@ -80,7 +81,8 @@ export async function startSandbox(options: SandboxOptions = {}): Promise<Sandbo
   const registry = new Registry();
   const key = await createServerKey();
   const faults = new FaultSet(options.faults ?? []);
-  const now = options.now ?? Date.now;
+  const clock = options.now ?? Date.now;
+  const now = clockOffsetMs ? () => clock() + clockOffsetMs : clock;
   const exports = new Exports(store, {
     fileSize: options.exportFileSize ?? 1000,
     delayMs: options.exportDelayMs ?? 500,
@@ -221,6 +223,7 @@ export async function startSandbox(options: SandboxOptions = {}): Promise<Sandbo
       origin: reqUrl.origin,
       drop: false,
     };
+    if (clockOffsetMs) res.setHeader('Date', new Date(now()).toUTCString());
     const applied = faults.match(method, ex.pathname);
     const label = applied.map(faultLabel).join(',') || undefined;
     res.on('close', () => {

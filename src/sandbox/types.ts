@@ -80,6 +80,11 @@ export interface SandboxOptions {
   faults?: FaultRule[];
   /** Added to every response. */
   latencyMs?: number;
+  /**
+   * Test extra: the server's clock runs this many seconds ahead of the machine's (negative:
+   * behind). It judges assertions and tokens by it and sends it in the Date header.
+   */
+  clockOffsetSeconds?: number;
   /** One line per request: method, path, status, ms, client id. */
   log?: (line: string) => void;
   /**

@@ -548,3 +548,53 @@ describe('the shared token path of FHIR commands', () => {
     }
   });
 });
+
+describe('smart token: clock skew (the server judges exp by its own clock, as Aidbox does)', () => {
+  test('a server clock 50 s behind still accepts the default 240 s assertion (300 s would be refused)', async () => {
+    const behind = await startFlow({ clientId: 'skew-50', sandbox: { clockOffsetSeconds: -50 } });
+    try {
+      const r = await smart(['token', '--no-cache'], { env: behind.env });
+      expect(r.exitCode, r.stderr).toBe(0);
+      // The same server refuses a 300 s assertion: 300 + 50 is past its five minutes.
+      const a = await smart(['assertion', '--lifetime', '300'], { env: behind.env });
+      expect(a.exitCode, a.stderr).toBe(0);
+      const res = await fetch(behind.sandbox.tokenUrl, {
+        method: 'POST',
+        headers: { 'content-type': 'application/x-www-form-urlencoded' },
+        body: new URLSearchParams({
+          grant_type: 'client_credentials',
+          scope: 'system/*.read',
+          client_assertion_type: 'urn:ietf:params:oauth:client-assertion-type:jwt-bearer',
+          client_assertion: a.stdout.trim(),
+        }).toString(),
+      });
+      expect(res.status).toBe(401);
+      expect(await res.text()).toMatch(/at most 300 s/);
+    } finally {
+      await behind.close();
+    }
+  });
+
+  test('a refused token with the server clock 2 minutes off: the hint names both times', async () => {
+    const off = await startFlow({ clientId: 'skew-120', sandbox: { clockOffsetSeconds: -120 } });
+    try {
+      const r = await smart(['token', '--no-cache'], { env: off.env });
+      expect(r.exitCode).toBe(3);
+      expect(r.stderr).toMatch(/error: token request rejected by .*: invalid_client: .*s ahead/);
+      expect(r.stderr).toMatch(
+        /hint: this machine's clock says \d{4}-\d\d-\d\dT[\d:]+\.000Z but the server's says \d{4}-\d\d-\d\dT[\d:]+\.000Z \(1[12]\d s ahead\)/,
+      );
+      expect(r.stderr.trim().split('\n')).toHaveLength(2);
+    } finally {
+      await off.close();
+    }
+  });
+
+  test('no clock remark when the clocks agree', async () => {
+    const r = await smart(['token', '--no-cache', '--scope', 'system/*.write'], {
+      env: flow.env,
+    });
+    expect(r.exitCode).toBe(3);
+    expect(r.stderr).not.toContain("this machine's clock");
+  });
+});

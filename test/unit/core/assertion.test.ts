@@ -24,7 +24,7 @@ async function key(alg: SigningAlg): Promise<SigningKey> {
 const AUD = 'https://aidbox.example.com/auth/token';
 
 describe('signClientAssertion', () => {
-  test('header alg/kid/typ and claims iss = sub = client id, aud, iat, exp = iat + 300, jti', async () => {
+  test('header alg/kid/typ and claims iss = sub = client id, aud, iat, exp = iat + 240, jti', async () => {
     const k = await key('RS384');
     const s = await signClientAssertion({
       clientId: 'c1',
@@ -41,10 +41,10 @@ describe('signClientAssertion', () => {
       sub: 'c1',
       aud: AUD,
       iat: 1_700_000_000,
-      exp: 1_700_000_300,
+      exp: 1_700_000_240,
     });
     expect(claims.jti).toMatch(/^[0-9a-f-]{36}$/);
-    expect(DEFAULT_ASSERTION_LIFETIME).toBe(300);
+    expect(DEFAULT_ASSERTION_LIFETIME).toBe(240);
   });
 
   test('the signature verifies with the public JWK', async () => {

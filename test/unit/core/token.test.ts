@@ -75,7 +75,7 @@ describe('TokenProvider: the request', () => {
       sub: 'c1',
       aud: TOKEN_URL,
       iat: T0 / 1000,
-      exp: T0 / 1000 + 300,
+      exp: T0 / 1000 + 240,
     });
     expect(t).toMatchObject({
       tokenType: 'Bearer',
