@@ -1,5 +1,5 @@
 import type { Command } from 'commander';
-import { isAbsolute, join, relative, resolve } from 'node:path';
+import { basename, isAbsolute, join, relative, resolve } from 'node:path';
 import type { Context } from '../context.js';
 import { SmartError, isSmartError, usageError } from '../core/errors.js';
 import type { ExportParams, ExportSummary } from '../core/export/types.js';
@@ -270,6 +270,12 @@ Output: progress on stderr; -o json a summary, -o ndjson the progress events, on
         signal: ctx.signal,
         now: ctx.now,
         idleTimeoutMs: settings.timeoutMs,
+        // When --out cannot take the job's state after the kick-off, it goes here instead.
+        stateFallbackDir: join(
+          settings.paths.cacheDir,
+          'exports',
+          `${basename(outDir) || 'export'}-${ctx.now().toString(36)}`,
+        ),
         onEvent: (e: Parameters<typeof reporter.onEvent>[0]) => reporter.onEvent(e),
       };
       let summary: ExportSummary;

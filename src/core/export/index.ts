@@ -65,6 +65,11 @@ export interface ExportRunOptions {
   progressIntervalMs?: number;
   sleep?: (ms: number, signal?: AbortSignal) => Promise<void>;
   random?: () => number;
+  /**
+   * Where the job's state goes when the destination cannot take it after the kick-off (e.g. a
+   * dir in the cache), so that the job can still be resumed or cancelled.
+   */
+  stateFallbackDir?: string;
 }
 
 interface Run {
@@ -85,8 +90,13 @@ function makeRun(o: ExportRunOptions): Run {
  * `--out` must be new or empty: an export never mixes its files with others. Returns true when
  * the directory was created.
  */
-export function prepareOutDir(dir: string, display = dir): Promise<boolean> {
-  return new DirectorySink(dir).prepare(display);
+export async function prepareOutDir(dir: string, display = dir): Promise<boolean> {
+  const sink = new DirectorySink(dir);
+  try {
+    return await sink.prepare(display);
+  } finally {
+    await sink.release();
+  }
 }
 
 /** Kick off a new export into an empty `outDir`, wait for it, download everything. */
@@ -95,35 +105,93 @@ export async function startExport(
   o: ExportRunOptions,
 ): Promise<ExportSummary> {
   const run = makeRun(o);
-  const created = await run.sink.prepare(o.displayDir ?? o.outDir);
-  const req = buildKickoff(params);
-  let accepted: { statusUrl: string; url: string };
+  const display = o.displayDir ?? o.outDir;
+  const warn = (message: string) => run.emit({ event: 'warning', message });
+  // Claims the destination and proves it can be written, before anything starts on the server.
+  const created = await run.sink.prepare(display, warn);
   try {
-    run.emit({ event: 'kickoff', method: req.method, url: redactUrl(o.session.resolve(req.path)) });
-    accepted = await kickOff(o.session, params, o.signal);
-  } catch (e) {
-    // Nothing was started: leave no empty directory behind.
-    if (created) await run.sink.discard().catch(() => undefined);
-    throw e;
+    const req = buildKickoff(params);
+    let accepted: { statusUrl: string; url: string };
+    try {
+      run.emit({
+        event: 'kickoff',
+        method: req.method,
+        url: redactUrl(o.session.resolve(req.path)),
+      });
+      accepted = await kickOff(o.session, params, o.signal);
+    } catch (e) {
+      // Nothing was started: leave no empty directory behind.
+      if (created) await run.sink.discard().catch(() => undefined);
+      throw e;
+    }
+    const { statusUrl, url } = accepted;
+    const state: ExportState = {
+      version: 1,
+      statusUrl,
+      kickoff: { url, method: params.method, params },
+      startedAt: new Date(run.now()).toISOString(),
+      status: 'in-progress',
+    };
+    const file = new StateFile(run.sink, state);
+    // Written before anything else can fail: with it the job can always be found again.
+    try {
+      await file.flush();
+    } catch (e) {
+      throw await unsavedJob(o, state, display, e);
+    }
+    run.emit({ event: 'accepted', statusUrl: redactUrl(statusUrl), outDir: o.outDir });
+    return await continueExport(run, file, false);
+  } finally {
+    await run.sink.release?.();
   }
-  const { statusUrl, url } = accepted;
-  const state: ExportState = {
-    version: 1,
-    statusUrl,
-    kickoff: { url, method: params.method, params },
-    startedAt: new Date(run.now()).toISOString(),
-    status: 'in-progress',
-  };
-  const file = new StateFile(run.sink, state);
-  // Written before anything else can fail: with it the job can always be found again.
-  await file.flush();
-  run.emit({ event: 'accepted', statusUrl: redactUrl(statusUrl), outDir: o.outDir });
-  return continueExport(run, file, false);
+}
+
+/**
+ * The job runs on the server but its state could not be written to the destination: save it in
+ * the fallback directory when there is one, and in any case name the status URL and the
+ * commands that pick the job up or stop it, so it is never lost.
+ */
+async function unsavedJob(
+  o: ExportRunOptions,
+  state: ExportState,
+  display: string,
+  cause: unknown,
+): Promise<SmartError> {
+  const why = cause instanceof Error ? cause.message : String(cause);
+  const url = redactUrl(state.statusUrl);
+  const message = `the export was started (status URL ${url}) but its state cannot be saved in ${display}: ${why}`;
+  if (o.stateFallbackDir) {
+    const other = new DirectorySink(o.stateFallbackDir);
+    try {
+      await other.prepare(o.stateFallbackDir);
+      try {
+        await other.writeText('export.json', JSON.stringify(state, null, 2) + '\n');
+      } finally {
+        await other.release();
+      }
+      const dir = quoteArg(o.stateFallbackDir);
+      return new SmartError('runtime', message, {
+        cause,
+        code: 'state_not_saved',
+        details: { statusUrl: url, stateDir: o.stateFallbackDir },
+        hint: `the job is saved in ${o.stateFallbackDir} instead: download it there with \`smart export --resume ${dir}\`, or stop it with \`smart export cancel ${dir}\``,
+      });
+    } catch {
+      // fall through: the status URL alone
+    }
+  }
+  return new SmartError('runtime', message, {
+    cause,
+    code: 'state_not_saved',
+    details: { statusUrl: url },
+    hint: `the job keeps running on the server: stop it with \`smart api -X DELETE ${quoteArg(url)}\`; to download it, free space or permissions and start a new export`,
+  });
 }
 
 /** Re-attach to the export saved in `outDir` and fetch only what is missing or incomplete. */
 export async function resumeExport(o: ExportRunOptions): Promise<ExportSummary> {
   const run = makeRun(o);
+  const display = o.displayDir ?? o.outDir;
   const state = await readState(run.sink);
   if (state.status === 'cancelled') {
     throw new SmartError('usage', `the export in ${o.outDir} was cancelled`, {
@@ -133,13 +201,19 @@ export async function resumeExport(o: ExportRunOptions): Promise<ExportSummary> 
   }
   // The status URL will get the token: it must be on the FHIR server's origin.
   o.session.resolve(state.statusUrl);
-  run.emit({
-    event: 'resume',
-    statusUrl: redactUrl(state.statusUrl),
-    outDir: o.outDir,
-    startedAt: state.startedAt,
-  });
-  return continueExport(run, new StateFile(run.sink, state), true);
+  // One export at a time in a destination.
+  await run.sink.claim?.(display, (message) => run.emit({ event: 'warning', message }));
+  try {
+    run.emit({
+      event: 'resume',
+      statusUrl: redactUrl(state.statusUrl),
+      outDir: o.outDir,
+      startedAt: state.startedAt,
+    });
+    return await continueExport(run, new StateFile(run.sink, state), true);
+  } finally {
+    await run.sink.release?.();
+  }
 }
 
 /** Whether a file recorded as done is there, whole: its size (and metadata, in a bucket) match. */

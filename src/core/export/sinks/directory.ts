@@ -1,17 +1,33 @@
 import { createReadStream, createWriteStream, promises as fs } from 'node:fs';
-import { dirname, join, sep } from 'node:path';
+import { randomBytes } from 'node:crypto';
+import { basename, dirname, join, sep } from 'node:path';
 import type { Readable } from 'node:stream';
 import { SmartError, isSmartError, systemErrorCode } from '../../errors.js';
 import { fileError, readTextFile, writeFileAtomic } from '../../fsutil.js';
 import { quoteArg as quote } from '../poll.js';
+import { LOCK_FILE, claimDir, dirError, type DirLock } from './lock.js';
 import type { Sink, SinkUpload, StoredFile } from './types.js';
 
 /** Local failures that another attempt will not fix. */
 const LOCAL_FATAL = new Set(['ENOSPC', 'EDQUOT', 'EACCES', 'EPERM', 'EROFS', 'EISDIR', 'ENOTDIR']);
 
-/** Where a file is written until it is complete. */
-export function partPath(outDir: string, name: string): string {
-  return join(outDir, `${name}.part`);
+/**
+ * Where a file is written until it is complete: `<name>.<run>.part`, a name of this run alone
+ * (`tag`), so that no two processes ever write the same partial file.
+ */
+export function partPath(outDir: string, name: string, tag?: string): string {
+  return join(outDir, tag ? `${name}.${tag}.part` : `${name}.part`);
+}
+
+/** The partial files of `name` left by any run, in the directory that holds it. */
+async function partsOf(outDir: string, name: string): Promise<string[]> {
+  const path = join(outDir, name);
+  const base = basename(path);
+  const entries = await fs.readdir(dirname(path)).catch(() => [] as string[]);
+  return entries
+    .filter((n) => n.startsWith(`${base}.`) && n.endsWith('.part'))
+    .filter((n) => n === `${base}.part` || /^[a-z0-9]+$/.test(n.slice(base.length + 1, -5)))
+    .map((n) => join(dirname(path), n));
 }
 
 /**
@@ -21,6 +37,10 @@ export function partPath(outDir: string, name: string): string {
 export class DirectorySink implements Sink {
   readonly kind = 'directory' as const;
 
+  private lock?: DirLock;
+  /** This run's mark in partial file names. */
+  private readonly tag = `${process.pid.toString(36)}${randomBytes(2).toString('hex')}`;
+
   constructor(readonly location: string) {}
 
   describe(name: string): string {
@@ -28,12 +48,13 @@ export class DirectorySink implements Sink {
   }
 
   /**
-   * `--out` must be new or empty: an export never mixes its files with others. Returns true when
-   * the directory was created.
+   * `--out` must be new or empty: an export never mixes its files with others. The directory is
+   * claimed for this run (a lock file, which also proves it can be written) before it is
+   * checked, so two exports started together cannot both pass. Returns true when it was created.
    */
-  async prepare(display = this.location): Promise<boolean> {
+  async prepare(display = this.location, onWarning?: (message: string) => void): Promise<boolean> {
     const dir = this.location;
-    let entries: string[];
+    let created = false;
     try {
       const st = await fs.stat(dir);
       if (!st.isDirectory()) {
@@ -42,30 +63,50 @@ export class DirectorySink implements Sink {
           hint: 'give a new or empty directory',
         });
       }
-      entries = await fs.readdir(dir);
     } catch (e) {
       if (isSmartError(e)) throw e;
-      if ((e as NodeJS.ErrnoException).code === 'ENOENT') {
-        await fs.mkdir(dir, { recursive: true, mode: 0o700 });
-        return true;
+      if ((e as NodeJS.ErrnoException).code !== 'ENOENT') throw dirError(e, dir, display);
+      try {
+        created = (await fs.mkdir(dir, { recursive: true, mode: 0o700 })) !== undefined;
+      } catch (e2) {
+        throw dirError(e2, dir, display);
       }
-      throw new SmartError('usage', `cannot use --out ${display}: ${(e as Error).message}`, {
-        cause: e,
-      });
     }
-    if (entries.length > 0) {
-      const earlier = entries.includes('export.json');
-      throw new SmartError('usage', `--out ${display} is not empty`, {
-        code: 'out_not_empty',
-        hint: earlier
-          ? `it holds an earlier export: continue it with \`smart export --resume ${quote(display)}\`, or choose a new directory`
-          : 'choose a new or empty directory (the export never mixes its files with others)',
-      });
+    await this.claim(display, onWarning);
+    try {
+      const entries = (await fs.readdir(dir)).filter((n) => n !== LOCK_FILE);
+      if (entries.length > 0) {
+        const earlier = entries.includes('export.json');
+        throw new SmartError('usage', `--out ${display} is not empty`, {
+          code: 'out_not_empty',
+          hint: earlier
+            ? `it holds an earlier export: continue it with \`smart export --resume ${quote(display)}\`, or choose a new directory`
+            : 'choose a new or empty directory (the export never mixes its files with others)',
+        });
+      }
+    } catch (e) {
+      await this.release();
+      if (created) await this.discard();
+      throw isSmartError(e) ? e : dirError(e, dir, display);
     }
-    return false;
+    return created;
+  }
+
+  /** Claim the directory for this run (see claimDir); a stale lock taken over is a warning. */
+  async claim(display = this.location, onWarning?: (message: string) => void): Promise<void> {
+    if (this.lock) return;
+    this.lock = await claimDir(this.location, display);
+    if (this.lock.warning) onWarning?.(this.lock.warning);
+  }
+
+  async release(): Promise<void> {
+    const lock = this.lock;
+    this.lock = undefined;
+    await lock?.release().catch(() => undefined);
   }
 
   async discard(): Promise<void> {
+    await this.release();
     await fs.rmdir(this.location).catch(() => undefined);
   }
 
@@ -113,7 +154,7 @@ export class DirectorySink implements Sink {
 
   async open(name: string): Promise<SinkUpload> {
     const finalPath = this.describe(name);
-    const part = partPath(this.location, name);
+    const part = partPath(this.location, name, this.tag);
     await fs.mkdir(dirname(finalPath), { recursive: true, mode: 0o700 });
     const stream = createWriteStream(part, { mode: 0o600 });
     let settled = false;
@@ -134,7 +175,11 @@ export class DirectorySink implements Sink {
 
   async sweep(names: string[]): Promise<void> {
     // Leftovers of an interrupted run: their downloads restart from zero.
-    await Promise.all(names.map((n) => fs.rm(partPath(this.location, n), { force: true })));
+    await Promise.all(
+      names.map(async (n) => {
+        for (const p of await partsOf(this.location, n)) await fs.rm(p, { force: true });
+      }),
+    );
   }
 
   async read(name: string): Promise<Readable> {
@@ -143,7 +188,8 @@ export class DirectorySink implements Sink {
 
   fatal(e: unknown, name: string): SmartError | undefined {
     const code = systemErrorCode(e);
-    if (code && LOCAL_FATAL.has(code)) return fileError(e, partPath(this.location, name), 'write');
+    if (code && LOCAL_FATAL.has(code))
+      return fileError(e, partPath(this.location, name, this.tag), 'write');
     return undefined;
   }
 

@@ -40,7 +40,14 @@ export interface Sink {
   /** How messages name one file of the destination (a path, or a URL in the bucket). */
   describe(name: string): string;
   /** A new export: the destination must be new or empty. True when this created it. */
-  prepare(display: string): Promise<boolean>;
+  prepare(display: string, onWarning?: (message: string) => void): Promise<boolean>;
+  /**
+   * Claim the destination for this run, so that two exports never write to it at once (a
+   * resumed export; `prepare` claims a new one). Optional: a sink without it is not locked.
+   */
+  claim?(display: string, onWarning?: (message: string) => void): Promise<void>;
+  /** Give up the claim (after the run, whatever its outcome). */
+  release?(): Promise<void>;
   /** Undo a `prepare` that created the destination, when nothing was started. */
   discard(): Promise<void>;
   /** A small text file (export.json, manifest.json); undefined when it is not there. */

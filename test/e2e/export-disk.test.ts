@@ -1,0 +1,143 @@
+import { execa } from 'execa';
+import {
+  chmodSync,
+  existsSync,
+  mkdirSync,
+  readFileSync,
+  readdirSync,
+  writeFileSync,
+} from 'node:fs';
+import { hostname } from 'node:os';
+import { join } from 'node:path';
+import { afterAll, beforeAll, describe, expect, it } from 'vitest';
+import { makeWorkspace, smart, type Workspace } from '../helpers/cli.js';
+import { startBulkStub, type BulkStub } from '../helpers/bulk-stub.js';
+import { tempDir } from '../helpers/tmp.js';
+
+/** Exports into directories that cannot be written, or that another export is using. */
+
+const LOCK = '.smart-export.lock';
+const kickoffs = (stub: BulkStub) => stub.requests.filter((r) => r.url.startsWith('/fhir/$export'));
+
+/** Whether chmod stops this process from writing (it does not for root). */
+function chmodProtects(): boolean {
+  const d = tempDir('smart-chmod-probe-');
+  chmodSync(d, 0o555);
+  try {
+    writeFileSync(join(d, 'x'), '');
+    return false;
+  } catch {
+    return true;
+  } finally {
+    chmodSync(d, 0o700);
+  }
+}
+
+let ws: Workspace;
+let stub: BulkStub;
+let onKickoff: (() => void) | undefined;
+
+beforeAll(async () => {
+  ws = makeWorkspace();
+  stub = await startBulkStub(ws, { onKickoff: () => onKickoff?.() });
+});
+afterAll(() => stub?.close());
+
+const run = (args: string[]) => smart(['export', ...args], { ws, env: stub.env });
+
+describe('smart export: a destination that cannot be written', () => {
+  it('--out below a file: exit 2 before anything is started on the server', async () => {
+    const base = tempDir('smart-export-disk-');
+    writeFileSync(join(base, 'file'), 'x');
+    const before = kickoffs(stub).length;
+    const r = await run(['--out', join(base, 'file', 'out')]);
+    expect(r.exitCode, r.stderr).toBe(2);
+    expect(r.stderr).toMatch(
+      /^error: cannot write to --out .*file\/out: a part of the path is a file$/m,
+    );
+    expect(r.stderr.trim().split('\n')).toHaveLength(2);
+    expect(r.stderr).not.toMatch(/\n\s+at /);
+    expect(kickoffs(stub).length).toBe(before);
+  });
+
+  // Root writes to a 0555 directory anyway; the ENOTDIR case above covers the check then.
+  it.skipIf(!chmodProtects())('--out read-only (0555): exit 2 before the kick-off', async () => {
+    const dir = tempDir('smart-export-ro-');
+    chmodSync(dir, 0o555);
+    const before = kickoffs(stub).length;
+    const r = await run(['--out', dir]);
+    expect(r.exitCode, r.stderr).toBe(2);
+    expect(r.stderr).toContain(`error: cannot write to --out ${dir}: permission denied`);
+    expect(kickoffs(stub).length).toBe(before);
+  });
+
+  it('state not writable after the 202: exit 1 naming the status URL; the job is saved elsewhere and can be resumed', async () => {
+    const dir = join(tempDir('smart-export-disk-'), 'out');
+    // Between the check and the kick-off answer, export.json becomes a directory (root-proof).
+    onKickoff = () => mkdirSync(join(dir, 'export.json', 'in-the-way'), { recursive: true });
+    let r;
+    try {
+      r = await run(['--out', dir]);
+    } finally {
+      onKickoff = undefined;
+    }
+    expect(r.exitCode, r.stderr).toBe(1);
+    expect(r.stderr).toContain(`${stub.url}/fhir/status/job-1`);
+    expect(r.stderr).not.toMatch(/\n\s+at /);
+    const fallback = /`smart export --resume ([^`]+)`/.exec(r.stderr)?.[1];
+    expect(fallback, r.stderr).toBeTruthy();
+    expect(r.stderr).toContain(`smart export cancel ${fallback}`);
+    const saved = JSON.parse(readFileSync(join(fallback!, 'export.json'), 'utf8')) as {
+      statusUrl: string;
+    };
+    expect(saved.statusUrl).toBe(`${stub.url}/fhir/status/job-1`);
+    expect(existsSync(join(fallback!, LOCK))).toBe(false);
+
+    const resumed = await run(['--resume', fallback!, '-o', 'json']);
+    expect(resumed.exitCode, resumed.stderr).toBe(0);
+    expect(readFileSync(join(fallback!, 'Patient.000.ndjson'), 'utf8')).toContain('"id":"a"');
+  });
+});
+
+describe('smart export: two exports, one directory', () => {
+  it('a directory in use by a live export: exit 2 naming its pid', async () => {
+    const dir = tempDir('smart-export-lock-');
+    // This test process is alive: its lock is not stale.
+    writeFileSync(join(dir, LOCK), JSON.stringify({ pid: process.pid, host: hostname() }));
+    const before = kickoffs(stub).length;
+    const r = await run(['--out', dir]);
+    expect(r.exitCode, r.stderr).toBe(2);
+    expect(r.stderr).toContain(`error: another export (pid ${process.pid}) is using ${dir}`);
+    expect(kickoffs(stub).length).toBe(before);
+    const resume = await run(['--resume', dir]);
+    expect(resume.exitCode).toBe(2);
+  });
+
+  it('a stale lock of a dead process is taken over with a warning', async () => {
+    const dir = tempDir('smart-export-lock-');
+    const gone = await execa(process.execPath, ['-e', 'process.stdout.write(String(process.pid))']);
+    writeFileSync(join(dir, LOCK), JSON.stringify({ pid: Number(gone.stdout), host: hostname() }));
+    const r = await run(['--out', dir]);
+    expect(r.exitCode, r.stderr).toBe(0);
+    expect(r.stderr).toContain(`took over the lock of an earlier export (pid ${gone.stdout}`);
+    expect(readdirSync(dir).sort()).toEqual(
+      ['export.json', 'manifest.json', 'Patient.000.ndjson'].sort(),
+    );
+  });
+
+  it('two exports started together: one wins, the other exits 2 and touches nothing', async () => {
+    for (let i = 0; i < 3; i++) {
+      const dir = join(tempDir('smart-export-race-'), 'out');
+      const [a, b] = await Promise.all([run(['--out', dir]), run(['--out', dir])]);
+      const codes = [a.exitCode, b.exitCode].sort();
+      expect(codes, a.stderr + b.stderr).toEqual([0, 2]);
+      const loser = a.exitCode === 2 ? a : b;
+      expect(loser.stderr).toMatch(
+        /error: (another export \(pid \d+\) is using|--out .* is not empty)/,
+      );
+      expect(readdirSync(dir).sort()).toEqual(
+        ['export.json', 'manifest.json', 'Patient.000.ndjson'].sort(),
+      );
+    }
+  });
+});
