@@ -131,10 +131,10 @@ JSON bodies are sent as application/fhir+json. A non-2xx answer prints its body 
       }
       const pretty = Boolean(ctx.io.stdout.isTTY) && isJsonType(res.contentType);
       if (res.ok && !pretty) {
-        if (res.body) await out.pipeBody(ctx.io.stdout, res.body);
+        if (res.nodeBody) await out.pipeBody(ctx.io.stdout, res.nodeBody);
         return;
       }
-      const text = res.body ? (await readAll(res.body)).toString('utf8') : res.text;
+      const text = res.nodeBody ? (await readAll(res.nodeBody)).toString('utf8') : res.text;
       if (text) await out.writeText(ctx.io.stdout, pretty ? out.prettyBody(text) : text);
       if (res.ok) return;
       // Like `gh api`: the body is the answer, exit 1 says it was not a success.

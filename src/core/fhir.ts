@@ -1,5 +1,6 @@
 import { SmartError, usageError } from './errors.js';
 import { BundleScanner, MalformedJson, setOwn } from './bundle-scan.js';
+import type { Readable } from 'node:stream';
 import { networkError, parseJsonBody, type HttpRequest, type HttpResponse } from './http.js';
 import { redactUrl } from './redact.js';
 
@@ -253,7 +254,8 @@ export interface SearchPage {
   bundle(): Promise<Bundle>;
 }
 
-type ChunkResult = Awaited<ReturnType<ReadableStreamDefaultReader<Uint8Array>['read']>>;
+type ChunkReader = AsyncIterator<Uint8Array, unknown>;
+type ChunkResult = IteratorResult<Uint8Array, unknown>;
 
 interface Tally {
   matches: number;
@@ -466,11 +468,7 @@ export function asSearchPage(item: SearchPage | Bundle): SearchPage {
 }
 
 /** Read a chunk, or fail when the server sends nothing for `ms`. */
-async function readChunk(
-  reader: ReadableStreamDefaultReader<Uint8Array>,
-  ms: number,
-  url: string,
-): Promise<ChunkResult> {
+async function readChunk(reader: ChunkReader, ms: number, url: string): Promise<ChunkResult> {
   let timer: ReturnType<typeof setTimeout> | undefined;
   const idle = new Promise<never>((_, reject) => {
     timer = setTimeout(
@@ -489,7 +487,7 @@ async function readChunk(
     );
   });
   try {
-    return await Promise.race([reader.read(), idle]);
+    return await Promise.race([reader.next(), idle]);
   } catch (e) {
     if (e instanceof SmartError) throw e;
     throw networkError(e, url, false, ms);
@@ -506,7 +504,7 @@ class StreamedPage extends BasePage {
 
   constructor(
     readonly url: string,
-    private readonly body: ReadableStream<Uint8Array>,
+    private readonly body: Readable,
     private readonly wanted: number | undefined,
     private readonly idleMs: number,
     private readonly signal?: AbortSignal,
@@ -533,7 +531,7 @@ class StreamedPage extends BasePage {
   }
 
   private async *read(): AsyncGenerator<BundleEntry> {
-    const reader = this.body.getReader();
+    const reader = this.body[Symbol.asyncIterator]() as ChunkReader;
     const decoder = new TextDecoder();
     const counter = new EntryCounter(this.wanted);
     const ready: string[] = [];
@@ -551,7 +549,8 @@ class StreamedPage extends BasePage {
           if (chunk.done) {
             this.scanner.push(decoder.decode(), collect);
             this.scanner.end();
-          } else this.scanner.push(decoder.decode(chunk.value, { stream: true }), collect);
+          } else
+            this.scanner.push(decoder.decode(chunk.value as Uint8Array, { stream: true }), collect);
         } catch (e) {
           if (e instanceof MalformedJson) throw malformed(this.url, e);
           throw e;
@@ -571,15 +570,14 @@ class StreamedPage extends BasePage {
       }
       this.tallied = { matches: counter.matches, cut: counter.cut };
     } finally {
-      if (!this.finished) await reader.cancel().catch(() => undefined);
-      reader.releaseLock();
+      if (!this.finished) this.body.destroy();
     }
   }
 
   async release(): Promise<void> {
     if (this.finished) return;
     if (this.iterator) await this.iterator.return(undefined);
-    else await this.body.cancel().catch(() => undefined);
+    else this.body.destroy();
   }
 }
 
@@ -588,20 +586,19 @@ const isJsonType = (type: string) =>
 
 /** The whole body as text, streamed or not (an error body, or one that is not JSON). */
 async function bodyText(res: HttpResponse, idleMs: number): Promise<string> {
-  if (!res.body) return res.text;
-  const reader = res.body.getReader();
+  const body = res.nodeBody;
+  if (!body) return res.text;
+  const reader = body[Symbol.asyncIterator]() as ChunkReader;
   const chunks: Uint8Array[] = [];
   try {
     for (;;) {
       const chunk = await readChunk(reader, idleMs, res.url);
       if (chunk.done) break;
-      chunks.push(chunk.value);
+      chunks.push(chunk.value as Uint8Array);
     }
   } catch (e) {
-    await reader.cancel().catch(() => undefined);
+    body.destroy();
     throw e;
-  } finally {
-    reader.releaseLock();
   }
   return Buffer.concat(chunks).toString('utf8');
 }
@@ -642,10 +639,10 @@ export function streamSearch(
     const res = await session.request(url, { stream });
     const wanted = limit === undefined ? undefined : limit - stats.matches;
     if (!res.ok) throw session.error({ ...res, text: await bodyText(res, idleMs) }, 'GET');
-    if (!stream || !res.body || !isJsonType(res.contentType)) {
+    if (!stream || !res.nodeBody || !isJsonType(res.contentType)) {
       return parseSearchPage({ ...res, text: await bodyText(res, idleMs) }, wanted) as WholePage;
     }
-    return new StreamedPage(res.url, res.body, wanted, idleMs, options.signal);
+    return new StreamedPage(res.url, res.nodeBody, wanted, idleMs, options.signal);
   }
 
   async function* pages(): AsyncGenerator<SearchPage> {

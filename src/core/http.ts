@@ -54,9 +54,10 @@ export interface HttpRequest {
   signal?: AbortSignal;
   timeoutMs?: number;
   /**
-   * Return the body as a stream; the timeout then covers only the headers. `'node'`: a Node
-   * stream over node:http(s), for large downloads (export files): about 1.5x the throughput of
-   * fetch's web streams. Redirects are followed; the Authorization header never leaves the origin.
+   * Return the body as a Node stream (`nodeBody`); the timeout then covers only the headers.
+   * `'node'`, for large downloads (export files): the body as the server sends it (no
+   * Accept-Encoding is offered), and `url` is where the redirects ended. Redirects are followed;
+   * the Authorization header never leaves the origin.
    */
   stream?: boolean | 'node';
 }
@@ -64,14 +65,13 @@ export interface HttpRequest {
 export interface HttpResponse {
   status: number;
   ok: boolean;
+  /** The URL asked for (for `stream: 'node'`, where the redirects ended). */
   url: string;
-  headers: Headers;
+  headers: HeaderMap;
   contentType: string;
   /** The body as text (empty for streamed responses). */
   text: string;
-  /** The body stream, for `stream: true`. */
-  body?: ReadableStream<Uint8Array>;
-  /** The body as a Node stream, for `stream: 'node'`. */
+  /** The body as a Node stream, for `stream: true` or `'node'`. */
   nodeBody?: Readable;
   /** Parse the body as JSON, or fail with a message naming the URL and content type. */
   json<T = unknown>(): T;
@@ -275,10 +275,99 @@ function readCaBundle(path: string, what: string): string {
   }
 }
 
+/** What callers read of response headers (fetch's Headers fits too). */
+export interface HeaderMap {
+  get(name: string): string | null;
+  has(name: string): boolean;
+  forEach(callback: (value: string, name: string) => void): void;
+}
+
 /**
- * The one HTTP client: ofetch over undici, with proxy support from the environment, an optional
- * private CA, timeouts, bounded retries with backoff and Retry-After, and a redacted request log.
- * Non-2xx answers are returned, not thrown: callers know what an error means in their protocol.
+ * Response headers, lower-case names, iterated in name order (as fetch's Headers are). A small
+ * class of our own: the global Headers would load Node's whole bundled fetch stack.
+ */
+export class ResponseHeaders implements HeaderMap, Iterable<[string, string]> {
+  private readonly map = new Map<string, string>();
+
+  constructor(init?: Iterable<[string, string]> | Record<string, string | string[] | undefined>) {
+    if (!init) return;
+    const pairs: Iterable<[string, string | string[] | undefined]> =
+      Symbol.iterator in init
+        ? (init as Iterable<[string, string]>)
+        : Object.entries(init as Record<string, string | string[] | undefined>);
+    for (const [k, v] of pairs) {
+      if (Array.isArray(v)) for (const one of v) this.append(k, one);
+      else if (v !== undefined) this.append(k, v);
+    }
+  }
+
+  append(name: string, value: string): void {
+    const k = name.toLowerCase();
+    const had = this.map.get(k);
+    this.map.set(k, had === undefined ? value : `${had}, ${value}`);
+  }
+
+  get(name: string): string | null {
+    return this.map.get(name.toLowerCase()) ?? null;
+  }
+
+  has(name: string): boolean {
+    return this.map.has(name.toLowerCase());
+  }
+
+  forEach(callback: (value: string, name: string) => void): void {
+    for (const [k, v] of this) callback(v, k);
+  }
+
+  *[Symbol.iterator](): IterableIterator<[string, string]> {
+    yield* [...this.map].sort(([a], [b]) => (a < b ? -1 : a > b ? 1 : 0));
+  }
+}
+
+type NodeHttp = typeof import('node:http');
+type Transport = { request: NodeHttp['request']; agent: import('node:http').Agent };
+
+/** A response body in the content coding the server applied, decoded (gzip, deflate, br). */
+async function decodedBody(res: IncomingMessage, method: string): Promise<Readable> {
+  const coding = (res.headers['content-encoding'] ?? '').trim().toLowerCase();
+  const status = res.statusCode ?? 0;
+  if (!coding || coding === 'identity' || method === 'HEAD' || status === 204 || status === 304)
+    return res;
+  const zlib = await import('node:zlib');
+  // Lenient about a truncated end, as browsers (and fetch) are.
+  const flush = { flush: zlib.constants.Z_SYNC_FLUSH, finishFlush: zlib.constants.Z_SYNC_FLUSH };
+  const decoder =
+    coding === 'gzip' || coding === 'x-gzip'
+      ? zlib.createGunzip(flush)
+      : coding === 'deflate'
+        ? zlib.createInflate(flush)
+        : coding === 'br'
+          ? zlib.createBrotliDecompress({
+              flush: zlib.constants.BROTLI_OPERATION_FLUSH,
+              finishFlush: zlib.constants.BROTLI_OPERATION_FLUSH,
+            })
+          : undefined;
+  if (!decoder) return res;
+  const { pipeline } = await import('node:stream');
+  return pipeline(res, decoder, () => undefined);
+}
+
+/** The whole body, decoded as UTF-8 (a BOM dropped), as fetch's text() does. */
+async function readText(body: Readable): Promise<string> {
+  const chunks: Buffer[] = [];
+  for await (const chunk of body) chunks.push(chunk as Buffer);
+  return new TextDecoder().decode(chunks.length === 1 ? chunks[0] : Buffer.concat(chunks));
+}
+
+/**
+ * The one HTTP client: node:http(s) with keep-alive agents, an optional private CA, proxy support
+ * from the environment (undici's fetch, only then), timeouts, bounded retries with backoff and
+ * Retry-After, and a redacted request log. Non-2xx answers are returned, not thrown: callers know
+ * what an error means in their protocol.
+ *
+ * Not fetch: Node's fetch parses HTTP with a WebAssembly build of llhttp, and V8 finishes
+ * optimising that module in the background before the process may exit (hundreds of ms after
+ * the last byte on a busy machine), besides ~40 MB of memory. node:http parses in C++.
  */
 export async function createHttpClient(options: HttpClientOptions = {}): Promise<HttpClient> {
   const env = options.env ?? {};
@@ -291,7 +380,6 @@ export async function createHttpClient(options: HttpClientOptions = {}): Promise
   const now = options.now ?? Date.now;
   const random = options.random ?? Math.random;
 
-  const { createFetch } = await import('ofetch');
   let connect: { ca: string[] } | undefined;
   if (options.caFile) {
     // Replacing `ca` drops the defaults, so put the system roots (and NODE_EXTRA_CA_CERTS) back.
@@ -308,34 +396,31 @@ export async function createHttpClient(options: HttpClientOptions = {}): Promise
     noProxy: env.NO_PROXY ?? env.no_proxy,
   };
   const useProxy = Boolean(proxyEnv.httpProxy || proxyEnv.httpsProxy);
-  // Node's own fetch (its bundled undici, which honours NODE_EXTRA_CA_CERTS) serves the common
-  // case; the undici package, ~40 ms to load, only when a proxy or a private CA needs an agent.
-  let fetchImpl: typeof globalThis.fetch = globalThis.fetch;
-  let HeadersImpl: typeof Headers = globalThis.Headers;
-  let dispatcher: unknown;
-  if (useProxy || connect) {
-    const undici = await import('undici');
-    // Plain http goes to an http proxy in absolute form, as curl does (many proxies allow CONNECT
-    // to port 443 only); https is tunnelled with CONNECT, and the private CA, if any, verifies
-    // both the server at the end of the tunnel and an https proxy.
-    dispatcher = useProxy
-      ? new undici.EnvHttpProxyAgent({
+
+  // With a proxy: the undici package's fetch and its EnvHttpProxyAgent (~40 ms to load).
+  // Plain http goes to an http proxy in absolute form, as curl does (many proxies allow CONNECT
+  // to port 443 only); https is tunnelled with CONNECT, and the private CA, if any, verifies
+  // both the server at the end of the tunnel and an https proxy.
+  type Undici = typeof import('undici');
+  let proxied:
+    { fetch: Undici['fetch']; dispatcher: InstanceType<Undici['Dispatcher']> } | undefined;
+  async function proxyFetch() {
+    if (!proxied) {
+      const undici = await import('undici');
+      proxied = {
+        fetch: undici.fetch,
+        dispatcher: new undici.EnvHttpProxyAgent({
           ...proxyEnv,
           proxyTunnel: false,
           ...(connect ? { connect, requestTls: connect, proxyTls: connect } : {}),
-        })
-      : new undici.Agent({ connect });
-    fetchImpl = undici.fetch as unknown as typeof globalThis.fetch;
-    HeadersImpl = undici.Headers as unknown as typeof Headers;
+        }),
+      };
+    }
+    return proxied;
   }
-  const $fetch = createFetch({ fetch: fetchImpl, Headers: HeadersImpl, AbortController });
 
-  // node:http(s) with keep-alive agents, loaded on the first streamed download; Node unrefs idle
+  // node:http(s) with keep-alive agents, loaded on the first request. Node unrefs idle pooled
   // sockets, so they never hold the exit.
-  type Transport = {
-    request: typeof import('node:http').request;
-    agent: import('node:http').Agent;
-  };
   let transports: Record<string, Transport> | undefined;
   async function nodeTransports(): Promise<Record<string, Transport>> {
     if (!transports) {
@@ -351,16 +436,22 @@ export async function createHttpClient(options: HttpClientOptions = {}): Promise
     return transports;
   }
 
-  /** A streamed request over node:http(s), following up to 5 redirects. */
+  /**
+   * A request over node:http(s), following up to 20 redirects as fetch does: 303 (and 301/302
+   * after a POST) become a GET without a body; the Authorization header and cookies never leave
+   * the origin.
+   */
   async function nodeRequest(
     url: string,
     method: string,
     headers: Record<string, string>,
+    body: Buffer | string | undefined,
     signal: AbortSignal,
-  ): Promise<Pick<HttpResponse, 'status' | 'url' | 'headers' | 'nodeBody'>> {
+  ): Promise<{ res: IncomingMessage; url: string; method: string }> {
     const byScheme = await nodeTransports();
     let current = new URL(url);
     let hdrs = { ...headers };
+    let payload = body;
     for (let hop = 0; ; hop++) {
       const transport = byScheme[current.protocol];
       if (!transport) {
@@ -369,6 +460,7 @@ export async function createHttpClient(options: HttpClientOptions = {}): Promise
           hint: 'URLs must be absolute http(s) URLs',
         });
       }
+      if (payload !== undefined) hdrs['content-length'] = String(Buffer.byteLength(payload));
       const res = await new Promise<IncomingMessage>((resolve, reject) => {
         const req = transport.request(
           current,
@@ -376,29 +468,31 @@ export async function createHttpClient(options: HttpClientOptions = {}): Promise
           resolve,
         );
         req.on('error', reject);
-        req.end();
+        req.end(payload);
       });
       const status = res.statusCode ?? 0;
       const location = res.headers.location;
-      if (REDIRECT_STATUS.has(status) && location && hop < 5) {
+      if (REDIRECT_STATUS.has(status) && location && hop < 20) {
         res.resume();
         const next = new URL(location, current);
         // A bearer token is for its own server: never for storage a file URL redirects to.
         if (next.origin !== current.origin) {
-          hdrs = Object.fromEntries(
-            Object.entries(hdrs).filter(([k]) => k !== 'authorization' && k !== 'cookie'),
-          );
+          const { authorization: _a, cookie: _c, ...rest } = hdrs;
+          hdrs = rest;
         }
-        if (status === 303) method = 'GET';
+        if (
+          (status === 303 && method !== 'HEAD') ||
+          ((status === 301 || status === 302) && method === 'POST')
+        ) {
+          method = 'GET';
+          payload = undefined;
+          const { 'content-length': _l, 'content-type': _t, ...rest } = hdrs;
+          hdrs = rest;
+        }
         current = next;
         continue;
       }
-      const h = new Headers();
-      for (const [k, v] of Object.entries(res.headers)) {
-        if (Array.isArray(v)) for (const one of v) h.append(k, one);
-        else if (v !== undefined) h.set(k, v);
-      }
-      return { status, url: current.href, headers: h, nodeBody: res };
+      return { res, url: current.href, method };
     }
   }
 
@@ -421,11 +515,21 @@ export async function createHttpClient(options: HttpClientOptions = {}): Promise
     ) as AbortSignal[];
     const headers: Record<string, string> = {
       'user-agent': options.userAgent ?? 'smart',
+      accept: '*/*',
       ...lowerKeys(init.headers ?? {}),
     };
+    const body = init.body instanceof URLSearchParams ? init.body.toString() : init.body;
+    if (body !== undefined && headers['content-type'] === undefined) {
+      headers['content-type'] =
+        init.body instanceof URLSearchParams
+          ? 'application/x-www-form-urlencoded;charset=UTF-8'
+          : 'text/plain;charset=UTF-8';
+    }
+    // Export files come as they are (as curl fetches them); other answers may be compressed.
+    if (init.stream !== 'node') headers['accept-encoding'] ??= 'gzip, deflate';
     /** Log the answer and give it the common shape. */
     const answered = (
-      r: Pick<HttpResponse, 'status' | 'url' | 'headers' | 'text' | 'body' | 'nodeBody'>,
+      r: Pick<HttpResponse, 'status' | 'url' | 'headers' | 'text' | 'nodeBody'>,
     ): HttpResponse => {
       options.onRequest?.({
         method,
@@ -445,36 +549,53 @@ export async function createHttpClient(options: HttpClientOptions = {}): Promise
       };
     };
     try {
-      if (init.stream === 'node' && !useProxy) {
+      const signal = AbortSignal.any(signals);
+      if (useProxy) {
+        const { fetch, dispatcher } = await proxyFetch();
+        const res = await fetch(url, {
+          method,
+          headers,
+          body: body as never,
+          signal,
+          dispatcher,
+        });
+        const h = new ResponseHeaders(res.headers);
+        if (!init.stream)
+          return answered({ status: res.status, url, headers: h, text: await res.text() });
+        const stream = res.body
+          ? Readable.fromWeb(res.body as unknown as NodeReadableStream<Uint8Array>)
+          : Readable.from([]);
         return answered({
-          ...(await nodeRequest(url, method, headers, AbortSignal.any(signals))),
+          status: res.status,
+          url: res.url || url,
+          headers: h,
           text: '',
+          nodeBody: stream,
         });
       }
-      const res = await $fetch.raw(url, {
+      const sent = await nodeRequest(
+        url,
         method,
         headers,
-        body: init.body as never,
-        retry: false,
-        ignoreResponseError: true,
-        responseType: init.stream ? 'stream' : 'text',
-        signal: AbortSignal.any(signals),
-        ...(dispatcher ? { dispatcher: dispatcher as never } : {}),
-      });
-      const stream = res._data as ReadableStream<Uint8Array>;
+        body as Buffer | string | undefined,
+        signal,
+      );
+      const h = new ResponseHeaders(sent.res.headers);
+      const decoded = await decodedBody(sent.res, sent.method);
+      const status = sent.res.statusCode ?? 0;
+      if (!init.stream) return answered({ status, url, headers: h, text: await readText(decoded) });
       return answered({
-        status: res.status,
-        url,
-        headers: res.headers,
-        text: init.stream ? '' : ((res._data as string | undefined) ?? ''),
-        ...(init.stream === 'node'
-          ? { nodeBody: Readable.fromWeb(stream as unknown as NodeReadableStream<Uint8Array>) }
-          : { body: init.stream ? stream : undefined }),
+        status,
+        url: init.stream === 'node' ? sent.url : url,
+        headers: h,
+        text: '',
+        nodeBody: decoded,
       });
     } catch (e) {
       const aborted = options.signal?.aborted || init.signal?.aborted;
       if (aborted)
         throw (options.signal?.aborted ? options.signal.reason : init.signal?.reason) ?? e;
+      if (e instanceof SmartError) throw e;
       const err = networkError(e, url, timedOut, timeout);
       options.onRequest?.({
         method,
@@ -517,7 +638,6 @@ export async function createHttpClient(options: HttpClientOptions = {}): Promise
           const delay = Math.min(after ?? backoffDelay(n - 1, backoffMs, random), maxRetryAfter);
           if (now() - first + delay < budget) {
             // Free the connection before waiting.
-            await res.body?.cancel().catch(() => undefined);
             res.nodeBody?.destroy();
             await sleep(delay, options.signal);
             continue;

@@ -91,7 +91,6 @@ export class FhirSession {
     let res = await send(token);
     if (res.status === 401) {
       this.options.log?.('the FHIR server answered 401: getting a new token and retrying once');
-      await res.body?.cancel().catch(() => undefined);
       res.nodeBody?.destroy();
       await this.tokens.invalidate(token);
       token = await this.token(true);

@@ -2,7 +2,7 @@ import type { OutStream, OutputFormat } from '../context.js';
 import type { Bundle, BundleEntry, Resource, SearchPage, SearchStats } from '../core/fhir.js';
 import { asSearchPage, entryText, isMatch } from '../core/fhir.js';
 import { memberText } from '../core/bundle-scan.js';
-import { summarizeOperationOutcome } from '../core/http.js';
+import { summarizeOperationOutcome, type HeaderMap } from '../core/http.js';
 import { csvRow } from './csv.js';
 import { DEFAULT_WIDTH } from './format.js';
 import type { Column } from './table.js';
@@ -418,7 +418,7 @@ export function prettyBody(text: string): string {
 }
 
 /** `HTTP/1.1 200 OK` and the headers, as `curl -i` shows them. */
-export function httpHead(status: number, statusText: string, headers: Headers): string {
+export function httpHead(status: number, statusText: string, headers: HeaderMap): string {
   let text = `HTTP/1.1 ${status}${statusText ? ` ${statusText}` : ''}\n`;
   headers.forEach((value, name) => {
     text += `${name}: ${value}\n`;

@@ -1,4 +1,5 @@
 import fc from 'fast-check';
+import { Readable } from 'node:stream';
 import { describe, expect, it } from 'vitest';
 import { SmartError } from '../../../src/core/errors.js';
 import {
@@ -211,22 +212,18 @@ function response(
   };
 }
 
-function chunked(text: string, size: number, failAfter?: number): ReadableStream<Uint8Array> {
+function chunked(text: string, size: number, failAfter?: number): Readable {
   const bytes = new TextEncoder().encode(text);
-  let at = 0;
-  return new ReadableStream<Uint8Array>({
-    pull(controller) {
-      if (failAfter !== undefined && at >= failAfter) {
-        controller.error(
-          Object.assign(new TypeError('terminated'), { cause: { code: 'UND_ERR_SOCKET' } }),
-        );
-        return;
+  return Readable.from(
+    (function* () {
+      for (let at = 0; at < bytes.length; at += size) {
+        if (failAfter !== undefined && at >= failAfter) {
+          throw Object.assign(new Error('aborted'), { code: 'ECONNRESET' });
+        }
+        yield bytes.slice(at, at + size);
       }
-      if (at >= bytes.length) return controller.close();
-      controller.enqueue(bytes.slice(at, at + size));
-      at += size;
-    },
-  });
+    })(),
+  );
 }
 
 async function entriesOf(page: SearchPage): Promise<BundleEntry[]> {
@@ -256,7 +253,7 @@ function fakeSession(pages: Record<string, unknown>): FhirRequester & { requeste
       }
       const res = response(url, 200, body);
       // Streamed like a real server: the body in small pieces, cut anywhere.
-      return init?.stream ? { ...res, text: '', body: chunked(res.text, 7) } : res;
+      return init?.stream ? { ...res, text: '', nodeBody: chunked(res.text, 7) } : res;
     },
     error: (res, method = 'GET') => fhirError(res, method, 'system/*.read'),
   };
@@ -728,7 +725,10 @@ describe('streamSearch', () => {
       ...s,
       request: async (url, init) => {
         const res = await s.request(url, init);
-        return { ...res, body: chunked(JSON.stringify(bundle([obs('1'), obs('2')], P2)), 16, 48) };
+        return {
+          ...res,
+          nodeBody: chunked(JSON.stringify(bundle([obs('1'), obs('2')], P2)), 16, 48),
+        };
       },
     };
     const err = await collect(searchPages(broken, 'Observation', [['code', 'x']])).catch(
@@ -747,7 +747,7 @@ describe('streamSearch', () => {
         const res = await s.request(url, init);
         return {
           ...res,
-          body: new ReadableStream<Uint8Array>({ pull: () => new Promise(() => undefined) }),
+          nodeBody: new Readable({ read: () => undefined }),
         };
       },
     };
@@ -764,7 +764,10 @@ describe('streamSearch', () => {
       ...s,
       request: async (url, init) => {
         const res = await s.request(url, init);
-        return { ...res, body: chunked('{"resourceType":"Bundle","entry":[{"a":1},{"b":}]}', 5) };
+        return {
+          ...res,
+          nodeBody: chunked('{"resourceType":"Bundle","entry":[{"a":1},{"b":}]}', 5),
+        };
       },
     };
     const err = await collect(searchPages(garbled, 'Observation', [['code', 'x']])).catch(

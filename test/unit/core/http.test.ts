@@ -175,14 +175,12 @@ describe('network errors', () => {
     expect(events[0]?.error).toBe('ECONNREFUSED');
   });
 
-  it('explains a port that fetch refuses (the "bad ports" list)', async () => {
-    const { http } = await client({ retries: 0 });
+  it('connects to a port that fetch would refuse (the "bad ports" list): node:http has no such list', async () => {
+    const { http, events } = await client({ retries: 0 });
     const e = await failure(http.request('http://127.0.0.1:6000/fhir/metadata'));
     expect(e.kind).toBe('network');
-    expect(e.message).toBe(
-      'cannot connect to 127.0.0.1:6000: fetch refuses port 6000 (a blocked "bad port")',
-    );
-    expect(e.hint).toMatch(/another port/);
+    expect(e.message).toBe('cannot connect to 127.0.0.1:6000: connection refused');
+    expect(events[0]?.error).toBe('ECONNREFUSED');
   });
 
   it('times out a request that gets no answer', async () => {
@@ -227,6 +225,57 @@ describe('requests', () => {
     expect(e.url).not.toContain('tok-secret-123');
     expect(e.url).not.toContain(assertion);
     expect(e.url).toContain('_count=5');
+  });
+
+  it('offers gzip and decodes a compressed answer (gzip, deflate, br), dropping a UTF-8 BOM', async () => {
+    const { gzipSync, deflateSync, brotliCompressSync } = await import('node:zlib');
+    const text = '\ufeff{"resourceType":"Patient","name":"Zoë"}';
+    const codings: Record<string, (b: Buffer) => Buffer> = {
+      gzip: gzipSync,
+      deflate: deflateSync,
+      br: brotliCompressSync,
+    };
+    handler = (req, res) => {
+      const coding = req.url!.slice(1);
+      res.writeHead(200, { 'content-type': 'application/json', 'content-encoding': coding });
+      res.end(codings[coding]!(Buffer.from(text)));
+    };
+    const { http } = await client();
+    for (const coding of Object.keys(codings)) {
+      const res = await http.request(`${base}/${coding}`);
+      expect(res.json()).toEqual({ resourceType: 'Patient', name: 'Zoë' });
+    }
+    expect(hits[0]!.headers['accept-encoding']).toBe('gzip, deflate');
+    // Export files come as they are, as curl fetches them.
+    await http.request(`${base}/gzip`, { stream: 'node' }).then((r) => r.nodeBody?.resume());
+    expect(hits[3]!.headers['accept-encoding']).toBeUndefined();
+  });
+
+  it('follows a 303 after a POST with a GET without the body, as fetch does', async () => {
+    handler = (req, res) => {
+      if (req.url === '/kickoff') {
+        res.writeHead(303, { location: '/status' });
+        res.end();
+      } else {
+        res.writeHead(200, {
+          'x-method': req.method!,
+          'x-type': req.headers['content-type'] ?? '-',
+        });
+        res.end('done');
+      }
+    };
+    const { http } = await client();
+    const res = await http.request(`${base}/kickoff`, {
+      method: 'POST',
+      body: new URLSearchParams({ a: '1' }),
+    });
+    expect(res.text).toBe('done');
+    expect(res.headers.get('x-method')).toBe('GET');
+    expect(res.headers.get('x-type')).toBe('-');
+    expect(hits[0]!.headers['content-type']).toBe(
+      'application/x-www-form-urlencoded;charset=UTF-8',
+    );
+    expect(hits[0]!.headers['content-length']).toBe('3');
   });
 
   it('explains a non-JSON body with its content type', async () => {
