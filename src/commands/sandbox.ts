@@ -20,6 +20,17 @@ Fault injection (--fault, repeatable): <action>:<path>[:<positions>][:<key>=<val
         --fault 'throttle:/fhir/$export-file:rate=65536'   (64 KiB/s per download)
 `;
 
+const QUIRKS_HELP = `
+Quirks of real servers (--quirks a,b):
+  no-grant-types          discovery without grant_types_supported
+  no-signing-algs         discovery without token_endpoint_auth_signing_alg_values_supported
+  lowercase-bearer        token_type "bearer"
+  kickoff-429             the first two $export kick-offs: 429, Retry-After an epoch time
+  invalid-grant           invalid_grant (not invalid_client) for a kid not in the JWKS
+  error-counts            an error[] file whose manifest count is the output's
+  reference-registration  POST /auth/register (form jwks or jwks_url; answers the client id)
+`;
+
 function integer(flag: string, value: string | undefined, min: number, max: number, hint: string) {
   if (value === undefined) return undefined;
   const n = Number(value);
@@ -57,6 +68,7 @@ interface SandboxFlags {
   latency?: string;
   clockOffset?: string;
   fault?: string[];
+  quirks?: string[];
 }
 
 export function registerSandbox(program: Command, ctx: Context): void {
@@ -92,12 +104,25 @@ export function registerSandbox(program: Command, ctx: Context): void {
       'inject a fault (repeatable), e.g. 429:/fhir/$export-status:2:retry-after=1',
       (value: string, previous: string[] | undefined) => [...(previous ?? []), value],
     )
+    .option(
+      '--quirks <list>',
+      'behave like some real servers (comma list, repeatable): see below',
+      (value: string, previous: string[] | undefined) => [...(previous ?? []), value],
+    )
     .addHelpText(
       'after',
-      `${FAULT_HELP}\nExamples:\n  $ smart sandbox\n  $ smart sandbox --port 0 --generate 1000\n`,
+      `${FAULT_HELP}${QUIRKS_HELP}\nExamples:\n  $ smart sandbox\n  $ smart sandbox --port 0 --generate 1000\n`,
     )
     .action(async (flags: SandboxFlags) => {
-      const { startSandbox, parseFaultSpec } = await import('../sandbox/index.js');
+      const { startSandbox, parseFaultSpec, parseQuirks } = await import('../sandbox/index.js');
+      let quirks: string[] = [];
+      try {
+        quirks = parseQuirks(flags.quirks ?? []);
+      } catch (e) {
+        throw new SmartError('usage', `--quirks: ${(e as Error).message}`, {
+          hint: 'e.g. --quirks no-grant-types,kickoff-429',
+        });
+      }
       const faults: FaultRule[] = (flags.fault ?? []).map((spec) => {
         try {
           return parseFaultSpec(spec);
@@ -145,6 +170,7 @@ export function registerSandbox(program: Command, ctx: Context): void {
         ),
         clockOffsetSeconds: signedInteger('--clock-offset', flags.clockOffset),
         faults,
+        quirks,
         log: (line) => ctx.io.stderr.write(`${line}\n`),
       };
       if (flags.data) options.dataDir = resolve(ctx.cwd, flags.data);
@@ -190,6 +216,7 @@ export function registerSandbox(program: Command, ctx: Context): void {
           `  FHIR base   ${fhirUrl}`,
           `  admin       client ${adminClientId}, secret ${adminSecret} (HTTP Basic; PUT /Client/<id>, /AccessPolicy/<id>)`,
           `  data        ${counts}`,
+          ...(quirks.length ? [`  quirks      ${quirks.join(', ')}`] : []),
           '',
           'Try:',
           `  $ SMART_ADMIN_SECRET=${adminSecret} smart register-client my-client --base-url ${url} --jwks-file ~/.config/smart/keys/jwks.json`,

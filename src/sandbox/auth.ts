@@ -1,3 +1,4 @@
+import type { Quirks } from './quirks.js';
 import { randomUUID } from 'node:crypto';
 import {
   type CryptoKey,
@@ -171,6 +172,8 @@ export interface TokenContext {
   seenJti: Map<string, Map<string, number>>;
   /** The sandbox's clock, in milliseconds since 1970. */
   now: () => number;
+  /** Behaviours of real servers this sandbox reproduces (quirks.ts). */
+  quirks?: Quirks;
 }
 
 /** POST /auth/token: client_credentials with a private_key_jwt assertion. */
@@ -262,7 +265,7 @@ export async function handleToken(ex: Exchange, tc: TokenContext): Promise<void>
     ex,
     200,
     {
-      token_type: 'Bearer',
+      token_type: tc.quirks?.tokenType() ?? 'Bearer',
       scope: granted,
       need_patient_banner: true,
       expires_in: expiresIn,
@@ -401,6 +404,8 @@ async function findKey(tc: TokenContext, client: Client, kid: string, alg: strin
     byKid = keys.filter((k) => k && k.kid === kid);
   }
   if (byKid.length === 0) {
+    const quirk = tc.quirks?.unknownKid(kid);
+    if (quirk) throw new OAuthError(quirk.error, quirk.description);
     throw new OAuthError(
       'invalid_client',
       `no key with kid '${kid}' in the client's JWKS at ${where}`,

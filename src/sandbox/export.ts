@@ -1,3 +1,4 @@
+import type { Quirks } from './quirks.js';
 import { createHmac, randomBytes, randomUUID, timingSafeEqual } from 'node:crypto';
 import type { AccessToken } from './auth.js';
 import type { Store } from './data.js';
@@ -38,6 +39,8 @@ interface ExportFile {
   name: string;
   lines: number;
   line: (i: number) => string;
+  /** What the manifest says the count is, when it is not `lines` (the error-counts quirk). */
+  count?: number;
 }
 
 interface ExportJob {
@@ -61,6 +64,8 @@ export interface ExportOptions {
   signedUrlLifetimeSec?: number;
   /** The sandbox's clock, in milliseconds since 1970; default Date.now. */
   now?: () => number;
+  /** Behaviours of real servers this sandbox reproduces (quirks.ts). */
+  quirks?: Quirks;
 }
 
 /**
@@ -194,6 +199,7 @@ export class Exports {
       typeFilters.set(type, set);
     }
 
+    this.options.quirks?.kickoff();
     const running = [...this.jobs.values()].find(
       (j) => j.clientId === token.clientId && j.readyAt > this.now(),
     );
@@ -242,6 +248,16 @@ export class Exports {
               line: (i) => errors[i] + '\n',
             },
           ];
+    const quirkErrors = this.options.quirks?.errorFile(output.reduce((n, f) => n + f.lines, 0));
+    if (quirkErrors) {
+      errorFiles.push({
+        type: 'OperationOutcome',
+        name: `errors-${errorFiles.length + 1}.ndjson`,
+        lines: quirkErrors.lines.length,
+        line: (i) => quirkErrors.lines[i] + '\n',
+        count: quirkErrors.count,
+      });
+    }
     const now = this.now();
     const job: ExportJob = {
       id,
@@ -344,7 +360,11 @@ export class Exports {
         request: job.request,
         requiresAccessToken: !signed,
         output: job.output.map((f) => ({ type: f.type, url: fileUrl(f), count: f.lines })),
-        error: job.errors.map((f) => ({ type: f.type, url: fileUrl(f), count: f.lines })),
+        error: job.errors.map((f) => ({
+          type: f.type,
+          url: fileUrl(f),
+          count: f.count ?? f.lines,
+        })),
       },
       JSON_TYPE,
       signed ? { Expires: new Date(exp * 1000).toUTCString() } : {},

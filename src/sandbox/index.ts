@@ -5,6 +5,7 @@
  */
 export { startSandbox } from './server.js';
 export { parseFaultSpec } from './faults.js';
+export { QUIRKS, parseQuirks, type Quirk } from './quirks.js';
 export { FIXTURES_DIR } from './data.js';
 export type {
   FaultAction,

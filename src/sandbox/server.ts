@@ -12,6 +12,7 @@ import {
 import { FIXTURES_DIR, Store, generate, loadDir } from './data.js';
 import { type ExportLevel, Exports } from './export.js';
 import { FaultSet, faultLabel } from './faults.js';
+import { Quirks } from './quirks.js';
 import {
   type FhirContext,
   authorize,
@@ -83,11 +84,13 @@ export async function startSandbox(options: SandboxOptions = {}): Promise<Sandbo
   const faults = new FaultSet(options.faults ?? []);
   const clock = options.now ?? Date.now;
   const now = clockOffsetMs ? () => clock() + clockOffsetMs : clock;
+  const quirks = new Quirks(options.quirks ?? [], now);
   const exports = new Exports(store, {
     fileSize: options.exportFileSize ?? 1000,
     delayMs: options.exportDelayMs ?? 500,
     requiresAccessToken: options.exportRequiresAccessToken ?? true,
     now,
+    quirks,
   });
   const requests: RequestLogEntry[] = [];
   // Filled in once the port is known.
@@ -102,6 +105,7 @@ export async function startSandbox(options: SandboxOptions = {}): Promise<Sandbo
     types: () => typeNames,
     seenJti: new Map(),
     now,
+    quirks,
   };
   const fc: FhirContext = { store, tc, adminSecret };
   const scopesSupported = [
@@ -120,7 +124,7 @@ export async function startSandbox(options: SandboxOptions = {}): Promise<Sandbo
       if (method !== 'GET') throw fhirError(405, 'not-supported', `${method} ${pathname}`);
       // Endpoints on the origin the client used (as Aidbox follows X-Original-Uri), so that
       // `localhost` or a LAN address works too; the token endpoint accepts either as aud.
-      send(ex, 200, smartConfiguration(ex.origin, scopesSupported), JSON_TYPE);
+      send(ex, 200, quirks.discovery(smartConfiguration(ex.origin, scopesSupported)), JSON_TYPE);
       return;
     }
     if (pathname === '/.well-known/jwks.json') {
@@ -128,6 +132,9 @@ export async function startSandbox(options: SandboxOptions = {}): Promise<Sandbo
       return;
     }
     if (pathname === '/auth/token') return handleToken(ex, tc);
+    if (pathname === '/auth/register' && quirks.has('reference-registration')) {
+      return quirks.register(ex, registry, key, url);
+    }
     if (parts[0] === 'Client' || parts[0] === 'AccessPolicy') {
       if (parts.length > 2) throw fhirError(404, 'not-found', `no route ${pathname}`);
       requireAdmin(ex, adminSecret);

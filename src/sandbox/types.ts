@@ -92,6 +92,11 @@ export interface SandboxOptions {
    * assertion checks and signed export URLs read it, so tests can move time instead of waiting.
    */
   now?: () => number;
+  /**
+   * Behaviours of real servers to reproduce (see quirks.ts): no-grant-types, no-signing-algs,
+   * lowercase-bearer, kickoff-429, invalid-grant, error-counts, reference-registration.
+   */
+  quirks?: readonly string[];
 }
 
 export interface SandboxHandle {
