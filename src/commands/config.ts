@@ -93,7 +93,9 @@ Examples:
   $ smart config get fhirUrl
   $ smart config list
   $ smart --profile staging config set clientId my-client
+  $ smart config profiles
   $ smart config use staging
+  $ smart config rename staging stage; smart config delete old --yes
 `,
     );
 
@@ -160,15 +162,21 @@ Examples:
   config
     .command('list')
     .description('Show the resolved settings of the active profile and where each comes from')
+    .option('--all', 'show what every profile in the config file holds (no flags or environment)')
     .addHelpText(
       'after',
       `
+--profile <name> (global) lists another profile than the current one.
+
 Examples:
   $ smart config list
+  $ smart config list --profile staging
+  $ smart config list --all
   $ SMART_SCOPE=system/Patient.rs smart config list -o json
 `,
     )
-    .action(async () => {
+    .action(async (opts: { all?: boolean }) => {
+      if (opts.all) return listAll(ctx);
       const settings = await ctx.settings();
       const rows = rowsOf(settings);
       const out = await import('../output/index.js');
@@ -258,4 +266,169 @@ Examples:
         ctx.log.warn(`SMART_PROFILE=${ctx.env.SMART_PROFILE} is set and takes precedence`);
       }
     });
+
+  config
+    .command('profiles')
+    .description('List the profiles: the current one marked, with base URL and client id')
+    .option('--names', 'print the names only, one per line (for scripts and shell completion)')
+    .addHelpText(
+      'after',
+      `
+The current profile (marked *) is the one commands use without --profile: SMART_PROFILE if set,
+else the config file's currentProfile. -o json prints [{name, current, baseUrl, clientId}].
+
+Examples:
+  $ smart config profiles
+  $ smart config profiles --names
+  $ smart config profiles -o json | jq -r '.[] | select(.current) | .name'
+`,
+    )
+    .action(async (opts: { names?: boolean }) => {
+      const [{ resolvePaths, loadConfig, selectProfile }, out] = await Promise.all([
+        import('../core/settings.js'),
+        import('../output/index.js'),
+      ]);
+      const { configFile } = resolvePaths(ctx.env);
+      const file = await loadConfig(configFile);
+      const names = Object.keys(file.profiles);
+      if (opts.names) {
+        await out.writeOut(ctx.io.stdout, names.map((n) => `${n}\n`).join(''));
+        return;
+      }
+      const current = selectProfile(undefined, ctx.env, file).name;
+      const rows = names.map((name) => ({
+        name,
+        current: name === current,
+        baseUrl: file.profiles[name]!.baseUrl ?? file.profiles[name]!.fhirUrl,
+        clientId: file.profiles[name]!.clientId,
+      }));
+      if (ctx.outputFormat() === 'json') {
+        await out.writeOut(ctx.io.stdout, out.jsonText(rows, true));
+        return;
+      }
+      if (rows.length === 0) {
+        ctx.log.info(`no profiles yet in ${configFile}; create one with \`smart init\``);
+        return;
+      }
+      await out.printRecords(ctx, rows, [
+        { header: 'current', get: (r) => (r.current ? '*' : '') },
+        { header: 'profile', get: (r) => r.name },
+        { header: 'base URL', get: (r) => r.baseUrl ?? '' },
+        { header: 'client id', get: (r) => r.clientId ?? '' },
+      ]);
+      if (!names.includes(current)) {
+        ctx.log.info(`the current profile "${current}" is not in ${configFile}`);
+      }
+    });
+
+  config
+    .command('delete <name>')
+    .description('Delete a profile from the config file (asks first on a terminal)')
+    .option('-y, --yes', 'delete without asking (needed without a terminal)')
+    .addHelpText(
+      'after',
+      `
+Keys and caches stay where they are. Without a terminal (or with --no-input) it needs --yes,
+else it exits 2.
+
+Examples:
+  $ smart config delete staging
+  $ smart config delete staging --yes
+`,
+    )
+    .action(async (name: string, opts: { yes?: boolean }) => {
+      const { resolvePaths, loadConfig, deleteProfile } = await import('../core/settings.js');
+      const { configFile } = resolvePaths(ctx.env);
+      const file = await loadConfig(configFile);
+      if (!(name in file.profiles)) {
+        // The same error deleteProfile gives, before any prompt.
+        await deleteProfile(configFile, name);
+      }
+      if (!opts.yes) {
+        if (!ctx.interactive()) {
+          throw usageError(
+            `not deleting profile "${name}" without confirmation`,
+            `pass --yes to delete it: smart config delete ${name} --yes`,
+            { code: 'needs_yes' },
+          );
+        }
+        const { confirm } = await import('./shared.js');
+        const summary = [file.profiles[name]!.baseUrl, file.profiles[name]!.clientId]
+          .filter(Boolean)
+          .join(', ');
+        if (!(await confirm(ctx, `Delete profile "${name}"${summary ? ` (${summary})` : ''}?`))) {
+          ctx.log.info(`kept profile "${name}"`);
+          return;
+        }
+      }
+      const { wasCurrent } = await deleteProfile(configFile, name);
+      ctx.log.info(`deleted profile "${name}" (${configFile})`);
+      if (wasCurrent) {
+        ctx.log.info(
+          'it was the current profile; choose another with `smart config use <name>` (`smart config profiles` lists them)',
+        );
+      }
+      if (ctx.env.SMART_PROFILE === name) {
+        ctx.log.warn(`SMART_PROFILE=${name} is set: unset it, the profile is gone`);
+      }
+    });
+
+  config
+    .command('rename <old> <new>')
+    .description('Rename a profile (it stays the current one if it was)')
+    .addHelpText(
+      'after',
+      `
+Examples:
+  $ smart config rename default local
+`,
+    )
+    .action(async (from: string, to: string) => {
+      const { resolvePaths, renameProfile } = await import('../core/settings.js');
+      const { configFile } = resolvePaths(ctx.env);
+      const { wasCurrent } = await renameProfile(configFile, from, to);
+      ctx.log.info(
+        `renamed profile "${from}" to "${to}"${wasCurrent ? ', still the current one' : ''} (${configFile})`,
+      );
+      if (ctx.env.SMART_PROFILE === from) {
+        ctx.log.warn(`SMART_PROFILE=${from} is set: change it to ${to}`);
+      }
+    });
+}
+
+/** `config list --all`: what each profile holds in the file, flags and environment aside. */
+async function listAll(ctx: Context): Promise<void> {
+  const [{ resolvePaths, loadConfig, selectProfile }, out] = await Promise.all([
+    import('../core/settings.js'),
+    import('../output/index.js'),
+  ]);
+  const { configFile } = resolvePaths(ctx.env);
+  const file = await loadConfig(configFile);
+  const current = selectProfile(undefined, ctx.env, file).name;
+  if (ctx.outputFormat() === 'json') {
+    await out.writeOut(
+      ctx.io.stdout,
+      out.jsonText({ configFile, currentProfile: current, profiles: file.profiles }, true),
+    );
+    return;
+  }
+  const names = Object.keys(file.profiles);
+  if (names.length === 0) {
+    ctx.log.info(`no profiles yet in ${configFile}; create one with \`smart init\``);
+    return;
+  }
+  ctx.log.info(`${names.length} profile${names.length === 1 ? '' : 's'} in ${configFile}`);
+  const rows = names.flatMap((name) => {
+    const profile = file.profiles[name]!;
+    const label = name === current ? `${name} *` : name;
+    const entries = Object.entries(profile) as Array<[string, string]>;
+    return entries.length
+      ? entries.map(([key, value]) => ({ profile: label, key, value }))
+      : [{ profile: label, key: '', value: '(empty)' }];
+  });
+  await out.printRecords(ctx, rows, [
+    { header: 'profile', get: (r) => r.profile },
+    { header: 'key', get: (r) => r.key },
+    { header: 'value', get: (r) => r.value },
+  ]);
 }

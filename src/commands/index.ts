@@ -108,6 +108,12 @@ export const commandManifest: CommandEntry[] = [
     load: async () => (await import('./export.js')).registerExport,
   },
   {
+    name: 'completion',
+    term: 'completion <shell>',
+    description: 'Print a shell completion script for bash, zsh or fish',
+    load: async () => (await import('./completion.js')).registerCompletion,
+  },
+  {
     name: 'sandbox',
     term: 'sandbox [options]',
     description:

@@ -34,3 +34,13 @@ export function jsonRequested(ctx: Context): boolean {
   const o = ctx.globals.output;
   return o === 'json' || o === 'ndjson' || (o === undefined && Boolean(ctx.globals.json));
 }
+
+/** A yes/no question on the terminal (stderr); the caller checks ctx.interactive() first. */
+export async function confirm(ctx: Context, message: string, initial = false): Promise<boolean> {
+  const { default: inquirer } = await import('inquirer');
+  const ask = inquirer.createPromptModule({ input: ctx.io.stdin, output: ctx.io.stderr });
+  const answer = await ask<{ ok: boolean }>([
+    { type: 'confirm', name: 'ok', message, default: initial },
+  ]);
+  return answer.ok;
+}

@@ -406,3 +406,52 @@ export function describeKey(key: ProfileKey): string {
       return 'plain-http permission';
   }
 }
+
+function noSuchProfile(path: string, name: string, config: ConfigFile): SmartError {
+  const known = Object.keys(config.profiles);
+  return configError(
+    `profile "${name}" does not exist in ${path}`,
+    known.length ? `known profiles: ${known.join(', ')}` : 'no profiles yet; run `smart init`',
+    { code: 'no_profile', details: { known } },
+  );
+}
+
+/** Remove a profile; the file then has no current profile if it was that one. */
+export async function deleteProfile(
+  path: string,
+  name: string,
+): Promise<{ config: ConfigFile; wasCurrent: boolean }> {
+  const config = await loadConfig(path);
+  if (!(name in config.profiles)) throw noSuchProfile(path, name, config);
+  delete config.profiles[name];
+  const wasCurrent = config.currentProfile === name;
+  if (wasCurrent) delete config.currentProfile;
+  await saveConfig(path, config);
+  return { config, wasCurrent };
+}
+
+/** Give a profile a new name (the current profile keeps being current). */
+export async function renameProfile(
+  path: string,
+  from: string,
+  to: string,
+): Promise<{ config: ConfigFile; wasCurrent: boolean }> {
+  const config = await loadConfig(path);
+  if (!(from in config.profiles)) throw noSuchProfile(path, from, config);
+  if (to.trim() === '') throw usageError('the new profile name is empty');
+  if (to in config.profiles) {
+    throw usageError(
+      `profile "${to}" already exists in ${path}`,
+      `pick another name, or delete it first with \`smart config delete ${to}\``,
+      { code: 'profile_exists' },
+    );
+  }
+  // Rebuild the object so that the renamed profile keeps its place in the file.
+  const profiles: Record<string, Profile> = {};
+  for (const [k, v] of Object.entries(config.profiles)) profiles[k === from ? to : k] = v;
+  config.profiles = profiles;
+  const wasCurrent = config.currentProfile === from;
+  if (wasCurrent) config.currentProfile = to;
+  await saveConfig(path, config);
+  return { config, wasCurrent };
+}

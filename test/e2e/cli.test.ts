@@ -82,6 +82,7 @@ describe('smart (the CLI frame)', () => {
                                                  the response body
         export [options]                         Bulk Data $export: kick off, wait, and download every
                                                  NDJSON file (resumable)
+        completion <shell>                       Print a shell completion script for bash, zsh or fish
         sandbox [options]                        Run a local SMART backend-services + FHIR R4 server
                                                  (Aidbox-like, in memory) to try everything offline
         help [command]                           show help for a command
@@ -135,6 +136,9 @@ describe('smart (the CLI frame)', () => {
       'config list',
       'config unset',
       'config use',
+      'config profiles',
+      'config delete',
+      'config rename',
       'jwks show',
       'jwks add',
       'jwks remove',

@@ -132,6 +132,101 @@ describe('smart config', () => {
     expect(readConfig(ws).profiles.prod).toEqual({});
   });
 
+  it('profiles: lists them (current marked), renames, deletes with --yes', async () => {
+    const ws = makeWorkspace();
+    const empty = await smart(['config', 'profiles', '-o', 'table'], { ws });
+    expect(empty).toMatchObject({ exitCode: 0, stdout: '' });
+    expect(empty.stderr).toContain('no profiles yet');
+    await smart(['--profile', 'prod', 'config', 'set', 'baseUrl', 'http://prod.example'], { ws });
+    await smart(['--profile', 'prod', 'config', 'set', 'clientId', 'prod-client'], { ws });
+    await smart(['config', 'use', 'local', '--create'], { ws });
+
+    const list = await smart(['config', 'profiles', '-o', 'json'], { ws });
+    expect(json(list)).toEqual([
+      { name: 'prod', current: false, baseUrl: 'http://prod.example', clientId: 'prod-client' },
+      { name: 'local', current: true },
+    ]);
+    const table = await smart(['config', 'profiles', '-o', 'table'], { ws });
+    expect(table.stdout).toMatch(/│\s+│ prod\s+│ http:\/\/prod\.example │ prod-client │/);
+    expect(table.stdout).toMatch(/│ \* +│ local /);
+    expect((await smart(['config', 'profiles', '--names'], { ws })).stdout).toBe('prod\nlocal\n');
+    // SMART_PROFILE is what commands use: it is the one marked.
+    const env = await smart(['config', 'profiles', '-o', 'json'], {
+      ws,
+      env: { SMART_PROFILE: 'prod' },
+    });
+    expect(json<Array<{ current: boolean }>>(env).map((p) => p.current)).toEqual([true, false]);
+
+    const rename = await smart(['config', 'rename', 'local', 'dev'], { ws });
+    expect(rename.exitCode, rename.stderr).toBe(0);
+    expect(rename.stderr).toContain('renamed profile "local" to "dev", still the current one');
+    expect(readConfig(ws)).toEqual({
+      currentProfile: 'dev',
+      profiles: { prod: { baseUrl: 'http://prod.example', clientId: 'prod-client' }, dev: {} },
+    });
+    const taken = await smart(['config', 'rename', 'dev', 'prod'], { ws });
+    expect(taken.exitCode).toBe(2);
+    expect(taken.stderr.split('\n')[0]).toBe(
+      `error: profile "prod" already exists in ${configFile(ws)}`,
+    );
+    const missing = await smart(['config', 'rename', 'nope', 'x'], { ws });
+    expect(missing.exitCode).toBe(2);
+    expect(missing.stderr).toContain('hint: known profiles: prod, dev');
+
+    // No terminal: --yes or exit 2, and nothing changes.
+    const ask = await smart(['config', 'delete', 'dev'], { ws });
+    expect(ask.exitCode).toBe(2);
+    expect(ask.stderr).toBe(
+      'error: not deleting profile "dev" without confirmation\nhint: pass --yes to delete it: smart config delete dev --yes\n',
+    );
+    expect(Object.keys(readConfig(ws).profiles)).toEqual(['prod', 'dev']);
+    const del = await smart(['config', 'delete', 'dev', '--yes'], { ws });
+    expect(del.exitCode, del.stderr).toBe(0);
+    expect(del.stderr).toContain('deleted profile "dev"');
+    expect(del.stderr).toContain('it was the current profile');
+    expect(readConfig(ws)).toEqual({
+      profiles: { prod: { baseUrl: 'http://prod.example', clientId: 'prod-client' } },
+    });
+    const gone = await smart(['config', 'delete', 'dev', '--yes'], { ws });
+    expect(gone.exitCode).toBe(2);
+    expect(gone.stderr.split('\n')[0]).toBe(
+      `error: profile "dev" does not exist in ${configFile(ws)}`,
+    );
+  });
+
+  it('list --profile shows another profile, list --all every profile as stored', async () => {
+    const ws = makeWorkspace();
+    await smart(['config', 'set', 'baseUrl', 'http://a.example'], { ws });
+    await smart(['--profile', 'b', 'config', 'set', 'clientId', 'b-client'], { ws });
+    await smart(['config', 'use', 'empty', '--create'], { ws });
+    await smart(['config', 'use', 'default'], { ws });
+
+    const one = await smart(['config', 'list', '--profile', 'b', '-o', 'json'], { ws });
+    expect(json(one)).toMatchObject({
+      profile: 'b',
+      settings: { clientId: { value: 'b-client', source: 'profile' } },
+    });
+    const all = await smart(['config', 'list', '--all', '-o', 'json'], {
+      ws,
+      env: { SMART_CLIENT_ID: 'from-env' },
+    });
+    expect(json(all)).toEqual({
+      configFile: configFile(ws),
+      currentProfile: 'default',
+      profiles: {
+        default: { baseUrl: 'http://a.example' },
+        b: { clientId: 'b-client' },
+        empty: {},
+      },
+    });
+    const table = await smart(['config', 'list', '--all', '-o', 'table'], { ws });
+    expect(table.exitCode).toBe(0);
+    expect(table.stdout).toMatch(/│ default \* │ baseUrl +│ http:\/\/a\.example │/);
+    expect(table.stdout).toMatch(/│ b +│ clientId +│ b-client +│/);
+    expect(table.stdout).toMatch(/│ empty +│ +│ \(empty\) +│/);
+    expect(table.stderr).toContain(`3 profiles in ${configFile(ws)}`);
+  });
+
   it('a malformed config file is exit 2 naming the file (and the key)', async () => {
     const ws = makeWorkspace();
     mkdirSync(join(ws.config, 'smart'), { recursive: true });
