@@ -33,20 +33,20 @@ Examples:
         { buildProgram },
         completion,
         { KEYGEN_ALGS, RSA_BITS, SIGNING_ALGS },
-        { CONFIG_KEYS },
+        { PROFILE_KEYS },
         out,
       ] = await Promise.all([
         import('../program.js'),
         import('../output/completion.js'),
         import('../core/keys.js'),
-        import('./config.js'),
+        import('../core/settings.js'),
         import('../output/index.js'),
       ]);
       // The whole program (every command loaded), not the one-command program that runs this.
       const full = await buildProgram(ctx);
       const specs = completion.completionSpec(full, {
         algs: (path) => (path[0] === 'keygen' ? KEYGEN_ALGS : SIGNING_ALGS),
-        configKeys: CONFIG_KEYS,
+        configKeys: PROFILE_KEYS,
         bits: RSA_BITS.map(String),
       });
       const script =

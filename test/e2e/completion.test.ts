@@ -1,22 +1,20 @@
-import { chmodSync, existsSync, mkdirSync, mkdtempSync, rmSync, writeFileSync } from 'node:fs';
-import { tmpdir } from 'node:os';
+import { chmodSync, existsSync, mkdirSync, writeFileSync } from 'node:fs';
 import { delimiter, join } from 'node:path';
 import { execa } from 'execa';
-import { afterAll, beforeAll, describe, expect, it } from 'vitest';
+import { beforeAll, describe, expect, it } from 'vitest';
 import { BIN, makeWorkspace, smart, type Workspace } from '../helpers/cli.js';
+import { tempDir } from '../helpers/tmp.js';
 
 const onPath = (name: string) =>
   (process.env.PATH ?? '').split(delimiter).some((d) => d && existsSync(join(d, name)));
 
-const cleanup: string[] = [];
 let dir: string;
 let bashFile: string;
 /** A directory holding a `smart` that runs this build, for the script's `smart config profiles`. */
 let shimDir: string;
 
 beforeAll(async () => {
-  dir = mkdtempSync(join(tmpdir(), 'smart-completion-'));
-  cleanup.push(dir);
+  dir = tempDir('smart-completion-');
   shimDir = join(dir, 'bin');
   mkdirSync(shimDir);
   writeFileSync(join(shimDir, 'smart'), `#!/bin/sh\nexec "${process.execPath}" "${BIN}" "$@"\n`);
@@ -26,15 +24,6 @@ beforeAll(async () => {
   bashFile = join(dir, 'smart.bash');
   writeFileSync(bashFile, r.stdout);
 });
-afterAll(() => {
-  for (const d of cleanup) rmSync(d, { recursive: true, force: true });
-});
-
-function workspace(): Workspace {
-  const ws = makeWorkspace();
-  cleanup.push(ws.home);
-  return ws;
-}
 
 /** What the bash script offers for these words; the last one is the word under the cursor. */
 async function complete(
@@ -46,7 +35,7 @@ async function complete(
     'source "$1"; shift; COMP_WORDS=("$@"); COMP_CWORD=$(($# - 1)); _smart; ' +
     'printf "%s\\n" "${COMPREPLY[@]}"';
   const r = await execa('bash', ['-c', driver, 'bash', bashFile, ...words], {
-    env: { PATH: path, ...(ws ?? workspace()).env },
+    env: { PATH: path, ...(ws ?? makeWorkspace()).env },
     extendEnv: false,
     reject: false,
   });
@@ -98,7 +87,7 @@ describe('smart completion', () => {
   });
 
   it('completes profile names from the config file as it is at completion time', async () => {
-    const ws = workspace();
+    const ws = makeWorkspace();
     expect(await complete(['smart', '--profile', ''], ws)).toEqual([]);
     await smart(['config', 'use', 'staging', '--create'], { ws });
     await smart(
@@ -115,7 +104,7 @@ describe('smart completion', () => {
   });
 
   it('a config file laid out by hand is read by `smart config profiles --names`', async () => {
-    const ws = workspace();
+    const ws = makeWorkspace();
     mkdirSync(join(ws.config, 'smart'));
     writeFileSync(
       join(ws.config, 'smart', 'config.json'),

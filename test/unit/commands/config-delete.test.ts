@@ -1,18 +1,12 @@
-import { afterEach, describe, expect, it } from 'vitest';
+import { describe, expect, it } from 'vitest';
 import { PassThrough } from 'node:stream';
-import { mkdirSync, mkdtempSync, readFileSync, rmSync, writeFileSync } from 'node:fs';
-import { tmpdir } from 'node:os';
+import { mkdirSync, readFileSync, writeFileSync } from 'node:fs';
 import { join } from 'node:path';
 import { run } from '../../../src/program.js';
-
-const homes: string[] = [];
-afterEach(() => {
-  for (const h of homes.splice(0)) rmSync(h, { recursive: true, force: true });
-});
+import { tempDir } from '../../helpers/tmp.js';
 
 function configHome() {
-  const home = mkdtempSync(join(tmpdir(), 'config-delete-tty-'));
-  homes.push(home);
+  const home = tempDir('config-delete-tty-');
   const file = join(home, 'smart', 'config.json');
   mkdirSync(join(home, 'smart'));
   writeFileSync(
