@@ -141,3 +141,39 @@ describe('smart export: two exports, one directory', () => {
     }
   });
 });
+
+describe('smart export: a status URL that keeps failing', () => {
+  it('a non-transient 500 is retried 5 times, then exit 1 naming the URL and the text; export.json kept', async () => {
+    const failing = await startBulkStub(ws, {
+      status: (_n, res) => {
+        // Retry-After: 1 keeps the five waits short (the unit test covers the backoff itself).
+        res.writeHead(500, { 'content-type': 'application/fhir+json', 'retry-after': '1' }).end(
+          JSON.stringify({
+            resourceType: 'OperationOutcome',
+            issue: [{ severity: 'error', code: 'processing', diagnostics: 'job 1 crashed' }],
+          }),
+        );
+        return true;
+      },
+    });
+    try {
+      const dir = join(tempDir('smart-export-status-'), 'out');
+      const r = await smart(['export', '--out', dir], { ws, env: failing.env });
+      expect(r.exitCode, r.stderr).toBe(1);
+      const statusUrl = `${failing.url}/fhir/status/job-1`;
+      expect(r.stderr).toContain(
+        `error: the export's status URL ${statusUrl} answered 500 6 times in a row: error processing: job 1 crashed`,
+      );
+      expect(r.stderr).toContain(`smart export --resume ${dir}`);
+      expect(r.stderr).not.toMatch(/\n\s+at /);
+      expect(failing.requests.filter((q) => q.url === '/fhir/status/job-1')).toHaveLength(6);
+      const state = JSON.parse(readFileSync(join(dir, 'export.json'), 'utf8')) as {
+        statusUrl: string;
+      };
+      expect(state.statusUrl).toBe(statusUrl);
+      expect(existsSync(join(dir, LOCK))).toBe(false);
+    } finally {
+      await failing.close();
+    }
+  });
+});

@@ -18,7 +18,7 @@ export const TRANSIENT_CODES = new Set([
   'throttled',
 ]);
 
-/** Consecutive transient failures (5xx, network) tolerated while polling. */
+/** Consecutive network failures (resets, timeouts) tolerated while polling. */
 const MAX_TRANSIENT_FAILURES = 8;
 
 export interface PollOptions {
@@ -54,15 +54,19 @@ function outcomeCodes(res: HttpResponse): string[] {
 }
 
 /**
- * A 5xx worth another poll: an OperationOutcome with a transient issue code, or a gateway's
- * 502/503/504 without one (a proxy in front of the server, not the server's verdict on the job).
+ * A failure worth waiting through for as long as --wait allows: 503, or a 5xx OperationOutcome
+ * with a transient issue code. (429 is handled apart: the server asks us to slow down.)
  */
 export function isTransientFailure(res: HttpResponse): boolean {
   if (res.status < 500) return false;
-  const codes = outcomeCodes(res);
-  if (codes.length) return codes.some((c) => TRANSIENT_CODES.has(c));
-  return res.status === 502 || res.status === 503 || res.status === 504;
+  if (res.status === 503) return true;
+  return outcomeCodes(res).some((c) => TRANSIENT_CODES.has(c));
 }
+
+/** Other 4xx/5xx answers of the status URL: retried this many times in a row, then final. */
+export const MAX_STATUS_RETRIES = 5;
+/** The longest wait between two of those retries. */
+export const STATUS_RETRY_CAP_MS = 10_000;
 
 /** Check a complete-status body and fill the defaults a lenient reader expects. */
 export function parseManifest(body: unknown, url: string): Manifest {
@@ -104,8 +108,10 @@ export function parseManifest(body: unknown, url: string): Manifest {
 /**
  * Poll the status URL until the manifest arrives. Waits are ours alone (the HTTP client's
  * retries are off for these requests, so delays never multiply): Retry-After clamped to
- * [1 s, 60 s] or exponential backoff, 429 = wait, transient 5xx and network resets = retry a
- * few times; 404/410 = the job is gone (the caller decides); any other failure ends it.
+ * [1 s, 60 s] or exponential backoff. 429, 503 and transient OperationOutcomes = wait (within
+ * --wait); network resets = retry a few times; 404/410 = the job is gone (the caller decides);
+ * 401/403 end it; any other 4xx/5xx is retried 5 times in a row (waits capped at 10 s), then
+ * ends it.
  */
 export async function pollUntilComplete(o: PollOptions): Promise<PollResult> {
   const sleep = o.sleep ?? defaultSleep;
@@ -114,6 +120,8 @@ export async function pollUntilComplete(o: PollOptions): Promise<PollResult> {
   let polls = 0;
   let failures = 0;
   let backoffs = 0;
+  /** Non-transient 4xx/5xx answers in a row. */
+  let errors = 0;
   const wait = async (delay: number, reason: string, status?: number) => {
     const left = deadline - o.now();
     if (delay > left) throw timeoutError(o, start, reason);
@@ -155,6 +163,7 @@ export async function pollUntilComplete(o: PollOptions): Promise<PollResult> {
     const retryAfter = res.headers.get('retry-after');
     if (res.status === 202) {
       failures = 0;
+      errors = 0;
       const delay = pollDelay(retryAfter, polls++, o.now(), o.bounds);
       const progress = res.headers.get('x-progress')?.slice(0, 200) || undefined;
       if (o.now() + delay > deadline) throw timeoutError(o, start, progress);
@@ -170,8 +179,8 @@ export async function pollUntilComplete(o: PollOptions): Promise<PollResult> {
       );
       continue;
     }
-    if (isTransientFailure(res) && failures < MAX_TRANSIENT_FAILURES) {
-      failures++;
+    if (isTransientFailure(res)) {
+      // 503 or a transient OperationOutcome: keep waiting, within --wait.
       await wait(
         pollDelay(retryAfter, backoffs++, o.now(), o.bounds),
         `transient server error ${res.status}: ${describeErrorBody(res)}`,
@@ -180,15 +189,43 @@ export async function pollUntilComplete(o: PollOptions): Promise<PollResult> {
       continue;
     }
     if (res.status === 404 || res.status === 410) return { state: 'gone', response: res };
-    const err = o.session.error(res, 'GET');
-    throw new SmartError(err.kind, `the export failed: ${err.message}`, {
-      cause: err,
-      status: err.status,
-      code: err.code ?? 'export_failed',
-      details: err.details,
-      hint: err.hint ?? 'the server reported the export as failed; see the OperationOutcome above',
-    });
+    if (res.status === 401 || res.status === 403) throw failed(o, res);
+    if (errors < MAX_STATUS_RETRIES) {
+      // Perhaps a hiccup of the server: a few more tries, not an hour of them.
+      const bounds = {
+        ...o.bounds,
+        maxMs: Math.min(o.bounds?.maxMs ?? STATUS_RETRY_CAP_MS, STATUS_RETRY_CAP_MS),
+      };
+      await wait(
+        pollDelay(retryAfter, errors++, o.now(), bounds),
+        `server error ${res.status} (try ${errors} of ${MAX_STATUS_RETRIES}): ${describeErrorBody(res)}`,
+        res.status,
+      );
+      continue;
+    }
+    const dir = o.outDir ? quoteArg(o.outDir) : '<dir>';
+    throw new SmartError(
+      res.status >= 500 || outcomeCodes(res).length ? 'fhir' : 'http',
+      `the export's status URL ${redactUrl(o.statusUrl)} answered ${res.status} ${errors + 1} times in a row: ${describeErrorBody(res)}`,
+      {
+        status: res.status,
+        code: 'export_status_failed',
+        hint: `the job may still run on the server (its state is kept): try again later with \`smart export --resume ${dir}\`, or stop it with \`smart export cancel ${dir}\``,
+      },
+    );
   }
+}
+
+/** The server refused the status request itself (401/403): worded by the session. */
+function failed(o: PollOptions, res: HttpResponse): SmartError {
+  const err = o.session.error(res, 'GET');
+  return new SmartError(err.kind, `the export failed: ${err.message}`, {
+    cause: err,
+    status: err.status,
+    code: err.code ?? 'export_failed',
+    details: err.details,
+    hint: err.hint ?? 'the server refused the status request',
+  });
 }
 
 function timeoutError(o: PollOptions, start: number, last?: string): SmartError {

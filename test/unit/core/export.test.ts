@@ -77,9 +77,9 @@ function fakeSession(answers: Array<HttpResponse | Error>) {
   return { session, calls };
 }
 
-const OO = (code: string) => ({
+const OO = (code: string, diagnostics = `x ${code}`) => ({
   resourceType: 'OperationOutcome',
-  issue: [{ severity: 'error', code, diagnostics: `x ${code}` }],
+  issue: [{ severity: 'error', code, diagnostics }],
 });
 
 describe('pollDelay (Retry-After clamping)', () => {
@@ -396,13 +396,52 @@ describe('polling', () => {
     expect(calls.every((c) => c.init.retry === false)).toBe(true);
     expect(calls[0]!.init.headers).toEqual({ accept: 'application/json' });
   });
-  it('fails on a non-transient error with the outcome', async () => {
-    const { p } = run([response(500, OO('processing'))]);
+  it('retries a non-transient error 5 times in a row (waits capped at 10 s), then fails naming the URL and the text', async () => {
+    const fail = () => response(500, OO('processing', 'the export job crashed'));
+    const { p, sleeps, calls } = run(Array.from({ length: 7 }, fail));
     await expect(p).rejects.toMatchObject({
-      message: expect.stringContaining('the export failed'),
+      kind: 'fhir',
+      code: 'export_status_failed',
+      message: expect.stringMatching(
+        /status URL http:\/\/fhir\.test\/fhir\/\$export-status\/1 answered 500 6 times in a row: .*the export job crashed/,
+      ),
+      hint: expect.stringContaining('--resume'),
     });
-    const { p: p2 } = run([response(400, OO('invalid'))]);
-    await expect(p2).rejects.toThrow(/the export failed/);
+    expect(calls).toHaveLength(6);
+    expect(sleeps).toEqual([1000, 2000, 4000, 8000, 10_000]);
+    // A Retry-After over the cap is capped too; a 202 in between starts the count again.
+    const {
+      p: p2,
+      sleeps: s2,
+      calls: c2,
+    } = run([
+      response(400, OO('invalid'), { 'retry-after': '120' }),
+      response(502, '<html>bad gateway</html>'),
+      response(202, ''),
+      ...Array.from({ length: 6 }, () => response(400, OO('invalid'))),
+    ]);
+    await expect(p2).rejects.toMatchObject({ code: 'export_status_failed', status: 400 });
+    expect(c2).toHaveLength(9);
+    expect(s2.slice(0, 2)).toEqual([10_000, 2000]);
+  });
+  it('waits through 429, 503 and transient outcomes as long as --wait allows', async () => {
+    const answers = [
+      ...Array.from({ length: 12 }, (_, i) =>
+        i % 3 === 0
+          ? response(503, 'busy')
+          : i % 3 === 1
+            ? response(500, OO('transient'))
+            : response(429, OO('throttled')),
+      ),
+      response(200, manifest),
+    ];
+    const { p } = run(answers, 3_600_000);
+    expect((await p).state).toBe('complete');
+  });
+  it('fails at once when the status request is refused (403)', async () => {
+    const { p, calls } = run([response(403, OO('forbidden'))]);
+    await expect(p).rejects.toThrow(/the export failed/);
+    expect(calls).toHaveLength(1);
   });
   it('reports a job that is gone', async () => {
     const { p } = run([response(404, OO('not-found'))]);
@@ -417,7 +456,8 @@ describe('polling', () => {
     expect(isTransientFailure(response(503, OO('transient')))).toBe(true);
     expect(isTransientFailure(response(500, OO('timeout')))).toBe(true);
     expect(isTransientFailure(response(500, OO('processing')))).toBe(false);
-    expect(isTransientFailure(response(502, '<html>bad gateway</html>'))).toBe(true);
+    expect(isTransientFailure(response(503, '<html>unavailable</html>'))).toBe(true);
+    expect(isTransientFailure(response(502, '<html>bad gateway</html>'))).toBe(false);
     expect(isTransientFailure(response(500, '<html>oops</html>'))).toBe(false);
     expect(isTransientFailure(response(400, OO('transient')))).toBe(false);
   });
