@@ -51,6 +51,8 @@ interface ExportJob {
   transactionTime: string;
   createdAt: number;
   readyAt: number;
+  /** Status polls still to answer 202, whatever the time (ExportOptions.minPolls). */
+  pollsLeft: number;
   output: ExportFile[];
   errors: ExportFile[];
 }
@@ -58,6 +60,8 @@ interface ExportJob {
 export interface ExportOptions {
   fileSize: number;
   delayMs: number;
+  /** Status polls answered 202 before the manifest, however fast the client is; default 0. */
+  minPolls?: number;
   /** False: file URLs are pre-signed (`?exp=&sig=`) and need no token. */
   requiresAccessToken: boolean;
   /** How long a signed file URL is valid; default one hour. */
@@ -201,7 +205,7 @@ export class Exports {
 
     this.options.quirks?.kickoff();
     const running = [...this.jobs.values()].find(
-      (j) => j.clientId === token.clientId && j.readyAt > this.now(),
+      (j) => j.clientId === token.clientId && !this.isReady(j),
     );
     if (running) {
       const wait = Math.max(1, Math.ceil((running.readyAt - this.now()) / 1000));
@@ -267,6 +271,7 @@ export class Exports {
       transactionTime: new Date(now).toISOString(),
       createdAt: now,
       readyAt: now + this.options.delayMs,
+      pollsLeft: this.options.minPolls ?? 0,
       output,
       errors: errorFiles,
     };
@@ -313,6 +318,10 @@ export class Exports {
     return byType;
   }
 
+  private isReady(job: ExportJob): boolean {
+    return this.now() >= job.readyAt && job.pollsLeft <= 0;
+  }
+
   private job(id: string, token: AccessToken): ExportJob {
     const job = this.jobs.get(id);
     // Another client's export is as invisible as a missing one.
@@ -336,7 +345,8 @@ export class Exports {
     }
     if (ex.method !== 'GET') throw fhirError(405, 'not-supported', `${ex.method} on an export`);
     const now = this.now();
-    if (now < job.readyAt) {
+    if (!this.isReady(job)) {
+      job.pollsLeft--;
       const total = Math.max(1, job.readyAt - job.createdAt);
       const pct = Math.min(99, Math.floor(((now - job.createdAt) / total) * 100));
       send(ex, 202, undefined, undefined, {
@@ -403,10 +413,9 @@ export class Exports {
   }
 
   private async serveFile(ex: Exchange, job: ExportJob, name: string): Promise<void> {
-    const file =
-      this.now() >= job.readyAt
-        ? [...job.output, ...job.errors].find((f) => f.name === name)
-        : undefined;
+    const file = this.isReady(job)
+      ? [...job.output, ...job.errors].find((f) => f.name === name)
+      : undefined;
     if (!file) throw fhirError(404, 'not-found', `export ${job.id} has no file '${name}'`);
     await sendLines(ex, 200, NDJSON, file.lines, file.line);
   }

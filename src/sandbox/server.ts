@@ -88,6 +88,7 @@ export async function startSandbox(options: SandboxOptions = {}): Promise<Sandbo
   const exports = new Exports(store, {
     fileSize: options.exportFileSize ?? 1000,
     delayMs: options.exportDelayMs ?? 500,
+    minPolls: options.exportMinPolls,
     requiresAccessToken: options.exportRequiresAccessToken ?? true,
     now,
     quirks,

@@ -71,6 +71,11 @@ export interface SandboxOptions {
   /** How long an export stays in progress; default 500 ms. */
   exportDelayMs?: number;
   /**
+   * Status polls answered "in progress" before the manifest, on top of exportDelayMs; default 0.
+   * Makes "the client saw a 202 poll" independent of how loaded the machine is.
+   */
+  exportMinPolls?: number;
+  /**
    * Whether $export files need the Bearer token (default true). When false, the manifest says
    * `requiresAccessToken: false` and each file URL carries its own credential instead, like a
    * pre-signed storage URL: `?exp=<epoch seconds>&sig=<HMAC of path and exp>`, with a secret

@@ -15,7 +15,7 @@ const COHORT = [
 beforeAll(async () => {
   key = await makeKey('RS384');
   jwks = await serveJwks([key.publicJwk]);
-  sb = await startSandbox({ port: 0, exportFileSize: 5, exportDelayMs: 250 });
+  sb = await startSandbox({ port: 0, exportFileSize: 5, exportDelayMs: 250, exportMinPolls: 1 });
   // One client per test group, since a client runs one export at a time.
   for (const id of ['sys', 'post', 'pat', 'grp', 'errs', 'busy', 'narrow', 'other']) {
     await register(sb, id, jwks.url);
@@ -295,5 +295,31 @@ describe('$export', () => {
     });
     expect(k.status).toBe(202);
     await waitForManifest('post', k.location);
+  });
+});
+
+describe('$export with exportMinPolls', () => {
+  it('answers that many polls 202 before the manifest, however late they come', async () => {
+    const slow = await startSandbox({ port: 0, exportDelayMs: 0, exportMinPolls: 2 });
+    try {
+      await register(slow, 'mp', jwks.url);
+      const token = await getToken(slow, key, 'mp');
+      const auth = { authorization: `Bearer ${token}` };
+      const k = await fetch(`${slow.fhirUrl}/$export?_type=Patient`, {
+        headers: { ...ASYNC, ...auth },
+      });
+      await k.arrayBuffer();
+      expect(k.status).toBe(202);
+      const location = k.headers.get('content-location')!;
+      const statuses: number[] = [];
+      for (let i = 0; i < 3; i++) {
+        const res = await fetch(location, { headers: auth });
+        await res.arrayBuffer();
+        statuses.push(res.status);
+      }
+      expect(statuses).toEqual([202, 202, 200]);
+    } finally {
+      await slow.close();
+    }
   });
 });
