@@ -1,6 +1,7 @@
 import type { Command } from 'commander';
 import type { Context } from '../context.js';
 import { usageError } from '../core/errors.js';
+import type { Resource } from '../core/fhir.js';
 import { openSession } from './shared.js';
 
 interface QueryOptions {
@@ -8,6 +9,7 @@ interface QueryOptions {
   limit?: string;
   count?: string;
   columns?: string;
+  where?: string;
 }
 
 function parseCountFlag(flag: string, value: string | undefined, min: number): number | undefined {
@@ -37,6 +39,10 @@ export function registerQuery(program: Command, ctx: Context): void {
       '--columns <list>',
       'table/CSV columns: comma-separated FHIRPath expressions, each optionally label=expression',
     )
+    .option(
+      '--where <fhirpath>',
+      'keep only the resources for which this FHIRPath expression is true (any output format)',
+    )
     .addHelpText(
       'after',
       `
@@ -50,6 +56,8 @@ Examples:
   $ smart query Observation --limit 500 -o csv > observations.csv
   $ smart query Patient --columns 'id,name=name.first().family,birthDate'
   $ smart query Observation --columns 'id,code.coding.first().display,value.ofType(Quantity).value'
+  $ smart query Patient --where "gender = 'female' and birthDate < @1970" --all
+  $ smart query Observation --all --where 'value.ofType(Quantity).value > 7' -o ndjson
   $ smart query Patient -o json | jq -r '.entry[].resource.id'
 
 Output: a table on a terminal (footer on stderr: shown / total), JSON when piped.
@@ -57,6 +65,10 @@ Output: a table on a terminal (footer on stderr: shown / total), JSON when piped
   -o ndjson   one resource per line, streamed page by page
   -o csv      RFC 4180, the table's columns, header row
 Without --all or --limit only the first page is fetched.
+--where filters on this machine, as pages stream in: --limit and the server's total count what the
+server matched; -o json is then one searchset Bundle of the kept entries (no total). A bad
+expression is exit 2 before any request. On a terminal, --all and --limit show the pages fetched,
+resources and rate on stderr (one line that updates).
 `,
     )
     .action(async (target: string, params: string[], opts: QueryOptions) => {
@@ -74,6 +86,11 @@ Without --all or --limit only the first page is fetched.
           ctx.log.warn(`--columns applies to table and csv output, not ${format}`);
         }
       }
+      let where: ((r: Resource) => boolean) | undefined;
+      if (opts.where !== undefined) {
+        const { compileWhere } = await import('../output/fhirpath-columns.js');
+        where = await compileWhere(opts.where, query.type);
+      }
       const session = await openSession(ctx);
       const [stream, { terminalWidth }] = await Promise.all([
         import('../output/stream.js'),
@@ -87,6 +104,7 @@ Without --all or --limit only the first page is fetched.
         width: terminalWidth(ctx.io.stdout, ctx.env),
         info: (line: string) => ctx.log.info(line),
         warn: (line: string) => ctx.log.warn(line),
+        where,
       };
       if (query.id !== undefined) {
         if (opts.all || limit !== undefined || count !== undefined) {
@@ -95,11 +113,16 @@ Without --all or --limit only the first page is fetched.
           );
         }
         const { resource, text } = await readResource(session, query.type, query.id, query.params);
+        if (where && !where(resource)) {
+          ctx.log.info(`--where: ${query.type}/${query.id} does not match; nothing to show`);
+          return;
+        }
         // The server's text goes out as sent: JSON.parse would turn a decimal 1.50 into 1.5.
         await stream.renderResource(ctx.io.stdout, resource, render, text);
         return;
       }
-      const combine = Boolean(opts.all) || limit !== undefined;
+      // --where rewrites the Bundle: -o json is one searchset Bundle of what it keeps.
+      const combine = Boolean(opts.all) || limit !== undefined || where !== undefined;
       const pages = streamSearch(session, query.type, query.params, {
         all: opts.all,
         limit,

@@ -127,3 +127,66 @@ export async function compileColumns(spec: string, type?: string): Promise<Colum
     };
   });
 }
+
+/** A FHIRPath result as a yes/no: empty and `false` are no, `true` or any other value is yes. */
+export function fhirpathTruth(out: unknown): boolean {
+  const items = Array.isArray(out) ? out : [out];
+  if (items.length === 0) return false;
+  if (items.length === 1 && typeof items[0] === 'boolean') return items[0];
+  return items.some((v) => v !== false && v !== undefined && v !== null);
+}
+
+/**
+ * `--where`: a FHIRPath expression compiled once (R4 model), as a predicate on resources. A bad
+ * expression is a usage error before any request.
+ */
+export async function compileWhere(
+  expression: string,
+  type?: string,
+): Promise<(r: Resource) => boolean> {
+  if (expression.trim() === '') {
+    throw usageError(
+      '--where is empty',
+      'give a FHIRPath expression, e.g. --where "gender = \'female\'"',
+      {
+        code: 'bad_where',
+      },
+    );
+  }
+  const [{ default: fhirpath }, { default: r4 }] = await Promise.all([
+    import('fhirpath'),
+    import('fhirpath/fhir-context/r4'),
+  ]);
+  const bad = (e: unknown) =>
+    usageError(
+      `--where: cannot use the FHIRPath expression "${expression}": ${firstLine(e)}`,
+      "check the expression, e.g. --where \"gender = 'female'\" or --where 'value.ofType(Quantity).value > 7'",
+      { code: 'bad_where', cause: e },
+    );
+  let evaluate: Evaluator;
+  try {
+    evaluate = fhirpath.compile(expression, r4) as Evaluator;
+  } catch (e) {
+    throw bad(e);
+  }
+  try {
+    evaluate({ resourceType: type ?? 'Resource', id: 'probe' });
+  } catch (e) {
+    throw bad(e);
+  }
+  return (r: Resource) => {
+    try {
+      return fhirpathTruth(evaluate(r));
+    } catch (e) {
+      throw new SmartError(
+        'usage',
+        `--where: the FHIRPath expression "${expression}" failed on ${r.resourceType}/${r.id ?? '?'}: ${firstLine(e)}`,
+        {
+          code: 'bad_where',
+          cause: e,
+          hint: 'check the expression against the resource (smart query ... -o json)',
+        },
+      );
+    }
+  };
+}

@@ -21,6 +21,13 @@ export interface StreamRenderOptions {
   info?: (line: string) => void;
   /** A warning on stderr: OperationOutcome entries the server put in the Bundle. */
   warn?: (line: string) => void;
+  /** `--where`: the matches to keep (included resources and outcomes are not filtered). */
+  where?: (resource: Resource) => boolean;
+}
+
+/** A match entry that `--where` drops. */
+function dropped(e: BundleEntry, o: StreamRenderOptions): boolean {
+  return o.where !== undefined && isMatch(e) && e.resource !== undefined && !o.where(e.resource);
 }
 
 export interface RenderResult {
@@ -180,7 +187,7 @@ async function ndjson(
   for await (const page of eachPage(pages)) {
     for await (const e of page.entries()) {
       // Included resources are data too; OperationOutcomes go to stderr.
-      if (warnOutcome(e, o.warn) || !e.resource) continue;
+      if (warnOutcome(e, o.warn) || !e.resource || dropped(e, o)) continue;
       await out.add(resourceLine(e) + '\n');
       if (isMatch(e)) shown++;
     }
@@ -197,7 +204,8 @@ async function jsonPages(
   let shown = 0;
   for await (const page of eachPage(pages)) {
     // Piped: the server's text as it came; on a terminal (or without the text), re-serialized.
-    const whole = o.pretty || page.text === undefined ? await page.bundle() : undefined;
+    const whole = o.pretty || page.text === undefined || o.where ? await page.bundle() : undefined;
+    if (whole && o.where) whole.entry = (whole.entry ?? []).filter((e) => !dropped(e, o));
     for await (const e of whole ? (whole.entry ?? []) : page.entries()) {
       if (!warnOutcome(e, o.warn) && isMatch(e)) shown++;
     }
@@ -223,7 +231,8 @@ async function jsonCombined(
   const open = async (head: Bundle) => {
     opened = true;
     const bundle: Record<string, unknown> = { resourceType: 'Bundle', type: 'searchset' };
-    if (typeof head.total === 'number') bundle.total = total = head.total;
+    // The server's total counts what it matched, not what --where kept.
+    if (typeof head.total === 'number' && !o.where) bundle.total = total = head.total;
     if (pages.stats.firstUrl) bundle.link = [{ relation: 'self', url: pages.stats.firstUrl }];
     const text = jsonValue(bundle, pretty);
     // Reopen the object to append the entry array.
@@ -234,6 +243,7 @@ async function jsonCombined(
   };
   for await (const page of eachPage(pages)) {
     for await (const e of page.entries()) {
+      if (dropped(e, o)) continue;
       if (!opened) await open(page.head);
       // Every entry goes in the Bundle; outcomes are also shown on stderr.
       if (!warnOutcome(e, o.warn) && isMatch(e)) shown++;
@@ -252,7 +262,9 @@ async function jsonCombined(
   }
   if (!opened) await open({ resourceType: 'Bundle' });
   const late =
-    total === undefined && pages.stats.total !== undefined ? pages.stats.total : undefined;
+    total === undefined && pages.stats.total !== undefined && !o.where
+      ? pages.stats.total
+      : undefined;
   const tail = late === undefined ? '' : pretty ? `,\n  "total": ${late}` : `,"total":${late}`;
   await out.add((pretty ? (entries ? '\n  ]' : ']') : ']') + tail + (pretty ? '\n}\n' : '}\n'));
   await out.flush();
@@ -262,12 +274,12 @@ async function jsonCombined(
 /** The cells of each match of a page; outcomes are warned about. */
 async function* rowsOf(
   page: SearchPage,
-  columns: Column<Resource>[],
+  o: StreamRenderOptions,
   cellText: (v: unknown) => string,
-  warn?: (line: string) => void,
 ): AsyncGenerator<Cells> {
+  const { columns } = o;
   for await (const e of page.entries()) {
-    if (warnOutcome(e, warn) || !isMatch(e) || !e.resource) continue;
+    if (warnOutcome(e, o.warn) || !isMatch(e) || !e.resource || dropped(e, o)) continue;
     const r = e.resource;
     yield columns.map((c) => cellText(c.get(r)));
   }
@@ -283,7 +295,7 @@ async function csv(
   await out.add(csvRow(o.columns.map((c) => c.header)));
   let shown = 0;
   for await (const page of eachPage(pages)) {
-    for await (const row of rowsOf(page, o.columns, cellText, o.warn)) {
+    for await (const row of rowsOf(page, o, cellText)) {
       shown++;
       await out.add(csvRow(row));
     }
@@ -301,7 +313,7 @@ async function table(
   const { cellText, renderTable } = await import('./table.js');
   const rows: Cells[] = [];
   for await (const page of eachPage(pages)) {
-    for await (const row of rowsOf(page, o.columns, cellText, o.warn)) rows.push(row);
+    for await (const row of rowsOf(page, o, cellText)) rows.push(row);
   }
   if (rows.length > 0) {
     const columns: Column<Cells>[] = o.columns.map((c, i) => ({
@@ -310,8 +322,13 @@ async function table(
     }));
     await sink.write(renderTable(rows, columns, o.width || DEFAULT_WIDTH));
   }
-  const { total, more } = pages.stats;
-  o.info?.(rows.length === 0 && !total ? '(no results)' : footer(rows.length, total, more));
+  const { total, more, matches } = pages.stats;
+  if (o.where) {
+    const kept = `--where kept ${rows.length} of ${matches} fetched`;
+    o.info?.(more ? `${kept} — use --all or --limit <n> for more` : kept);
+  } else {
+    o.info?.(rows.length === 0 && !total ? '(no results)' : footer(rows.length, total, more));
+  }
   return { shown: rows.length };
 }
 
