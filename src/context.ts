@@ -26,6 +26,7 @@ export interface GlobalOptions {
   baseUrl?: string;
   fhirUrl?: string;
   tokenUrl?: string;
+  serverUrl?: string;
   clientId?: string;
   key?: string;
   scope?: string;

@@ -169,6 +169,10 @@ export async function buildProgram(ctx: Context, argv?: string[]): Promise<Comma
     )
     .option('--fhir-url <url>', 'FHIR base URL (default <base-url>/fhir; env SMART_FHIR_URL)')
     .option('--token-url <url>', 'token endpoint (default: discovered; env SMART_TOKEN_URL)')
+    .option(
+      '--server-url <origin>',
+      "the server's own name for itself, when it differs from --base-url (env SMART_SERVER_URL)",
+    )
     .option('--client-id <id>', 'client id (env SMART_CLIENT_ID)')
     .option('--key <file>', 'private key file (env SMART_KEY)')
     .option('--scope <scopes>', 'space-separated scopes (default system/*.read; env SMART_SCOPE)')

@@ -71,7 +71,7 @@ Examples:
       const clientId = requireSetting(settings, 'clientId', 'for the iss and sub claims');
       const provider = await openTokenProvider(ctx);
       const key = await provider.signingKey();
-      const audience = opts.aud ?? (await provider.tokenUrl());
+      const audience = opts.aud ?? provider.audience(await provider.tokenUrl());
       // The alg must be one the server advertises, when that is known (discovery or its cache).
       await provider.useCachedDiscovery(audience);
       provider.checkAlgAdvertised(key, audience);

@@ -10,6 +10,7 @@ export const CONFIG_KEYS: readonly ProfileKey[] = [
   'baseUrl',
   'fhirUrl',
   'tokenUrl',
+  'serverUrl',
   'clientId',
   'key',
   'scope',

@@ -66,6 +66,27 @@ Examples:
           .catch(() => undefined);
       }
       const checks = backendServicesChecks(result.config, { keyAlg });
+      const { serverAlias, reachable, unreachableOwnName } = await import('../core/server-url.js');
+      // The server's own name (serverUrl): its endpoints are reached at the URL given here.
+      const alias = serverAlias({ serverUrl: settings.serverUrl, baseUrl: fhirUrl });
+      const advertised = result.config.token_endpoint;
+      const tokenAt = reachable(advertised, alias);
+      if (new URL(tokenAt).origin !== new URL(fhirUrl).origin) {
+        // Another origin is fine (a separate auth server) unless its name does not resolve here:
+        // then it is the server's own name for itself (Aidbox in Docker).
+        try {
+          await http.request(tokenAt, { retry: false, timeoutMs: 10_000 });
+        } catch (e) {
+          const advice = unreachableOwnName(e, tokenAt, fhirUrl);
+          if (!advice) throw e;
+          checks.push({
+            requirement: 'server name',
+            status: 'missing',
+            ok: false,
+            detail: advice.hint ?? advice.message,
+          });
+        }
+      }
       const metadata = result.capabilityStatement
         ? {
             fhirVersion: result.capabilityStatement.fhirVersion,
@@ -79,7 +100,15 @@ Examples:
         const c = result.config;
         const fields: Array<[string, unknown]> = [
           ['source', result.source],
-          ['token endpoint', c.token_endpoint],
+          ['token endpoint', tokenAt],
+          ...(alias
+            ? ([
+                [
+                  'server name',
+                  `${alias.own} (its own URLs are reached at ${alias.reached}; aud ${advertised})`,
+                ],
+              ] as Array<[string, unknown]>)
+            : []),
           ['auth methods', list(c.token_endpoint_auth_methods_supported)],
           ['signing algs', list(c.token_endpoint_auth_signing_alg_values_supported)],
           ['grant types', list(c.grant_types_supported)],
@@ -111,7 +140,14 @@ Examples:
         await out.writeOut(
           ctx.io.stdout,
           out.jsonText(
-            { source: result.source, tried: result.tried, config: result.config, metadata, checks },
+            {
+              source: result.source,
+              tried: result.tried,
+              config: result.config,
+              ...(alias ? { serverUrl: alias.own, tokenUrl: tokenAt } : {}),
+              metadata,
+              checks,
+            },
             format !== 'ndjson',
           ),
         );
@@ -122,14 +158,17 @@ Examples:
       const missing = checks.filter((c) => c.status === 'missing');
       if (missing.length) {
         const algOnly = missing.length === 1 && missing[0]!.requirement === 'signing algorithm';
+        const ownName = missing.find((m) => m.requirement === 'server name');
         throw new SmartError(
           'runtime',
           `${fhirUrl} cannot do SMART Backend Services as advertised: missing ${missing.map((m) => m.requirement).join(', ')}`,
           {
             code: 'not_backend_services',
-            hint: algOnly
-              ? missing[0]!.detail
-              : 'what the server advertises excludes what Backend Services needs (see the lines above); if you know it does, try `smart token` anyway',
+            hint: ownName
+              ? ownName.detail
+              : algOnly
+                ? missing[0]!.detail
+                : 'what the server advertises excludes what Backend Services needs (see the lines above); if you know it does, try `smart token` anyway',
           },
         );
       }

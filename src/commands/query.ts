@@ -132,6 +132,7 @@ resources and rate on stderr (one line that updates).
         stream: format !== 'json' || combine,
         idleTimeoutMs: (await ctx.settings()).timeoutMs,
         signal: ctx.signal,
+        onWarning: (m) => ctx.log.warn(m),
       });
       await stream.renderSearch(ctx.io.stdout, pages, { ...render, combine });
     });

@@ -56,6 +56,22 @@ function signedInteger(flag: string, value: string | undefined): number | undefi
   return Number(value);
 }
 
+function origin(flag: string, value: string | undefined): string | undefined {
+  if (value === undefined) return undefined;
+  let u: URL | undefined;
+  try {
+    u = new URL(value);
+  } catch {
+    u = undefined;
+  }
+  if (!u || (u.protocol !== 'http:' && u.protocol !== 'https:') || !/^\/?$/.test(u.pathname)) {
+    throw new SmartError('usage', `${flag} "${value}" is not an http(s) origin`, {
+      hint: `e.g. ${flag} http://aidbox:8080 (scheme, host and port; no path)`,
+    });
+  }
+  return u.origin;
+}
+
 interface SandboxFlags {
   port: string;
   host: string;
@@ -67,6 +83,7 @@ interface SandboxFlags {
   exportNoToken?: boolean;
   latency?: string;
   clockOffset?: string;
+  publicUrl?: string;
   fault?: string[];
   quirks?: string[];
 }
@@ -93,6 +110,10 @@ export function registerSandbox(program: Command, ctx: Context): void {
     .option(
       '--export-no-token',
       '$export files at pre-signed URLs (requiresAccessToken: false) instead of behind the token',
+    )
+    .option(
+      '--public-url <origin>',
+      "the origin it calls itself, like Aidbox's BOX_WEB_BASE_URL (discovery, aud, links)",
     )
     .option('--latency <ms>', 'delay added to every response')
     .option(
@@ -169,6 +190,7 @@ export function registerSandbox(program: Command, ctx: Context): void {
           'milliseconds, e.g. --latency 200',
         ),
         clockOffsetSeconds: signedInteger('--clock-offset', flags.clockOffset),
+        publicUrl: origin('--public-url', flags.publicUrl),
         faults,
         quirks,
         log: (line) => ctx.io.stderr.write(`${line}\n`),
@@ -212,6 +234,11 @@ export function registerSandbox(program: Command, ctx: Context): void {
         [
           'smart sandbox: SMART backend services + FHIR R4, in memory',
           `  base URL    ${url}`,
+          ...(sandbox.publicUrl
+            ? [
+                `  public URL  ${sandbox.publicUrl} (advertised, the aud it accepts, its links: reach it with --server-url ${sandbox.publicUrl})`,
+              ]
+            : []),
           `  token URL   ${tokenUrl}`,
           `  FHIR base   ${fhirUrl}`,
           `  admin       client ${adminClientId}, secret ${adminSecret} (HTTP Basic; PUT /Client/<id>, /AccessPolicy/<id>)`,

@@ -36,6 +36,10 @@ export interface Bundle extends Resource {
 export interface FhirRequester {
   request(pathOrUrl: string, init?: HttpRequest): Promise<HttpResponse>;
   error(res: HttpResponse, method?: string): SmartError;
+  /** The FHIR base, to keep relative next links under it. */
+  readonly fhirUrl?: string;
+  /** A URL the server gave under its own name (serverUrl), moved to the origin we reach. */
+  reachable?(url: string): string;
 }
 
 /** A search parameter as the user wrote it, decoded: `[name, value]`. */
@@ -221,6 +225,8 @@ export interface SearchOptions {
   /** A streamed page that sends nothing for this long fails (default 30 s). */
   idleTimeoutMs?: number;
   signal?: AbortSignal;
+  /** A remark about the server's paging (shown on stderr by the command). */
+  onWarning?: (message: string) => void;
 }
 
 export interface SearchStats {
@@ -650,6 +656,7 @@ export function streamSearch(
     // Cleared by hand: a suspended generator would otherwise keep the last page alive while the
     // next one downloads.
     let page: BasePage | undefined;
+    let warnedOutside = false;
     while (url) {
       if (options.signal?.aborted) throw options.signal.reason;
       page = await open(url);
@@ -667,7 +674,13 @@ export function streamSearch(
         const done = !follow || (limit !== undefined && stats.matches >= limit);
         stats.more = cut || (done && next !== undefined);
         if (done || !next) return;
-        const following = checkNextLink(next, pageUrl);
+        const following = checkNextLink(next, pageUrl, session, () => {
+          if (warnedOutside) return;
+          warnedOutside = true;
+          options.onWarning?.(
+            `the server's next link ${next} lies outside the FHIR base ${session.fhirUrl}: following it under the FHIR base`,
+          );
+        });
         if (following === url || following === pageUrl) {
           throw new SmartError(
             'fhir',
@@ -704,15 +717,34 @@ export function searchPages(
   };
 }
 
-/** Resolve a next link (relative ones against the page) and refuse one on another origin. */
-function checkNextLink(next: string, pageUrl: string): string {
+/**
+ * Resolve a next link (relative ones against the page) and refuse one on another origin. A link
+ * under the server's own name (serverUrl) moves to the origin we reach. A relative link whose
+ * path lies outside the FHIR base (Aidbox documents `/Patient?_page=4` for a `/fhir` search; at
+ * the root it would reach Aidbox's non-FHIR API) is resolved under the FHIR base instead.
+ */
+export function checkNextLink(
+  next: string,
+  pageUrl: string,
+  session: Pick<FhirRequester, 'fhirUrl' | 'reachable'> = {},
+  outsideBase: () => void = () => {},
+): string {
+  const absolute = /^[a-z][a-z0-9+.-]*:\/\//i.test(next);
   let url: URL;
   try {
-    url = new URL(next, pageUrl);
+    url = new URL(absolute && session.reachable ? session.reachable(next) : next, pageUrl);
   } catch {
     throw new SmartError('fhir', `the server's next link is not a URL: ${next}`, {
       hint: 'the server sent a malformed Bundle.link; report it to the server operator',
     });
+  }
+  if (!absolute && !next.startsWith('//') && session.fhirUrl) {
+    const base = new URL(session.fhirUrl.replace(/\/+$/, '') + '/');
+    if (url.origin === base.origin && !url.pathname.startsWith(base.pathname)) {
+      const under = new URL(base.pathname.replace(/\/$/, '') + url.pathname + url.search, base);
+      outsideBase();
+      return under.toString();
+    }
   }
   const origin = new URL(pageUrl).origin;
   if (url.origin !== origin) {
@@ -721,11 +753,13 @@ function checkNextLink(next: string, pageUrl: string): string {
       `refusing to follow the next link to ${url.origin}: it is not the FHIR server's origin (${origin}), and the access token must not go there`,
       {
         code: 'foreign_origin',
-        hint: 'the server builds its links with another base URL (on Aidbox: BOX_WEB_BASE_URL, or a proxy setting X-Original-Uri); use --fhir-url with that origin, or fix the server setting',
+        hint: `the server builds its links with another base URL (on Aidbox: BOX_WEB_BASE_URL, or a proxy setting X-Original-Uri): if ${url.origin} is this server's own name for itself, set \`smart config set serverUrl ${url.origin}\`, or fix the server setting`,
         details: { next },
       },
     );
   }
-  // Absolute links are passed on exactly as given; the session checks the origin again.
-  return /^[a-z][a-z0-9+.-]*:\/\//i.test(next) ? next : url.toString();
+  // Absolute links are passed on exactly as given (or as moved from the server's own name); the
+  // session checks the origin again.
+  if (absolute) return session.reachable ? session.reachable(next) : next;
+  return url.toString();
 }

@@ -9,6 +9,7 @@ import {
 import { requireSetting, type Settings } from './settings.js';
 import { CACHE_MARGIN_MS, TokenProvider, type AccessToken } from './token.js';
 import { redactUrl } from './redact.js';
+import { reachable, serverAlias, type ServerAlias } from './server-url.js';
 
 export interface SessionOptions {
   settings: Settings;
@@ -19,11 +20,14 @@ export interface SessionOptions {
   noCache?: boolean;
 }
 
-/** Resolve a path relative to the FHIR base, or check that an absolute URL is on its origin. */
-export function resolveFhirUrl(fhirUrl: string, pathOrUrl: string): string {
+/**
+ * Resolve a path relative to the FHIR base, or check that an absolute URL is on its origin. An
+ * absolute URL under the server's own name (serverUrl) is first moved to the origin we reach.
+ */
+export function resolveFhirUrl(fhirUrl: string, pathOrUrl: string, alias?: ServerAlias): string {
   const base = fhirUrl.replace(/\/+$/, '');
   if (/^[a-z][a-z0-9+.-]*:\/\//i.test(pathOrUrl)) {
-    const target = new URL(pathOrUrl);
+    const target = new URL(reachable(pathOrUrl, alias));
     const origin = new URL(base).origin;
     if (target.origin !== origin) {
       throw new SmartError(
@@ -31,7 +35,10 @@ export function resolveFhirUrl(fhirUrl: string, pathOrUrl: string): string {
         `refusing to send the access token to ${target.origin}: it is not the FHIR server's origin (${origin})`,
         {
           code: 'foreign_origin',
-          hint: 'a token must only go to the server it was issued for; use a path relative to the FHIR base',
+          hint:
+            alias === undefined && target.pathname.startsWith(new URL(base).pathname)
+              ? `a token must only go to the server it was issued for; if ${target.origin} is this server's own name for itself (Aidbox's BOX_WEB_BASE_URL), set \`smart config set serverUrl ${target.origin}\``
+              : 'a token must only go to the server it was issued for; use a path relative to the FHIR base',
         },
       );
     }
@@ -55,7 +62,12 @@ export class FhirSession {
   }
 
   resolve(pathOrUrl: string): string {
-    return resolveFhirUrl(this.fhirUrl, pathOrUrl);
+    return resolveFhirUrl(this.fhirUrl, pathOrUrl, serverAlias(this.options.settings));
+  }
+
+  /** A URL the server gave, moved from its own name (serverUrl) to the origin we reach. */
+  reachable(url: string): string {
+    return reachable(url, serverAlias(this.options.settings));
   }
 
   async token(forceNew = false): Promise<AccessToken> {

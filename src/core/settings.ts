@@ -16,6 +16,7 @@ export const PROFILE_KEYS = [
   'jwksUri',
   'caFile',
   'insecure',
+  'serverUrl',
 ] as const;
 export type ProfileKey = (typeof PROFILE_KEYS)[number];
 export type Profile = Partial<Record<ProfileKey, string>>;
@@ -36,6 +37,7 @@ export const ENV_NAMES: Record<ProfileKey, string> = {
   jwksUri: 'SMART_JWKS_URI',
   caFile: 'SMART_CA_FILE',
   insecure: 'SMART_INSECURE',
+  serverUrl: 'SMART_SERVER_URL',
 };
 
 export const DEFAULT_SCOPE = 'system/*.read';
@@ -150,7 +152,7 @@ export function validateConfig(raw: unknown, path: string): ConfigFile {
   return { currentProfile: obj.currentProfile as string | undefined, profiles };
 }
 
-const URL_KEYS: ProfileKey[] = ['baseUrl', 'fhirUrl', 'tokenUrl', 'jwksUri'];
+const URL_KEYS: ProfileKey[] = ['baseUrl', 'fhirUrl', 'tokenUrl', 'jwksUri', 'serverUrl'];
 
 /** A reason the value is unusable for that key, or undefined when it is fine. */
 const BOOLEAN_VALUES = new Set(['true', 'false', '1', '0', 'yes', 'no']);
@@ -171,6 +173,8 @@ export function checkValue(key: ProfileKey, value: string): string | undefined {
     if (u.protocol !== 'http:' && u.protocol !== 'https:')
       return `"${value}" must be an http(s) URL`;
   }
+  if (key === 'serverUrl' && !/^[a-z]+:\/\/[^/?#]+\/?$/i.test(value.trim()))
+    return `"${value}" must be an origin, e.g. http://aidbox:8080 (no path)`;
   if (key === 'scope' && value.trim() === '') return 'must not be empty';
   if (key === 'insecure' && !BOOLEAN_VALUES.has(value.toLowerCase()))
     return `"${value}" is not true or false`;
@@ -324,6 +328,7 @@ export async function resolveSettings(input: ResolveInput): Promise<Settings> {
   }
 
   if (values.baseUrl) values.baseUrl = values.baseUrl.replace(/\/+$/, '');
+  if (values.serverUrl) values.serverUrl = new URL(values.serverUrl).origin;
   if (values.fhirUrl) values.fhirUrl = values.fhirUrl.replace(/\/+$/, '');
   else if (values.baseUrl) {
     values.fhirUrl = `${values.baseUrl}/fhir`;
@@ -404,6 +409,8 @@ export function describeKey(key: ProfileKey): string {
       return 'CA file';
     case 'insecure':
       return 'plain-http permission';
+    case 'serverUrl':
+      return "server's own URL";
   }
 }
 

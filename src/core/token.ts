@@ -12,6 +12,13 @@ import { loadSigningKey, type SigningKey } from './keys.js';
 import { FileCache } from './cache.js';
 import { loadConfig, requireSetting, type Settings } from './settings.js';
 import { redactUrl } from './redact.js';
+import {
+  ownName,
+  reachable,
+  serverAlias,
+  serverUrlAdvice,
+  unreachableOwnName,
+} from './server-url.js';
 
 export const JWT_BEARER = 'urn:ietf:params:oauth:client-assertion-type:jwt-bearer';
 /** A cached token is reused until this long before it expires. */
@@ -105,6 +112,8 @@ export interface OAuthErrorContext {
   supportedScopes?: string[];
   /** This machine's clock (epoch ms) when the answer came, to compare with its Date header. */
   now?: number;
+  /** When the server advertises itself under another name than the base URL: what to set. */
+  ownNameAdvice?: string;
 }
 
 /** Clocks further apart than this are worth a word in the hint of a failed token request. */
@@ -195,6 +204,8 @@ export function oauthError(res: HttpResponse, c: OAuthErrorContext): SmartError 
     hint = c.advertisedAlgs?.length
       ? `the key signs with ${c.alg}; the server advertises ${c.advertisedAlgs.join(', ')}: make a key with \`smart keygen --alg ${c.advertisedAlgs[0]}\``
       : `the key signs with ${c.alg}; check which algorithms the server accepts (\`smart discover\`)`;
+  } else if (error === 'invalid_client' && c.ownNameAdvice) {
+    hint = `${c.ownNameAdvice}; the server checks the assertion's aud against its own name`;
   } else if (error === 'invalid_client') {
     hint = `the server could not verify the assertion: does ${c.jwksUri ?? 'the registered JWKS'} serve kid ${c.kid}, and can the server reach it? is client id "${c.clientId}" registered? is the clock right?`;
   } else if (error === 'invalid_scope') {
@@ -273,10 +284,19 @@ export class TokenProvider {
       this.options.now(),
     );
     this.discovered = d.config;
+    const url = reachable(d.config.token_endpoint, serverAlias(s));
     this.options.log?.(
-      `token endpoint ${d.config.token_endpoint} (discovered from ${d.source}${d.fromCache ? ', cached' : ''})`,
+      `token endpoint ${d.config.token_endpoint} (discovered from ${d.source}${d.fromCache ? ', cached' : ''})${url !== d.config.token_endpoint ? `, reached at ${url}` : ''}`,
     );
-    return d.config.token_endpoint;
+    return url;
+  }
+
+  /**
+   * The assertion's aud for a token URL: the URL itself, or under the server's own name when
+   * `serverUrl` says the server calls itself otherwise (Aidbox checks aud against its own name).
+   */
+  audience(tokenUrl: string): string {
+    return ownName(tokenUrl, serverAlias(this.options.settings));
   }
 
   /**
@@ -288,7 +308,9 @@ export class TokenProvider {
     const s = this.options.settings;
     if (this.discovered || !s.fhirUrl) return;
     const config = await readCachedDiscovery(s.fhirUrl, s.paths.cacheDir, this.options.now());
-    if (config?.token_endpoint === tokenUrl) this.discovered = config;
+    const alias = serverAlias(s);
+    if (config && [tokenUrl, ownName(tokenUrl, alias)].includes(config.token_endpoint))
+      this.discovered = config;
   }
 
   /** The discovered SMART configuration, once tokenUrl() has run discovery (fresh or cached). */
@@ -374,6 +396,7 @@ export class TokenProvider {
     const description =
       typeof body.error_description === 'string' ? body.error_description : undefined;
     const s = this.options.settings;
+    if (error === 'invalid_client') return { ...base, ownNameAdvice: await this.ownNameAdvice() };
     const wanted = error === 'invalid_scope' || isAlgComplaint(error, description);
     if (!wanted) return base;
     const config =
@@ -394,6 +417,28 @@ export class TokenProvider {
       c.registeredScope = await this.profileScope();
     }
     return c;
+  }
+
+  /**
+   * Without serverUrl, when discovery (fresh or cached) advertises the token endpoint on another
+   * origin than the base URL's: the server may check aud against its own name.
+   */
+  private async ownNameAdvice(): Promise<string | undefined> {
+    const s = this.options.settings;
+    if (serverAlias(s) || !s.baseUrl) return undefined;
+    const config =
+      this.discovered ??
+      (s.fhirUrl
+        ? await readCachedDiscovery(s.fhirUrl, s.paths.cacheDir, this.options.now())
+        : undefined);
+    const advertised = config?.token_endpoint;
+    if (!advertised) return undefined;
+    try {
+      if (new URL(advertised).origin === new URL(s.baseUrl).origin) return undefined;
+    } catch {
+      return undefined;
+    }
+    return serverUrlAdvice(advertised, s.baseUrl);
   }
 
   /** The scope saved in the active profile (register-client saves the registered one). */
@@ -425,7 +470,7 @@ export class TokenProvider {
     for (let attempt = 1; attempt <= 3; attempt++) {
       const assertion = await signClientAssertion({
         clientId: p.clientId,
-        audience: p.tokenUrl,
+        audience: this.audience(p.tokenUrl),
         key: p.key,
         now: Math.floor(this.options.now() / 1000),
       });
@@ -453,6 +498,8 @@ export class TokenProvider {
           attempt < 3
         )
           continue;
+        // A discovered endpoint on another origin that does not answer: the server's own name.
+        if (!s.tokenUrl && s.baseUrl) throw unreachableOwnName(e, p.tokenUrl, s.baseUrl) ?? e;
         throw e;
       }
       if ((res.status === 503 || res.status === 429) && attempt < 3) {

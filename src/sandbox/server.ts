@@ -96,9 +96,10 @@ export async function startSandbox(options: SandboxOptions = {}): Promise<Sandbo
   const requests: RequestLogEntry[] = [];
   // Filled in once the port is known.
   let url = '';
+  const publicUrl = options.publicUrl ? new URL(options.publicUrl).origin : undefined;
   const tc: TokenContext = {
     get url() {
-      return url;
+      return publicUrl ?? url;
     },
     registry,
     jwks: new JwksCache(now),
@@ -147,9 +148,9 @@ export async function startSandbox(options: SandboxOptions = {}): Promise<Sandbo
         200,
         {
           name: 'smart sandbox',
-          fhir: `${url}/fhir`,
-          token_endpoint: `${url}/auth/token`,
-          smart_configuration: `${url}/.well-known/smart-configuration`,
+          fhir: `${tc.url}/fhir`,
+          token_endpoint: `${tc.url}/auth/token`,
+          smart_configuration: `${tc.url}/.well-known/smart-configuration`,
           admin: 'HTTP Basic as root: PUT/GET/DELETE /Client/<id> and /AccessPolicy/<id>',
         },
         JSON_TYPE,
@@ -228,7 +229,8 @@ export async function startSandbox(options: SandboxOptions = {}): Promise<Sandbo
       method,
       url: reqUrl,
       pathname: decodePath(reqUrl.pathname),
-      origin: reqUrl.origin,
+      // Links are built on the server's own name when it has one (as Aidbox on BOX_WEB_BASE_URL).
+      origin: publicUrl ?? reqUrl.origin,
       drop: false,
     };
     if (clockOffsetMs) res.setHeader('Date', new Date(now()).toUTCString());
@@ -310,6 +312,7 @@ export async function startSandbox(options: SandboxOptions = {}): Promise<Sandbo
 
   return {
     url,
+    ...(publicUrl ? { publicUrl } : {}),
     tokenUrl: `${url}/auth/token`,
     fhirUrl: `${url}/fhir`,
     adminClientId: 'root',

@@ -83,6 +83,13 @@ export interface SandboxOptions {
    */
   exportRequiresAccessToken?: boolean;
   faults?: FaultRule[];
+  /**
+   * The origin the server calls itself, like Aidbox's BOX_WEB_BASE_URL (e.g. `http://aidbox:8080`
+   * in Docker): discovery advertises it, assertions must have `<publicUrl>/auth/token` as aud,
+   * tokens are issued by it, and Bundle links, Content-Location and export file URLs are built
+   * on it, whatever Host the request came with. Default: the origin each request used.
+   */
+  publicUrl?: string;
   /** Added to every response. */
   latencyMs?: number;
   /**
@@ -107,6 +114,8 @@ export interface SandboxOptions {
 export interface SandboxHandle {
   /** The origin, e.g. http://127.0.0.1:41234 */
   url: string;
+  /** The origin it calls itself (SandboxOptions.publicUrl), when set. */
+  publicUrl?: string;
   tokenUrl: string;
   fhirUrl: string;
   adminClientId: 'root';

@@ -176,7 +176,7 @@ async function request(o: DownloadOptions, init: HttpRequest): Promise<HttpRespo
   // requiresAccessToken false: pre-signed storage URLs; the token must not go there.
   if (o.requiresAccessToken) return o.session.request(o.file.url, init);
   const http = await o.http();
-  return http.request(o.file.url, init);
+  return http.request(o.session.reachable?.(o.file.url) ?? o.file.url, init);
 }
 
 /** Read at most `max` bytes of an error body, for the message. */

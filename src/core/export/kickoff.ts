@@ -97,9 +97,9 @@ export async function kickOff(
         },
       );
     }
-    const statusUrl = new URL(location, url).toString();
-    // The status URL gets the token: it must be on the FHIR server's origin (throws if not).
-    session.resolve(statusUrl);
+    // The status URL gets the token: it must be on the FHIR server's origin (throws if not); one
+    // under the server's own name (serverUrl) moves to the origin we reach.
+    const statusUrl = session.resolve(new URL(location, url).toString());
     return { statusUrl, url };
   }
   if (res.status === 429) {

@@ -197,4 +197,6 @@ export interface ExportSession {
   request(pathOrUrl: string, init?: HttpRequest): Promise<HttpResponse>;
   resolve(pathOrUrl: string): string;
   error(res: HttpResponse, method?: string): SmartError;
+  /** A URL the server gave under its own name (serverUrl), moved to the origin we reach. */
+  reachable?(url: string): string;
 }
