@@ -66,25 +66,27 @@ Examples:
           .catch(() => undefined);
       }
       const checks = backendServicesChecks(result.config, { keyAlg });
-      const { serverAlias, reachable, unreachableOwnName } = await import('../core/server-url.js');
+      const { serverAlias, reachable, unreachableOwnName, mayBeOwnName } =
+        await import('../core/server-url.js');
       // The server's own name (serverUrl): its endpoints are reached at the URL given here.
       const alias = serverAlias({ serverUrl: settings.serverUrl, baseUrl: fhirUrl });
       const advertised = result.config.token_endpoint;
       const tokenAt = reachable(advertised, alias);
-      if (new URL(tokenAt).origin !== new URL(fhirUrl).origin) {
+      if (mayBeOwnName(tokenAt, fhirUrl)) {
         // Another origin is fine (a separate auth server) unless its name does not resolve here:
         // then it is the server's own name for itself (Aidbox in Docker).
         try {
           await http.request(tokenAt, { retry: false, timeoutMs: 10_000 });
         } catch (e) {
+          // Only a probe: any other failure is for `smart token` to report.
           const advice = unreachableOwnName(e, tokenAt, fhirUrl);
-          if (!advice) throw e;
-          checks.push({
-            requirement: 'server name',
-            status: 'missing',
-            ok: false,
-            detail: advice.hint ?? advice.message,
-          });
+          if (advice)
+            checks.push({
+              requirement: 'server name',
+              status: 'missing',
+              ok: false,
+              detail: advice.hint ?? advice.message,
+            });
         }
       }
       const metadata = result.capabilityStatement

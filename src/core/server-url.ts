@@ -50,6 +50,19 @@ export function ownName(url: string, alias: ServerAlias | undefined): string {
 }
 
 /**
+ * Whether another origin advertised by the server may be its own name for itself rather than a
+ * separate auth server: a single-label host (a Docker service name such as `aidbox`) or the same
+ * port as the URL we reach it at (`http://aidbox:8080` vs `http://localhost:8080`).
+ */
+export function mayBeOwnName(advertised: string, reachedAt: string): boolean {
+  const a = new URL(advertised);
+  const r = new URL(reachedAt);
+  if (a.origin === r.origin) return false;
+  const port = (u: URL) => u.port || (u.protocol === 'https:' ? '443' : '80');
+  return (!a.hostname.includes('.') && !a.hostname.includes(':')) || port(a) === port(r);
+}
+
+/**
  * The advice when a server advertises its endpoints on another origin than the one we reach it
  * at, and that name does not resolve from here.
  */

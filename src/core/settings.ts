@@ -9,6 +9,7 @@ export const PROFILE_KEYS = [
   'baseUrl',
   'fhirUrl',
   'tokenUrl',
+  'serverUrl',
   'clientId',
   'key',
   'scope',
@@ -16,7 +17,6 @@ export const PROFILE_KEYS = [
   'jwksUri',
   'caFile',
   'insecure',
-  'serverUrl',
 ] as const;
 export type ProfileKey = (typeof PROFILE_KEYS)[number];
 export type Profile = Partial<Record<ProfileKey, string>>;

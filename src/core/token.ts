@@ -396,7 +396,8 @@ export class TokenProvider {
     const description =
       typeof body.error_description === 'string' ? body.error_description : undefined;
     const s = this.options.settings;
-    if (error === 'invalid_client') return { ...base, ownNameAdvice: await this.ownNameAdvice() };
+    if (error === 'invalid_client' && !isAlgComplaint(error, description))
+      return { ...base, ownNameAdvice: await this.ownNameAdvice() };
     const wanted = error === 'invalid_scope' || isAlgComplaint(error, description);
     if (!wanted) return base;
     const config =

@@ -37,6 +37,8 @@ describe('smart (the CLI frame)', () => {
         --fhir-url <url>                         FHIR base URL (default <base-url>/fhir; env
                                                  SMART_FHIR_URL)
         --token-url <url>                        token endpoint (default: discovered; env SMART_TOKEN_URL)
+        --server-url <origin>                    the server's own name for itself, when it differs from
+                                                 --base-url (env SMART_SERVER_URL)
         --client-id <id>                         client id (env SMART_CLIENT_ID)
         --key <file>                             private key file (env SMART_KEY)
         --scope <scopes>                         space-separated scopes (default system/*.read; env

@@ -1,5 +1,5 @@
 /**
- * Aidbox in Docker: the server calls itself http://aidbox.invalid:8080 (its BOX_WEB_BASE_URL, a
+ * Aidbox in Docker: the server calls itself http://aidbox:8080 (its BOX_WEB_BASE_URL, a
  * name that does not resolve here) while we reach it on 127.0.0.1. The sandbox's --public-url
  * reproduces it: discovery advertises the public name, the token endpoint wants it as aud, and
  * links, Content-Location and export file URLs are built on it.
@@ -12,7 +12,7 @@ import { json, makeWorkspace, smart, type Workspace } from '../helpers/cli.js';
 import { startFlow, type Flow } from '../helpers/sandbox.js';
 import { tempDir } from '../helpers/tmp.js';
 
-const PUBLIC = 'http://aidbox.invalid:8080';
+const PUBLIC = 'http://aidbox:8080';
 let flow: Flow;
 let aliased: Record<string, string>;
 
@@ -49,14 +49,14 @@ describe('without serverUrl: the mismatch is noticed and the fix named', () => {
   test('token: the discovered endpoint is on plain http to another host; the hint says what to set', async () => {
     const r = await smart(['token'], { ws: makeWorkspace(), env: flow.env });
     expect(r.exitCode).toBe(2);
-    expect(r.stderr).toContain('over plain http to aidbox.invalid:8080');
+    expect(r.stderr).toContain('over plain http to aidbox:8080');
     expect(r.stderr).toContain(`hint: ${advice()}; if it is another server`);
   });
 
   test('token --insecure: the name does not resolve; the hint says what to set (exit 4)', async () => {
     const r = await smart(['token', '--insecure'], { ws: makeWorkspace(), env: flow.env });
     expect(r.exitCode).toBe(4);
-    expect(r.stderr).toContain('cannot resolve host aidbox.invalid');
+    expect(r.stderr).toContain('cannot resolve host aidbox');
     expect(r.stderr).toContain(`hint: ${advice()}\n`);
   });
 
@@ -78,9 +78,7 @@ describe('with serverUrl (SMART_SERVER_URL): everything goes to the base URL', (
     const r = await smart(['discover', '-o', 'table'], { env: aliased });
     expect(r.exitCode, r.stderr).toBe(0);
     expect(r.stdout).toContain(`token endpoint  ${flow.sandbox.tokenUrl}`);
-    expect(r.stdout).toMatch(
-      /server name +http:\/\/aidbox\.invalid:8080 \(its own URLs are reached/,
-    );
+    expect(r.stdout).toMatch(/server name +http:\/\/aidbox:8080 \(its own URLs are reached/);
   });
 
   test('token: POSTed to the base URL, aud under the server name, the token issued by it', async () => {

@@ -104,3 +104,17 @@ describe('checkNextLink', () => {
     );
   });
 });
+
+describe('mayBeOwnName', () => {
+  test('a Docker service name, or the same port; not a separate auth server', async () => {
+    const { mayBeOwnName } = await import('../../../src/core/server-url.js');
+    expect(mayBeOwnName('http://aidbox:8080/auth/token', 'http://localhost:8888/fhir')).toBe(true);
+    expect(mayBeOwnName('http://aidbox.internal:8080/a', 'http://localhost:8080/fhir')).toBe(true);
+    expect(mayBeOwnName('https://auth.example.org/token', 'http://127.0.0.1:4312/fhir')).toBe(
+      false,
+    );
+    expect(mayBeOwnName('http://localhost:8080/auth/token', 'http://localhost:8080/fhir')).toBe(
+      false,
+    );
+  });
+});
