@@ -177,3 +177,51 @@ describe('smart export: a status URL that keeps failing', () => {
     }
   });
 });
+
+describe('smart export: a download cut in the middle', () => {
+  const lines = (n: number) =>
+    Buffer.from(
+      Array.from({ length: n }, (_, i) => `{"resourceType":"Patient","id":"p${i}"}\n`).join(''),
+    );
+
+  it('continues from the bytes on disk when the server takes ranges', async () => {
+    const body = lines(20_000);
+    const cutAt = Math.floor(body.length * 0.9);
+    const ranged = await startBulkStub(ws, {
+      files: { 'big.ndjson': { body, ranges: true, cut: { 1: cutAt } } },
+    });
+    try {
+      const dir = join(tempDir('smart-export-cut-'), 'out');
+      const r = await smart(['export', '--out', dir, '-o', 'json'], { ws, env: ranged.env });
+      expect(r.exitCode, r.stderr).toBe(0);
+      const asked = ranged.fileRequests('big.ndjson');
+      expect(asked).toHaveLength(2);
+      expect(asked[0]!.range).toBeUndefined();
+      const from = Number(/^bytes=(\d+)-$/.exec(asked[1]!.range ?? '')?.[1]);
+      // Everything the server managed to send before the cut was kept.
+      expect(from).toBeGreaterThan(body.length / 2);
+      expect(from).toBeLessThanOrEqual(cutAt);
+      expect(readFileSync(join(dir, 'Patient.000.ndjson')).equals(body)).toBe(true);
+      expect(JSON.parse(r.stdout).resources).toBe(20_000);
+      expect(readdirSync(dir).filter((n) => n.endsWith('.part'))).toEqual([]);
+    } finally {
+      await ranged.close();
+    }
+  });
+
+  it('starts over when the server does not take ranges; never a partial file under the final name', async () => {
+    const body = lines(20_000);
+    const plain = await startBulkStub(ws, {
+      files: { 'big.ndjson': { body, cut: { 1: Math.floor(body.length * 0.9) } } },
+    });
+    try {
+      const dir = join(tempDir('smart-export-cut-'), 'out');
+      const r = await smart(['export', '--out', dir, '-o', 'json'], { ws, env: plain.env });
+      expect(r.exitCode, r.stderr).toBe(0);
+      expect(plain.fileRequests('big.ndjson')).toEqual([{}, {}]);
+      expect(readFileSync(join(dir, 'Patient.000.ndjson')).equals(body)).toBe(true);
+    } finally {
+      await plain.close();
+    }
+  });
+});

@@ -53,6 +53,22 @@ export interface DownloadResult {
   mismatch?: { expected: number; actual: number };
 }
 
+/**
+ * Whether a cut download can be continued: the server sent `Accept-Ranges: bytes` or answered a
+ * Range request with 206; `validator` (a strong ETag, else Last-Modified) goes in If-Range so
+ * that a file changed meanwhile is sent whole rather than spliced.
+ */
+interface RangeState {
+  resumable: boolean;
+  validator?: string;
+}
+
+/** `bytes <start>-<end>/<total>`: the start, or undefined when it is not that form. */
+function contentRangeStart(value: string | null): number | undefined {
+  const m = value ? /^bytes\s+(\d+)-\d+\/(\d+|\*)$/i.exec(value.trim()) : null;
+  return m ? Number(m[1]) : undefined;
+}
+
 /** An attempt that failed in a way another attempt may fix. */
 class RetryableError extends Error {
   constructor(
@@ -69,8 +85,9 @@ export { partPath } from './sinks/directory.js';
 /**
  * Download one manifest file into the sink, streaming with backpressure (memory stays flat
  * whatever the file size), counting lines on the way; the sink makes it visible (rename, or a
- * completed upload) only when it is complete. A broken transfer is restarted from zero with
- * backoff; a line count that differs from the manifest's gets one more attempt and is then
+ * completed upload) only when it is complete. A broken transfer is tried again with backoff:
+ * from the bytes already kept when the server takes ranges (Accept-Ranges: bytes, or a 206),
+ * else from zero; a line count that differs from the manifest's gets one more attempt and is then
  * reported as a mismatch (the file is kept).
  */
 export async function downloadFile(o: DownloadOptions): Promise<DownloadResult> {
@@ -82,6 +99,8 @@ export async function downloadFile(o: DownloadOptions): Promise<DownloadResult> 
   const countLines = o.countLines ?? true;
   const start = o.now();
   let mismatchRetried = false;
+  // What the server said about ranges, carried from one attempt to the next.
+  const ranges: RangeState = { resumable: false };
   const meta = (lines: number): FileMeta => ({
     ...(countLines ? { lines } : {}),
     manifest: o.manifestUrl ?? '',
@@ -98,7 +117,7 @@ export async function downloadFile(o: DownloadOptions): Promise<DownloadResult> 
   for (let attempt = 1; ; attempt++) {
     let result: { bytes: number; lines: number; upload: SinkUpload };
     try {
-      result = await tryOnce(o, sink);
+      result = await tryOnce(o, sink, ranges);
     } catch (e) {
       if (o.signal?.aborted) throw o.signal.reason ?? e;
       if (!(e instanceof RetryableError) || attempt > retries) {
@@ -201,24 +220,35 @@ async function readSome(body: Readable | undefined, max = 64 * 1024): Promise<st
 async function tryOnce(
   o: DownloadOptions,
   sink: Sink,
+  ranges: RangeState,
 ): Promise<{ bytes: number; lines: number; upload: SinkUpload }> {
   const { file } = o;
   const controller = new AbortController();
   const signals = [controller.signal, ...(o.signal ? [o.signal] : [])];
   const signal = AbortSignal.any(signals);
+  // Bytes kept from a cut attempt (or an interrupted run): ask for the rest only. A part left by
+  // an earlier run is tried too; a server without ranges answers 200 and it starts over.
+  const have = sink.partial ? await sink.partial(file.name) : 0;
+  const headers: Record<string, string> = { accept: 'application/fhir+ndjson' };
+  if (have > 0) {
+    headers.range = `bytes=${have}-`;
+    if (ranges.validator) headers['if-range'] = ranges.validator;
+  }
   let res: HttpResponse;
   try {
-    res = await request(o, {
-      headers: { accept: 'application/fhir+ndjson' },
-      stream: 'node',
-      retry: false,
-      signal,
-    });
+    res = await request(o, { headers, stream: 'node', retry: false, signal });
   } catch (e) {
     if (o.signal?.aborted) throw o.signal.reason ?? e;
     if (isSmartError(e) && e.kind === 'network')
       throw new RetryableError(e.message, undefined, { cause: e });
     throw e;
+  }
+  if (res.status === 416 && have > 0) {
+    // The kept bytes do not fit the file (it changed, or is shorter): start over.
+    res.nodeBody?.destroy();
+    const dropped = await sink.open(file.name);
+    await dropped.abort();
+    throw new RetryableError(`the server refused to continue at byte ${have} (416)`);
   }
   if (!res.ok) {
     const text = await readSome(res.nodeBody);
@@ -243,14 +273,32 @@ async function tryOnce(
   if (!res.nodeBody) {
     throw new RetryableError(`GET ${redactUrl(file.url)} answered ${res.status} without a body`);
   }
+  const partial = res.status === 206;
+  if (partial && contentRangeStart(res.headers.get('content-range')) !== have) {
+    // A range we did not ask for: never splice it in; start over without one.
+    res.nodeBody.destroy();
+    const dropped = await sink.open(file.name);
+    await dropped.abort();
+    throw new RetryableError(
+      `asked for the bytes from ${have}, the server sent ${res.headers.get('content-range') ?? 'no Content-Range'}`,
+    );
+  }
+  ranges.resumable = partial || /\bbytes\b/i.test(res.headers.get('accept-ranges') ?? '');
+  const etag = res.headers.get('etag');
+  ranges.validator =
+    etag && !etag.startsWith('W/') ? etag : (res.headers.get('last-modified') ?? undefined);
   let upload: SinkUpload;
+  const counter = new LineCounter();
   try {
-    upload = await sink.open(file.name);
+    // 206: after the kept bytes; 200: the whole file again, from zero.
+    upload = await sink.open(file.name, { append: partial });
+    if ((upload.offset ?? 0) > 0 && upload.existing) {
+      for await (const chunk of upload.existing()) counter.push(chunk as Buffer);
+    }
   } catch (e) {
     res.nodeBody.destroy();
     throw sink.fatal(e, file.name) ?? e;
   }
-  const counter = new LineCounter();
   const idleMs = o.idleTimeoutMs ?? 30_000;
   let stalled = false;
   const idle = setTimeout(() => {
@@ -275,25 +323,23 @@ async function tryOnce(
   try {
     await pipeline(res.nodeBody, countingStream(counter, onChunk), upload.stream, { signal });
   } catch (e) {
-    await upload.abort().catch(() => undefined);
-    if (o.signal?.aborted) throw o.signal.reason ?? e;
     const fatal = sink.fatal(e, file.name);
+    // A cut transfer from a server that takes ranges: keep the bytes for the next attempt.
+    await upload.abort(ranges.resumable && !fatal).catch(() => undefined);
+    if (o.signal?.aborted) throw o.signal.reason ?? e;
     if (fatal) throw fatal;
+    const kept = ranges.resumable ? '; continuing from there' : '';
     if (stalled) {
       throw new RetryableError(
-        `no data for ${Math.round(idleMs / 1000)} s after ${counter.bytes} bytes`,
+        `no data for ${Math.round(idleMs / 1000)} s after ${counter.bytes} bytes${kept}`,
         undefined,
-        {
-          cause: e,
-        },
+        { cause: e },
       );
     }
     throw new RetryableError(
-      `connection broke off after ${counter.bytes} bytes (${describeStreamError(e)})`,
+      `connection broke off after ${counter.bytes} bytes (${describeStreamError(e)})${kept}`,
       undefined,
-      {
-        cause: e,
-      },
+      { cause: e },
     );
   } finally {
     clearTimeout(idle);

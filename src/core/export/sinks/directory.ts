@@ -152,32 +152,57 @@ export class DirectorySink implements Sink {
     }
   }
 
-  async open(name: string): Promise<SinkUpload> {
+  async open(name: string, options: { append?: boolean } = {}): Promise<SinkUpload> {
     const finalPath = this.describe(name);
     const part = partPath(this.location, name, this.tag);
     await fs.mkdir(dirname(finalPath), { recursive: true, mode: 0o700 });
-    const stream = createWriteStream(part, { mode: 0o600 });
+    const offset = options.append ? await this.partial(name) : 0;
+    const stream = createWriteStream(part, { mode: 0o600, flags: offset > 0 ? 'a' : 'w' });
+    const closed = new Promise<void>((resolve) => stream.once('close', () => resolve()));
     let settled = false;
     return {
       stream,
+      offset,
+      existing: () => createReadStream(part, { start: 0, end: Math.max(0, offset - 1) }),
       commit: async () => {
         settled = true;
         await fs.rename(part, finalPath);
       },
-      abort: async () => {
+      abort: async (keep = false) => {
         if (settled) return;
         settled = true;
         stream.destroy();
-        await fs.rm(part, { force: true }).catch(() => undefined);
+        await closed;
+        // Kept: what reached the disk is continued by the next attempt (never under the final name).
+        if (!keep) await fs.rm(part, { force: true }).catch(() => undefined);
       },
     };
   }
 
+  async partial(name: string): Promise<number> {
+    const st = await fs.stat(partPath(this.location, name, this.tag)).catch(() => undefined);
+    return st?.isFile() ? st.size : 0;
+  }
+
   async sweep(names: string[]): Promise<void> {
-    // Leftovers of an interrupted run: their downloads restart from zero.
+    // Leftovers of an interrupted run: the longest partial file of each name becomes this run's,
+    // to be continued where the server allows ranges (else the download starts from zero).
     await Promise.all(
       names.map(async (n) => {
-        for (const p of await partsOf(this.location, n)) await fs.rm(p, { force: true });
+        const mine = partPath(this.location, n, this.tag);
+        const parts = await Promise.all(
+          (await partsOf(this.location, n)).map(async (p) => ({
+            p,
+            size: (await fs.stat(p).catch(() => undefined))?.size ?? -1,
+          })),
+        );
+        parts.sort((x, y) => y.size - x.size);
+        const [best, ...rest] = parts;
+        for (const { p } of rest) await fs.rm(p, { force: true });
+        if (best && best.p !== mine) {
+          if (best.size > 0) await fs.rename(best.p, mine).catch(() => undefined);
+          else await fs.rm(best.p, { force: true });
+        }
       }),
     );
   }

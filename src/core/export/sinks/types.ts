@@ -24,9 +24,16 @@ export interface FileMeta {
  */
 export interface SinkUpload {
   readonly stream: Writable;
+  /** Bytes already there from an earlier attempt (opened with `append`); they come first. */
+  readonly offset?: number;
+  /** Those earlier bytes, read back (for the line count); there when `offset` is over 0. */
+  existing?(): Readable;
   commit(meta: FileMeta): Promise<void>;
-  /** Drop whatever was written; nothing becomes visible. Safe after a failure and twice. */
-  abort(): Promise<void>;
+  /**
+   * Drop whatever was written; nothing becomes visible. Safe after a failure and twice. With
+   * `keep`, a sink that can resume keeps the partial bytes for a later `append`.
+   */
+  abort(keep?: boolean): Promise<void>;
 }
 
 /**
@@ -58,9 +65,20 @@ export interface Sink {
   list(): Promise<Map<string, StoredFile>>;
   /** One complete file, with its metadata; undefined when it is not there. */
   stat(name: string): Promise<StoredFile | undefined>;
-  /** Start writing `name`; nothing is visible under that name until `commit`. */
-  open(name: string): Promise<SinkUpload>;
-  /** Remove leftovers of interrupted runs (partial files, unfinished uploads) for these names. */
+  /**
+   * Start writing `name`; nothing is visible under that name until `commit`. With `append`, the
+   * bytes kept from an earlier attempt stay and the new ones follow them.
+   */
+  open(name: string, options?: { append?: boolean }): Promise<SinkUpload>;
+  /**
+   * Bytes of `name` kept from an interrupted attempt (or run), which a download can continue
+   * from with a Range request. Optional: a sink without it always starts from zero.
+   */
+  partial?(name: string): Promise<number>;
+  /**
+   * Remove leftovers of interrupted runs (partial files, unfinished uploads) for these names; a
+   * sink with `partial` keeps the longest partial file of each for a ranged continuation.
+   */
   sweep(names: string[]): Promise<void>;
   /** Read a complete file (error files, for the summary). */
   read(name: string): Promise<Readable>;
