@@ -30,7 +30,8 @@ if (only === '--version' || only === '-V') {
 } else if (help !== undefined) {
   process.stdout.write(help);
 } else {
-  const { run } = await import('./program.js');
+  const { fastRun } = await import('./fast.js');
+  const run = fastRun(argv) ?? (await import('./program.js')).run;
   const controller = new AbortController();
   let interrupts = 0;
   const onSignal = (sig: NodeJS.Signals) => {

@@ -1,6 +1,14 @@
+import { readFileSync } from 'node:fs';
 import type { Readable, Writable } from 'node:stream';
 import type { HttpClient } from './core/http.js';
 import type { Settings } from './core/settings.js';
+import { SmartError } from './core/errors.js';
+
+export const VERSION: string = (
+  JSON.parse(readFileSync(new URL('../package.json', import.meta.url), 'utf8')) as {
+    version: string;
+  }
+).version;
 
 export type OutputFormat = 'table' | 'json' | 'ndjson' | 'csv';
 
@@ -66,4 +74,89 @@ export interface Context {
   http(): Promise<HttpClient>;
   /** The output format: --output, --json, or table on a TTY and json when piped. */
   outputFormat(): OutputFormat;
+}
+
+/** What one run of the CLI is given. */
+export interface RunOptions {
+  argv: string[];
+  io: Streams;
+  env: Record<string, string | undefined>;
+  cwd: string;
+  now?: () => number;
+  signal?: AbortSignal;
+}
+
+/** The context of one run (cli.ts via program.ts or fast.ts; tests build their own). */
+export function createContext(opts: RunOptions, signal: AbortSignal): Context {
+  const { io, env } = opts;
+  const ctx: Context = {
+    io,
+    env,
+    cwd: opts.cwd,
+    version: VERSION,
+    now: opts.now ?? Date.now,
+    signal,
+    globals: {},
+    log: {
+      info: (m) => void io.stderr.write(m + '\n'),
+      warn: (m) => void io.stderr.write(`warning: ${m}\n`),
+      verbose: (m) => {
+        if (ctx.globals.verbose || ctx.globals.debug) io.stderr.write(`* ${m}\n`);
+      },
+      debug: (m) => {
+        if (ctx.globals.debug) io.stderr.write(`debug: ${m}\n`);
+      },
+    },
+    interactive: () => Boolean(io.stdin.isTTY) && ctx.globals.input !== false,
+    outputFormat: () => {
+      const g = ctx.globals;
+      if (g.output) return g.output;
+      if (g.json) return 'json';
+      return io.stdout.isTTY ? 'table' : 'json';
+    },
+    settings: (() => {
+      let cached: ReturnType<Context['settings']> | undefined;
+      return () => {
+        cached ??= import('./core/settings.js').then(({ resolveSettings }) =>
+          resolveSettings({ flags: ctx.globals, env, cwd: opts.cwd }),
+        );
+        return cached;
+      };
+    })(),
+    http: (() => {
+      let cached: ReturnType<Context['http']> | undefined;
+      return () => {
+        cached ??= (async () => {
+          const settings = await ctx.settings();
+          const [{ createHttpClient }, { isTrue }] = await Promise.all([
+            import('./core/http.js'),
+            import('./core/settings.js'),
+          ]);
+          return createHttpClient({
+            timeoutMs: settings.timeoutMs,
+            userAgent: `smart/${VERSION}`,
+            caFile: settings.caFile,
+            allowInsecureHttp: isTrue(settings.insecure),
+            env,
+            signal,
+            onRequest: (e) =>
+              ctx.log.verbose(
+                `${e.method} ${e.url} ${e.status ?? e.error ?? '-'} ${e.ms}ms${e.attempt > 1 ? ` (attempt ${e.attempt})` : ''}`,
+              ),
+          });
+        })();
+        return cached;
+      };
+    })(),
+  };
+  return ctx;
+}
+
+/** The signal of one run: aborted, with an "interrupted" error, when `outer` is (Ctrl-C). */
+export function runSignal(outer?: AbortSignal): AbortSignal {
+  const controller = new AbortController();
+  outer?.addEventListener('abort', () =>
+    controller.abort(new SmartError('runtime', 'interrupted', { code: 'interrupted' })),
+  );
+  return controller.signal;
 }

@@ -1,86 +1,18 @@
 import { Command, CommanderError, Help, Option } from 'commander';
-import { createRequire } from 'node:module';
-import type { Context, GlobalOptions, OutputFormat, Streams } from './context.js';
+import {
+  createContext,
+  runSignal,
+  VERSION,
+  type Context,
+  type GlobalOptions,
+  type OutputFormat,
+  type RunOptions,
+} from './context.js';
 import { SmartError, isSmartError } from './core/errors.js';
 import { redactText } from './core/redact.js';
 import { commandManifest, type CommandEntry } from './commands/index.js';
 
-const require = createRequire(import.meta.url);
-const VERSION: string = (require('../package.json') as { version: string }).version;
-
-export interface RunOptions {
-  argv: string[];
-  io: Streams;
-  env: Record<string, string | undefined>;
-  cwd: string;
-  now?: () => number;
-  signal?: AbortSignal;
-}
-
-function makeContext(opts: RunOptions, signal: AbortSignal): Context {
-  const { io, env } = opts;
-  const ctx: Context = {
-    io,
-    env,
-    cwd: opts.cwd,
-    version: VERSION,
-    now: opts.now ?? Date.now,
-    signal,
-    globals: {},
-    log: {
-      info: (m) => void io.stderr.write(m + '\n'),
-      warn: (m) => void io.stderr.write(`warning: ${m}\n`),
-      verbose: (m) => {
-        if (ctx.globals.verbose || ctx.globals.debug) io.stderr.write(`* ${m}\n`);
-      },
-      debug: (m) => {
-        if (ctx.globals.debug) io.stderr.write(`debug: ${m}\n`);
-      },
-    },
-    interactive: () => Boolean(io.stdin.isTTY) && ctx.globals.input !== false,
-    outputFormat: () => {
-      const g = ctx.globals;
-      if (g.output) return g.output;
-      if (g.json) return 'json';
-      return io.stdout.isTTY ? 'table' : 'json';
-    },
-    settings: (() => {
-      let cached: ReturnType<Context['settings']> | undefined;
-      return () => {
-        cached ??= import('./core/settings.js').then(({ resolveSettings }) =>
-          resolveSettings({ flags: ctx.globals, env, cwd: opts.cwd }),
-        );
-        return cached;
-      };
-    })(),
-    http: (() => {
-      let cached: ReturnType<Context['http']> | undefined;
-      return () => {
-        cached ??= (async () => {
-          const settings = await ctx.settings();
-          const [{ createHttpClient }, { isTrue }] = await Promise.all([
-            import('./core/http.js'),
-            import('./core/settings.js'),
-          ]);
-          return createHttpClient({
-            timeoutMs: settings.timeoutMs,
-            userAgent: `smart/${VERSION}`,
-            caFile: settings.caFile,
-            allowInsecureHttp: isTrue(settings.insecure),
-            env,
-            signal,
-            onRequest: (e) =>
-              ctx.log.verbose(
-                `${e.method} ${e.url} ${e.status ?? e.error ?? '-'} ${e.ms}ms${e.attempt > 1 ? ` (attempt ${e.attempt})` : ''}`,
-              ),
-          });
-        })();
-        return cached;
-      };
-    })(),
-  };
-  return ctx;
-}
+export type { RunOptions };
 
 const OUTPUTS: OutputFormat[] = ['table', 'json', 'ndjson', 'csv'];
 
@@ -296,12 +228,7 @@ export function printError(ctx: Context, e: unknown): number {
 
 /** Run the CLI; returns the exit code. Never calls process.exit. */
 export async function run(opts: RunOptions): Promise<number> {
-  const controller = new AbortController();
-  if (opts.signal)
-    opts.signal.addEventListener('abort', () =>
-      controller.abort(new SmartError('runtime', 'interrupted', { code: 'interrupted' })),
-    );
-  const ctx = makeContext(opts, controller.signal);
+  const ctx = createContext(opts, runSignal(opts.signal));
   const argv = helpForSubcommand(opts.argv);
   try {
     const program = await buildProgram(ctx, argv);
@@ -314,10 +241,15 @@ export async function run(opts: RunOptions): Promise<number> {
     }
     return 0;
   } catch (e) {
-    if (controller.signal.aborted && !(isSmartError(e) && e.code !== 'interrupted')) {
-      ctx.io.stderr.write('interrupted\n');
-      return 130;
-    }
-    return printError(ctx, e);
+    return failed(ctx, e);
   }
+}
+
+/** A run that threw: "interrupted" after Ctrl-C, else the error printed. The exit code. */
+export function failed(ctx: Context, e: unknown): number {
+  if (ctx.signal.aborted && !(isSmartError(e) && e.code !== 'interrupted')) {
+    ctx.io.stderr.write('interrupted\n');
+    return 130;
+  }
+  return printError(ctx, e);
 }

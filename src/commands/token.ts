@@ -24,32 +24,36 @@ Examples:
   $ smart token --base-url http://localhost:8080 --client-id my-client --key ./keys/key.pem
 `,
     )
-    .action(async (opts: { cache: boolean }) => {
-      const { openTokenProvider } = await import('./shared.js');
-      const provider = await openTokenProvider(ctx);
-      const token = await provider.getToken({ noCache: !opts.cache });
-      const now = ctx.now();
-      ctx.log.verbose(
-        `granted scope: ${token.scope ?? `(not stated; requested ${token.requestedScope})`}`,
-      );
-      if (token.expiresAt) {
-        const { formatDuration } = await import('../core/jwt.js');
-        ctx.log.verbose(
-          `expires at ${new Date(token.expiresAt).toISOString()} (in ${formatDuration((token.expiresAt - now) / 1000)})${token.fromCache ? ', from the cache' : ''}`,
-        );
-      } else {
-        ctx.log.verbose('the server gave no expiry: the token was not cached');
-      }
-      const { writeOut, jsonText } = await import('../output/index.js');
-      if (jsonRequested(ctx)) {
-        const body = {
-          ...token.response,
-          expires_at: token.expiresAt ? new Date(token.expiresAt).toISOString() : null,
-          from_cache: token.fromCache,
-        };
-        await writeOut(ctx.io.stdout, jsonText(body, ctx.globals.output !== 'ndjson'));
-        return;
-      }
-      await writeOut(ctx.io.stdout, token.accessToken + '\n');
-    });
+    .action((opts: { cache: boolean }) => printToken(ctx, opts));
+}
+
+/** `smart token`: the action, also run without Commander for a bare `smart token` (fast.ts). */
+export async function printToken(ctx: Context, opts: { cache: boolean }): Promise<void> {
+  const { openTokenProvider } = await import('./shared.js');
+  const provider = await openTokenProvider(ctx);
+  const token = await provider.getToken({ noCache: !opts.cache });
+  const now = ctx.now();
+  ctx.log.verbose(
+    `granted scope: ${token.scope ?? `(not stated; requested ${token.requestedScope})`}`,
+  );
+  if (!token.expiresAt) {
+    ctx.log.verbose('the server gave no expiry: the token was not cached');
+  } else if (ctx.globals.verbose || ctx.globals.debug) {
+    // jwt.js only for this line.
+    const { formatDuration } = await import('../core/jwt.js');
+    ctx.log.verbose(
+      `expires at ${new Date(token.expiresAt).toISOString()} (in ${formatDuration((token.expiresAt - now) / 1000)})${token.fromCache ? ', from the cache' : ''}`,
+    );
+  }
+  const { writeOut, jsonText } = await import('../output/write.js');
+  if (jsonRequested(ctx)) {
+    const body = {
+      ...token.response,
+      expires_at: token.expiresAt ? new Date(token.expiresAt).toISOString() : null,
+      from_cache: token.fromCache,
+    };
+    await writeOut(ctx.io.stdout, jsonText(body, ctx.globals.output !== 'ndjson'));
+    return;
+  }
+  await writeOut(ctx.io.stdout, token.accessToken + '\n');
 }

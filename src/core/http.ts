@@ -1,6 +1,5 @@
-import { readFileSync } from 'node:fs';
 import type { IncomingMessage } from 'node:http';
-import { Readable } from 'node:stream';
+import type { Readable } from 'node:stream';
 import type { ReadableStream as NodeReadableStream } from 'node:stream/web';
 import { SmartError, type ErrorKind } from './errors.js';
 import { redactUrl, redactText } from './redact.js';
@@ -260,9 +259,10 @@ const NETWORK_RETRYABLE = new Set([
   'EAI_AGAIN',
 ]);
 
-function readCaBundle(path: string, what: string): string {
+async function readCaBundle(path: string, what: string): Promise<string> {
+  const { readFile } = await import('node:fs/promises');
   try {
-    return readFileSync(path, 'utf8');
+    return await readFile(path, 'utf8');
   } catch (e) {
     throw new SmartError(
       'usage',
@@ -385,9 +385,9 @@ export async function createHttpClient(options: HttpClientOptions = {}): Promise
     // Replacing `ca` drops the defaults, so put the system roots (and NODE_EXTRA_CA_CERTS) back.
     // node:tls only when a CA file is given: it costs a few ms on every start otherwise.
     const { rootCertificates } = await import('node:tls');
-    const ca = [...rootCertificates, readCaBundle(options.caFile, 'CA file')];
+    const ca = [...rootCertificates, await readCaBundle(options.caFile, 'CA file')];
     if (env.NODE_EXTRA_CA_CERTS)
-      ca.push(readCaBundle(env.NODE_EXTRA_CA_CERTS, 'NODE_EXTRA_CA_CERTS file'));
+      ca.push(await readCaBundle(env.NODE_EXTRA_CA_CERTS, 'NODE_EXTRA_CA_CERTS file'));
     connect = { ca };
   }
   const proxyEnv = {
@@ -562,6 +562,7 @@ export async function createHttpClient(options: HttpClientOptions = {}): Promise
         const h = new ResponseHeaders(res.headers);
         if (!init.stream)
           return answered({ status: res.status, url, headers: h, text: await res.text() });
+        const { Readable } = await import('node:stream');
         const stream = res.body
           ? Readable.fromWeb(res.body as unknown as NodeReadableStream<Uint8Array>)
           : Readable.from([]);

@@ -1,4 +1,4 @@
-import type { Context, OutStream } from '../context.js';
+import type { Context } from '../context.js';
 import { csvRow } from './csv.js';
 import type { Column } from './table.js';
 
@@ -6,18 +6,8 @@ export type { Column } from './table.js';
 import { terminalWidth } from './format.js';
 
 export { chooseOutputFormat, OUTPUT_FORMATS, terminalWidth } from './format.js';
-
-export function writeOut(stream: OutStream, text: string): Promise<void> {
-  return new Promise((resolve, reject) => {
-    const ok = stream.write(text, (err) => (err ? reject(err) : undefined));
-    if (ok) resolve();
-    else stream.once('drain', () => resolve());
-  });
-}
-
-export function jsonText(value: unknown, pretty: boolean): string {
-  return (pretty ? JSON.stringify(value, null, 2) : JSON.stringify(value)) + '\n';
-}
+import { jsonText, writeOut } from './write.js';
+export { jsonText, writeOut };
 
 /** A list of records: table, JSON array, one JSON object per line, or CSV. */
 export async function printRecords<T>(
