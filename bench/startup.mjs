@@ -86,9 +86,14 @@ try {
     report('startup', 'token (warm) / --version', ratio('smart token (warm)', 'smart --version'), {
       target: 1.15,
     }),
-    report('startup', 'query 1 page / --version', ratio('smart query (1 page)', 'smart --version'), {
-      target: 1.6,
-    }),
+    report(
+      'startup',
+      'query 1 page / --version',
+      ratio('smart query (1 page)', 'smart --version'),
+      {
+        target: 1.6,
+      },
+    ),
     report('startup', 'api /Patient / --version', ratio('smart api /Patient', 'smart --version'), {
       target: 1.6,
     }),

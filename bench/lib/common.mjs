@@ -2,7 +2,14 @@
 // timing and peak-RSS measurement, medians, and the report rows `npm run bench` gathers into
 // one table (bench/run.mjs sets SMART_BENCH_REPORT to a file; each bench appends JSON lines).
 import { spawn, spawnSync } from 'node:child_process';
-import { appendFileSync, existsSync, mkdtempSync, readFileSync, rmSync, writeFileSync } from 'node:fs';
+import {
+  appendFileSync,
+  existsSync,
+  mkdtempSync,
+  readFileSync,
+  rmSync,
+  writeFileSync,
+} from 'node:fs';
 import { tmpdir } from 'node:os';
 import { dirname, join } from 'node:path';
 import { fileURLToPath, pathToFileURL } from 'node:url';
@@ -25,7 +32,9 @@ export const hasCurl = spawnSync('curl', ['--version']).status === 0;
 export const TIME = '/usr/bin/time';
 export const hasGnuTime = existsSync(TIME) && spawnSync(TIME, ['-v', 'true']).status === 0;
 /** Without GNU time, node commands report their own peak RSS through this preload. */
-const MAXRSS_PRELOAD = join(dirname(fileURLToPath(import.meta.url)), 'maxrss.cjs');
+const MAXRSS_PRELOAD = pathToFileURL(
+  join(dirname(fileURLToPath(import.meta.url)), 'maxrss.mjs'),
+).href;
 
 export const median = (xs) => {
   const s = [...xs].sort((a, b) => a - b);
@@ -146,7 +155,7 @@ export function measure(cmd, args, env, options = {}) {
   if (hasGnuTime) argv = [TIME, ['-v', cmd, ...args]];
   else if (cmd === process.execPath) {
     rssFile = join(mkdtempSync(join(tmpdir(), 'smart-bench-rss-')), 'maxrss');
-    argv = [cmd, ['-r', MAXRSS_PRELOAD, ...args]];
+    argv = [cmd, ['--import', MAXRSS_PRELOAD, ...args]];
     env = { ...env, SMART_BENCH_MAXRSS_FILE: rssFile };
   }
   return new Promise((resolve, reject) => {

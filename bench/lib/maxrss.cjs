@@ -1,8 +1,0 @@
-// Preloaded (node -r) by the benches when /usr/bin/time is missing: the process writes its own
-// peak RSS (KB) to $SMART_BENCH_MAXRSS_FILE as it exits.
-const file = process.env.SMART_BENCH_MAXRSS_FILE;
-if (file) {
-  process.on('exit', () => {
-    require('node:fs').writeFileSync(file, String(process.resourceUsage().maxRSS));
-  });
-}
