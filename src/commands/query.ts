@@ -134,6 +134,31 @@ resources and rate on stderr (one line that updates).
         signal: ctx.signal,
         onWarning: (m) => ctx.log.warn(m),
       });
-      await stream.renderSearch(ctx.io.stdout, pages, { ...render, combine });
+      const paging = Boolean(opts.all) || limit !== undefined;
+      // --verbose and --debug lines would break into the line: no progress with them.
+      const quiet = ctx.globals.verbose || ctx.globals.debug;
+      if (!paging || !ctx.io.stderr.isTTY || quiet) {
+        await stream.renderSearch(ctx.io.stdout, pages, { ...render, combine });
+        return;
+      }
+      // Paging on a terminal: one line on stderr that says how far it got.
+      const { pagingProgress } = await import('../output/query-progress.js');
+      const progress = pagingProgress(pages, ctx.io, ctx.now);
+      try {
+        await stream.renderSearch(progress.stdout, progress.pages, {
+          ...render,
+          combine,
+          info: (line) => {
+            progress.finish();
+            render.info(line);
+          },
+          warn: (line) => {
+            progress.clear();
+            render.warn(line);
+          },
+        });
+      } finally {
+        progress.finish();
+      }
     });
 }

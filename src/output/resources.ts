@@ -168,7 +168,8 @@ const COLUMNS: Record<string, Column<Resource>[]> = {
     idCol,
     col('date', (r) => when(r, 'effective') || str(r.issued)),
     col('code', (r) => codeableConcept(r.code)),
-    col('value', observationValue),
+    // The value keeps its unit (at its end) on a narrow terminal: the other columns give first.
+    { ...col('value', observationValue), keep: true },
     col('subject', (r) => reference(r.subject)),
   ],
   Condition: [

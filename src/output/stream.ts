@@ -319,6 +319,7 @@ async function table(
     const columns: Column<Cells>[] = o.columns.map((c, i) => ({
       header: c.header,
       get: (row) => row[i],
+      keep: c.keep,
     }));
     await sink.write(renderTable(rows, columns, o.width || DEFAULT_WIDTH));
   }
