@@ -15,6 +15,8 @@ export interface BulkFile {
   ranges?: boolean;
   /** For the n-th request of this file (1-based), send this many bytes and cut the connection. */
   cut?: Record<number, number>;
+  /** For the n-th request of this file, send this many bytes and then nothing (held open). */
+  stall?: Record<number, number>;
 }
 
 export interface BulkStubOptions {
@@ -83,6 +85,11 @@ export async function startBulkStub(ws: Workspace, o: BulkStubOptions = {}): Pro
         res.writeHead(206, { ...headers, 'content-length': String(body.length) });
       } else {
         res.writeHead(200, { ...headers, 'content-length': String(body.length) });
+      }
+      const stall = f.stall?.[n];
+      if (stall !== undefined) {
+        res.write(body.subarray(0, stall));
+        return;
       }
       const cut = f.cut?.[n];
       if (cut !== undefined) {

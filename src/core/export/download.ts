@@ -10,7 +10,7 @@ import {
 import { redactUrl } from '../redact.js';
 import { DirectorySink } from './sinks/directory.js';
 import type { FileMeta, Sink, SinkUpload } from './sinks/types.js';
-import { LineCounter, countingStream } from './lines.js';
+import { LineCounter, countingStream, type LineCount } from './lines.js';
 import { clamp, downloadBackoff, sleep as defaultSleep } from './timing.js';
 import { parseRetryAfter } from '../http.js';
 import type { ExportEvent, ExportSession, PlannedFile } from './types.js';
@@ -228,7 +228,8 @@ async function tryOnce(
   const signal = AbortSignal.any(signals);
   // Bytes kept from a cut attempt (or an interrupted run): ask for the rest only. A part left by
   // an earlier run is tried too; a server without ranges answers 200 and it starts over.
-  const have = sink.partial ? await sink.partial(file.name) : 0;
+  const kept = sink.partial ? await sink.partial(file.name) : { bytes: 0 };
+  const have = kept.bytes;
   const headers: Record<string, string> = { accept: 'application/fhir+ndjson' };
   if (have > 0) {
     headers.range = `bytes=${have}-`;
@@ -288,11 +289,14 @@ async function tryOnce(
   ranges.validator =
     etag && !etag.startsWith('W/') ? etag : (res.headers.get('last-modified') ?? undefined);
   let upload: SinkUpload;
-  const counter = new LineCounter();
+  let counter = new LineCounter();
   try {
     // 206: after the kept bytes; 200: the whole file again, from zero.
     upload = await sink.open(file.name, { append: partial });
-    if ((upload.offset ?? 0) > 0 && upload.existing) {
+    const offset = upload.offset ?? 0;
+    const noted = offset > 0 ? parseCount(kept.note) : undefined;
+    if (noted?.bytes === offset) counter = LineCounter.from(noted);
+    else if (offset > 0 && upload.existing) {
       for await (const chunk of upload.existing()) counter.push(chunk as Buffer);
     }
   } catch (e) {
@@ -307,7 +311,12 @@ async function tryOnce(
   }, idleMs);
   const interval = o.progressIntervalMs ?? 250;
   let lastProgress = o.now();
+  // The count at recent chunk boundaries: after a cut, the count at the bytes that reached the
+  // disk is found from the last one at or before them, without reading the file again.
+  const marks: LineCount[] = [counter.snapshot()];
   const onChunk = () => {
+    marks.push(counter.snapshot());
+    if (marks.length > 256) marks.splice(0, 128);
     idle.refresh();
     const t = o.now();
     if (t - lastProgress >= interval) {
@@ -325,7 +334,9 @@ async function tryOnce(
   } catch (e) {
     const fatal = sink.fatal(e, file.name);
     // A cut transfer from a server that takes ranges: keep the bytes for the next attempt.
-    await upload.abort(ranges.resumable && !fatal).catch(() => undefined);
+    const keep = ranges.resumable && !fatal;
+    await upload.abort(keep).catch(() => undefined);
+    if (keep) await noteCount(upload, marks).catch(() => undefined);
     if (o.signal?.aborted) throw o.signal.reason ?? e;
     if (fatal) throw fatal;
     const kept = ranges.resumable ? '; continuing from there' : '';
@@ -345,6 +356,31 @@ async function tryOnce(
     clearTimeout(idle);
   }
   return { bytes: counter.bytes, lines: counter.lines, upload };
+}
+
+function parseCount(text: string | undefined): LineCount | undefined {
+  if (!text) return undefined;
+  try {
+    const v = JSON.parse(text) as Partial<LineCount>;
+    return Number.isSafeInteger(v.bytes) &&
+      Number.isSafeInteger(v.lines) &&
+      typeof v.pending === 'boolean'
+      ? (v as LineCount)
+      : undefined;
+  } catch {
+    return undefined;
+  }
+}
+
+/** Note the line count at the bytes kept on disk, from the last mark at or before them. */
+async function noteCount(upload: SinkUpload, marks: LineCount[]): Promise<void> {
+  if (!upload.keptBytes || !upload.note || !upload.existing) return;
+  const size = await upload.keptBytes();
+  const mark = [...marks].reverse().find((m) => m.bytes <= size);
+  if (!mark) return;
+  const counter = LineCounter.from(mark);
+  for await (const chunk of upload.existing(mark.bytes, size)) counter.push(chunk as Buffer);
+  await upload.note(JSON.stringify(counter.snapshot()));
 }
 
 function describeStreamError(e: unknown): string {

@@ -5,6 +5,13 @@ const CR = 0x0d;
 const SP = 0x20;
 const TAB = 0x09;
 
+/** A LineCounter's state at a byte offset. */
+export interface LineCount {
+  bytes: number;
+  lines: number;
+  pending: boolean;
+}
+
 /**
  * Counts NDJSON lines in a byte stream, chunk by chunk, without holding more than one chunk:
  * a line is counted when its newline arrives, or at the end when the last line has no newline.
@@ -15,6 +22,19 @@ export class LineCounter {
   bytes = 0;
   /** Whether the current, unfinished line holds anything but blanks (space, tab, CR). */
   private pending = false;
+
+  /** Where the count stands, to continue it later (e.g. after a cut download). */
+  snapshot(): LineCount {
+    return { bytes: this.bytes, lines: this.lines, pending: this.pending };
+  }
+
+  static from(at: LineCount): LineCounter {
+    const c = new LineCounter();
+    c.bytes = at.bytes;
+    c.lines = at.lines;
+    c.pending = at.pending;
+    return c;
+  }
 
   push(chunk: Uint8Array): void {
     this.bytes += chunk.length;

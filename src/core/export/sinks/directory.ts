@@ -1,7 +1,7 @@
 import { createReadStream, createWriteStream, promises as fs } from 'node:fs';
 import { randomBytes } from 'node:crypto';
 import { basename, dirname, join, sep } from 'node:path';
-import type { Readable } from 'node:stream';
+import { Readable } from 'node:stream';
 import { SmartError, isSmartError, systemErrorCode } from '../../errors.js';
 import { fileError, readTextFile, writeFileAtomic } from '../../fsutil.js';
 import { quoteArg as quote } from '../poll.js';
@@ -156,17 +156,25 @@ export class DirectorySink implements Sink {
     const finalPath = this.describe(name);
     const part = partPath(this.location, name, this.tag);
     await fs.mkdir(dirname(finalPath), { recursive: true, mode: 0o700 });
-    const offset = options.append ? await this.partial(name) : 0;
+    const offset = options.append ? (await this.partial(name)).bytes : 0;
+    const note = `${part}.note`;
+    await fs.rm(note, { force: true });
     const stream = createWriteStream(part, { mode: 0o600, flags: offset > 0 ? 'a' : 'w' });
     const closed = new Promise<void>((resolve) => stream.once('close', () => resolve()));
     let settled = false;
     return {
       stream,
       offset,
-      existing: () => createReadStream(part, { start: 0, end: Math.max(0, offset - 1) }),
+      existing: (start = 0, end = offset) =>
+        end > start
+          ? createReadStream(part, { start, end: end - 1 })
+          : Readable.from([] as Buffer[]),
+      keptBytes: async () => (await fs.stat(part).catch(() => undefined))?.size ?? 0,
+      note: (text: string) => fs.writeFile(note, text, { mode: 0o600 }),
       commit: async () => {
         settled = true;
         await fs.rename(part, finalPath);
+        await fs.rm(note, { force: true });
       },
       abort: async (keep = false) => {
         if (settled) return;
@@ -179,9 +187,12 @@ export class DirectorySink implements Sink {
     };
   }
 
-  async partial(name: string): Promise<number> {
-    const st = await fs.stat(partPath(this.location, name, this.tag)).catch(() => undefined);
-    return st?.isFile() ? st.size : 0;
+  async partial(name: string): Promise<{ bytes: number; note?: string }> {
+    const part = partPath(this.location, name, this.tag);
+    const st = await fs.stat(part).catch(() => undefined);
+    if (!st?.isFile() || st.size === 0) return { bytes: 0 };
+    const note = await fs.readFile(`${part}.note`, 'utf8').catch(() => undefined);
+    return { bytes: st.size, ...(note !== undefined ? { note } : {}) };
   }
 
   async sweep(names: string[]): Promise<void> {
@@ -198,10 +209,19 @@ export class DirectorySink implements Sink {
         );
         parts.sort((x, y) => y.size - x.size);
         const [best, ...rest] = parts;
-        for (const { p } of rest) await fs.rm(p, { force: true });
+        for (const { p } of rest) {
+          await fs.rm(p, { force: true });
+          await fs.rm(`${p}.note`, { force: true });
+        }
         if (best && best.p !== mine) {
-          if (best.size > 0) await fs.rename(best.p, mine).catch(() => undefined);
-          else await fs.rm(best.p, { force: true });
+          await fs.rm(`${mine}.note`, { force: true });
+          if (best.size > 0) {
+            await fs.rename(best.p, mine).catch(() => undefined);
+            await fs.rename(`${best.p}.note`, `${mine}.note`).catch(() => undefined);
+          } else {
+            await fs.rm(best.p, { force: true });
+            await fs.rm(`${best.p}.note`, { force: true });
+          }
         }
       }),
     );

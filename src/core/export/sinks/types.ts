@@ -26,14 +26,18 @@ export interface SinkUpload {
   readonly stream: Writable;
   /** Bytes already there from an earlier attempt (opened with `append`); they come first. */
   readonly offset?: number;
-  /** Those earlier bytes, read back (for the line count); there when `offset` is over 0. */
-  existing?(): Readable;
+  /** The partial bytes [start, end) read back (for the line count); default: the earlier ones. */
+  existing?(start?: number, end?: number): Readable;
   commit(meta: FileMeta): Promise<void>;
   /**
    * Drop whatever was written; nothing becomes visible. Safe after a failure and twice. With
    * `keep`, a sink that can resume keeps the partial bytes for a later `append`.
    */
   abort(keep?: boolean): Promise<void>;
+  /** Bytes on hand after a kept abort. */
+  keptBytes?(): Promise<number>;
+  /** After a kept abort: what the downloader needs to continue (e.g. the line count so far). */
+  note?(text: string): Promise<void>;
 }
 
 /**
@@ -74,7 +78,7 @@ export interface Sink {
    * Bytes of `name` kept from an interrupted attempt (or run), which a download can continue
    * from with a Range request. Optional: a sink without it always starts from zero.
    */
-  partial?(name: string): Promise<number>;
+  partial?(name: string): Promise<{ bytes: number; note?: string }>;
   /**
    * Remove leftovers of interrupted runs (partial files, unfinished uploads) for these names; a
    * sink with `partial` keeps the longest partial file of each for a ranged continuation.
