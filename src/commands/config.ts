@@ -18,6 +18,8 @@ export const CONFIG_KEYS: readonly ProfileKey[] = [
   'jwksUri',
   'caFile',
   'insecure',
+  'server',
+  'registrationUrl',
 ];
 
 const PATH_KEYS: readonly ProfileKey[] = ['key', 'caFile'];
@@ -85,7 +87,8 @@ export function registerConfig(program: Command, ctx: Context): void {
     .addHelpText(
       'after',
       `
-Keys: ${CONFIG_KEYS.join(', ')}.
+Keys: ${CONFIG_KEYS.slice(0, 7).join(', ')},
+  ${CONFIG_KEYS.slice(7).join(', ')}.
 Precedence: flag > SMART_* environment variable > profile > default.
 Secrets are never stored: the admin secret comes from SMART_ADMIN_SECRET.
 

@@ -52,14 +52,14 @@ export const commandManifest: CommandEntry[] = [
     name: 'register-client',
     term: 'register-client [options] <client-id>',
     description:
-      'Register a backend-services Client and its AccessPolicy on Aidbox (or the sandbox) with the admin API',
+      'Register a backend-services client: Aidbox admin API (default), RFC 7591, or SMART reference servers',
     load: async () => (await import('./register-client.js')).registerRegisterClient,
   },
   {
     name: 'unregister-client',
     term: 'unregister-client [options] <client-id>',
     description:
-      'Delete a Client and its AccessPolicy from Aidbox (or the sandbox) with the admin API',
+      'Delete a registered client: Aidbox Client and AccessPolicy, or an RFC 7592 registration',
     load: async () => (await import('./unregister-client.js')).registerUnregisterClient,
   },
   {

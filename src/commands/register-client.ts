@@ -2,10 +2,15 @@ import type { Command } from 'commander';
 import { resolve } from 'node:path';
 import type { Context } from '../context.js';
 import { SmartError, usageError } from '../core/errors.js';
-import type { AdminCredentials, AdminOutcome, AdminRequest } from '../core/aidbox.js';
+import type { AdminCredentials } from '../core/aidbox.js';
+import { isLoopbackUrl, loopbackWarning } from '../core/aidbox.js';
 import type { Jwks } from '../core/keys.js';
+import { shortId } from '../core/redact.js';
+import { adminSecret, printOutcomes } from './shared.js';
 
 interface RegisterOptions {
+  server?: string;
+  registrationUrl?: string;
   jwksUri?: string;
   jwksFile?: string;
   tokenExpiration?: string;
@@ -41,95 +46,26 @@ function checkHttpUrl(flag: string, value: string): string {
   );
 }
 
-/** The admin secret: the environment, else a masked prompt on a terminal, else an error. */
-export async function adminSecret(
-  ctx: Context,
-  secret: string | undefined,
-  who: string,
-  baseUrl: string,
-): Promise<string> {
-  if (secret) return secret;
-  if (!ctx.interactive()) {
-    throw usageError(
-      `no admin secret for "${who}" at ${baseUrl}`,
-      'set SMART_ADMIN_SECRET (or BOX_ROOT_CLIENT_SECRET); smart prompts for it only on a terminal without --no-input',
-      { code: 'missing_admin_secret' },
-    );
-  }
-  const { default: inquirer } = await import('inquirer');
-  const prompt = inquirer.createPromptModule({ input: ctx.io.stdin, output: ctx.io.stderr });
-  const answer = await prompt<{ secret: string }>([
-    {
-      type: 'password',
-      name: 'secret',
-      mask: '*',
-      message: `Admin secret for ${who} at ${baseUrl}:`,
-    },
-  ]);
-  if (!answer.secret) throw usageError('no admin secret given');
-  return answer.secret;
-}
-
-/** `PUT <url>` and the pretty body: what --dry-run prints. */
-export function describeRequests(reqs: AdminRequest[]): string {
-  return reqs
-    .map(
-      (r) =>
-        `${r.method} ${r.url}${r.body === undefined ? '' : `\n${JSON.stringify(r.body, null, 2)}`}\n`,
-    )
-    .join('\n');
-}
-
-export async function printOutcomes(
-  ctx: Context,
-  outcomes: AdminOutcome[],
-  verb: string,
-): Promise<void> {
-  const out = await import('../output/index.js');
-  if (ctx.outputFormat() === 'table') {
-    await out.printRecords(ctx, outcomes, [
-      { header: 'resource', get: (o) => o.resourceType },
-      { header: 'id', get: (o) => o.id },
-      { header: 'result', get: (o) => (o.result === 'absent' ? 'already gone' : o.result) },
-    ]);
-    return;
-  }
-  // {client: {...}, accessPolicy: {...}}: each with the result and what the server stored.
-  const body: Record<string, unknown> = {};
-  for (const o of outcomes) {
-    body[o.resourceType === 'Client' ? 'client' : 'accessPolicy'] = {
-      resourceType: o.resourceType,
-      id: o.id,
-      url: o.url,
-      result: o.result,
-      status: o.status,
-      ...(o.resource ? { resource: o.resource } : {}),
-    };
-  }
-  ctx.log.verbose(
-    `${verb}: ${outcomes.map((o) => `${o.resourceType}/${o.id} ${o.result}`).join(', ')}`,
-  );
-  await out.writeOut(ctx.io.stdout, out.jsonText(body, ctx.outputFormat() !== 'ndjson'));
-}
-
 export function registerRegisterClient(program: Command, ctx: Context): void {
   program
     .command('register-client <client-id>')
     .description(
-      'Register a backend-services Client and its AccessPolicy on Aidbox (or the sandbox) with the admin API',
+      'Register a backend-services client: Aidbox admin API (default), RFC 7591, or SMART reference servers',
     )
+    .option('--server <kind>', 'aidbox | rfc7591 | smart-reference (default aidbox)')
+    .option('--registration-url <url>', 'rfc7591/smart-reference: the registration endpoint')
     .option('--jwks-uri <url>', 'where the server fetches the public keys (preferred)')
     .option(
       '--jwks-file <file>',
       'register the public keys of this JWKS inline instead of a jwks_uri',
     )
-    .option('--token-expiration <seconds>', 'access token lifetime (default 300)')
-    .option('--type <type>', 'Client.type (default bulk-api-client)')
-    .option('--no-access-policy', 'do not create the allow AccessPolicy linked to the client')
-    .option('--dry-run', 'print each request (PUT <url> and body) and send nothing')
+    .option('--token-expiration <seconds>', 'aidbox: access token lifetime (default 300)')
+    .option('--type <type>', 'aidbox: Client.type (default bulk-api-client)')
+    .option('--no-access-policy', 'aidbox: do not create the allow AccessPolicy of the client')
+    .option('--dry-run', 'print each request (method, URL, body; secrets masked), send nothing')
     .option(
       '--admin-client <id>',
-      'admin client for HTTP Basic (default: SMART_ADMIN_CLIENT, BOX_ROOT_CLIENT_ID, else root)',
+      'aidbox admin client for HTTP Basic (default: SMART_ADMIN_CLIENT, BOX_ROOT_CLIENT_ID, root)',
     )
     .option(
       '--no-check',
@@ -142,36 +78,44 @@ export function registerRegisterClient(program: Command, ctx: Context): void {
     .addHelpText(
       'after',
       `
-PUT <base-url>/Client/<id> (type, active, grant_types [client_credentials], jwt-bearer assertions,
-token_format jwt, scope, jwks_uri or jwks), then PUT <base-url>/AccessPolicy/<id> (engine allow,
-linked to the Client). <base-url> is the server origin, not the FHIR base. Running it again
-updates both; each is reported as created or updated.
-The admin secret comes from SMART_ADMIN_SECRET (or BOX_ROOT_CLIENT_SECRET), else a prompt.
---scope (global) sets Client.scope, default "system/*.read".
+--server aidbox (default): PUT <base-url>/Client/<id> (type, active, grant_types
+[client_credentials], jwt-bearer assertions, token_format jwt, scope, jwks_uri or jwks), then
+PUT <base-url>/AccessPolicy/<id> (engine allow, linked to the Client). <base-url> is the server
+origin, not the FHIR base. Running it again updates both. The admin secret comes from
+SMART_ADMIN_SECRET (or BOX_ROOT_CLIENT_SECRET), else a prompt.
+--server rfc7591: POST JSON to --registration-url (else discovery's registration_endpoint):
+client_name <client-id>, client_credentials, private_key_jwt, the key's alg, jwks_uri or jwks,
+scope. An initial access token comes from SMART_REGISTRATION_TOKEN. The server assigns the
+client id: it is printed and saved; RFC 7592 management credentials go to a 0600 file.
+--server smart-reference: POST <base-url>/auth/register (form jwks or jwks_url); the answer is
+the client id.
+--scope (global) sets the registered scope, default "system/*.read".
 
 Examples:
-  $ SMART_ADMIN_SECRET=... smart register-client my-client \\
-      --jwks-uri https://keys.example.org/jwks.json
-  $ smart register-client my-client --jwks-uri http://jwks:8082/.well-known/jwks.json \\
-      --scope "system/*.read" --dry-run
-  $ smart register-client my-client --jwks-file ~/.config/smart/keys/jwks.json \\
-      --token-expiration 600
+  $ SMART_ADMIN_SECRET=... smart register-client my-client --jwks-uri https://k.example/jwks.json
+  $ smart register-client my-client --jwks-uri http://jwks:8082/.well-known/jwks.json --dry-run
+  $ smart register-client my-app --server rfc7591 --jwks-file ~/.config/smart/keys/jwks.json
+  $ smart register-client my-app --server smart-reference --jwks-uri https://k.example/jwks.json
 `,
     )
-    .action(async (clientIdArg: string, opts: RegisterOptions) => {
-      const aidbox = await import('../core/aidbox.js');
-      const clientId = aidbox.checkClientId(clientIdArg);
+    .action(async (name: string, opts: RegisterOptions) => {
+      const [registration, { requireSetting }] = await Promise.all([
+        import('../core/registration/index.js'),
+        import('../core/settings.js'),
+      ]);
+      const settings = await ctx.settings();
+      const kind = registration.checkServerKind(
+        settings.server ?? registration.DEFAULT_SERVER_KIND,
+        settings.sources.server === 'flag' ? '--server' : 'server',
+      );
       if (opts.jwksUri) checkHttpUrl('--jwks-uri', opts.jwksUri);
       const expiration = parseSeconds('--token-expiration', opts.tokenExpiration);
-      const settings = await ctx.settings();
-      const { requireSetting } = await import('../core/settings.js');
       const baseUrl = requireSetting(
         settings,
         'baseUrl',
         'to register the client (the server origin)',
       );
 
-      let inline: Awaited<ReturnType<typeof aidbox.inlineJwks>> | undefined;
       let fileJwks: Jwks | undefined;
       let jwksFile: string | undefined;
       if (opts.jwksFile) {
@@ -184,8 +128,6 @@ Examples:
         const { readJwksFile } = await import('../core/keys.js');
         jwksFile = resolve(ctx.cwd, opts.jwksFile);
         fileJwks = await readJwksFile(jwksFile);
-        inline = aidbox.inlineJwks(fileJwks, jwksFile);
-        for (const w of inline.warnings) ctx.log.warn(w);
       } else if (!opts.jwksUri) {
         throw usageError(
           'register-client needs --jwks-uri <url> (or --jwks-file <file>)',
@@ -193,55 +135,129 @@ Examples:
           { code: 'missing_jwks' },
         );
       }
-      const body = aidbox.clientBody({
+
+      // The signing alg the server is told about (rfc7591): the key's, else the JWKS's.
+      let alg: string | undefined;
+      if (kind === 'rfc7591') {
+        if (settings.key) {
+          const { loadSigningKey } = await import('../core/keys.js');
+          alg = (await loadSigningKey(settings.key, { alg: settings.alg })).alg;
+        } else if (fileJwks?.keys.length === 1 && typeof fileJwks.keys[0]!.alg === 'string') {
+          alg = fileJwks.keys[0]!.alg;
+        }
+      }
+
+      let httpClient: Awaited<ReturnType<Context['http']>> | undefined;
+      const http = async () => (httpClient ??= await ctx.http());
+      const discover = async () => {
+        if (!settings.fhirUrl) return undefined;
+        const { cachedDiscovery } = await import('../core/discovery.js');
+        return (await cachedDiscovery(http, settings.fhirUrl, settings.paths.cacheDir, ctx.now()))
+          .config;
+      };
+      const input = {
+        name,
+        baseUrl,
+        fhirUrl: settings.fhirUrl,
         scope: settings.scope,
         jwksUri: opts.jwksUri,
-        jwks: inline?.keys,
+        jwks: fileJwks,
+        jwksSource: jwksFile,
+        alg,
+        registrationUrl: settings.registrationUrl,
+        registrationToken: settings.registrationToken,
         tokenExpiration: expiration,
-        type: opts.type,
-      });
-      const requests = aidbox.registrationRequests(baseUrl, clientId, body, {
+        clientType: opts.type,
         accessPolicy: opts.accessPolicy,
+      };
+
+      if (opts.jwksUri && isLoopbackUrl(opts.jwksUri)) ctx.log.warn(loopbackWarning(opts.jwksUri));
+
+      const registrar = await registration.registrarFor(kind);
+      // Plan first (it validates everything, and --dry-run needs nothing else).
+      const planned = await registration.registerClient({
+        kind,
+        input,
+        deps: { http: await http(), discover },
+        dryRun: true,
       });
-
-      if (opts.jwksUri && aidbox.isLoopbackUrl(opts.jwksUri))
-        ctx.log.warn(aidbox.loopbackWarning(opts.jwksUri));
-
+      for (const w of planned.plan.warnings) ctx.log.warn(w);
       if (opts.dryRun) {
         const { writeOut } = await import('../output/index.js');
-        await writeOut(ctx.io.stdout, describeRequests(requests));
+        await writeOut(ctx.io.stdout, registration.describeCalls(planned.plan.calls));
         ctx.log.info('dry run: nothing was sent');
         return;
       }
 
       if (opts.check) await preCheck(ctx, opts.jwksUri, fileJwks, jwksFile);
 
-      const admin: AdminCredentials = {
-        clientId: opts.adminClient ?? settings.adminClientId,
-        secret: await adminSecret(
-          ctx,
-          settings.adminSecret,
-          opts.adminClient ?? settings.adminClientId,
-          baseUrl,
-        ),
+      let admin: AdminCredentials | undefined;
+      if (registrar.needsAdmin) {
+        admin = {
+          clientId: opts.adminClient ?? settings.adminClientId,
+          secret: await adminSecret(
+            ctx,
+            settings.adminSecret,
+            opts.adminClient ?? settings.adminClientId,
+            baseUrl,
+          ),
+        };
+      }
+      const deps = {
+        http: await http(),
+        admin,
+        discover,
+        configDir: settings.paths.configDir,
       };
-      const http = await ctx.http();
-      const outcomes = await aidbox.sendAdminRequests(http, requests, admin);
-      for (const o of outcomes)
-        ctx.log.verbose(`${o.resourceType}/${o.id}: ${o.result} (HTTP ${o.status})`);
-      await printOutcomes(ctx, outcomes, 'registered');
+      const result = await registrar.apply(planned.plan, deps);
+      let managementFile: string | undefined;
+      if (result.management) {
+        const { saveManagement } = await import('../core/registration/store.js');
+        managementFile = await saveManagement(settings.paths.configDir, result.management);
+      }
+      for (const r of result.rows)
+        ctx.log.verbose(`${r.what}/${shortId(r.id)}: ${r.result} (HTTP ${r.status})`);
+
+      if (kind === 'aidbox') {
+        await printOutcomes(ctx, result.rows, 'registered');
+      } else {
+        if (kind === 'rfc7591') {
+          ctx.log.info(
+            managementFile
+              ? `registration access token saved (0600) in ${managementFile}: \`smart unregister-client --server rfc7591\` can delete the registration`
+              : 'the server gave no registration_client_uri/registration_access_token: the registration cannot be deleted from here',
+          );
+        }
+        const { printObject } = await import('../output/index.js');
+        const row = result.rows[0]!;
+        await printObject(
+          ctx,
+          {
+            server: kind,
+            clientId: result.clientId,
+            registrationUrl: row.url,
+            status: row.status,
+            managementSaved: Boolean(managementFile),
+            ...(row.resource ? { response: row.resource } : {}),
+          },
+          [['client id', result.clientId]],
+        );
+      }
 
       if (opts.save) {
         const { updateProfile } = await import('../core/settings.js');
         const patch: Record<string, string | undefined> = {
-          clientId,
-          scope: body.scope.join(' '),
+          clientId: result.clientId,
+          scope: settings.scope.trim().split(/\s+/).join(' '),
           baseUrl,
         };
         if (opts.jwksUri) patch.jwksUri = opts.jwksUri;
+        if (kind !== 'aidbox' || settings.sources.server === 'flag') patch.server = kind;
+        if (settings.sources.registrationUrl === 'flag')
+          patch.registrationUrl = settings.registrationUrl;
         await updateProfile(settings.paths.configFile, settings.profile, patch);
         ctx.log.info(
-          `saved clientId ${clientId}${opts.jwksUri ? ', jwksUri' : ''}, scope and baseUrl in profile "${settings.profile}" (${settings.paths.configFile})`,
+          `saved clientId ${shortId(result.clientId)}${opts.jwksUri ? ', jwksUri' : ''}, scope and baseUrl in profile "${settings.profile}" (${settings.paths.configFile})`,
         );
       }
     });

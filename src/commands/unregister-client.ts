@@ -1,58 +1,73 @@
 import type { Command } from 'commander';
 import type { Context } from '../context.js';
 import type { AdminCredentials } from '../core/aidbox.js';
+import { shortId } from '../core/redact.js';
+import { adminSecret, printOutcomes } from './shared.js';
+
+interface UnregisterOptions {
+  server?: string;
+  accessPolicy: boolean;
+  dryRun?: boolean;
+  adminClient?: string;
+}
 
 export function registerUnregisterClient(program: Command, ctx: Context): void {
   program
     .command('unregister-client <client-id>')
     .description(
-      'Delete a Client and its AccessPolicy from Aidbox (or the sandbox) with the admin API',
+      'Delete a registered client: Aidbox Client and AccessPolicy, or an RFC 7592 registration',
     )
-    .option('--no-access-policy', 'leave the AccessPolicy with the same id alone')
+    .option('--server <kind>', 'aidbox | rfc7591 | smart-reference (default aidbox)')
+    .option('--no-access-policy', 'aidbox: leave the AccessPolicy with the same id alone')
     .option('--dry-run', 'print each request and send nothing')
     .option(
       '--admin-client <id>',
-      'admin client for HTTP Basic (default: SMART_ADMIN_CLIENT, BOX_ROOT_CLIENT_ID, else root)',
+      'aidbox admin client for HTTP Basic (default: SMART_ADMIN_CLIENT, BOX_ROOT_CLIENT_ID, root)',
     )
     .addHelpText(
       'after',
       `
-DELETE <base-url>/AccessPolicy/<id>, then DELETE <base-url>/Client/<id>. A resource that does
-not exist is reported as "already gone" and is not an error.
+aidbox: DELETE <base-url>/AccessPolicy/<id>, then DELETE <base-url>/Client/<id>. A resource that
+does not exist is reported as "already gone" and is not an error.
+rfc7591: DELETE the registration_client_uri saved by register-client, with its registration
+access token (RFC 7592); without one saved it says so (exit 1).
+smart-reference: those servers cannot delete a registration (exit 1).
 
 Examples:
   $ SMART_ADMIN_SECRET=... smart unregister-client my-client
   $ smart unregister-client my-client --dry-run
+  $ smart unregister-client "$(smart config get clientId)" --server rfc7591
 `,
     )
-    .action(
-      async (
-        clientIdArg: string,
-        opts: { accessPolicy: boolean; dryRun?: boolean; adminClient?: string },
-      ) => {
-        const [aidbox, { requireSetting }, { adminSecret, describeRequests, printOutcomes }] =
-          await Promise.all([
-            import('../core/aidbox.js'),
-            import('../core/settings.js'),
-            import('./register-client.js'),
-          ]);
-        const clientId = aidbox.checkClientId(clientIdArg);
-        const settings = await ctx.settings();
-        const baseUrl = requireSetting(
-          settings,
-          'baseUrl',
-          'to unregister the client (the server origin)',
-        );
-        const requests = aidbox.unregistrationRequests(baseUrl, clientId, {
-          accessPolicy: opts.accessPolicy,
-        });
-        if (opts.dryRun) {
-          const { writeOut } = await import('../output/index.js');
-          await writeOut(ctx.io.stdout, describeRequests(requests));
-          ctx.log.info('dry run: nothing was sent');
-          return;
-        }
-        const admin: AdminCredentials = {
+    .action(async (clientId: string, opts: UnregisterOptions) => {
+      const [registration, { requireSetting }] = await Promise.all([
+        import('../core/registration/index.js'),
+        import('../core/settings.js'),
+      ]);
+      const settings = await ctx.settings();
+      const kind = registration.checkServerKind(
+        settings.server ?? registration.DEFAULT_SERVER_KIND,
+        settings.sources.server === 'flag' ? '--server' : 'server',
+      );
+      const baseUrl =
+        kind === 'aidbox'
+          ? requireSetting(settings, 'baseUrl', 'to unregister the client (the server origin)')
+          : (settings.baseUrl ?? '');
+      const registrar = await registration.registrarFor(kind);
+      const input = { clientId, baseUrl, accessPolicy: opts.accessPolicy };
+      const configDir = settings.paths.configDir;
+      if (opts.dryRun) {
+        const calls = await registrar.planRemoval(input, { http: await ctx.http(), configDir });
+        const { writeOut } = await import('../output/index.js');
+        await writeOut(ctx.io.stdout, registration.describeCalls(calls));
+        ctx.log.info('dry run: nothing was sent');
+        return;
+      }
+      let admin: AdminCredentials | undefined;
+      if (registrar.needsAdmin) {
+        // The plan first: a bad id is refused before any prompt.
+        await registrar.planRemoval(input, { http: await ctx.http(), configDir });
+        admin = {
           clientId: opts.adminClient ?? settings.adminClientId,
           secret: await adminSecret(
             ctx,
@@ -61,11 +76,11 @@ Examples:
             baseUrl,
           ),
         };
-        const outcomes = await aidbox.sendAdminRequests(await ctx.http(), requests, admin);
-        for (const o of outcomes) {
-          if (o.result === 'absent') ctx.log.info(`${o.resourceType}/${o.id} was already gone`);
-        }
-        await printOutcomes(ctx, outcomes, 'unregistered');
-      },
-    );
+      }
+      const rows = await registrar.remove(input, { http: await ctx.http(), admin, configDir });
+      for (const o of rows) {
+        if (o.result === 'absent') ctx.log.info(`${o.what}/${shortId(o.id)} was already gone`);
+      }
+      await printOutcomes(ctx, rows, 'unregistered');
+    });
 }

@@ -17,6 +17,15 @@ export function shorten(secret: string): string {
   return `${secret.slice(0, 6)}…${secret.slice(-4)} (${secret.length} chars)`;
 }
 
+/**
+ * A client id for a log line, a hint or a --verbose line: whole when short, else its head and
+ * tail (`eyJhbGci…OQw`). Some servers assign 800-character JWT-like ids; print them whole only
+ * where asked (`smart config get clientId`, register-client's answer).
+ */
+export function shortId(id: string): string {
+  return id.length <= 40 ? id : `${id.slice(0, 8)}…${id.slice(-3)}`;
+}
+
 export function redactUrl(url: string): string {
   let u: URL;
   try {

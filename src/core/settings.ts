@@ -3,6 +3,7 @@ import { join, resolve, isAbsolute } from 'node:path';
 import { promises as fs } from 'node:fs';
 import { SmartError, configError, usageError } from './errors.js';
 import { writeFileAtomic } from './fsutil.js';
+import { SERVER_KINDS } from './registration/types.js';
 
 /** Keys a profile may hold. Names are part of the interface: scripts depend on them. */
 export const PROFILE_KEYS = [
@@ -17,6 +18,8 @@ export const PROFILE_KEYS = [
   'jwksUri',
   'caFile',
   'insecure',
+  'server',
+  'registrationUrl',
 ] as const;
 export type ProfileKey = (typeof PROFILE_KEYS)[number];
 export type Profile = Partial<Record<ProfileKey, string>>;
@@ -38,6 +41,8 @@ export const ENV_NAMES: Record<ProfileKey, string> = {
   caFile: 'SMART_CA_FILE',
   insecure: 'SMART_INSECURE',
   serverUrl: 'SMART_SERVER_URL',
+  server: 'SMART_SERVER',
+  registrationUrl: 'SMART_REGISTRATION_URL',
 };
 
 export const DEFAULT_SCOPE = 'system/*.read';
@@ -63,6 +68,8 @@ export interface Settings extends Profile {
   paths: Paths;
   /** Admin secret for Aidbox-style registration, only ever from the environment. */
   adminSecret?: string;
+  /** RFC 7591 initial access token, only ever from SMART_REGISTRATION_TOKEN (never saved). */
+  registrationToken?: string;
   /** Admin client id: SMART_ADMIN_CLIENT, else Aidbox's BOX_ROOT_CLIENT_ID, else `root`. */
   adminClientId: string;
   /** Where each value came from, for `smart config list` and for error hints. */
@@ -152,7 +159,14 @@ export function validateConfig(raw: unknown, path: string): ConfigFile {
   return { currentProfile: obj.currentProfile as string | undefined, profiles };
 }
 
-const URL_KEYS: ProfileKey[] = ['baseUrl', 'fhirUrl', 'tokenUrl', 'jwksUri', 'serverUrl'];
+const URL_KEYS: ProfileKey[] = [
+  'baseUrl',
+  'fhirUrl',
+  'tokenUrl',
+  'jwksUri',
+  'serverUrl',
+  'registrationUrl',
+];
 
 /** A reason the value is unusable for that key, or undefined when it is fine. */
 const BOOLEAN_VALUES = new Set(['true', 'false', '1', '0', 'yes', 'no']);
@@ -176,6 +190,8 @@ export function checkValue(key: ProfileKey, value: string): string | undefined {
   if (key === 'serverUrl' && !/^[a-z]+:\/\/[^/?#]+\/?$/i.test(value.trim()))
     return `"${value}" must be an origin, e.g. http://aidbox:8080 (no path)`;
   if (key === 'scope' && value.trim() === '') return 'must not be empty';
+  if (key === 'server' && !(SERVER_KINDS as readonly string[]).includes(value))
+    return `"${value}" is not a server kind (use ${SERVER_KINDS.join(', ')})`;
   if (key === 'insecure' && !BOOLEAN_VALUES.has(value.toLowerCase()))
     return `"${value}" is not true or false`;
   return undefined;
@@ -362,6 +378,7 @@ export async function resolveSettings(input: ResolveInput): Promise<Settings> {
     paths,
     adminSecret:
       env.SMART_ADMIN_SECRET || env.BOX_ROOT_CLIENT_SECRET || env.AIDBOX_CLIENT_SECRET || undefined,
+    registrationToken: env.SMART_REGISTRATION_TOKEN || undefined,
     adminClientId:
       env.SMART_ADMIN_CLIENT || env.BOX_ROOT_CLIENT_ID || env.AIDBOX_CLIENT_ID || 'root',
     sources,
@@ -411,6 +428,10 @@ export function describeKey(key: ProfileKey): string {
       return 'plain-http permission';
     case 'serverUrl':
       return "server's own URL";
+    case 'server':
+      return 'server kind';
+    case 'registrationUrl':
+      return 'registration URL';
   }
 }
 

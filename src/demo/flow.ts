@@ -163,17 +163,23 @@ export async function runDemo(options: DemoOptions): Promise<DemoRun> {
       'Register the Client and its AccessPolicy (as the Aidbox admin)',
       `smart register-client ${clientId} --jwks-uri ${jwksServer.url} --scope "${scope}"`,
       async () => {
-        const { clientBody, registrationRequests, sendAdminRequest } =
-          await import('../core/aidbox.js');
-        const body = clientBody({ scope, jwksUri: jwksServer.url });
-        for (const req of registrationRequests(sandbox.url, clientId, body)) {
-          emit({ type: 'request', text: `${req.method} ${req.url}  ${JSON.stringify(req.body)}` });
-          const outcome = await sendAdminRequest(http, req, {
-            clientId: sandbox.adminClientId,
-            secret: sandbox.adminSecret,
+        const { registerClient } = await import('../core/registration/index.js');
+        const { result, plan } = await registerClient({
+          kind: 'aidbox',
+          input: { name: clientId, baseUrl: sandbox.url, scope, jwksUri: jwksServer.url },
+          deps: {
+            http,
+            admin: { clientId: sandbox.adminClientId, secret: sandbox.adminSecret },
+          },
+        });
+        plan.calls.forEach((call, i) => {
+          emit({
+            type: 'request',
+            text: `${call.method} ${call.url}  ${JSON.stringify(call.body)}`,
           });
-          emit({ type: 'response', text: `${outcome.status} ${outcome.result}` });
-        }
+          const row = result!.rows[i]!;
+          emit({ type: 'response', text: `${row.status} ${row.result}` });
+        });
       },
     );
 

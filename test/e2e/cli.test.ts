@@ -65,10 +65,10 @@ describe('smart (the CLI frame)', () => {
         keygen [options]                         Create a signing key pair: private key (PEM, 0600) and
                                                  its public JWKS
         jwks                                     Show, edit and serve the public JWK Set (jwks.json)
-        register-client [options] <client-id>    Register a backend-services Client and its AccessPolicy
-                                                 on Aidbox (or the sandbox) with the admin API
-        unregister-client [options] <client-id>  Delete a Client and its AccessPolicy from Aidbox (or the
-                                                 sandbox) with the admin API
+        register-client [options] <client-id>    Register a backend-services client: Aidbox admin API
+                                                 (default), RFC 7591, or SMART reference servers
+        unregister-client [options] <client-id>  Delete a registered client: Aidbox Client and
+                                                 AccessPolicy, or an RFC 7592 registration
         discover [fhir-base-url]                 Read a server's SMART configuration and check it can do
                                                  Backend Services (exit 1 when it cannot)
         token [options]                          Get an access token (client_credentials + signed

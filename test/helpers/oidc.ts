@@ -24,6 +24,8 @@ export interface OidcServer {
   issuer: string;
   tokenUrl: string;
   discoveryUrl: string;
+  /** `<issuer>/reg` (only served with the registration option). */
+  registrationUrl: string;
   /** Errors the provider reported (server_error and the like), for failing tests. */
   errors: string[];
   close(): Promise<void>;
@@ -31,7 +33,17 @@ export interface OidcServer {
 
 export const OIDC_SCOPES = ['system/*.read', 'system/Patient.read', 'system/Observation.read'];
 
-export async function startOidcProvider(options: { clients: OidcClient[] }): Promise<OidcServer> {
+export interface OidcOptions {
+  clients: OidcClient[];
+  /**
+   * Dynamic client registration (RFC 7591) at `<issuer>/reg`, with RFC 7592 management
+   * (registration_client_uri + registration_access_token): `{}` for open registration, or an
+   * `initialAccessToken` the registration request must carry as a Bearer token.
+   */
+  registration?: { initialAccessToken?: string };
+}
+
+export async function startOidcProvider(options: OidcOptions): Promise<OidcServer> {
   const server: Server = createServer();
   await new Promise<void>((resolve) => server.listen(0, '127.0.0.1', resolve));
   const { port } = server.address() as AddressInfo;
@@ -52,6 +64,15 @@ export async function startOidcProvider(options: { clients: OidcClient[] }): Pro
     features: {
       clientCredentials: { enabled: true },
       devInteractions: { enabled: false },
+      ...(options.registration
+        ? {
+            registration: {
+              enabled: true,
+              initialAccessToken: options.registration.initialAccessToken ?? false,
+            },
+            registrationManagement: { enabled: true },
+          }
+        : {}),
     },
     scopes: OIDC_SCOPES,
     ttl: { ClientCredentials: 300 },
@@ -71,6 +92,7 @@ export async function startOidcProvider(options: { clients: OidcClient[] }): Pro
     issuer,
     tokenUrl: `${issuer}/token`,
     discoveryUrl: `${issuer}/.well-known/openid-configuration`,
+    registrationUrl: `${issuer}/reg`,
     errors,
     close: () =>
       new Promise<void>((resolve) => {

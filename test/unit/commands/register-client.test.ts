@@ -3,7 +3,8 @@ import { PassThrough } from 'node:stream';
 import { run } from '../../../src/program.js';
 import { startSandbox, type SandboxHandle } from '../../../src/sandbox/index.js';
 import type { Context } from '../../../src/context.js';
-import { adminSecret, describeRequests } from '../../../src/commands/register-client.js';
+import { adminSecret } from '../../../src/commands/shared.js';
+import { describeCalls } from '../../../src/core/registration/index.js';
 import { tempDir } from '../../helpers/tmp.js';
 
 function ctxWith(interactive: boolean) {
@@ -49,13 +50,32 @@ describe('adminSecret', () => {
   });
 });
 
-test('describeRequests: PUT <url> then the pretty body', () => {
+test('describeCalls: METHOD <url>, secret headers masked, then the body (JSON pretty, form decoded)', () => {
   expect(
-    describeRequests([
-      { method: 'PUT', resourceType: 'Client', id: 'c', url: 'http://x/Client/c', body: { a: 1 } },
-      { method: 'DELETE', resourceType: 'Client', id: 'c', url: 'http://x/Client/c' },
+    describeCalls([
+      {
+        what: 'Client',
+        id: 'c',
+        method: 'PUT',
+        url: 'http://x/Client/c',
+        headers: {},
+        body: { a: 1 },
+      },
+      { what: 'Client', id: 'c', method: 'DELETE', url: 'http://x/Client/c', headers: {} },
     ]),
   ).toBe('PUT http://x/Client/c\n{\n  "a": 1\n}\n\nDELETE http://x/Client/c\n');
+  expect(
+    describeCalls([
+      {
+        what: 'registration',
+        method: 'POST',
+        url: 'http://x/reg',
+        headers: { authorization: 'Bearer s3cret-token' },
+        secretHeaders: ['authorization'],
+        body: 'jwks_url=http%3A%2F%2Fk%2Fjwks.json',
+      },
+    ]),
+  ).toBe('POST http://x/reg\nauthorization: Bearer ***\njwks_url=http://k/jwks.json\n');
 });
 
 describe('register-client through the whole program, stdin a terminal', () => {
