@@ -67,7 +67,11 @@ export const smartReferenceRegistrar: Registrar = {
       );
     }
     const clientId = res.text.trim();
-    if (!clientId || clientId.length > MAX_CLIENT_ID || [...clientId].some((c) => c <= ' ' || c === '\u007f')) {
+    if (
+      !clientId ||
+      clientId.length > MAX_CLIENT_ID ||
+      [...clientId].some((c) => c <= ' ' || c === '\u007f')
+    ) {
       throw new SmartError(
         'http',
         `the registration answer of ${redactUrl(call.url)} is not a client id (expected one line of text, got ${clientId.length} characters${/\s/.test(clientId) ? ' with spaces' : ''})`,
