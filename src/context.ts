@@ -3,6 +3,7 @@ import type { Readable, Writable } from 'node:stream';
 import type { HttpClient } from './core/http.js';
 import type { Settings } from './core/settings.js';
 import { SmartError } from './core/errors.js';
+import { escapeControls } from './output/escape.js';
 
 export const VERSION: string = (
   JSON.parse(readFileSync(new URL('../package.json', import.meta.url), 'utf8')) as {
@@ -97,14 +98,15 @@ export function createContext(opts: RunOptions, signal: AbortSignal): Context {
     now: opts.now ?? Date.now,
     signal,
     globals: {},
+    // Log lines can quote a server (file names, OperationOutcomes, URLs): escaped for the terminal.
     log: {
-      info: (m) => void io.stderr.write(m + '\n'),
-      warn: (m) => void io.stderr.write(`warning: ${m}\n`),
+      info: (m) => void io.stderr.write(escapeControls(m) + '\n'),
+      warn: (m) => void io.stderr.write(`warning: ${escapeControls(m)}\n`),
       verbose: (m) => {
-        if (ctx.globals.verbose || ctx.globals.debug) io.stderr.write(`* ${m}\n`);
+        if (ctx.globals.verbose || ctx.globals.debug) io.stderr.write(`* ${escapeControls(m)}\n`);
       },
       debug: (m) => {
-        if (ctx.globals.debug) io.stderr.write(`debug: ${m}\n`);
+        if (ctx.globals.debug) io.stderr.write(`debug: ${escapeControls(m)}\n`);
       },
     },
     interactive: () => Boolean(io.stdin.isTTY) && ctx.globals.input !== false,

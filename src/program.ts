@@ -10,6 +10,7 @@ import {
 } from './context.js';
 import { SmartError, isSmartError } from './core/errors.js';
 import { redactText } from './core/redact.js';
+import { escapeControls } from './output/escape.js';
 import { commandManifest, type CommandEntry } from './commands/index.js';
 
 export type { RunOptions };
@@ -196,15 +197,16 @@ export function printError(ctx: Context, e: unknown): number {
       err.write('interrupted\n');
       return 130;
     }
-    err.write(`error: ${e.message}\n`);
-    if (e.hint) err.write(`hint: ${e.hint}\n`);
+    // Messages quote servers (OperationOutcome diagnostics, bodies): one line, controls escaped.
+    err.write(`error: ${escapeControls(e.message, { oneLine: true })}\n`);
+    if (e.hint) err.write(`hint: ${escapeControls(e.hint, { oneLine: true })}\n`);
     if (ctx.globals.debug) {
-      err.write(`${redactText(e.stack ?? '')}\n`);
+      err.write(`${escapeControls(redactText(e.stack ?? ''))}\n`);
       let cause = (e as Error).cause;
       while (cause) {
         // A cause can quote what a server sent (newer V8s quote JSON.parse input): redact it too.
         err.write(
-          `caused by: ${redactText(cause instanceof Error ? (cause.stack ?? cause.message) : String(cause))}\n`,
+          `caused by: ${escapeControls(redactText(cause instanceof Error ? (cause.stack ?? cause.message) : String(cause)))}\n`,
         );
         cause = cause instanceof Error ? cause.cause : undefined;
       }
@@ -216,13 +218,13 @@ export function printError(ctx: Context, e: unknown): number {
     // Help shown because something was missing (a group command without its subcommand).
     if (e.code === 'commander.help') return e.exitCode === 0 ? 0 : 2;
     if (e.code === 'commander.executeSubCommandAsync') return e.exitCode;
-    err.write(`error: ${commanderMessage(e)}\n`);
+    err.write(`error: ${escapeControls(commanderMessage(e), { oneLine: true })}\n`);
     err.write(`hint: run \`smart --help\` (or \`smart help <command>\`) for usage\n`);
     return 2;
   }
   // Not ours: a bug. Keep the stack so it is never disguised as a user error.
   err.write(`smart: unexpected error (a bug, please report it):\n`);
-  err.write(`${e instanceof Error ? (e.stack ?? e.message) : String(e)}\n`);
+  err.write(`${escapeControls(e instanceof Error ? (e.stack ?? e.message) : String(e))}\n`);
   return 70;
 }
 

@@ -124,18 +124,37 @@ JSON bodies are sent as application/fhir+json. A non-2xx answer prints its body 
       }
       const session = await openSession(ctx);
       const res = await session.request(path, { method, headers, body, stream: true });
-      const out = await import('../output/stream.js');
+      const [out, { escapeControls, controlEscaper }] = await Promise.all([
+        import('../output/stream.js'),
+        import('../output/escape.js'),
+      ]);
       if (opts.include) {
         const { STATUS_CODES } = await import('node:http');
-        ctx.io.stderr.write(out.httpHead(res.status, STATUS_CODES[res.status] ?? '', res.headers));
+        ctx.io.stderr.write(
+          escapeControls(out.httpHead(res.status, STATUS_CODES[res.status] ?? '', res.headers)),
+        );
       }
-      const pretty = Boolean(ctx.io.stdout.isTTY) && isJsonType(res.contentType);
+      // On a terminal the body is for a person: control characters are shown escaped (\u001b).
+      // Piped, it goes out byte for byte.
+      const terminal = Boolean(ctx.io.stdout.isTTY);
+      const pretty = terminal && isJsonType(res.contentType);
       if (res.ok && !pretty) {
-        if (res.nodeBody) await out.pipeBody(ctx.io.stdout, res.nodeBody);
-        return;
+        if (!res.nodeBody) return;
+        if (!terminal) return await out.pipeBody(ctx.io.stdout, res.nodeBody);
+        const escaper = controlEscaper();
+        const body = res.nodeBody;
+        return await out.pipeBody(
+          ctx.io.stdout,
+          (async function* () {
+            for await (const chunk of body as AsyncIterable<Uint8Array>)
+              yield Buffer.from(escaper.push(chunk));
+            yield Buffer.from(escaper.end());
+          })(),
+        );
       }
       const text = res.nodeBody ? (await readAll(res.nodeBody)).toString('utf8') : res.text;
-      if (text) await out.writeText(ctx.io.stdout, pretty ? out.prettyBody(text) : text);
+      const shown = pretty ? out.prettyBody(text) : text;
+      if (text) await out.writeText(ctx.io.stdout, terminal ? escapeControls(shown) : shown);
       if (res.ok) return;
       // Like `gh api`: the body is the answer, exit 1 says it was not a success.
       const err = session.error({ ...res, text }, method);

@@ -99,7 +99,9 @@ Examples:
                 : `signature: NOT verified: ${verification.reason}`,
             );
           }
-          await out.writeOut(ctx.io.stdout, lines.join('\n') + '\n');
+          // Claims are whatever the token's issuer wrote: control characters shown escaped.
+          const { escapeControls } = await import('../output/escape.js');
+          await out.writeOut(ctx.io.stdout, escapeControls(lines.join('\n')) + '\n');
         } else {
           const body: Record<string, unknown> = {
             header: decoded.header,

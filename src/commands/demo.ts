@@ -43,14 +43,19 @@ response (secrets shortened). Exit 0 only if every step succeeded; a failure nam
     )
     .action(async (flags: DemoFlags & { demoClient: string }) => {
       const port = parsePort(flags.port);
-      const [{ runDemo }, { styleFor }, { createHttpClient }, { resolvePaths }] = await Promise.all(
-        [
-          import('../demo/flow.js'),
-          import('../output/style.js'),
-          import('../core/http.js'),
-          import('../core/settings.js'),
-        ],
-      );
+      const [
+        { runDemo },
+        { styleFor },
+        { createHttpClient },
+        { resolvePaths },
+        { escapeControls },
+      ] = await Promise.all([
+        import('../demo/flow.js'),
+        import('../output/style.js'),
+        import('../core/http.js'),
+        import('../core/settings.js'),
+        import('../output/escape.js'),
+      ]);
       const style = await styleFor(ctx);
       const err = ctx.io.stderr;
       const paths = resolvePaths(ctx.env);
@@ -61,8 +66,13 @@ response (secrets shortened). Exit 0 only if every step succeeded; a failure nam
         clientId: flags.demoClient,
         sandboxPort: port,
         workspace: flags.keep ? `${paths.configDir}/demo` : undefined,
-        sandboxLog: flags.keep ? (line) => ctx.log.info(style.dim(`sandbox: ${line}`)) : undefined,
-        jwksLog: flags.keep ? (line) => ctx.log.info(style.dim(line)) : undefined,
+        // Styled, so written directly (the logger would escape the colours).
+        sandboxLog: flags.keep
+          ? (line) => void err.write(style.dim(`sandbox: ${escapeControls(line)}`) + '\n')
+          : undefined,
+        jwksLog: flags.keep
+          ? (line) => void err.write(style.dim(escapeControls(line)) + '\n')
+          : undefined,
         http: () =>
           (http ??= createHttpClient({
             timeoutMs: (ctx.globals.timeout ?? 30) * 1000,
@@ -112,6 +122,7 @@ response (secrets shortened). Exit 0 only if every step succeeded; a failure nam
           format: ctx.globals.output ?? (ctx.globals.json ? 'json' : 'table'),
           columns: defaultColumns('Observation'),
           pretty: Boolean(ctx.io.stdout.isTTY),
+          terminal: Boolean(ctx.io.stdout.isTTY),
           // The demo's table reads best a little wider than a terminal's default, even in a pipe.
           width: terminalWidth(ctx.io.stdout, ctx.env, 120),
           info: () => undefined,

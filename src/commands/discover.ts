@@ -137,7 +137,9 @@ Examples:
           const mark = tty ? marks[check.status] : check.status;
           lines.push(`${mark.padEnd(tty ? 1 : 7)}  ${check.requirement}: ${check.detail}`);
         }
-        await out.writeOut(ctx.io.stdout, lines.join('\n') + '\n');
+        // The fields are the server's words: their control characters are shown escaped.
+        const { escapeControls } = await import('../output/escape.js');
+        await out.writeOut(ctx.io.stdout, escapeControls(lines.join('\n')) + '\n');
       } else {
         await out.writeOut(
           ctx.io.stdout,

@@ -100,6 +100,7 @@ resources and rate on stderr (one line that updates).
         format,
         columns,
         pretty: Boolean(ctx.io.stdout.isTTY),
+        terminal: Boolean(ctx.io.stdout.isTTY),
         // A forced table on a pipe takes COLUMNS, like other terminal tools.
         width: terminalWidth(ctx.io.stdout, ctx.env),
         info: (line: string) => ctx.log.info(line),

@@ -653,6 +653,9 @@ export function streamSearch(
 
   async function* pages(): AsyncGenerator<SearchPage> {
     let url: string | undefined = searchPath(type, query);
+    // Every page seen, by normalised URL: a next link back to any of them is a cycle (2 -> 3 -> 2
+    // would otherwise be followed forever).
+    const visited = new Map<string, number>();
     // Cleared by hand: a suspended generator would otherwise keep the last page alive while the
     // next one downloads.
     let page: BasePage | undefined;
@@ -663,6 +666,7 @@ export function streamSearch(
       const pageUrl = page.url;
       stats.pages++;
       if (stats.pages === 1) stats.firstUrl = pageUrl;
+      visited.set(pageKey(pageUrl), stats.pages);
       try {
         yield page;
         const { matches, cut } = await page.tally();
@@ -681,12 +685,15 @@ export function streamSearch(
             `the server's next link ${next} lies outside the FHIR base ${session.fhirUrl}: following it under the FHIR base`,
           );
         });
-        if (following === url || following === pageUrl) {
+        const seen = visited.get(pageKey(following));
+        if (seen !== undefined) {
           throw new SmartError(
             'fhir',
-            `the server's next link points back to the same page: ${next}`,
+            `next link of page ${stats.pages} points back to page ${seen}: ${redactUrl(following)}`,
             {
-              hint: 'the server pages incorrectly; use --limit, or report it to the server operator',
+              code: 'paging_cycle',
+              hint: 'the server pages in a cycle; use --limit, or report it to the server operator',
+              details: { next },
             },
           );
         }
@@ -715,6 +722,17 @@ export function searchPages(
       for await (const page of stream) yield await page.bundle();
     },
   };
+}
+
+/** A page URL as a key for cycle detection: scheme and host case, default port and fragment do not count. */
+function pageKey(url: string): string {
+  try {
+    const u = new URL(url);
+    u.hash = '';
+    return u.href;
+  } catch {
+    return url;
+  }
 }
 
 /**

@@ -1,5 +1,6 @@
 import type { OutStream } from '../context.js';
 import type { ExportEvent, ExportSummary, FileKind } from '../core/export/types.js';
+import { escapeControls } from './escape.js';
 import { terminalWidth } from './format.js';
 
 /** Draws the export's events; `finish()` clears whatever is live on the terminal. */
@@ -104,7 +105,8 @@ function ndjsonReporter(out: OutStream): ExportReporter {
 // not a TTY: one plain line per step
 
 function plainReporter(err: OutStream): ExportReporter {
-  const line = (s: string) => void err.write(s + '\n');
+  // Lines name files, URLs and the server's words: controls escaped.
+  const line = (s: string) => void err.write(escapeControls(s, { oneLine: true }) + '\n');
   let lastProgress: string | undefined;
   let polls = 0;
   return {
@@ -355,7 +357,9 @@ export class TtyReporter implements ExportReporter {
   private render(): void {
     if (this.phase === 'done') return;
     const w = this.width();
-    const lines = this.live().map((l) => (l.length > w ? `${l.slice(0, w - 1)}…` : l));
+    const lines = this.live()
+      .map((l) => escapeControls(l, { oneLine: true }))
+      .map((l) => (l.length > w ? `${l.slice(0, w - 1)}…` : l));
     this.err.write(this.clearSeq() + lines.join('\n'));
     this.drawn = lines.length;
   }
@@ -373,7 +377,7 @@ export class TtyReporter implements ExportReporter {
   /** A permanent line above the live area. */
   private print(text: string): void {
     this.clear();
-    this.err.write(text + '\n');
+    this.err.write(escapeControls(text) + '\n');
     if (this.timer) this.render();
   }
 }

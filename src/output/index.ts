@@ -1,5 +1,6 @@
 import type { Context } from '../context.js';
 import { csvRow } from './csv.js';
+import { escapeControls } from './escape.js';
 import type { Column } from './table.js';
 
 export type { Column } from './table.js';
@@ -30,12 +31,24 @@ export async function printRecords<T>(
       return writeOut(out, jsonText(rows, true));
     case 'ndjson':
       return writeOut(out, rows.map((r) => JSON.stringify(r) + '\n').join(''));
-    case 'csv':
+    case 'csv': {
+      const terminal = Boolean(out.isTTY);
       return writeOut(
         out,
-        csvRow(columns.map((c) => c.header)) +
-          rows.map((r) => csvRow(columns.map((c) => c.get(r)))).join(''),
+        csvRow(
+          columns.map((c) => c.header),
+          terminal,
+        ) +
+          rows
+            .map((r) =>
+              csvRow(
+                columns.map((c) => c.get(r)),
+                terminal,
+              ),
+            )
+            .join(''),
       );
+    }
   }
 }
 
@@ -50,17 +63,31 @@ export async function printObject(
     // Absent values are left out, and do not widen the key column.
     const rows = (fields ?? Object.entries(value)).filter(([, v]) => v !== undefined);
     const width = Math.max(0, ...rows.map(([k]) => k.length));
+    // A value can come from a server: its control characters are shown escaped.
     const text = rows
-      .map(
-        ([k, v]) =>
+      .map(([k, v]) =>
+        escapeControls(
           `${k.padEnd(width)}  ${typeof v === 'object' && v !== null ? JSON.stringify(v) : String(v)}`,
+          { oneLine: true },
+        ),
       )
       .join('\n');
     return writeOut(ctx.io.stdout, text + '\n');
   }
   if (format === 'csv') {
     const rows = fields ?? Object.entries(value);
-    return writeOut(ctx.io.stdout, csvRow(rows.map(([k]) => k)) + csvRow(rows.map(([, v]) => v)));
+    const terminal = Boolean(ctx.io.stdout.isTTY);
+    return writeOut(
+      ctx.io.stdout,
+      csvRow(
+        rows.map(([k]) => k),
+        terminal,
+      ) +
+        csvRow(
+          rows.map(([, v]) => v),
+          terminal,
+        ),
+    );
   }
   return writeOut(ctx.io.stdout, jsonText(value, format === 'json'));
 }

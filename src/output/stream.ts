@@ -15,6 +15,8 @@ export interface StreamRenderOptions {
   combine?: boolean;
   /** json: indented (on a TTY) or compact (piped). */
   pretty?: boolean;
+  /** stdout is a terminal: CSV fields get their control characters escaped. */
+  terminal?: boolean;
   /** Table width in characters. */
   width?: number;
   /** A line for a person, on stderr: the table footer. */
@@ -292,12 +294,18 @@ async function csv(
 ): Promise<RenderResult> {
   const { cellText } = await import('./table.js');
   const out = new Chunker(sink);
-  await out.add(csvRow(o.columns.map((c) => c.header)));
+  const terminal = Boolean(o.terminal);
+  await out.add(
+    csvRow(
+      o.columns.map((c) => c.header),
+      terminal,
+    ),
+  );
   let shown = 0;
   for await (const page of eachPage(pages)) {
     for await (const row of rowsOf(page, o, cellText)) {
       shown++;
-      await out.add(csvRow(row));
+      await out.add(csvRow(row, terminal));
     }
     await out.flush();
   }
@@ -305,32 +313,51 @@ async function csv(
   return { shown };
 }
 
+/**
+ * The table streams: column widths come from the first page with rows (its rows are held until
+ * it ends), later rows are cut to them, so memory stays flat however many pages follow.
+ */
 async function table(
   sink: Sink,
   pages: RenderablePages,
   o: StreamRenderOptions,
 ): Promise<RenderResult> {
-  const { cellText, renderTable } = await import('./table.js');
-  const rows: Cells[] = [];
+  const { cellLine, fitWidths, naturalWidths, TableWriter } = await import('./table.js');
+  const headers = o.columns.map((c) => cellLine(c.header));
+  const keep = o.columns.map((c) => c.keep === true);
+  const out = new Chunker(sink);
+  let writer: InstanceType<typeof TableWriter> | undefined;
+  let shown = 0;
   for await (const page of eachPage(pages)) {
-    for await (const row of rowsOf(page, o, cellText)) rows.push(row);
+    let batch: Cells[] = [];
+    for await (const row of rowsOf(page, o, cellLine)) {
+      shown++;
+      batch.push(row);
+      if (writer && batch.length >= 500) {
+        await out.add(writer.rows(batch));
+        batch = [];
+      }
+    }
+    if (!writer && batch.length > 0) {
+      writer = new TableWriter(
+        headers,
+        fitWidths(naturalWidths(headers, batch), o.width || DEFAULT_WIDTH, keep),
+        keep,
+      );
+    }
+    if (writer) await out.add(writer.rows(batch));
+    await out.flush();
   }
-  if (rows.length > 0) {
-    const columns: Column<Cells>[] = o.columns.map((c, i) => ({
-      header: c.header,
-      get: (row) => row[i],
-      keep: c.keep,
-    }));
-    await sink.write(renderTable(rows, columns, o.width || DEFAULT_WIDTH));
-  }
+  if (writer) await out.add(writer.end());
+  await out.flush();
   const { total, more, matches } = pages.stats;
   if (o.where) {
-    const kept = `--where kept ${rows.length} of ${matches} fetched`;
+    const kept = `--where kept ${shown} of ${matches} fetched`;
     o.info?.(more ? `${kept} — use --all or --limit <n> for more` : kept);
   } else {
-    o.info?.(rows.length === 0 && !total ? '(no results)' : footer(rows.length, total, more));
+    o.info?.(shown === 0 && !total ? '(no results)' : footer(shown, total, more));
   }
-  return { shown: rows.length };
+  return { shown };
 }
 
 /**
@@ -383,9 +410,16 @@ export async function renderResource(
         );
       case 'csv': {
         const { cellText } = await import('./table.js');
+        const terminal = Boolean(options.terminal);
         return await sink.write(
-          csvRow(options.columns.map((c) => c.header)) +
-            csvRow(options.columns.map((c) => cellText(c.get(resource)))),
+          csvRow(
+            options.columns.map((c) => c.header),
+            terminal,
+          ) +
+            csvRow(
+              options.columns.map((c) => cellText(c.get(resource))),
+              terminal,
+            ),
         );
       }
       case 'table': {

@@ -70,7 +70,7 @@ describe('CSV writer (RFC 4180)', () => {
           }),
         ),
         (rows) => {
-          const text = rows.map(csvRow).join('');
+          const text = rows.map((r) => csvRow(r)).join('');
           expect(parseCsv(text)).toEqual(rows);
         },
       ),

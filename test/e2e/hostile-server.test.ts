@@ -1,0 +1,140 @@
+import { afterAll, beforeAll, describe, expect, it } from 'vitest';
+import { smart } from '../helpers/cli.js';
+import {
+  ESCAPED,
+  ESCAPES,
+  smartOnTty,
+  startHostile,
+  type HostileServer,
+} from '../helpers/hostile.js';
+
+/**
+ * The built CLI against a server that misbehaves in one precise way per route
+ * (test/helpers/hostile.ts): every failure is one line with the documented exit code, nothing
+ * hangs, and nothing from the server reaches a terminal raw.
+ */
+
+let h: HostileServer;
+beforeAll(async () => {
+  h = await startHostile();
+});
+afterAll(() => h?.close());
+
+const run = (args: string[], env: Record<string, string> = {}) =>
+  smart(args, { ws: h.ws, env: { ...h.env, ...env } });
+const onTty = (args: string[], env: Record<string, string> = {}) =>
+  smartOnTty(args, { ws: h.ws, env: { ...h.env, ...env } });
+
+/** No raw terminal control from the server: no ESC, BEL or C1 CSI. */
+function expectInert(text: string) {
+  expect(text).not.toContain('\u001b');
+  expect(text).not.toContain('\u0007');
+  expect(text).not.toContain('\u009b');
+}
+
+describe('paging cycles', () => {
+  it('stops when a next link points back to an earlier page (2 -> 3 -> 2)', async () => {
+    const before = h.hits.filter((x) => x.startsWith('GET /fhir/Cycle')).length;
+    const r = await run(['query', 'Cycle', '--all', '-o', 'ndjson']);
+    expect(r.exitCode, r.stderr).toBe(1);
+    expect(r.stderr).toMatch(/^error: next link of page 3 points back to page 2: /m);
+    expect(r.stderr).toContain('hint: ');
+    expect(r.stderr).not.toMatch(/\n\s+at /);
+    // Three pages, each fetched once.
+    expect(h.hits.filter((x) => x.startsWith('GET /fhir/Cycle')).length - before).toBe(3);
+    expect(
+      r.stdout
+        .trim()
+        .split('\n')
+        .map((l) => JSON.parse(l).id),
+    ).toEqual(['p1', 'p2', 'p3']);
+  });
+});
+
+describe('terminal injection', () => {
+  it('a table cell shows the escapes of a resource, not their effect', async () => {
+    const r = await onTty(['query', 'Patient']);
+    expect(r.exitCode, r.output).toBe(0);
+    expectInert(r.output);
+    expect(r.output).toContain('female\\u001b[2J');
+    expect(r.output).toContain('shown 1 of 1');
+  });
+
+  it('a read as a table, and CSV on a terminal, are escaped too', async () => {
+    const read = await onTty(['query', 'Patient/evil']);
+    expect(read.exitCode, read.output).toBe(0);
+    expectInert(read.output);
+    expect(read.output).toContain('female\\u001b');
+    const csv = await onTty(['query', 'Patient', '-o', 'csv']);
+    expect(csv.exitCode, csv.output).toBe(0);
+    expectInert(csv.output);
+    expect(csv.output).toContain(`female${ESCAPED}`);
+  });
+
+  it('CSV and JSON to a pipe stay byte-exact', async () => {
+    const csv = await run(['query', 'Patient', '-o', 'csv']);
+    expect(csv.exitCode, csv.stderr).toBe(0);
+    expect(csv.stdout).toContain(`female${ESCAPES}`);
+    const json = await run(['query', 'Patient/evil', '-o', 'json']);
+    expect(JSON.parse(json.stdout).gender).toBe(`female${ESCAPES}`);
+  });
+
+  it("an OperationOutcome's diagnostics on the error line are escaped (pipe and terminal)", async () => {
+    const piped = await run(['query', 'Outcome']);
+    expect(piped.exitCode).toBe(1);
+    expectInert(piped.stderr);
+    expect(piped.stderr).toContain(`bad search${ESCAPED}`);
+    expect(piped.stderr.trim().split('\n').length).toBeLessThanOrEqual(2);
+    const tty = await onTty(['query', 'Outcome']);
+    expect(tty.exitCode).toBe(1);
+    expectInert(tty.output);
+    expect(tty.output).toContain(`bad search${ESCAPED}`);
+  });
+
+  it('api: a body to a terminal is escaped, to a pipe byte-exact', async () => {
+    const tty = await onTty(['api', 'Text']);
+    expect(tty.exitCode, tty.output).toBe(0);
+    expectInert(tty.output);
+    expect(tty.output).toContain(`line one${ESCAPED}\nline two\n`);
+    const json = await onTty(['api', 'Patient/evil']);
+    expect(json.exitCode, json.output).toBe(0);
+    expectInert(json.output);
+    expect(json.output).toContain('"gender": "female\\u001b[2J');
+    const piped = await run(['api', 'Text']);
+    expect(piped.exitCode, piped.stderr).toBe(0);
+    expect(piped.stdout).toBe(`line one${ESCAPES}\nline two\n`);
+  });
+
+  it("discover's fields and decode's claims are escaped on a terminal", async () => {
+    const d = await onTty(['discover']);
+    expectInert(d.output);
+    expect(d.output).toContain(`private_key_jwt${ESCAPED}`);
+    const jwt = [
+      { alg: 'none', typ: `JWT${ESCAPES}` },
+      { sub: `someone${ESCAPES}`, exp: 4102444800 },
+    ]
+      .map((part) => Buffer.from(JSON.stringify(part)).toString('base64url'))
+      .concat('sig')
+      .join('.');
+    const r = await onTty(['decode', jwt]);
+    expect(r.exitCode, r.output).toBe(0);
+    expectInert(r.output);
+    expect(r.output).toContain('someone\\u001b[2J');
+  });
+});
+
+describe('huge tables', () => {
+  it('query --all -o table renders 125,000 rows, widths from the first page', async () => {
+    const r = await run(['query', 'Many', '--all', '-o', 'table'], { COLUMNS: '100' });
+    expect(r.exitCode, r.stderr.slice(0, 500)).toBe(0);
+    expect(r.stderr).toBe('shown 125000 of 125000\n');
+    const lines = r.stdout.trimEnd().split('\n');
+    // Top border, header, 125,000 rows, bottom border.
+    expect(lines.length).toBe(125_003);
+    expect(lines[2]).toMatch(/^│ p0 +│ +│ name: N0 Short +│$/);
+    // Later pages are cut to the first page's widths.
+    const last = lines[lines.length - 2]!;
+    expect(last).toMatch(/^│ p124… │ +│ name: N124999 Mu… │$/);
+    expect(new Set(lines.map((l) => l.length)).size).toBe(1);
+  }, 180_000);
+});
