@@ -45,6 +45,14 @@ function displayPath(ctx: Context, dir: string): string {
   return rel && !rel.startsWith('..') && !isAbsolute(rel) ? rel : dir;
 }
 
+/** A destination URL (s3://, az://) as given; a directory resolved against the working directory. */
+function destination(ctx: Context, given: string, isSinkUrl: (s: string) => boolean): string {
+  // An unknown scheme stays a URL too: opening it says which schemes there are.
+  return isSinkUrl(given) || /^[a-z][a-z0-9+.-]*:\/\//i.test(given)
+    ? given
+    : resolve(ctx.cwd, given);
+}
+
 /** `export-20240601T120000Z` in the working directory. */
 function defaultOutDir(ctx: Context): string {
   const stamp = new Date(ctx.now())
@@ -243,11 +251,14 @@ Output: progress on stderr; -o json a summary, -o ndjson the progress events, on
             { code: 'bad_flag' },
           );
         }
-        outDir = resolve(ctx.cwd, opts.resume);
+        outDir = destination(ctx, opts.resume, core.isSinkUrl);
       } else {
         params = kickoffParams(opts, isFhirInstant);
-        outDir = opts.out !== undefined ? resolve(ctx.cwd, opts.out) : defaultOutDir(ctx);
+        outDir =
+          opts.out !== undefined ? destination(ctx, opts.out, core.isSinkUrl) : defaultOutDir(ctx);
       }
+      // s3://, az://: the store's SDK is loaded now, and only now.
+      const sink = await core.openSink(outDir, ctx.env);
       const settings = await ctx.settings();
       // `smart export --timeout 600` gives up on the job after 600 s, as one would expect;
       // --wait, when given, says so explicitly and leaves --timeout to each request.
@@ -260,11 +271,13 @@ Output: progress on stderr; -o json a summary, -o ndjson the progress events, on
         ctx.io,
         ctx.now,
       );
+      const shown = sink.kind === 'directory' ? displayPath(ctx, outDir) : outDir;
       const runOptions = {
         session,
         http: () => ctx.http(),
         outDir,
-        displayDir: displayPath(ctx, outDir),
+        sink,
+        displayDir: shown,
         parallel,
         waitMs,
         signal: ctx.signal,
@@ -286,19 +299,20 @@ Output: progress on stderr; -o json a summary, -o ndjson the progress events, on
       } catch (e) {
         reporter.finish();
         if (ctx.signal.aborted || (isSmartError(e) && e.code === 'interrupted')) {
-          const state = await core.readState(outDir).catch(() => undefined);
+          const state = await core.readState(sink).catch(() => undefined);
           if (state) {
-            const shown = displayPath(ctx, outDir);
             const done = (state.files ?? []).filter((f) => f.status === 'done').length;
             ctx.log.info(
               done
                 ? `stopped: ${done} completed file${done === 1 ? '' : 's'} kept in ${shown}`
-                : `stopped: the job is still running on the server; its state is in ${join(shown, 'export.json')}`,
+                : `stopped: the job is still running on the server; its state is in ${sink.describe('export.json')}`,
             );
             ctx.log.info(`to resume: smart export --resume ${core.quoteArg(shown)}`);
           }
         }
         throw e;
+      } finally {
+        await sink.close();
       }
       reporter.finish();
       await printSummary(ctx, summary);
@@ -311,7 +325,7 @@ Output: progress on stderr; -o json a summary, -o ndjson the progress events, on
           `${summary.mismatches.length} file(s) do not hold the number of resources the manifest gives: ${list}`,
           {
             code: 'count_mismatch',
-            hint: `the files are kept in ${displayPath(ctx, outDir)}; try them again with \`smart export --resume ${core.quoteArg(displayPath(ctx, outDir))}\`, or report the server's count as wrong`,
+            hint: `the files are kept in ${shown}; try them again with \`smart export --resume ${core.quoteArg(shown)}\`, or report the server's count as wrong`,
           },
         );
       }
@@ -332,10 +346,13 @@ The server stops the job, or frees the files of a finished one. Files already do
 `,
     )
     .action(async (dir: string) => {
-      const outDir = resolve(ctx.cwd, dir);
-      const { cancelExport } = await import('../core/export/index.js');
+      const { cancelExport, isSinkUrl, openSink } = await import('../core/export/index.js');
+      const outDir = destination(ctx, dir, isSinkUrl);
+      const sink = await openSink(outDir, ctx.env);
       const session = await openSession(ctx);
-      const result = await cancelExport({ session, outDir, signal: ctx.signal });
+      const result = await cancelExport({ session, outDir, sink, signal: ctx.signal }).finally(() =>
+        sink.close(),
+      );
       const format = ctx.outputFormat();
       if (format === 'json' || format === 'ndjson') {
         const { printObject } = await import('../output/index.js');

@@ -25,6 +25,7 @@ export interface DownloadOptions {
   outDir?: string;
   /** The manifest's URL (redacted), for the file's metadata. */
   manifestUrl?: string;
+
   /** From the manifest: send the Bearer token (through the session) or nothing at all. */
   requiresAccessToken: boolean;
   session: ExportSession;
@@ -106,6 +107,12 @@ export async function downloadFile(o: DownloadOptions): Promise<DownloadResult> 
     manifest: o.manifestUrl ?? '',
     source: redactUrl(file.url),
   });
+  // What the metadata will say when the count matches: known before the first byte.
+  const expected: FileMeta = {
+    ...(countLines && file.count !== undefined ? { lines: file.count } : {}),
+    manifest: o.manifestUrl ?? '',
+    source: redactUrl(file.url),
+  };
   o.onEvent({
     event: 'file-start',
     file: file.name,
@@ -117,7 +124,7 @@ export async function downloadFile(o: DownloadOptions): Promise<DownloadResult> 
   for (let attempt = 1; ; attempt++) {
     let result: { bytes: number; lines: number; upload: SinkUpload };
     try {
-      result = await tryOnce(o, sink, ranges);
+      result = await tryOnce(o, sink, ranges, expected);
     } catch (e) {
       if (o.signal?.aborted) throw o.signal.reason ?? e;
       if (!(e instanceof RetryableError) || attempt > retries) {
@@ -221,6 +228,7 @@ async function tryOnce(
   o: DownloadOptions,
   sink: Sink,
   ranges: RangeState,
+  expected: FileMeta,
 ): Promise<{ bytes: number; lines: number; upload: SinkUpload }> {
   const { file } = o;
   const controller = new AbortController();
@@ -292,7 +300,7 @@ async function tryOnce(
   let counter = new LineCounter();
   try {
     // 206: after the kept bytes; 200: the whole file again, from zero.
-    upload = await sink.open(file.name, { append: partial });
+    upload = await sink.open(file.name, { append: partial, expected });
     const offset = upload.offset ?? 0;
     const noted = offset > 0 ? parseCount(kept.note) : undefined;
     if (noted?.bytes === offset) counter = LineCounter.from(noted);

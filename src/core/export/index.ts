@@ -6,7 +6,7 @@ import { describeErrorBody, type HttpClient, type HttpResponse } from '../http.j
 import { redactUrl } from '../redact.js';
 import { downloadFile } from './download.js';
 import { DirectorySink } from './sinks/directory.js';
-import { META_LINES } from './sinks/meta.js';
+import { META_LINES, META_MANIFEST } from './sinks/meta.js';
 import type { Sink, StoredFile } from './sinks/types.js';
 import { buildKickoff, kickOff } from './kickoff.js';
 import { extensionFor, planFiles } from './naming.js';
@@ -216,13 +216,44 @@ export async function resumeExport(o: ExportRunOptions): Promise<ExportSummary> 
   }
 }
 
-/** Whether a file recorded as done is there, whole: its size (and metadata, in a bucket) match. */
-function isStored(stored: Map<string, StoredFile>, f: FileState): boolean {
+/**
+ * Whether a file recorded as done is there, whole: its size matches and, in a bucket, its
+ * metadata (the lines counted, the manifest it came from).
+ */
+function isStored(stored: Map<string, StoredFile>, f: FileState, manifestUrl: string): boolean {
   if (f.status !== 'done' || f.bytes === undefined) return false;
   const got = stored.get(f.name);
   if (!got || got.bytes !== f.bytes) return false;
-  const lines = got.meta?.[META_LINES];
-  return lines === undefined || f.resources === undefined || lines === String(f.resources);
+  if (!got.meta) return true;
+  const lines = got.meta[META_LINES];
+  if (lines !== undefined && f.resources !== undefined && lines !== String(f.resources))
+    return false;
+  return got.meta[META_MANIFEST] === manifestUrl;
+}
+
+/**
+ * What the destination holds of the files recorded as done: one listing, plus the metadata of
+ * each candidate where the listing has none (S3 lists sizes only).
+ */
+async function inventory(sink: Sink, files: FileState[]): Promise<Map<string, StoredFile>> {
+  if (!files.length) return new Map();
+  const stored = await sink.list();
+  if (sink.kind === 'directory') return stored;
+  const need = files.filter((f) => {
+    const got = stored.get(f.name);
+    return f.status === 'done' && got && got.bytes === f.bytes && !got.meta;
+  });
+  const queue = [...need];
+  await Promise.all(
+    Array.from({ length: Math.min(8, queue.length) }, async () => {
+      for (let f = queue.shift(); f; f = queue.shift()) {
+        const got = await sink.stat(f.name);
+        if (got) stored.set(f.name, got);
+        else stored.delete(f.name);
+      }
+    }),
+  );
+  return stored;
 }
 
 async function readSavedManifest(sink: Sink, statusUrl: string): Promise<Manifest | undefined> {
@@ -254,9 +285,10 @@ async function continueExport(run: Run, file: StateFile, resumed: boolean): Prom
   try {
     // A finished export whose files are all intact needs no request at all.
     const known = state.files ?? [];
-    const stored = known.length ? await sink.list() : new Map<string, StoredFile>();
+    const stored = state.status === 'complete' ? await inventory(sink, known) : undefined;
+    const manifestUrl = redactUrl(state.statusUrl);
     const allThere =
-      state.status === 'complete' && known.length > 0 && known.every((f) => isStored(stored, f));
+      !!stored && known.length > 0 && known.every((f) => isStored(stored, f, manifestUrl));
     let manifest: Manifest | undefined;
     if (allThere) manifest = await readSavedManifest(sink, state.statusUrl);
     if (!manifest) {
@@ -306,12 +338,13 @@ async function downloadAll(run: Run, file: StateFile, manifest: Manifest): Promi
   const outputFormat = state.kickoff.params?.outputFormat;
   const planned = planFiles(manifest, outputFormat);
   const previous = new Map((state.files ?? []).map((f) => [f.name, f]));
-  const stored = previous.size ? await sink.list() : new Map<string, StoredFile>();
+  const stored = await inventory(sink, state.files ?? []);
+  const manifestUrl = redactUrl(state.statusUrl);
   const files: FileState[] = [];
   for (const p of planned) {
     const prev = previous.get(p.name);
     const same = prev && prev.type === p.type && prev.count === p.count && prev.kind === p.kind;
-    if (same && isStored(stored, prev)) {
+    if (same && isStored(stored, prev, manifestUrl)) {
       // Keep the recorded figures, take the (possibly re-signed) URL.
       files.push({ ...prev, url: p.url });
     } else {
@@ -364,7 +397,7 @@ async function downloadAll(run: Run, file: StateFile, manifest: Manifest): Promi
         const r = await downloadFile({
           file: f,
           sink,
-          manifestUrl: redactUrl(state.statusUrl),
+          manifestUrl,
           requiresAccessToken: manifest.requiresAccessToken,
           session: o.session,
           http: o.http,
@@ -456,6 +489,7 @@ async function summarize(run: Run, state: ExportState): Promise<ExportSummary> {
   );
   return {
     outDir: run.o.outDir,
+    destination: { kind: run.sink.kind, url: run.sink.location },
     statusUrl: redactUrl(state.statusUrl),
     request: redactUrl(state.kickoff.url),
     transactionTime: state.transactionTime ?? '',

@@ -97,7 +97,10 @@ export interface ExportIssue {
 }
 
 export interface ExportSummary {
+  /** The --out directory, or the destination URL (s3://..., az://...). */
   outDir: string;
+  /** Where the files are: `directory`, `s3` or `azure`, and the path or URL. */
+  destination: { kind: 'directory' | 's3' | 'azure'; url: string };
   statusUrl: string;
   request?: string;
   transactionTime: string;

@@ -24,6 +24,7 @@ function sink(tty = false): OutStream & { text: () => string } {
 
 const summary: ExportSummary = {
   outDir: '/tmp/out',
+  destination: { kind: 'directory', url: '/tmp/out' },
   statusUrl: 'http://x/status/1',
   transactionTime: '2024-06-01T00:00:00Z',
   requiresAccessToken: true,

@@ -71,9 +71,10 @@ export interface Sink {
   stat(name: string): Promise<StoredFile | undefined>;
   /**
    * Start writing `name`; nothing is visible under that name until `commit`. With `append`, the
-   * bytes kept from an earlier attempt stay and the new ones follow them.
+   * bytes kept from an earlier attempt stay and the new ones follow them. `expected` is the
+   * metadata as far as it is known before the first byte (the manifest's count as `lines`).
    */
-  open(name: string, options?: { append?: boolean }): Promise<SinkUpload>;
+  open(name: string, options?: { append?: boolean; expected?: FileMeta }): Promise<SinkUpload>;
   /**
    * Bytes of `name` kept from an interrupted attempt (or run), which a download can continue
    * from with a Range request. Optional: a sink without it always starts from zero.

@@ -1,0 +1,101 @@
+/**
+ * Object stores for the export tests, real servers on 127.0.0.1: Azurite (Microsoft's Azure
+ * Storage emulator, in memory) and s3rver (an S3 server on a temp directory; it implements
+ * single-part objects only, no multipart uploads).
+ */
+import { spawn, type ChildProcess } from 'node:child_process';
+import { mkdtempSync, rmSync } from 'node:fs';
+import { createRequire } from 'node:module';
+import { tmpdir } from 'node:os';
+import { dirname, join } from 'node:path';
+
+const require = createRequire(import.meta.url);
+
+/** Azurite's documented development account. */
+export const AZURITE_ACCOUNT = 'devstoreaccount1';
+export const AZURITE_KEY =
+  'Eby8vdM02xNOcqFlqUwJPLlmEtlCDXJ1OUzFT50uSRZ6IFsuFq2UVErCz4I6tq/K1SZFPTOtr/KBHBeksoGMGw==';
+
+export interface Azurite {
+  blobEndpoint: string;
+  connectionString: string;
+  /** A connection string that authenticates with this SAS token instead of the key. */
+  sasConnectionString(sas: string): string;
+  close(): Promise<void>;
+}
+
+/** Start the Azurite blob service in memory on a free port (no telemetry, no disk). */
+export async function startAzurite(): Promise<Azurite> {
+  const bin = join(
+    dirname(require.resolve('azurite/package.json')),
+    'dist',
+    'src',
+    'blob',
+    'main.js',
+  );
+  const child: ChildProcess = spawn(
+    process.execPath,
+    [
+      bin,
+      '--inMemoryPersistence',
+      '--disableTelemetry',
+      '--silent',
+      '--skipApiVersionCheck',
+      '--blobHost',
+      '127.0.0.1',
+      '--blobPort',
+      '0',
+    ],
+    { stdio: ['ignore', 'pipe', 'pipe'] },
+  );
+  const port = await new Promise<number>((resolve, reject) => {
+    let out = '';
+    const onData = (d: Buffer) => {
+      out += d.toString();
+      const m = /listens on http:\/\/127\.0\.0\.1:(\d+)/.exec(out);
+      if (m) resolve(Number(m[1]));
+    };
+    child.stdout!.on('data', onData);
+    child.stderr!.on('data', onData);
+    child.once('exit', (code) => reject(new Error(`azurite exited ${code}:\n${out}`)));
+    child.once('error', reject);
+  });
+  const blobEndpoint = `http://127.0.0.1:${port}/${AZURITE_ACCOUNT}`;
+  return {
+    blobEndpoint,
+    connectionString: `DefaultEndpointsProtocol=http;AccountName=${AZURITE_ACCOUNT};AccountKey=${AZURITE_KEY};BlobEndpoint=${blobEndpoint};`,
+    sasConnectionString: (sas) => `BlobEndpoint=${blobEndpoint};SharedAccessSignature=${sas}`,
+    close: () =>
+      new Promise<void>((resolve) => {
+        if (child.exitCode !== null) return resolve();
+        child.once('exit', () => resolve());
+        child.kill('SIGTERM');
+      }),
+  };
+}
+
+export interface S3rver {
+  endpoint: string;
+  close(): Promise<void>;
+}
+
+/** Start s3rver on a free port with these (empty) buckets, on a temp directory it removes. */
+export async function startS3rver(buckets: string[]): Promise<S3rver> {
+  const { default: S3rverServer } = await import('s3rver');
+  const directory = mkdtempSync(join(tmpdir(), 'smart-s3rver-'));
+  const server = new S3rverServer({
+    address: '127.0.0.1',
+    port: 0,
+    silent: true,
+    directory,
+    configureBuckets: buckets.map((name) => ({ name })),
+  });
+  const { port } = await server.run();
+  return {
+    endpoint: `http://127.0.0.1:${port}`,
+    close: async () => {
+      await server.close();
+      rmSync(directory, { recursive: true, force: true });
+    },
+  };
+}
