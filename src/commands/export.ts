@@ -179,7 +179,10 @@ export function registerExport(program: Command, ctx: Context): void {
       'a search query such as "Observation?code=4548-4" (_typeFilter); repeatable',
       collect,
     )
-    .option('--out <dir>', 'directory for the files, new or empty (default ./export-<timestamp>)')
+    .option(
+      '--out <dir|url>',
+      'a new or empty directory, s3://bucket/prefix or az://container/prefix (default ./export-<timestamp>)',
+    )
     .option('--parallel <n>', 'downloads at once (default 4)')
     .option('--post', 'kick off by POST with a FHIR Parameters body instead of GET')
     .option(
@@ -187,8 +190,8 @@ export function registerExport(program: Command, ctx: Context): void {
       "_outputFormat (default: the server's, application/fhir+ndjson)",
     )
     .option(
-      '--resume <dir>',
-      'continue the export saved in <dir>: poll again and fetch only missing files',
+      '--resume <dir|url>',
+      'continue the export saved in <dir|url>: poll again and fetch only missing files',
     )
     .option(
       '--wait <seconds>',
@@ -204,6 +207,8 @@ Examples:
   $ smart export --resume ./export            # after Ctrl-C, a timeout or a broken connection
   $ smart export cancel ./export              # DELETE the job on the server
   $ smart export -o json | jq .resourcesByType
+  $ smart export --out s3://my-bucket/exports/2024-06     # AWS_* credentials, as for the aws CLI
+  $ smart export --out az://exports/2024-06               # AZURE_STORAGE_* credentials
 
 Files: <dir>/<Type>.000.ndjson..., error/OperationOutcome.000.ndjson, deleted/...; the state in
 <dir>/export.json and the server's manifest in <dir>/manifest.json. Each file is streamed to
@@ -212,6 +217,9 @@ Files: <dir>/<Type>.000.ndjson..., error/OperationOutcome.000.ndjson, deleted/..
 download that stalls, and without --wait the whole wait too (--timeout 600: give up after 600 s).
 Ctrl-C stops cleanly (exit 130); a second Ctrl-C quits at once.
 Output: progress on stderr; -o json a summary, -o ndjson the progress events, on stdout.
+Object storage: the same names under the prefix; each file is committed (a multipart upload
+completed, a block list committed) only when complete, with its line count in its metadata.
+See README "Exporting to object storage" for the environment variables.
 `,
     )
     .action(async (opts: ExportOptions) => {
@@ -334,13 +342,14 @@ Output: progress on stderr; -o json a summary, -o ndjson the progress events, on
   exportCmd
     .command('cancel')
     .description('Cancel an export: DELETE its status URL (saved in <dir>/export.json)')
-    .argument('<dir>', 'the --out directory of the export')
+    .argument('<dir|url>', 'the --out directory or URL of the export')
     .addHelpText(
       'after',
       `
 Examples:
   $ smart export cancel ./export
   $ smart export cancel ./export -o json
+  $ smart export cancel s3://my-bucket/exports/2024-06
 
 The server stops the job, or frees the files of a finished one. Files already downloaded stay.
 `,

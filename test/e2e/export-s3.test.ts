@@ -1,0 +1,267 @@
+import { execa } from 'execa';
+import { afterAll, beforeAll, describe, expect, it } from 'vitest';
+import type { RequestLogEntry } from '../../src/sandbox/index.js';
+import { BIN, json, smart } from '../helpers/cli.js';
+import { startFlow, type Flow } from '../helpers/sandbox.js';
+import { fixedServer } from '../helpers/servers.js';
+import { startS3rver, type S3rver } from '../helpers/stores.js';
+
+// An export into S3, against s3rver on 127.0.0.1. s3rver implements single-part objects only
+// (no multipart upload), so these tests set the part size (64 MiB) above every file's size:
+// each file is one PUT sent after its last byte and the line count check. Multipart uploads
+// are the SDK's (lib-storage) and are exercised against real S3-compatible stores, not here.
+
+interface Summary {
+  outDir: string;
+  destination: { kind: string; url: string };
+  resourcesByType: Record<string, number>;
+  downloaded: number;
+  skipped: number;
+}
+
+interface State {
+  status: string;
+  statusUrl: string;
+  files: Array<{ name: string; url: string; status: string; count?: number; bytes?: number }>;
+}
+
+const sleep = (ms: number) => new Promise((r) => setTimeout(r, ms));
+const remoteName = (url: string) => new URL(url, 'http://x').pathname.split('/').pop()!;
+const complete = (r: RequestLogEntry) => r.status === 200 && !r.fault?.includes('aborted');
+function fileGets(requests: RequestLogEntry[]): Array<RequestLogEntry & { name: string }> {
+  return requests
+    .filter((r) => r.method === 'GET' && r.path.startsWith('/fhir/$export-file/'))
+    .map((r) => ({ ...r, name: remoteName(r.path) }));
+}
+
+describe('smart export --out s3://bucket/prefix (s3rver)', () => {
+  let s3: S3rver;
+  let flow: Flow;
+  let sdk: typeof import('@aws-sdk/client-s3');
+  let client: import('@aws-sdk/client-s3').S3Client;
+  let env: Record<string, string>;
+
+  const text = async (key: string) => {
+    const r = await client.send(new sdk.GetObjectCommand({ Bucket: 'smart', Key: key }));
+    return r.Body!.transformToString('utf8');
+  };
+  const keys = async (prefix: string) =>
+    (
+      (await client.send(new sdk.ListObjectsV2Command({ Bucket: 'smart', Prefix: prefix })))
+        .Contents ?? []
+    ).map((o) => o.Key!.slice(prefix.length));
+  const lines = (s: string) => s.split('\n').filter(Boolean).length;
+
+  beforeAll(async () => {
+    // For this process's own client (the checks below): no Node support notice on stderr.
+    process.env.AWS_SDK_JS_NODE_VERSION_SUPPORT_WARNING_DISABLED = 'true';
+    sdk = await import('@aws-sdk/client-s3');
+    s3 = await startS3rver(['smart']);
+    client = new sdk.S3Client({
+      endpoint: s3.endpoint,
+      region: 'us-east-1',
+      forcePathStyle: true,
+      credentials: { accessKeyId: 'S3RVER', secretAccessKey: 'S3RVER' },
+    });
+    flow = await startFlow({
+      sandbox: {
+        // 200 patients: 11 Patient/Observation files, the Observation ones about 125 KB each.
+        generate: 200,
+        exportFileSize: 200,
+        exportDelayMs: 0,
+        // The 3rd and 4th downloads trickle at 16 KiB/s: in flight at Ctrl-C.
+        faults: [
+          {
+            path: '/fhir/$export-file',
+            method: 'GET',
+            nth: [3, 4],
+            action: { throttleBytesPerSec: 16 * 1024 },
+          },
+        ],
+      },
+    });
+    env = {
+      ...flow.env,
+      AWS_EC2_METADATA_DISABLED: 'true',
+      AWS_ACCESS_KEY_ID: 'S3RVER',
+      AWS_SECRET_ACCESS_KEY: 'S3RVER',
+      AWS_REGION: 'us-east-1',
+      AWS_ENDPOINT_URL_S3: s3.endpoint,
+      // Above every file's size: s3rver has no multipart uploads.
+      SMART_UPLOAD_PART_SIZE: '64m',
+    };
+  }, 60_000);
+  afterAll(async () => {
+    client?.destroy();
+    await flow?.close();
+    await s3?.close();
+  });
+
+  it('lands complete with counts and metadata; Ctrl-C, then --resume fetches only the rest', async () => {
+    const url = 's3://smart/exports/run1';
+    const child = execa(
+      process.execPath,
+      [
+        BIN,
+        'export',
+        '--type',
+        'Patient,Observation',
+        '--parallel',
+        '2',
+        '--out',
+        url,
+        '-o',
+        'ndjson',
+      ],
+      {
+        env: { PATH: process.env.PATH, NO_COLOR: '1', ...flow.ws.env, ...env },
+        extendEnv: false,
+        reject: false,
+        cwd: flow.ws.home,
+        stdin: 'ignore',
+        timeout: 60_000,
+      },
+    );
+    let stdout = '';
+    let stderr = '';
+    child.stdout!.on('data', (d: Buffer) => (stdout += d.toString()));
+    child.stderr!.on('data', (d: Buffer) => (stderr += d.toString()));
+    const ready = () => {
+      const e = stdout
+        .split('\n')
+        .filter((l) => l.startsWith('{'))
+        .map((l) => JSON.parse(l) as { event: string; file?: string; bytes?: number });
+      const done = new Set(e.filter((x) => x.event === 'file-done').map((x) => x.file));
+      const moving = new Set(
+        e
+          .filter((x) => x.event === 'file-progress' && !done.has(x.file) && x.bytes! > 0)
+          .map((x) => x.file),
+      );
+      return done.size >= 2 && moving.size >= 2;
+    };
+    const deadline = Date.now() + 30_000;
+    while (!ready()) {
+      if (Date.now() > deadline || child.exitCode !== null)
+        throw new Error(`no upload in flight in time:\n${stderr}`);
+      await sleep(25);
+    }
+    child.kill('SIGINT');
+    const first = await child;
+    expect(first.exitCode, stderr).toBe(130);
+    expect(first.stderr).toContain(`to resume: smart export --resume ${url}`);
+
+    // Only complete files are there, each with its counted lines in its metadata.
+    const state = JSON.parse(await text('exports/run1/export.json')) as State;
+    const done = state.files.filter((f) => f.status === 'done');
+    expect(done).toHaveLength(2);
+    const visible = (await keys('exports/run1/')).filter((k) => k.endsWith('.ndjson')).sort();
+    expect(visible).toEqual(done.map((f) => f.name).sort());
+    for (const f of done) {
+      const head = await client.send(
+        new sdk.HeadObjectCommand({ Bucket: 'smart', Key: `exports/run1/${f.name}` }),
+      );
+      expect(head.Metadata).toMatchObject({
+        smartlines: String(f.count),
+        smartmanifest: state.statusUrl,
+      });
+      expect(head.ContentLength).toBe(f.bytes);
+      expect(lines(await text(`exports/run1/${f.name}`))).toBe(f.count);
+    }
+    const completeBefore = fileGets(flow.sandbox.requests)
+      .filter(complete)
+      .map((r) => r.name);
+    expect(completeBefore.sort()).toEqual(done.map((f) => remoteName(f.url)).sort());
+
+    const mark = flow.sandbox.requests.length;
+    const r = await smart(['export', '--resume', url, '-o', 'json'], { ws: flow.ws, env });
+    expect(r.exitCode, r.stderr).toBe(0);
+    // The SDK's own warnings (its Node support notice) stay out of the output.
+    expect(r.stderr).not.toContain('Warning');
+    const s = json<Summary>(r);
+    expect(s.destination).toEqual({ kind: 's3', url });
+    expect(s.skipped).toBe(2);
+    expect(s.downloaded).toBe(9);
+    await sleep(50);
+    const after = fileGets(flow.sandbox.requests.slice(mark));
+    expect(after.filter((q) => completeBefore.includes(q.name))).toEqual([]);
+    expect(after.every(complete)).toBe(true);
+    expect(after).toHaveLength(9);
+    expect(s.resourcesByType).toEqual({
+      Patient: flow.sandbox.counts.Patient,
+      Observation: flow.sandbox.counts.Observation,
+    });
+    const final = JSON.parse(await text('exports/run1/export.json')) as State;
+    expect(final.status).toBe('complete');
+    for (const f of final.files) {
+      expect(f.status).toBe('done');
+      expect(lines(await text(`exports/run1/${f.name}`)), f.name).toBe(f.count);
+    }
+
+    // A second resume of a complete export: nothing fetched again.
+    const mark2 = flow.sandbox.requests.length;
+    const again = await smart(['export', '--resume', url, '-o', 'json'], { ws: flow.ws, env });
+    expect(again.exitCode, again.stderr).toBe(0);
+    expect(json<Summary>(again)).toMatchObject({ skipped: 11, downloaded: 0 });
+    expect(fileGets(flow.sandbox.requests.slice(mark2))).toEqual([]);
+  }, 120_000);
+
+  it('a bucket that does not exist, refused credentials, no credentials: one line each', async () => {
+    const mark = flow.sandbox.requests.length;
+    const nb = await smart(['export', '--out', 's3://nosuch/x'], { ws: flow.ws, env });
+    expect(nb.exitCode, nb.stderr).toBe(2);
+    expect(nb.stderr).toMatch(/^error: S3: bucket nosuch does not exist \(s3:\/\/nosuch\/x\)$/m);
+    expect(nb.stderr).toMatch(
+      /^hint: create it first, or check the name, the region and the endpoint$/m,
+    );
+
+    const bad = await smart(['export', '--out', 's3://smart/denied'], {
+      ws: flow.ws,
+      env: { ...env, AWS_ACCESS_KEY_ID: 'WRONG', AWS_SECRET_ACCESS_KEY: 'not-the-secret-42' },
+    });
+    expect(bad.exitCode, bad.stderr).toBe(3);
+    expect(bad.stderr).toMatch(
+      /^error: S3 refused to list s3:\/\/smart\/denied: InvalidAccessKeyId/m,
+    );
+    expect(bad.stderr).toMatch(/^hint: the credentials \(the AWS default chain\) need permission/m);
+    expect(bad.stderr).not.toContain('not-the-secret-42');
+
+    const none = await smart(['export', '--out', 's3://smart/none', '--verbose'], {
+      ws: flow.ws,
+      env: {
+        ...flow.env,
+        AWS_EC2_METADATA_DISABLED: 'true',
+        AWS_REGION: 'us-east-1',
+        AWS_ENDPOINT_URL_S3: s3.endpoint,
+      },
+    });
+    expect(none.exitCode, none.stderr).toBe(3);
+    expect(none.stderr).toMatch(/^error: no S3 credentials for s3:\/\/smart\/none: /m);
+    expect(none.stderr).toMatch(/^hint: set AWS_ACCESS_KEY_ID and AWS_SECRET_ACCESS_KEY/m);
+    // Nothing was kicked off for any of them.
+    expect(flow.sandbox.requests.slice(mark).filter((q) => q.path.includes('$export'))).toEqual([]);
+  }, 60_000);
+
+  it('a store that keeps answering 503 SlowDown: the SDK retries, then one line, exit 1', async () => {
+    const slow = await fixedServer({
+      status: 503,
+      contentType: 'application/xml',
+      body: '<?xml version="1.0" encoding="UTF-8"?><Error><Code>SlowDown</Code><Message>Please reduce your request rate.</Message></Error>',
+    });
+    try {
+      const r = await smart(['export', '--out', 's3://smart/slow'], {
+        ws: flow.ws,
+        env: { ...env, AWS_ENDPOINT_URL_S3: slow.url, AWS_MAX_ATTEMPTS: '2' },
+      });
+      expect(r.exitCode, r.stderr).toBe(1);
+      expect(r.stderr).toMatch(
+        /^error: S3 kept throttling requests to s3:\/\/smart\/slow \(SlowDown\) after retries$/m,
+      );
+      expect(r.stderr).toMatch(/^hint: the store is overloaded/m);
+      expect(slow.hits.length).toBe(2);
+      // Path-style addressing for an IP endpoint.
+      expect(slow.hits[0]).toMatch(/^GET \/smart\/\?list-type=2&max-keys=1&prefix=slow%2F$/);
+    } finally {
+      await slow.close();
+    }
+  }, 60_000);
+});
