@@ -191,6 +191,16 @@ export class AzureSink implements Sink {
       throw this.error(e, 'list');
     }
     if (any) throw notEmpty(display, (await this.stat(STATE_FILE)) !== undefined);
+    // Prove that writes are allowed before anything starts on the server: a block staged and
+    // never committed is invisible (the state file's first write discards it).
+    try {
+      const probe = Buffer.from('smart export write probe\n');
+      await this.container
+        .getBlockBlobClient(this.key(STATE_FILE))
+        .stageBlock(Buffer.from('smart-probe').toString('base64'), probe, probe.length);
+    } catch (e) {
+      throw this.error(e, 'write', STATE_FILE);
+    }
     return false;
   }
 

@@ -173,7 +173,32 @@ export class S3Sink implements Sink {
     if ((listed.KeyCount ?? listed.Contents?.length ?? 0) > 0) {
       throw notEmpty(display, (await this.stat(STATE_FILE)) !== undefined);
     }
+    await this.probeWrite();
     return false;
+  }
+
+  /**
+   * Prove that writes are allowed before anything starts on the server: a multipart upload
+   * started and aborted leaves nothing behind. A store without multipart uploads cannot tell.
+   */
+  private async probeWrite(): Promise<void> {
+    const Key = this.key(STATE_FILE);
+    let id: string | undefined;
+    try {
+      id = (
+        await this.client.send(
+          new this.sdk.CreateMultipartUploadCommand({ Bucket: this.bucket, Key }),
+        )
+      ).UploadId;
+    } catch (e) {
+      if ((e as { name?: string }).name === 'NotImplemented') return;
+      throw this.error(e, 'write', STATE_FILE);
+    }
+    if (id) {
+      await this.client
+        .send(new this.sdk.AbortMultipartUploadCommand({ Bucket: this.bucket, Key, UploadId: id }))
+        .catch(() => undefined);
+    }
   }
 
   async discard(): Promise<void> {}
