@@ -3,6 +3,8 @@
 // same parallelism (xargs -P 4 curl, with the Bearer token). Two file sizes are compared to
 // check that the client's peak RSS does not grow with the size of a file.
 // Targets: throughput >= 0.8x curl's; peak RSS independent of file size.
+// Azurite row: the same export into Azure Blob Storage (Azurite, in memory, on 127.0.0.1) beside
+// the one into a local directory; target: peak RSS flat, at most the directory's + 25 MB.
 //   node bench/export.mjs [patients]      (default 8000 patients = about 100k resources)
 // Each figure is the best of 3 runs (smart: the download phase, from the manifest event to the
 // complete event, and the whole command; curl: the whole xargs run). Peak RSS is the largest.
@@ -34,6 +36,54 @@ for (const tool of ['curl', 'xargs']) {
   }
 }
 const { startSandbox } = await import(join(root, 'dist', 'sandbox', 'index.js'));
+const AZURITE_RSS_MARGIN_MB = 25;
+const AZURITE_KEY =
+  'Eby8vdM02xNOcqFlqUwJPLlmEtlCDXJ1OUzFT50uSRZ6IFsuFq2UVErCz4I6tq/K1SZFPTOtr/KBHBeksoGMGw==';
+
+/** Azurite's blob service, in memory, on a free port of 127.0.0.1, with a container `bench`. */
+async function startAzurite() {
+  const main = join(root, 'node_modules', 'azurite', 'dist', 'src', 'blob', 'main.js');
+  const child = spawn(
+    process.execPath,
+    [
+      main,
+      '--inMemoryPersistence',
+      '--disableTelemetry',
+      '--silent',
+      '--skipApiVersionCheck',
+      '--blobHost',
+      '127.0.0.1',
+      '--blobPort',
+      '0',
+    ],
+    { stdio: ['ignore', 'pipe', 'pipe'] },
+  );
+  const port = await new Promise((resolve, reject) => {
+    let out = '';
+    const onData = (d) => {
+      out += d;
+      const m = /listens on http:\/\/127\.0\.0\.1:(\d+)/.exec(out);
+      if (m) resolve(Number(m[1]));
+    };
+    child.stdout.on('data', onData);
+    child.stderr.on('data', onData);
+    child.once('exit', (code) => reject(new Error(`azurite exited ${code}: ${out}`)));
+  });
+  const connectionString = `DefaultEndpointsProtocol=http;AccountName=devstoreaccount1;AccountKey=${AZURITE_KEY};BlobEndpoint=http://127.0.0.1:${port}/devstoreaccount1;`;
+  const { BlobServiceClient } = await import('@azure/storage-blob');
+  await BlobServiceClient.fromConnectionString(connectionString)
+    .getContainerClient('bench')
+    .create();
+  return {
+    connectionString,
+    close: () =>
+      new Promise((r) => {
+        if (child.exitCode !== null) return r();
+        child.once('exit', () => r());
+        child.kill('SIGTERM');
+      }),
+  };
+}
 const { generateSigningKey } = await import(join(root, 'dist', 'core', 'keys.js'));
 
 const PATIENTS = Number(process.argv[2] ?? 8000);
@@ -209,6 +259,39 @@ async function scenario(fileSize) {
     }
     const curlBytes = dirSize(curlDir);
     if (curlBytes !== bytes) throw new Error(`curl fetched ${curlBytes} bytes, smart ${bytes}`);
+
+    // The same export into Azurite (fresh, in memory, for these runs only).
+    const azurite = await startAzurite();
+    let a;
+    try {
+      for (let i = 0; i < RUNS; i++) {
+        const r = await measured(
+          process.execPath,
+          [
+            bin,
+            'export',
+            '--parallel',
+            String(PARALLEL),
+            '--out',
+            `az://bench/run-${i}`,
+            '-o',
+            'ndjson',
+          ],
+          {
+            env: { ...env, AZURE_STORAGE_CONNECTION_STRING: azurite.connectionString },
+            events: true,
+          },
+        );
+        r.downloadMs = r.marks.complete - r.marks.manifest;
+        if (r.marks.summary.bytes !== bytes)
+          throw new Error(`Azurite got ${r.marks.summary.bytes} bytes, the directory ${bytes}`);
+        if (!a || r.downloadMs < a.downloadMs)
+          a = { ...r, rssMb: Math.max(r.rssMb, a?.rssMb ?? 0) };
+        else a.rssMb = Math.max(a.rssMb, r.rssMb);
+      }
+    } finally {
+      await azurite.close();
+    }
     return {
       fileSize,
       resources: total,
@@ -221,6 +304,9 @@ async function scenario(fileSize) {
       smartRssMb: s.rssMb,
       floorRssMb: floor.rssMb,
       curlMs: c.ms,
+      azuriteDownloadMs: a.downloadMs,
+      azuriteMs: a.ms,
+      azuriteRssMb: a.rssMb,
     };
   } finally {
     await sandbox.close();
@@ -242,6 +328,11 @@ for (const fileSize of [2_000, 100_000]) {
       `  ratio ${fmt(smartMbs / curlMbs, 2)}x curl downloading, ${fmt(smartE2E / curlMbs, 2)}x end to end (target >= ${RATIO_TARGET}x)`,
   );
   r.ratio = smartMbs / curlMbs;
+  const azMbs = r.mb / (r.azuriteDownloadMs / 1000);
+  r.azuriteRssOk = r.azuriteRssMb <= r.smartRssMb + AZURITE_RSS_MARGIN_MB;
+  console.log(
+    `  -> Azurite   ${fmt(azMbs)} MB/s (${fmt(azMbs / smartMbs, 2)}x the directory's, ${fmt(r.azuriteMs / 1000, 2)} s)  peak RSS ${fmt(r.azuriteRssMb)} MB (directory ${fmt(r.smartRssMb)} MB; target <= +${AZURITE_RSS_MARGIN_MB} MB: ${r.azuriteRssOk ? 'ok' : 'MISSED'})`,
+  );
 }
 const [small, large] = results;
 const rssGrowth = large.smartRssMb / small.smartRssMb;
@@ -249,5 +340,5 @@ console.log(
   `peak RSS: ${fmt(small.floorRssMb)} MB for a one-resource export; ${fmt(small.smartRssMb)} MB with ${fmt(small.largestMb)} MB files, ${fmt(large.smartRssMb)} MB with ${fmt(large.largestMb)} MB files (${fmt(rssGrowth, 2)}x for ${fmt(large.largestMb / small.largestMb)}x larger files)` +
     `${GNU_TIME ? '' : ' [sampled with ps: GNU time not found]'}`,
 );
-const ok = results.every((r) => r.ratio >= RATIO_TARGET) && rssGrowth < 1.5;
+const ok = results.every((r) => r.ratio >= RATIO_TARGET && r.azuriteRssOk) && rssGrowth < 1.5;
 console.log(`throughput and memory targets: ${ok ? 'ok' : 'MISSED'}`);

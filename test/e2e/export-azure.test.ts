@@ -194,8 +194,12 @@ describe('smart export --out az://container/prefix (Azurite)', () => {
     }
 
     // cancel works on a bucket destination too: the server frees the files, the state says so.
-    const c = await smart(['export', 'cancel', url, '-o', 'json'], { ws: flow.ws, env });
+    const c = await smart(['export', 'cancel', url, '-o', 'json', '--verbose'], {
+      ws: flow.ws,
+      env,
+    });
     expect(c.exitCode, c.stderr).toBe(0);
+    expect(c.stderr).not.toContain(AZURITE_KEY.slice(0, 16));
     expect(json<{ status: string; outDir: string }>(c)).toMatchObject({
       status: 'cancelled',
       outDir: url,

@@ -199,8 +199,13 @@ describe('smart export --out s3://bucket/prefix (s3rver)', () => {
 
     // A second resume of a complete export: nothing fetched again.
     const mark2 = flow.sandbox.requests.length;
-    const again = await smart(['export', '--resume', url, '-o', 'json'], { ws: flow.ws, env });
+    const again = await smart(['export', '--resume', url, '-o', 'json', '--verbose'], {
+      ws: flow.ws,
+      env,
+    });
     expect(again.exitCode, again.stderr).toBe(0);
+    // --verbose logs the FHIR requests; the store's credentials never appear.
+    expect(again.stderr).not.toContain('S3RVER');
     expect(json<Summary>(again)).toMatchObject({ skipped: 11, downloaded: 0 });
     expect(fileGets(flow.sandbox.requests.slice(mark2))).toEqual([]);
   }, 120_000);
