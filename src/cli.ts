@@ -2,11 +2,25 @@ import { readFileSync } from 'node:fs';
 
 // The process entry point (bin/smart.js imports this). Only this file ends the process.
 
-// `smart | head` closes our stdout early: that is the reader's choice, not an error.
+/** "no space left on device" from "ENOSPC: no space left on device, write". */
+function writeFailure(e: NodeJS.ErrnoException): string {
+  const m = /^E[A-Z]+: (.*?)(?:, \w+)?$/.exec(e.message ?? '');
+  return m?.[1] ?? e.code ?? String(e.message);
+}
+
+// `smart | head` closes our stdout early: that is the reader's choice, not an error. Any other
+// write error (a full disk, an I/O error) is one line on stderr, if stderr can take it, and exit 1.
 for (const stream of [process.stdout, process.stderr]) {
   stream.on('error', (e: NodeJS.ErrnoException) => {
     if (e.code === 'EPIPE') process.exit(process.exitCode ?? 0);
-    throw e;
+    if (stream === process.stdout) {
+      try {
+        process.stderr.write(`error: cannot write output: ${writeFailure(e)}\n`);
+      } catch {
+        // stderr is gone too: the exit code says it
+      }
+    }
+    process.exit(1);
   });
 }
 

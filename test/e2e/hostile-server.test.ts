@@ -1,4 +1,4 @@
-import { afterAll, beforeAll, describe, expect, it } from 'vitest';
+import { afterAll, beforeAll, describe, expect, it, onTestFinished } from 'vitest';
 import { smart } from '../helpers/cli.js';
 import {
   ESCAPED,
@@ -137,4 +137,27 @@ describe('huge tables', () => {
     expect(last).toMatch(/^│ p124… │ +│ name: N124999 Mu… │$/);
     expect(new Set(lines.map((l) => l.length)).size).toBe(1);
   }, 180_000);
+});
+
+describe('output errors', () => {
+  it('stdout on a full disk: one line on stderr, exit 1 (token, query, api)', async () => {
+    const { execa } = await import('execa');
+    const { BIN } = await import('../helpers/cli.js');
+    const { openSync, closeSync } = await import('node:fs');
+    // A descriptor, not a path: the child writes to /dev/full itself (execa would pipe a path).
+    const full = openSync('/dev/full', 'w');
+    onTestFinished(() => closeSync(full));
+    for (const args of [['token'], ['query', 'Patient/evil', '-o', 'json'], ['api', 'Text']]) {
+      const r = await execa(process.execPath, [BIN, ...args], {
+        env: { PATH: process.env.PATH, NO_COLOR: '1', ...h.ws.env, ...h.env },
+        extendEnv: false,
+        reject: false,
+        stdin: 'ignore',
+        stdout: full,
+        cwd: h.ws.home,
+      });
+      expect(r.exitCode, `${args.join(' ')}: ${r.stderr}`).toBe(1);
+      expect(r.stderr).toBe('error: cannot write output: no space left on device');
+    }
+  });
 });
