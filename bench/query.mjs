@@ -1,6 +1,6 @@
 // `smart query Observation --all -o ndjson --count 1000` against the sandbox with ~10k and ~100k
 // Observations: wall time, resources/s and peak RSS, beside curl fetching the same pages (a shell
-// loop following the next links with the same token). Targets: peak RSS at 100k within 1.2x of
+// loop following the next links with the same token). Targets: peak RSS at 100k within 1.1x of
 // that at 10k (streaming), and total time within 2x of curl's.
 //
 // Run after `npm run build`:  node bench/query.mjs [runs]   (default 3 per size; median reported)
@@ -10,6 +10,7 @@ import { existsSync, mkdtempSync, rmSync, writeFileSync } from 'node:fs';
 import { tmpdir } from 'node:os';
 import { dirname, join } from 'node:path';
 import { fileURLToPath, pathToFileURL } from 'node:url';
+import { report } from './lib/common.mjs';
 
 const root = join(dirname(fileURLToPath(import.meta.url)), '..');
 const bin = join(root, 'bin', 'smart.js');
@@ -227,14 +228,14 @@ let missed = 0;
 const [small, big] = results;
 if (small.rss !== undefined && big.rss !== undefined) {
   const ratio = big.rss / small.rss;
-  const ok = ratio <= 1.2;
+  const ok = report('query', 'query --all: peak RSS 100k / 10k', ratio, { target: 1.1 }).ok;
   if (!ok) missed++;
-  console.log(`peak RSS 100k / 10k = ${ratio.toFixed(2)} (target <= 1.2): ${ok ? 'ok' : 'MISSED'}`);
+  console.log(`peak RSS 100k / 10k = ${ratio.toFixed(2)} (target <= 1.1): ${ok ? 'ok' : 'MISSED'}`);
 }
 for (const r of results) {
   if (r.curlMs === undefined) continue;
   const ratio = r.ms / r.curlMs;
-  const ok = ratio <= 2;
+  const ok = report('query', `query --all ${r.size}: time / curl loop`, ratio, { target: 2 }).ok;
   if (!ok) missed++;
   console.log(
     `${r.size}: smart / curl time = ${ratio.toFixed(2)} (target <= 2): ${ok ? 'ok' : 'MISSED'}`,
