@@ -141,21 +141,22 @@ describe('huge tables', () => {
 
 describe('output errors', () => {
   it('stdout on a full disk: one line on stderr, exit 1 (token, query, api)', async () => {
-    const { execa } = await import('execa');
+    const { spawn } = await import('node:child_process');
     const { BIN } = await import('../helpers/cli.js');
     const { openSync, closeSync } = await import('node:fs');
-    // A descriptor, not a path: the child writes to /dev/full itself (execa would pipe a path).
+    // A descriptor, not a path: the child writes to /dev/full itself.
     const full = openSync('/dev/full', 'w');
     onTestFinished(() => closeSync(full));
     for (const args of [['token'], ['query', 'Patient/evil', '-o', 'json'], ['api', 'Text']]) {
-      const r = await execa(process.execPath, [BIN, ...args], {
+      const child = spawn(process.execPath, [BIN, ...args], {
         env: { PATH: process.env.PATH, NO_COLOR: '1', ...h.ws.env, ...h.env },
-        extendEnv: false,
-        reject: false,
-        stdin: 'ignore',
-        stdout: full,
+        stdio: ['ignore', full, 'pipe'],
         cwd: h.ws.home,
       });
+      let stderr = '';
+      child.stderr!.on('data', (d: Buffer) => (stderr += d.toString()));
+      const exitCode = await new Promise<number | null>((r) => child.on('close', r));
+      const r = { exitCode, stderr: stderr.trimEnd() };
       expect(r.exitCode, `${args.join(' ')}: ${r.stderr}`).toBe(1);
       expect(r.stderr).toBe('error: cannot write output: no space left on device');
     }
