@@ -81,6 +81,8 @@ interface SandboxFlags {
   exportFileSize?: string;
   exportDelay?: string;
   exportNoToken?: boolean;
+  exportNoStorage?: boolean;
+  algs?: string;
   latency?: string;
   clockOffset?: string;
   publicUrl?: string;
@@ -115,6 +117,14 @@ export function registerSandbox(program: Command, ctx: Context): void {
       '--public-url <origin>',
       "the origin it calls itself, like Aidbox's BOX_WEB_BASE_URL (discovery, aud, links)",
     )
+    .option(
+      '--algs <list>',
+      'client assertion algs advertised and accepted (default RS384, as Aidbox), e.g. RS384,ES384',
+    )
+    .option(
+      '--export-no-storage',
+      'answer every $export with 500 "storage-type not specified", as Aidbox without storage',
+    )
     .option('--latency <ms>', 'delay added to every response')
     .option(
       '--clock-offset <seconds>',
@@ -135,7 +145,18 @@ export function registerSandbox(program: Command, ctx: Context): void {
       `${FAULT_HELP}${QUIRKS_HELP}\nExamples:\n  $ smart sandbox\n  $ smart sandbox --port 0 --generate 1000\n`,
     )
     .action(async (flags: SandboxFlags) => {
-      const { startSandbox, parseFaultSpec, parseQuirks } = await import('../sandbox/index.js');
+      const { startSandbox, parseFaultSpec, parseQuirks, KNOWN_ALGS } =
+        await import('../sandbox/index.js');
+      let algs: string[] | undefined;
+      if (flags.algs !== undefined) {
+        algs = flags.algs.split(',').map((a) => a.trim().toUpperCase());
+        const bad = algs.filter((a) => !KNOWN_ALGS.includes(a));
+        if (bad.length || algs.length === 0) {
+          throw new SmartError('usage', `--algs: ${bad.join(', ') || '(empty)'} not known`, {
+            hint: `name some of ${KNOWN_ALGS.join(', ')}, e.g. --algs RS384,ES384`,
+          });
+        }
+      }
       let quirks: string[] = [];
       try {
         quirks = parseQuirks(flags.quirks ?? []);
@@ -182,6 +203,8 @@ export function registerSandbox(program: Command, ctx: Context): void {
           'milliseconds, e.g. --export-delay 2000',
         ),
         exportRequiresAccessToken: !flags.exportNoToken,
+        exportStorage: !flags.exportNoStorage,
+        algs,
         latencyMs: integer(
           '--latency',
           flags.latency,

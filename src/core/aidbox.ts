@@ -304,7 +304,10 @@ export function adminError(
   });
 }
 
-/** Send one admin request with HTTP Basic; 201 = created, 200 = updated; DELETE 404 = absent. */
+/**
+ * Send one admin request with HTTP Basic; 201 = created, 200 = updated. A DELETE first GETs the
+ * resource: 404 there is absent (Aidbox's DELETE answers 204 either way).
+ */
 export async function sendAdminRequest(
   http: HttpClient,
   req: AdminRequest,
@@ -315,6 +318,20 @@ export async function sendAdminRequest(
     authorization: basicAuth(admin),
   };
   if (req.body !== undefined) headers['content-type'] = 'application/json';
+  if (req.method === 'DELETE') {
+    // Aidbox answers 204 to a DELETE whether or not the resource was there: ask first.
+    const probe = await http.request(req.url, { method: 'GET', headers });
+    if (probe.status === 404 || probe.status === 410) {
+      return {
+        resourceType: req.resourceType,
+        id: req.id,
+        url: req.url,
+        status: probe.status,
+        result: 'absent',
+      };
+    }
+    if (!probe.ok) throw adminError(probe, { ...req, method: 'DELETE' }, admin);
+  }
   const res = await http.request(req.url, {
     method: req.method,
     headers,

@@ -61,7 +61,11 @@ type Problems = string[];
  * client_assertion_types (it would use a secret): such Clients are stored, and the token
  * endpoint refuses their assertions. What a backend-services Client needs is checked here.
  */
-export function validateClient(body: Record<string, unknown>): Problems {
+export function validateClient(
+  body: Record<string, unknown>,
+  /** Key types an inline jwks may hold: RSA only, as Aidbox, unless EC algs are accepted. */
+  inlineKeyTypes: readonly string[] = ['RSA', 'EC'],
+): Problems {
   const p: Problems = [];
   if (body.type !== undefined && typeof body.type !== 'string') p.push('type: must be a string');
   if (body.active !== undefined && typeof body.active !== 'boolean') {
@@ -108,16 +112,17 @@ export function validateClient(body: Record<string, unknown>): Problems {
     if (exp !== undefined && (!Number.isInteger(exp) || (exp as number) < 1)) {
       p.push('auth.client_credentials.access_token_expiration: must be a positive integer');
     }
-    // The sandbox issues JWT access tokens only; Aidbox's other format is opaque, without expiry.
-    if (c.token_format !== 'jwt' && (clientCredentials || c.token_format !== undefined)) {
+    // Optional, as on Aidbox: 'jwt', or absent for an opaque token without expires_in.
+    if (c.token_format !== undefined && c.token_format !== 'jwt') {
       p.push(
-        `auth.client_credentials.token_format: must be 'jwt'${c.token_format === undefined ? '' : ` (got ${JSON.stringify(c.token_format)})`}`,
+        `auth.client_credentials.token_format: must be 'jwt' or absent (got ${JSON.stringify(c.token_format)})`,
       );
     }
   }
   const scope = body.scope;
+  // Optional, as on Aidbox: without it the scopes asked for are granted (the AccessPolicy rules).
   if (scope === undefined) {
-    if (clientCredentials) p.push('scope: required, a list of system scopes such as system/*.read');
+    // nothing to check
   } else if (!Array.isArray(scope) || scope.length === 0) {
     p.push('scope: must be a non-empty list of system scopes such as system/*.read');
   } else {
@@ -150,7 +155,8 @@ export function validateClient(body: Record<string, unknown>): Problems {
     } else {
       body.jwks.forEach((k: Record<string, unknown>, i: number) => {
         if (typeof k !== 'object' || k === null) return void p.push(`jwks[${i}]: not an object`);
-        if (k.kty !== 'RSA' && k.kty !== 'EC') p.push(`jwks[${i}].kty: must be RSA or EC`);
+        if (!inlineKeyTypes.includes(String(k.kty)))
+          p.push(`jwks[${i}].kty: must be ${inlineKeyTypes.join(' or ')}`);
         if (typeof k.kid !== 'string' || !k.kid) p.push(`jwks[${i}].kid: required`);
         for (const priv of ['d', 'p', 'q', 'dp', 'dq', 'qi']) {
           if (k[priv] !== undefined) p.push(`jwks[${i}].${priv}: private key material`);
@@ -239,6 +245,7 @@ export async function handleAdmin(
   registry: Registry,
   kind: 'Client' | 'AccessPolicy',
   id: string | undefined,
+  inlineKeyTypes?: readonly string[],
 ): Promise<void> {
   const store: Map<string, Client | AccessPolicy> =
     kind === 'Client' ? registry.clients : registry.policies;
@@ -261,7 +268,11 @@ export async function handleAdmin(
     return;
   }
   if (ex.method === 'DELETE') {
-    if (!existing) throw fhirError(404, 'not-found', `${kind}/${id} not found`);
+    // Aidbox answers 204 to the DELETE of a resource that is not there.
+    if (!existing) {
+      send(ex, 204, undefined);
+      return;
+    }
     store.delete(id);
     send(ex, 200, existing, JSON_TYPE);
     return;
@@ -282,10 +293,10 @@ export async function handleAdmin(
   if (b.resourceType !== undefined && b.resourceType !== kind) {
     problems.push(`resourceType: expected '${kind}', got '${String(b.resourceType)}'`);
   }
-  if (b.id !== undefined && b.id !== id) {
-    problems.push(`id: '${String(b.id)}' does not match the URL id '${id}'`);
-  }
-  problems.push(...(kind === 'Client' ? validateClient(b) : validateAccessPolicy(b)));
+  // A body id other than the URL's is ignored, as Aidbox does: the URL names the resource.
+  problems.push(
+    ...(kind === 'Client' ? validateClient(b, inlineKeyTypes) : validateAccessPolicy(b)),
+  );
   if (problems.length > 0) {
     send(
       ex,

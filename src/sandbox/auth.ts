@@ -23,6 +23,20 @@ import { covers, expandScope, parseScope, type Scope } from './scopes.js';
  * makes every client support. Aidbox itself takes RS384 only; no other alg passes anywhere.
  */
 export const ASSERTION_ALGS = ['RS384', 'ES384'];
+/** What the sandbox advertises and accepts by default (`--algs` changes it). */
+export const DEFAULT_ALGS = ['RS384', 'ES384'];
+/** What `--algs` may name. */
+export const KNOWN_ALGS = [
+  'RS256',
+  'RS384',
+  'RS512',
+  'PS256',
+  'PS384',
+  'PS512',
+  'ES256',
+  'ES384',
+  'ES512',
+];
 /**
  * Assertions may expire at most this far ahead of the server's clock, with no leeway (as on
  * Aidbox): a client clock that runs ahead shows here.
@@ -60,12 +74,12 @@ export class OAuthError extends HttpError {
   }
 }
 
-export function smartConfiguration(url: string, scopes: string[]) {
+export function smartConfiguration(url: string, scopes: string[], algs = DEFAULT_ALGS) {
   return {
     token_endpoint: `${url}/auth/token`,
     jwks_uri: `${url}/.well-known/jwks.json`,
     token_endpoint_auth_methods_supported: ['private_key_jwt'],
-    token_endpoint_auth_signing_alg_values_supported: ASSERTION_ALGS,
+    token_endpoint_auth_signing_alg_values_supported: algs,
     grant_types_supported: ['client_credentials'],
     scopes_supported: scopes,
     response_types_supported: ['token'],
@@ -174,6 +188,10 @@ export interface TokenContext {
   now: () => number;
   /** Behaviours of real servers this sandbox reproduces (quirks.ts). */
   quirks?: Quirks;
+  /** Assertion algs advertised and accepted (default RS384 only, as Aidbox). */
+  algs?: string[];
+  /** Opaque access tokens (Clients without token_format): token -> what it grants. */
+  opaque?: Map<string, { clientId: string; scope: string; exp: number }>;
 }
 
 /** POST /auth/token: client_credentials with a private_key_jwt assertion. */
@@ -219,8 +237,9 @@ export async function handleToken(ex: Exchange, tc: TokenContext): Promise<void>
   const now = Math.floor(tc.now() / 1000);
   const client = await verifyAssertion(ex, tc, assertion, form, now);
 
-  // Scopes: required by SMART Backend Services; each one must lie within the client's.
-  const clientScopes = client.scope ?? [];
+  // Scopes: required by SMART Backend Services; each one must lie within the client's (a Client
+  // without scope is limited by its AccessPolicy only, as on Aidbox).
+  const clientScopes = client.scope ?? ['system/*.*'];
   const allowed = clientScopes
     .map((s) => parseScope(s))
     .filter((s): s is Scope => typeof s !== 'string');
@@ -253,6 +272,20 @@ export async function handleToken(ex: Exchange, tc: TokenContext): Promise<void>
   }
   const granted = [...new Set(requested.flatMap((s) => expandScope(s, tc.types())))].join(' ');
   const expiresIn = client.auth?.client_credentials?.access_token_expiration ?? 300;
+  if (client.auth?.client_credentials?.token_format !== 'jwt') {
+    // Aidbox without token_format: an opaque token, and no expires_in in the answer.
+    const opaque = randomUUID().replace(/-/g, '') + randomUUID().replace(/-/g, '');
+    tc.opaque ??= new Map();
+    tc.opaque.set(opaque, { clientId: client.id, scope: granted, exp: now + expiresIn });
+    send(
+      ex,
+      200,
+      { token_type: 'Bearer', scope: granted, access_token: opaque, refresh_token: null },
+      JSON_TYPE,
+      { 'Cache-Control': 'no-store', Pragma: 'no-cache' },
+    );
+    return;
+  }
   const accessToken = await new SignJWT({ scope: granted, client_id: client.id, atv: 2 })
     .setProtectedHeader({ alg: TOKEN_ALG, kid: tc.key.kid, typ: 'JWT' })
     .setIssuer(tc.url)
@@ -295,9 +328,10 @@ async function verifyAssertion(
   }
   if (typeof claims.sub === 'string') ex.clientId = claims.sub;
   const alg = header.alg ?? '';
-  if (!ASSERTION_ALGS.includes(alg)) {
+  const algs = tc.algs ?? DEFAULT_ALGS;
+  if (!algs.includes(alg)) {
     throw bad(
-      `client assertion alg '${alg || 'none'}' is not supported; use one of ${ASSERTION_ALGS.join(', ')}`,
+      `client assertion alg '${alg || 'none'}' is not supported; use ${algs.length > 1 ? 'one of ' : ''}${algs.join(', ')}`,
     );
   }
   if (header.typ !== 'JWT') {
@@ -470,6 +504,24 @@ export async function verifyAccessToken(
     );
   }
   const token = header.slice(7).trim();
+  const opaque = tc.opaque?.get(token);
+  if (opaque) {
+    if (opaque.exp <= Math.floor(tc.now() / 1000)) {
+      tc.opaque!.delete(token);
+      throw unauthorized('the access token has expired');
+    }
+    const owner = tc.registry.clients.get(opaque.clientId);
+    if (!owner || owner.active === false) {
+      throw unauthorized(
+        `client '${opaque.clientId}' of the access token no longer exists or is inactive`,
+      );
+    }
+    const scopes = opaque.scope
+      .split(' ')
+      .map((s) => parseScope(s))
+      .filter((s): s is Scope => typeof s !== 'string');
+    return { clientId: opaque.clientId, scopes, scopeText: opaque.scope, admin: false };
+  }
   let payload;
   try {
     ({ payload } = await jwtVerify(token, tc.key.publicKey, {

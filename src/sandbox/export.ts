@@ -1,5 +1,6 @@
 import type { Quirks } from './quirks.js';
 import { createHmac, randomBytes, randomUUID, timingSafeEqual } from 'node:crypto';
+import { gzipSync } from 'node:zlib';
 import type { AccessToken } from './auth.js';
 import type { Store } from './data.js';
 import { requireKnownType, requirePermission } from './fhir.js';
@@ -24,12 +25,15 @@ import type { Resource } from './types.js';
  * Bulk Data $export (STU2). Kick-off: GET (query) or POST (Parameters) at /fhir/$export,
  * /fhir/Patient/$export and /fhir/Group/<id>/$export, with `Accept: application/fhir+json` and
  * `Prefer: respond-async`. Parameters: _outputFormat, _since, _type, _typeFilter, patient.
- * One export per client runs at a time: a second kick-off gets 429 + Retry-After, like Aidbox.
+ * One export runs at a time on the whole server, as on Aidbox: another kick-off, from any client,
+ * gets 429 + Retry-After.
  * An unknown type in _type does not fail the export: it becomes an OperationOutcome in error[].
  * Files need the Bearer token, or (requiresAccessToken false) carry a signature in their URL.
  */
 
-const OUTPUT_FORMATS = ['application/fhir+ndjson', 'application/ndjson', 'ndjson'];
+/** Aidbox's extra format: gzip-compressed NDJSON files (`.ndjson.gz`). */
+const GZIP_FORMAT = 'application/fhir+ndjson+gzip';
+const OUTPUT_FORMATS = ['application/fhir+ndjson', 'application/ndjson', 'ndjson', GZIP_FORMAT];
 const SUPPORTED = new Set(['_outputFormat', '_since', '_type', '_typeFilter', 'patient']);
 
 export type ExportLevel = { kind: 'system' } | { kind: 'patient' } | { kind: 'group'; id: string };
@@ -55,6 +59,8 @@ interface ExportJob {
   pollsLeft: number;
   output: ExportFile[];
   errors: ExportFile[];
+  /** _outputFormat application/fhir+ndjson+gzip: output files are gzip-compressed. */
+  gzip?: boolean;
 }
 
 export interface ExportOptions {
@@ -70,6 +76,11 @@ export interface ExportOptions {
   now?: () => number;
   /** Behaviours of real servers this sandbox reproduces (quirks.ts). */
   quirks?: Quirks;
+  /**
+   * False: no cloud storage configured, as an Aidbox without it: every kick-off answers 500
+   * "storage-type not specified".
+   */
+  storage?: boolean;
 }
 
 /**
@@ -131,6 +142,13 @@ export class Exports {
     const prefer = String(ex.req.headers.prefer ?? '');
     if (!/respond-async/i.test(prefer)) {
       throw fhirError(400, 'invalid', '$export requires the header Prefer: respond-async');
+    }
+    if (this.options.storage === false) {
+      throw fhirError(
+        500,
+        'exception',
+        'storage-type not specified: $export needs cloud storage (GCP, Azure or AWS) configured',
+      );
     }
     const lenient = /handling\s*=\s*lenient/i.test(prefer);
     const params = await exportParams(ex);
@@ -204,14 +222,12 @@ export class Exports {
     }
 
     this.options.quirks?.kickoff();
-    const running = [...this.jobs.values()].find(
-      (j) => j.clientId === token.clientId && !this.isReady(j),
-    );
+    const running = [...this.jobs.values()].find((j) => !this.isReady(j));
     if (running) {
       const wait = Math.max(1, Math.ceil((running.readyAt - this.now()) / 1000));
       throw new HttpError(
         429,
-        outcome('throttled', `an export is already running for this client: ${running.id}`),
+        outcome('throttled', 'an export is already running on this server; one runs at a time'),
         { 'Retry-After': wait },
       );
     }
@@ -227,6 +243,7 @@ export class Exports {
     };
 
     const id = randomUUID();
+    const gzip = (params.get('_outputFormat') ?? []).includes(GZIP_FORMAT);
     const output: ExportFile[] = [];
     const size = this.options.fileSize;
     for (const type of types) {
@@ -235,7 +252,7 @@ export class Exports {
         const chunk = list.slice(part * size, (part + 1) * size);
         output.push({
           type,
-          name: `${type}-${part + 1}.ndjson`,
+          name: `${type}-${part + 1}.ndjson${gzip ? '.gz' : ''}`,
           lines: chunk.length,
           line: (i) => JSON.stringify(chunk[i]) + '\n',
         });
@@ -274,6 +291,7 @@ export class Exports {
       pollsLeft: this.options.minPolls ?? 0,
       output,
       errors: errorFiles,
+      gzip,
     };
     this.jobs.set(id, job);
     send(ex, 202, outcome('informational', `export ${id} accepted`, 'information'), undefined, {
@@ -366,6 +384,8 @@ export class Exports {
       ex,
       200,
       {
+        // Aidbox's non-standard extra member.
+        status: 'completed',
         transactionTime: job.transactionTime,
         request: job.request,
         requiresAccessToken: !signed,
@@ -417,6 +437,11 @@ export class Exports {
       ? [...job.output, ...job.errors].find((f) => f.name === name)
       : undefined;
     if (!file) throw fhirError(404, 'not-found', `export ${job.id} has no file '${name}'`);
+    if (job.gzip && job.output.includes(file)) {
+      const text = Array.from({ length: file.lines }, (_, i) => file.line(i)).join('');
+      send(ex, 200, gzipSync(Buffer.from(text, 'utf8')), 'application/gzip');
+      return;
+    }
     await sendLines(ex, 200, NDJSON, file.lines, file.line);
   }
 }

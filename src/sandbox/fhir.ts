@@ -12,7 +12,8 @@ export interface FhirContext {
   adminSecret: string;
 }
 
-export const DEFAULT_COUNT = 20;
+/** As Aidbox: 100 entries a page when the search does not say. */
+export const DEFAULT_COUNT = 100;
 export const MAX_COUNT = 1000;
 
 /** Aidbox's answer to a forbidden request. */

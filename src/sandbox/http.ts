@@ -66,9 +66,12 @@ export function send(
   contentType: string = FHIR_JSON,
   headers: Headers = {},
 ): void {
-  const text =
-    body === undefined ? '' : typeof body === 'string' ? body : JSON.stringify(body) + '\n';
-  const buf = Buffer.from(text, 'utf8');
+  const buf = Buffer.isBuffer(body)
+    ? body
+    : Buffer.from(
+        body === undefined ? '' : typeof body === 'string' ? body : JSON.stringify(body) + '\n',
+        'utf8',
+      );
   const all: Headers = { ...headers, 'Content-Length': buf.length };
   if (buf.length > 0) all['Content-Type'] = contentType;
   ex.res.writeHead(status, all);

@@ -7,6 +7,7 @@ export { startSandbox } from './server.js';
 export { parseFaultSpec } from './faults.js';
 export { QUIRKS, parseQuirks, type Quirk } from './quirks.js';
 export { FIXTURES_DIR } from './data.js';
+export { DEFAULT_ALGS, KNOWN_ALGS } from './auth.js';
 export type {
   FaultAction,
   FaultRule,

@@ -5,6 +5,7 @@ import { Registry, handleAdmin, requireAdmin } from './admin.js';
 import {
   JwksCache,
   type TokenContext,
+  DEFAULT_ALGS,
   createServerKey,
   handleToken,
   smartConfiguration,
@@ -90,6 +91,7 @@ export async function startSandbox(options: SandboxOptions = {}): Promise<Sandbo
     delayMs: options.exportDelayMs ?? 500,
     minPolls: options.exportMinPolls,
     requiresAccessToken: options.exportRequiresAccessToken ?? true,
+    storage: options.exportStorage ?? true,
     now,
     quirks,
   });
@@ -97,7 +99,10 @@ export async function startSandbox(options: SandboxOptions = {}): Promise<Sandbo
   // Filled in once the port is known.
   let url = '';
   const publicUrl = options.publicUrl ? new URL(options.publicUrl).origin : undefined;
+  const algs = options.algs?.length ? [...options.algs] : [...DEFAULT_ALGS];
+  const inlineKeyTypes = algs.some((a) => a.startsWith('ES')) ? ['RSA', 'EC'] : ['RSA'];
   const tc: TokenContext = {
+    algs,
     get url() {
       return publicUrl ?? url;
     },
@@ -126,7 +131,12 @@ export async function startSandbox(options: SandboxOptions = {}): Promise<Sandbo
       if (method !== 'GET') throw fhirError(405, 'not-supported', `${method} ${pathname}`);
       // Endpoints on the origin the client used (as Aidbox follows X-Original-Uri), so that
       // `localhost` or a LAN address works too; the token endpoint accepts either as aud.
-      send(ex, 200, quirks.discovery(smartConfiguration(ex.origin, scopesSupported)), JSON_TYPE);
+      send(
+        ex,
+        200,
+        quirks.discovery(smartConfiguration(ex.origin, scopesSupported, algs)),
+        JSON_TYPE,
+      );
       return;
     }
     if (pathname === '/.well-known/jwks.json') {
@@ -140,7 +150,7 @@ export async function startSandbox(options: SandboxOptions = {}): Promise<Sandbo
     if (parts[0] === 'Client' || parts[0] === 'AccessPolicy') {
       if (parts.length > 2) throw fhirError(404, 'not-found', `no route ${pathname}`);
       requireAdmin(ex, adminSecret);
-      return handleAdmin(ex, registry, parts[0], parts[1]);
+      return handleAdmin(ex, registry, parts[0], parts[1], inlineKeyTypes);
     }
     if (pathname === '/' && method === 'GET') {
       send(

@@ -82,6 +82,11 @@ export interface SandboxOptions {
    * of this sandbox; a token sent along is not needed (and not checked).
    */
   exportRequiresAccessToken?: boolean;
+  /**
+   * False: no cloud storage for $export, as an Aidbox without it: every kick-off answers 500
+   * "storage-type not specified" (a fault to test against). Default true.
+   */
+  exportStorage?: boolean;
   faults?: FaultRule[];
   /**
    * The origin the server calls itself, like Aidbox's BOX_WEB_BASE_URL (e.g. `http://aidbox:8080`
@@ -90,6 +95,12 @@ export interface SandboxOptions {
    * on it, whatever Host the request came with. Default: the origin each request used.
    */
   publicUrl?: string;
+  /**
+   * Client assertion algs advertised and accepted. Default `['RS384']`, as Aidbox; a test extra
+   * for other servers: `['RS384', 'ES384']`. Inline Client.jwks take RSA keys only unless an ES
+   * alg is listed.
+   */
+  algs?: string[];
   /** Added to every response. */
   latencyMs?: number;
   /**

@@ -10,7 +10,7 @@ import {
 import { redactUrl } from '../redact.js';
 import { DirectorySink } from './sinks/directory.js';
 import type { FileMeta, Sink, SinkUpload } from './sinks/types.js';
-import { LineCounter, countingStream, type LineCount } from './lines.js';
+import { LineCounter, countingStream, gunzipCountingStream, type LineCount } from './lines.js';
 import { clamp, downloadBackoff, sleep as defaultSleep } from './timing.js';
 import { parseRetryAfter } from '../http.js';
 import type { ExportEvent, ExportSession, PlannedFile } from './types.js';
@@ -42,6 +42,8 @@ export interface DownloadOptions {
   progressIntervalMs?: number;
   /** Count lines and compare with the manifest's count (off for compressed formats). */
   countLines?: boolean;
+  /** The file is gzip-compressed NDJSON (kept as is): lines are counted through gunzip. */
+  gzip?: boolean;
   sleep?: (ms: number, signal?: AbortSignal) => Promise<void>;
   random?: () => number;
 }
@@ -237,7 +239,7 @@ async function tryOnce(
   // Bytes kept from a cut attempt (or an interrupted run): ask for the rest only. A part left by
   // an earlier run is tried too; a server without ranges answers 200 and it starts over.
   const kept = sink.partial ? await sink.partial(file.name) : { bytes: 0 };
-  const have = kept.bytes;
+  const have = o.gzip ? 0 : kept.bytes;
   const headers: Record<string, string> = { accept: 'application/fhir+ndjson' };
   if (have > 0) {
     headers.range = `bytes=${have}-`;
@@ -292,7 +294,9 @@ async function tryOnce(
       `asked for the bytes from ${have}, the server sent ${res.headers.get('content-range') ?? 'no Content-Range'}`,
     );
   }
-  ranges.resumable = partial || /\bbytes\b/i.test(res.headers.get('accept-ranges') ?? '');
+  // A gzip file is counted through gunzip, which cannot start mid-stream: never resumed.
+  ranges.resumable =
+    !o.gzip && (partial || /\bbytes\b/i.test(res.headers.get('accept-ranges') ?? ''));
   const etag = res.headers.get('etag');
   ranges.validator =
     etag && !etag.startsWith('W/') ? etag : (res.headers.get('last-modified') ?? undefined);
@@ -338,7 +342,10 @@ async function tryOnce(
     }
   };
   try {
-    await pipeline(res.nodeBody, countingStream(counter, onChunk), upload.stream, { signal });
+    const count = o.gzip
+      ? gunzipCountingStream(counter, onChunk)
+      : countingStream(counter, onChunk);
+    await pipeline(res.nodeBody, count, upload.stream, { signal });
   } catch (e) {
     const fatal = sink.fatal(e, file.name);
     // A cut transfer from a server that takes ranges: keep the bytes for the next attempt.

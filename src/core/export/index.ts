@@ -387,7 +387,8 @@ async function downloadAll(run: Run, file: StateFile, manifest: Manifest): Promi
     }
   }
 
-  const countLines = !extensionFor(outputFormat).endsWith('.gz');
+  // Gzip files are kept byte-exact; their lines are counted through gunzip.
+  const gzip = extensionFor(outputFormat).endsWith('.gz');
   const queue = [...pending];
   let failure: unknown;
   const worker = async () => {
@@ -408,7 +409,7 @@ async function downloadAll(run: Run, file: StateFile, manifest: Manifest): Promi
           backoffMs: o.backoffMs,
           idleTimeoutMs: o.idleTimeoutMs,
           progressIntervalMs: o.progressIntervalMs,
-          countLines,
+          gzip,
           sleep: o.sleep,
           random: o.random,
         });

@@ -106,7 +106,7 @@ export async function kickOff(
     const err = session.error(res, req.method);
     throw new SmartError(
       'http',
-      `${req.method} ${redactUrl(url)} answered 429: the server is busy or already running an export for this client`,
+      `${req.method} ${redactUrl(url)} answered 429: the server is busy, or running another export (some, Aidbox among them, run one at a time for the whole server)`,
       {
         status: 429,
         code: 'export_busy',

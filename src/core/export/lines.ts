@@ -1,4 +1,5 @@
 import { Transform, type TransformCallback } from 'node:stream';
+import { createGunzip } from 'node:zlib';
 
 const LF = 0x0a;
 const CR = 0x0d;
@@ -82,6 +83,39 @@ export function countingStream(counter: LineCounter, onChunk: () => void): Trans
     flush(cb: TransformCallback) {
       counter.end();
       cb();
+    },
+  });
+}
+
+/**
+ * For gzip files (`.ndjson.gz`): passes the compressed bytes through unchanged (the file is kept
+ * byte-exact) and counts the NDJSON lines of what they decompress to. `counter.bytes` counts the
+ * compressed bytes, `counter.lines` the lines so far.
+ */
+export function gunzipCountingStream(counter: LineCounter, onChunk: () => void): Transform {
+  const inner = new LineCounter();
+  const gunzip = createGunzip();
+  let failed: Error | undefined;
+  gunzip.on('data', (d: Buffer) => {
+    inner.push(d);
+    counter.lines = inner.lines;
+  });
+  gunzip.on('error', (e) => (failed = e));
+  return new Transform({
+    transform(chunk: Buffer, _enc: BufferEncoding, cb: TransformCallback) {
+      counter.bytes += chunk.length;
+      onChunk();
+      if (failed) return cb(failed);
+      gunzip.write(chunk, () => cb(failed ?? null, chunk));
+    },
+    flush(cb: TransformCallback) {
+      if (failed) return cb(failed);
+      gunzip.once('end', () => {
+        counter.lines = inner.end();
+        cb(failed ?? null);
+      });
+      gunzip.once('error', (e) => cb(e));
+      gunzip.end();
     },
   });
 }

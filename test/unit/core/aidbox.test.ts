@@ -241,18 +241,25 @@ describe('sendAdminRequest', () => {
     expect(e.hint).toContain('not the FHIR base');
   });
 
-  test('DELETE: 200/204 deleted, 404/410 absent, others fail', async () => {
+  test('DELETE: GET first; 404/410 there is absent (no DELETE), else 200/204 deleted, others fail', async () => {
     for (const [status, result] of [
       [200, 'deleted'],
       [204, 'deleted'],
-      [404, 'absent'],
-      [410, 'absent'],
     ] as const) {
-      const http = fakeHttp(() => ({ status }));
+      const http = fakeHttp((c) => (c.method === 'GET' ? { status: 200, body: {} } : { status }));
       expect((await sendAdminRequest(http, del, ADMIN)).result).toBe(result);
-      expect(http.calls[0]!.headers['content-type']).toBeUndefined();
+      expect(http.calls.map((c) => c.method)).toEqual(['GET', 'DELETE']);
+      expect(http.calls[1]!.headers['content-type']).toBeUndefined();
     }
-    const http = fakeHttp(() => ({ status: 500, body: 'x' }));
+    for (const status of [404, 410]) {
+      // Aidbox answers 204 to the DELETE of an absent resource: the GET tells.
+      const http = fakeHttp((c) => (c.method === 'GET' ? { status } : { status: 204 }));
+      expect((await sendAdminRequest(http, del, ADMIN)).result).toBe('absent');
+      expect(http.calls.map((c) => c.method)).toEqual(['GET']);
+    }
+    const http = fakeHttp((c) =>
+      c.method === 'GET' ? { status: 200, body: {} } : { status: 500, body: 'x' },
+    );
     await expect(sendAdminRequest(http, del, ADMIN)).rejects.toThrow('answered 500');
   });
 

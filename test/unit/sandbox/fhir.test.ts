@@ -241,10 +241,10 @@ describe('FHIR search and read', () => {
     expect(pages).toBe(Math.ceil(total / 97));
   });
 
-  it('searchset Bundle shape: total, self link, default _count 20, max 1000', async () => {
+  it('searchset Bundle shape: total, self link, default _count 100 (as Aidbox), max 1000', async () => {
     const b = await search('Observation');
     expect(b).toMatchObject({ resourceType: 'Bundle', type: 'searchset' });
-    expect(b.entry).toHaveLength(20);
+    expect(b.entry).toHaveLength(100);
     expect(b.link.find((l) => l.relation === 'self')?.url).toBe(`${sb.fhirUrl}/Observation`);
     expect((await search('Observation?_count=5000')).entry).toHaveLength(1000);
     const count = await search('Observation?_summary=count');

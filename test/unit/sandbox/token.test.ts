@@ -521,3 +521,32 @@ describe('client JWKS cache', () => {
     expect((await requestToken(sb, tokenForm(a))).status).toBe(200);
   });
 });
+
+describe('as Aidbox: a Client without token_format or scope', () => {
+  it('gets an opaque token without expires_in, good for the FHIR API; without scope, the scope asked is granted', async () => {
+    await register(sb, 'opaque', jwks.url, {
+      scope: undefined,
+      auth: { client_credentials: { client_assertion_types: [JWT_BEARER] } },
+    });
+    const r = await requestToken(
+      sb,
+      tokenForm(
+        await signAssertion({ key: rsa, clientId: 'opaque', aud: sb.tokenUrl }),
+        'system/Patient.read',
+      ),
+    );
+    expect(r.status).toBe(200);
+    expect(r.body.expires_in).toBeUndefined();
+    expect(r.body.token_type).toBe('Bearer');
+    expect(String(r.body.access_token)).toMatch(/^[0-9a-f]{64}$/);
+    expect(r.body.scope).toBe('system/Patient.read');
+    const res = await fetch(`${sb.fhirUrl}/Patient?_count=1`, {
+      headers: { authorization: `Bearer ${String(r.body.access_token)}` },
+    });
+    expect(res.status).toBe(200);
+    const denied = await fetch(`${sb.fhirUrl}/Observation?_count=1`, {
+      headers: { authorization: `Bearer ${String(r.body.access_token)}` },
+    });
+    expect(denied.status).toBe(403);
+  });
+});
