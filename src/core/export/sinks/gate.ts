@@ -44,6 +44,9 @@ export function gate(highWaterMark = 64 * 1024): Gate {
       cb();
     },
   });
+  // Failures reach the download through its pipeline and through commit(); a failure after the
+  // pipeline finished (the SDK failing while the line check runs) must not be an unhandled event.
+  stream.on('error', () => undefined);
   return {
     stream,
     body,
