@@ -90,6 +90,8 @@ client id: it is printed and saved; RFC 7592 management credentials go to a 0600
 --server smart-reference: POST <base-url>/auth/register (form jwks or jwks_url); the answer is
 the client id.
 --scope (global) sets the registered scope, default "system/*.read".
+The client id, jwks_uri, scope and base URL are saved in the active profile (--no-save: not);
+a base URL that changes the profile's (e.g. from --base-url) is said so on stderr.
 
 Examples:
   $ SMART_ADMIN_SECRET=... smart register-client my-client --jwks-uri https://k.example/jwks.json
@@ -245,7 +247,8 @@ Examples:
       }
 
       if (opts.save) {
-        const { updateProfile } = await import('../core/settings.js');
+        const { loadConfig, updateProfile } = await import('../core/settings.js');
+        const before = (await loadConfig(settings.paths.configFile)).profiles[settings.profile];
         const patch: Record<string, string | undefined> = {
           clientId: result.clientId,
           scope: settings.scope.trim().split(/\s+/).join(' '),
@@ -259,6 +262,18 @@ Examples:
         ctx.log.info(
           `saved clientId ${shortId(result.clientId)}${opts.jwksUri ? ', jwksUri' : ''}, scope and baseUrl in profile "${settings.profile}" (${settings.paths.configFile})`,
         );
+        if (baseUrl && before?.baseUrl !== baseUrl) {
+          // A --base-url (or SMART_BASE_URL) given for this run now stays in the profile.
+          ctx.log.info(
+            `the profile's baseUrl is now ${baseUrl}` +
+              (before?.baseUrl ? ` (it was ${before.baseUrl})` : ' (it had none)') +
+              (settings.sources.baseUrl === 'flag'
+                ? ', from --base-url'
+                : settings.sources.baseUrl === 'env'
+                  ? ', from SMART_BASE_URL'
+                  : ''),
+          );
+        }
       }
     });
 }

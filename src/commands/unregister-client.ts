@@ -32,6 +32,8 @@ does not exist is reported as "already gone" and is not an error.
 rfc7591: DELETE the registration_client_uri saved by register-client, with its registration
 access token (RFC 7592); without one saved it says so (exit 1).
 smart-reference: those servers cannot delete a registration (exit 1).
+When the active profile's clientId is the deleted client, smart offers to clear it on a terminal,
+and otherwise says how (on stderr).
 
 Examples:
   $ SMART_ADMIN_SECRET=... smart unregister-client my-client
@@ -82,5 +84,36 @@ Examples:
         if (o.result === 'absent') ctx.log.info(`${o.what}/${shortId(o.id)} was already gone`);
       }
       await printOutcomes(ctx, rows, 'unregistered');
+      if (rows.some((o) => o.result === 'deleted' || o.result === 'absent')) {
+        await offerToForget(ctx, settings.paths.configFile, settings.profile, clientId);
+      }
     });
+}
+
+/**
+ * The profile still names the client that is gone: clear it after asking on a terminal, else
+ * say how (one line on stderr).
+ */
+async function offerToForget(
+  ctx: Context,
+  configFile: string,
+  profile: string,
+  clientId: string,
+): Promise<void> {
+  const { loadConfig, updateProfile } = await import('../core/settings.js');
+  const stored = (await loadConfig(configFile)).profiles[profile]?.clientId;
+  if (stored !== clientId) return;
+  const id = shortId(clientId);
+  const how = `smart --profile ${profile} config unset clientId`;
+  if (!ctx.interactive()) {
+    ctx.log.info(`profile "${profile}" still has clientId ${id}; to clear it: ${how}`);
+    return;
+  }
+  const { confirm } = await import('./shared.js');
+  if (await confirm(ctx, `Profile "${profile}" still has clientId ${id}. Clear it?`, true)) {
+    await updateProfile(configFile, profile, { clientId: undefined });
+    ctx.log.info(`cleared clientId in profile "${profile}" (${configFile})`);
+  } else {
+    ctx.log.info(`kept clientId ${id} in profile "${profile}"; to clear it later: ${how}`);
+  }
 }
