@@ -632,6 +632,14 @@ export async function createHttpClient(options: HttpClientOptions = {}): Promise
             await sleep(backoffDelay(n - 1, backoffMs, random), options.signal);
             continue;
           }
+          // "within 2s" after 4 attempts of 2 s each: say how many there were.
+          if (e instanceof SmartError && e.code === 'ETIMEDOUT' && n > 1) {
+            throw new SmartError(e.kind, `${e.message} (${n} attempts)`, {
+              cause: e.cause,
+              code: e.code,
+              hint: e.hint,
+            });
+          }
           throw e;
         }
         if (RETRY_STATUS.has(res.status) && canRetry()) {

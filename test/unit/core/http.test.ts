@@ -499,6 +499,13 @@ describe("stream: 'node' (export downloads over node:http)", () => {
     expect(e.message).toMatch(/^no response from 127\.0\.0\.1:\d+ within 100ms/);
   });
 
+  it('a timeout after retries says how many attempts there were', async () => {
+    handler = () => undefined; // never answers
+    const { http } = await client({ timeoutMs: 100, retries: 1, backoffMs: 1 });
+    const e = await failure(http.request(`${base}/slow`));
+    expect(e.message).toMatch(/^no response from 127\.0\.0\.1:\d+ within 100ms \(2 attempts\)$/);
+  });
+
   it('names a refused connection', async () => {
     const tmp = createServer();
     await new Promise<void>((r) => tmp.listen(0, '127.0.0.1', r));
