@@ -51,7 +51,7 @@ if (only === '--version' || only === '-V') {
   const onSignal = (sig: NodeJS.Signals) => {
     interrupts++;
     // A second Ctrl-C means "now": skip the clean shutdown.
-    if (interrupts > 1) process.exit(130);
+    if (interrupts > 1) process.exit(sig === 'SIGTERM' ? 143 : 130);
     controller.abort(sig);
   };
   process.on('SIGINT', onSignal);

@@ -158,7 +158,13 @@ export function createContext(opts: RunOptions, signal: AbortSignal): Context {
 export function runSignal(outer?: AbortSignal): AbortSignal {
   const controller = new AbortController();
   outer?.addEventListener('abort', () =>
-    controller.abort(new SmartError('runtime', 'interrupted', { code: 'interrupted' })),
+    controller.abort(
+      new SmartError('runtime', 'interrupted', {
+        code: 'interrupted',
+        // SIGTERM exits 143, SIGINT (Ctrl-C) 130: 128 + the signal's number, as shells do.
+        details: { signal: outer.reason === 'SIGTERM' ? 'SIGTERM' : 'SIGINT' },
+      }),
+    ),
   );
   return controller.signal;
 }

@@ -137,7 +137,7 @@ Examples:
 
 Exit codes: 0 ok, 1 runtime or server failure, 2 usage or input error,
 3 authentication or authorization failure, 4 network failure or timeout,
-70 a bug in smart (please report it), 130 interrupted (Ctrl-C).
+70 a bug in smart (please report it), 130 interrupted (Ctrl-C), 143 stopped (SIGTERM).
 Docs: README.md`,
     );
 
@@ -195,7 +195,7 @@ export function printError(ctx: Context, e: unknown): number {
   if (isSmartError(e)) {
     if (e.code === 'interrupted') {
       err.write('interrupted\n');
-      return 130;
+      return interruptCode(e);
     }
     // Messages quote servers (OperationOutcome diagnostics, bodies): one line, controls escaped.
     err.write(`error: ${escapeControls(e.message, { oneLine: true })}\n`);
@@ -228,6 +228,11 @@ export function printError(ctx: Context, e: unknown): number {
   return 70;
 }
 
+/** 130 after SIGINT (Ctrl-C), 143 after SIGTERM. */
+function interruptCode(e: unknown): number {
+  return isSmartError(e) && e.details?.signal === 'SIGTERM' ? 143 : 130;
+}
+
 /** Run the CLI; returns the exit code. Never calls process.exit. */
 export async function run(opts: RunOptions): Promise<number> {
   const ctx = createContext(opts, runSignal(opts.signal));
@@ -251,7 +256,7 @@ export async function run(opts: RunOptions): Promise<number> {
 export function failed(ctx: Context, e: unknown): number {
   if (ctx.signal.aborted && !(isSmartError(e) && e.code !== 'interrupted')) {
     ctx.io.stderr.write('interrupted\n');
-    return 130;
+    return interruptCode(ctx.signal.reason);
   }
   return printError(ctx, e);
 }

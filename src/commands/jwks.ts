@@ -214,7 +214,8 @@ Examples:
           if (ctx.signal.aborted) done();
           else ctx.signal.addEventListener('abort', () => done(), { once: true });
         });
-        await server.close();
+        // Requests in flight get 1 s; idle keep-alive connections do not hold the stop.
+        await server.close(1000);
         ctx.log.info('stopped');
       },
     );

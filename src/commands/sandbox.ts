@@ -286,7 +286,8 @@ export function registerSandbox(program: Command, ctx: Context): void {
           ctx.signal.addEventListener('abort', () => r(), { once: true }),
         );
       }
-      await sandbox.close();
+      // Requests in flight get 1 s; idle keep-alive connections do not hold the stop.
+      await sandbox.close(1000);
       ctx.io.stderr.write('sandbox stopped\n');
     });
 }

@@ -35,7 +35,11 @@ export interface JwksServer {
   url: string;
   host: string;
   port: number;
-  close(): Promise<void>;
+  /**
+   * Stop: idle keep-alive connections close at once; requests in flight get `graceMs` (default
+   * 0) to finish, then their connections are destroyed.
+   */
+  close(graceMs?: number): Promise<void>;
 }
 
 /** A JWKS that may be published: valid, and no private members anywhere. */
@@ -174,10 +178,16 @@ export async function startJwksServer(options: JwksServerOptions): Promise<JwksS
     url,
     host,
     port,
-    close() {
+    close(graceMs = 0) {
       closing ??= new Promise<void>((resolve) => {
-        server.close(() => resolve());
-        server.closeAllConnections();
+        const timer =
+          graceMs > 0 ? setTimeout(() => server.closeAllConnections(), graceMs) : undefined;
+        server.close(() => {
+          clearTimeout(timer);
+          resolve();
+        });
+        if (timer) server.closeIdleConnections();
+        else server.closeAllConnections();
       });
       return closing;
     },

@@ -31,7 +31,6 @@ import {
   outcome,
   readBody,
   send,
-  sleep,
 } from './http.js';
 import type { RequestLogEntry, SandboxHandle, SandboxOptions } from './types.js';
 
@@ -267,8 +266,19 @@ export async function startSandbox(options: SandboxOptions = {}): Promise<Sandbo
       );
     });
     try {
-      for (const a of applied) if ('delayMs' in a) await sleep(a.delayMs);
-      if (options.latencyMs) await sleep(options.latencyMs);
+      // A delay ends early when the connection goes (a client gone, or the sandbox stopping):
+      // no timer outlives the request.
+      const pause = (ms: number) =>
+        new Promise<void>((resolve) => {
+          const timer = setTimeout(resolve, ms);
+          res.once('close', () => {
+            clearTimeout(timer);
+            resolve();
+          });
+        });
+      for (const a of applied) if ('delayMs' in a) await pause(a.delayMs);
+      if (options.latencyMs) await pause(options.latencyMs);
+      if (res.destroyed) return;
       const status = applied.find((a) => 'status' in a);
       if (status && 'status' in status) {
         const headers: Record<string, string> = status.retryAfter
@@ -330,10 +340,17 @@ export async function startSandbox(options: SandboxOptions = {}): Promise<Sandbo
     requests,
     counts: store.counts(),
     addFault: (rule) => faults.add(rule),
-    close: () =>
+    close: (graceMs = 0) =>
       new Promise<void>((resolve, reject) => {
-        server.close((e) => (e ? reject(e) : resolve()));
-        server.closeAllConnections();
+        const timer =
+          graceMs > 0 ? setTimeout(() => server.closeAllConnections(), graceMs) : undefined;
+        server.close((e) => {
+          clearTimeout(timer);
+          if (e) reject(e);
+          else resolve();
+        });
+        if (timer) server.closeIdleConnections();
+        else server.closeAllConnections();
       }),
   };
 }

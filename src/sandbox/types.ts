@@ -136,5 +136,9 @@ export interface SandboxHandle {
   /** How many resources of each type the sandbox serves. */
   counts: Record<string, number>;
   addFault(rule: FaultRule): void;
-  close(): Promise<void>;
+  /**
+   * Stop: idle keep-alive connections close at once; requests in flight get `graceMs` (default
+   * 0) to finish, then their connections are destroyed.
+   */
+  close(graceMs?: number): Promise<void>;
 }

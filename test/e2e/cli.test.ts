@@ -99,7 +99,7 @@ describe('smart (the CLI frame)', () => {
 
       Exit codes: 0 ok, 1 runtime or server failure, 2 usage or input error,
       3 authentication or authorization failure, 4 network failure or timeout,
-      70 a bug in smart (please report it), 130 interrupted (Ctrl-C).
+      70 a bug in smart (please report it), 130 interrupted (Ctrl-C), 143 stopped (SIGTERM).
       Docs: README.md
       "
     `);
