@@ -261,8 +261,9 @@ const NETWORK_RETRYABLE = new Set([
 
 async function readCaBundle(path: string, what: string): Promise<string> {
   const { readFile } = await import('node:fs/promises');
+  let text: string;
   try {
-    return await readFile(path, 'utf8');
+    text = await readFile(path, 'utf8');
   } catch (e) {
     throw new SmartError(
       'usage',
@@ -273,6 +274,14 @@ async function readCaBundle(path: string, what: string): Promise<string> {
       },
     );
   }
+  // A file without one certificate would silently trust nothing more: say so.
+  if (!text.includes('-----BEGIN CERTIFICATE-----')) {
+    throw new SmartError('usage', `${what} ${path} holds no PEM certificate`, {
+      code: 'bad_ca_file',
+      hint: 'give a PEM file of CA certificates (-----BEGIN CERTIFICATE----- blocks)',
+    });
+  }
+  return text;
 }
 
 /** What callers read of response headers (fetch's Headers fits too). */

@@ -162,3 +162,15 @@ describe('output errors', () => {
     }
   });
 });
+
+describe('small ones', () => {
+  it('a --ca-file holding no certificate is exit 2', async () => {
+    const { writeFileSync } = await import('node:fs');
+    const { join } = await import('node:path');
+    const file = join(h.ws.home, 'empty.pem');
+    writeFileSync(file, 'not a certificate\n');
+    const r = await run(['query', 'Patient/evil', '--ca-file', file]);
+    expect(r.exitCode, r.stderr).toBe(2);
+    expect(r.stderr).toContain(`error: CA file ${file} holds no PEM certificate`);
+  });
+});
