@@ -62,6 +62,8 @@ async function readData(ctx: Context, data: string): Promise<string> {
 
 const isJsonType = (type: string) => /^application\/([\w.+-]*\+)?json\b/i.test(type.trim());
 
+const HTTP_METHODS = ['GET', 'POST', 'PUT', 'PATCH', 'DELETE', 'HEAD', 'OPTIONS'];
+
 export function registerApi(program: Command, ctx: Context): void {
   program
     .command('api')
@@ -70,6 +72,7 @@ export function registerApi(program: Command, ctx: Context): void {
       '<path>',
       'a path relative to the FHIR base (Patient/123, /metadata) or a URL on its origin',
     )
+    .allowExcessArguments()
     .option('-X, --method <method>', 'HTTP method (default GET, or POST with -d)')
     .option(
       '-H, --header <header>',
@@ -84,6 +87,7 @@ export function registerApi(program: Command, ctx: Context): void {
       `
 Examples:
   $ smart api metadata
+  $ smart api GET /metadata       # a leading method word is the method (as gh and httpie take it)
   $ smart api 'Observation?code=4548-4&_count=2'
   $ smart api /Patient/a6a91d7e-7ded-4325-9dbe-42a088e7e039 -i
   $ smart api Patient -X POST -d @patient.json
@@ -94,7 +98,27 @@ The body is pretty-printed on a terminal and written as received when piped.
 JSON bodies are sent as application/fhir+json. A non-2xx answer prints its body and exits 1.
 `,
     )
-    .action(async (path: string, opts: ApiOptions) => {
+    .action(async (first: string, opts: ApiOptions, command: Command) => {
+      let path = first;
+      const words = command.args;
+      if (words.length > 1) {
+        if (!HTTP_METHODS.includes(first.toUpperCase()) || words.length > 2) {
+          throw usageError(
+            `smart api takes one path, got ${words.length} words: ${words.join(' ')}`,
+            'give the method with -X (e.g. smart api -X GET /metadata), or as the first word (smart api GET /metadata)',
+            { code: 'bad_args' },
+          );
+        }
+        if (opts.method && opts.method.toUpperCase() !== first.toUpperCase()) {
+          throw usageError(
+            `two methods: ${first.toUpperCase()} and -X ${opts.method}`,
+            'give one: smart api GET /metadata, or smart api -X GET /metadata',
+            { code: 'bad_method' },
+          );
+        }
+        opts.method = first.toUpperCase();
+        path = words[1]!;
+      }
       const headers = parseHeaders(opts.header);
       let body: string | undefined;
       if (opts.data !== undefined) {

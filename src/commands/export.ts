@@ -2,6 +2,7 @@ import type { Command } from 'commander';
 import { basename, isAbsolute, join, relative, resolve } from 'node:path';
 import type { Context } from '../context.js';
 import { SmartError, isSmartError, usageError } from '../core/errors.js';
+import { checkOutputFormat } from '../core/export/naming.js';
 import type { ExportParams, ExportSummary } from '../core/export/types.js';
 import { openSession } from './shared.js';
 
@@ -122,7 +123,7 @@ function kickoffParams(opts: ExportOptions, isFhirInstant: (s: string) => boolea
     }
     params.typeFilters = opts.typeFilter;
   }
-  if (opts.outputFormat !== undefined) params.outputFormat = opts.outputFormat;
+  if (opts.outputFormat !== undefined) params.outputFormat = checkOutputFormat(opts.outputFormat);
   return params;
 }
 

@@ -140,11 +140,20 @@ const defaultSleep = (ms: number, signal?: AbortSignal) =>
     signal?.addEventListener('abort', onAbort, { once: true });
   });
 
-/** Retry-After as milliseconds: delta-seconds or an HTTP date. Undefined when absent or bad. */
+/**
+ * Retry-After as milliseconds: delta-seconds or an HTTP date; some servers send an absolute epoch
+ * time instead (a number above 10^9 is a time, not a delay: seconds, or milliseconds above
+ * 10^12). Undefined when absent or bad.
+ */
 export function parseRetryAfter(value: string | null | undefined, now: number): number | undefined {
   if (!value) return undefined;
   const v = value.trim();
-  if (/^\d+(\.\d+)?$/.test(v)) return Math.round(Number(v) * 1000);
+  if (/^\d+(\.\d+)?$/.test(v)) {
+    const n = Number(v);
+    if (n > 1e12) return Math.max(0, Math.round(n - now));
+    if (n > 1e9) return Math.max(0, Math.round(n * 1000 - now));
+    return Math.round(n * 1000);
+  }
   const date = Date.parse(v);
   if (Number.isNaN(date)) return undefined;
   return Math.max(0, date - now);

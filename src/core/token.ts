@@ -11,7 +11,7 @@ import { cachedDiscovery, readCachedDiscovery, type SmartConfiguration } from '.
 import { loadSigningKey, type SigningKey } from './keys.js';
 import { FileCache } from './cache.js';
 import { loadConfig, requireSetting, type Settings } from './settings.js';
-import { redactUrl } from './redact.js';
+import { redactUrl, shortId } from './redact.js';
 import {
   ownName,
   reachable,
@@ -206,12 +206,17 @@ export function oauthError(res: HttpResponse, c: OAuthErrorContext): SmartError 
       : `the key signs with ${c.alg}; check which algorithms the server accepts (\`smart discover\`)`;
   } else if (error === 'invalid_client' && c.ownNameAdvice) {
     hint = `${c.ownNameAdvice}; the server checks the assertion's aud against its own name`;
-  } else if (error === 'invalid_client') {
-    hint = `the server could not verify the assertion: does ${c.jwksUri ?? 'the registered JWKS'} serve kid ${c.kid}, and can the server reach it? is client id "${c.clientId}" registered? is the clock right?`;
+  } else if (
+    error === 'invalid_client' ||
+    // Some servers say invalid_grant for a key problem ("No public keys found in the JWKS with kid").
+    (error === 'invalid_grant' &&
+      /\bkid\b|\bjwks?\b|public keys?|signature/i.test(description ?? ''))
+  ) {
+    hint = `the server could not verify the assertion: does ${c.jwksUri ?? 'the registered JWKS'} serve kid ${c.kid}, and can the server reach it? is client id "${shortId(c.clientId)}" registered? is the clock right?`;
   } else if (error === 'invalid_scope') {
     hint = invalidScopeHint(c);
   } else if (error === 'unauthorized_client') {
-    hint = `client "${c.clientId}" is not allowed the client_credentials grant; register it with grant_types [client_credentials]`;
+    hint = `client "${shortId(c.clientId)}" is not allowed the client_credentials grant; register it with grant_types [client_credentials]`;
   } else if (error === 'unsupported_grant_type') {
     hint = `the server does not offer the client_credentials grant at ${url}: check the token endpoint (\`smart discover\`, grant_types_supported)`;
   } else if (error === 'invalid_grant' || error === 'invalid_request') {
@@ -567,7 +572,7 @@ export class TokenProvider {
       response: body,
     };
     this.options.log?.(
-      `got a token for ${p.clientId}${expiresAt ? `, expires in ${Math.round((expiresAt - now) / 1000)}s` : ', no expiry given (not cached)'}`,
+      `got a token for ${shortId(p.clientId)}${expiresAt ? `, expires in ${Math.round((expiresAt - now) / 1000)}s` : ', no expiry given (not cached)'}`,
     );
     if (p.store && expiresAt) {
       const { fromCache: _ignored, ...stored } = token;

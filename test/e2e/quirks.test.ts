@@ -1,9 +1,11 @@
 import { afterAll, beforeAll, describe, expect, test } from 'vitest';
 import { execa } from 'execa';
 import { createInterface } from 'node:readline';
+import { join } from 'node:path';
 import { startSandbox, type SandboxHandle } from '../../src/sandbox/index.js';
 import { BIN, json, makeWorkspace, smart } from '../helpers/cli.js';
-import { startFlow, type Flow } from '../helpers/sandbox.js';
+import { makeKey, startFlow, type Flow } from '../helpers/sandbox.js';
+import { tempDir } from '../helpers/tmp.js';
 
 /**
  * The built CLI against the sandbox in each quirk mode (`startSandbox({ quirks })`), each
@@ -111,5 +113,71 @@ describe('lowercase-bearer', () => {
     });
     expect(q.stderr).toBe('');
     expect(q.exitCode).toBe(0);
+  });
+});
+
+describe('export and token quirks', () => {
+  let flow: Flow;
+  beforeAll(async () => {
+    flow = await startFlow({
+      clientId: 'quirk-export',
+      sandbox: { quirks: ['kickoff-429', 'invalid-grant'], exportDelayMs: 0 },
+    });
+  });
+  afterAll(async () => {
+    await flow?.close();
+  });
+
+  test('kickoff-429 (epoch Retry-After in s, then ms): waits twice with the server text, then exports', async () => {
+    const dir = join(tempDir('smart-quirk-'), 'out');
+    const r = await smart(['export', '--type', 'Patient', '--out', dir, '-o', 'json'], {
+      ws: flow.ws,
+      env: flow.env,
+    });
+    expect(r.stderr).not.toContain('error:');
+    expect(r.exitCode).toBe(0);
+    const waits = r.stderr.split('\n').filter((l) => l.includes('waiting'));
+    expect(waits).toHaveLength(2);
+    for (const w of waits) {
+      expect(w).toContain('Too many requests');
+      // An epoch time is a time, not 1.9 billion seconds: the wait is about a second.
+      expect(w).toMatch(/waiting [0-2](\.\d)? ?s:/);
+    }
+    const kickoffs = flow.sandbox.requests.filter((q) => q.path.startsWith('/fhir/$export?'));
+    expect(kickoffs.map((q) => q.status)).toEqual([429, 429, 202]);
+  });
+
+  test('--output-format other than NDJSON: exit 2 before any request', async () => {
+    const before = flow.sandbox.requests.length;
+    const dir = join(tempDir('smart-quirk-'), 'out');
+    const r = await smart(['export', '--output-format', 'text/csv', '--out', dir], {
+      ws: flow.ws,
+      env: flow.env,
+    });
+    expect(r.exitCode).toBe(2);
+    expect(r.stderr).toContain('error: --output-format "text/csv" is not one smart can save');
+    expect(r.stderr).toContain('application/fhir+ndjson, application/ndjson, ndjson');
+    expect(flow.sandbox.requests.length).toBe(before);
+  });
+
+  test('invalid-grant for an unknown kid: the same kid/JWKS hint as invalid_client', async () => {
+    const other = await makeKey('RS384');
+    const r = await smart(['token', '--no-cache'], {
+      ws: flow.ws,
+      env: { ...flow.env, SMART_KEY: other.keyFile },
+    });
+    expect(r.exitCode).toBe(3);
+    expect(r.stderr).toContain('invalid_grant: No public keys found in the JWKS with kid');
+    expect(r.stderr).toContain(`hint: the server could not verify the assertion: does`);
+    expect(r.stderr).toContain(`serve kid ${other.kid}`);
+  });
+
+  test('smart api GET /metadata: the leading method word is the method', async () => {
+    const r = await smart(['api', 'GET', '/metadata'], { ws: flow.ws, env: flow.env });
+    expect(r.exitCode).toBe(0);
+    expect(JSON.parse(r.stdout).resourceType).toBe('CapabilityStatement');
+    const bad = await smart(['api', 'Patient', 'Observation'], { ws: flow.ws, env: flow.env });
+    expect(bad.exitCode).toBe(2);
+    expect(bad.stderr).toContain('-X GET');
   });
 });

@@ -12,7 +12,7 @@ import { buildKickoff, kickOff } from './kickoff.js';
 import { extensionFor, planFiles } from './naming.js';
 import { parseManifest, pollUntilComplete, quoteArg } from './poll.js';
 import { MANIFEST_FILE, StateFile, readState } from './state.js';
-import type { PollBounds } from './timing.js';
+import { sleep, type PollBounds } from './timing.js';
 import type {
   ExportEvent,
   ExportIssue,
@@ -118,7 +118,20 @@ export async function startExport(
         method: req.method,
         url: redactUrl(o.session.resolve(req.path)),
       });
-      accepted = await kickOff(o.session, params, o.signal);
+      const started = run.now();
+      accepted = await kickOff(o.session, params, o.signal, {
+        deadline: started + (o.waitMs ?? 3_600_000),
+        now: run.now,
+        sleep: o.sleep ?? sleep,
+        onWait: (w) =>
+          run.emit({
+            event: 'wait',
+            status: w.status,
+            reason: w.reason,
+            delayMs: w.delayMs,
+            elapsedMs: run.now() - started,
+          }),
+      });
     } catch (e) {
       // Nothing was started: leave no empty directory behind.
       if (created) await run.sink.discard().catch(() => undefined);

@@ -1,4 +1,5 @@
 import { SmartError } from '../errors.js';
+import { describeErrorBody, parseRetryAfter } from '../http.js';
 import { redactUrl } from '../redact.js';
 import type { ExportLevel, ExportParams, ExportSession } from './types.js';
 
@@ -70,20 +71,47 @@ export function buildKickoff(params: ExportParams): KickoffRequest {
  * Send the kick-off; returns the absolute status URL (Content-Location, resolved against the
  * kick-off URL when relative). Never retried: a repeated kick-off may start a second job.
  */
+/** The longest one 429 at kick-off makes us wait, whatever Retry-After says. */
+export const MAX_KICKOFF_WAIT_MS = 5 * 60_000;
+/** The wait after a 429 without a usable Retry-After. */
+const DEFAULT_KICKOFF_WAIT_MS = 5_000;
+
+export interface KickoffWait {
+  /** Epoch ms after which no more waiting is allowed (--wait). */
+  deadline: number;
+  now: () => number;
+  sleep: (ms: number, signal?: AbortSignal) => Promise<void>;
+  /** Called before each wait with the server's text and the delay. */
+  onWait?: (w: { status: number; reason: string; delayMs: number }) => void;
+}
+
 export async function kickOff(
   session: ExportSession,
   params: ExportParams,
   signal?: AbortSignal,
+  wait?: KickoffWait,
 ): Promise<{ statusUrl: string; url: string }> {
   const req = buildKickoff(params);
   const url = session.resolve(req.path);
-  const res = await session.request(url, {
-    method: req.method,
-    headers: req.headers,
-    body: req.body,
-    retry: false,
-    signal,
-  });
+  let res;
+  for (;;) {
+    res = await session.request(url, {
+      method: req.method,
+      headers: req.headers,
+      body: req.body,
+      retry: false,
+      signal,
+    });
+    if (res.status !== 429 || !wait) break;
+    // 429 at kick-off: too many requests, or an export already running. Wait as told (capped),
+    // within --wait; the server's own words go with the wait.
+    const told = parseRetryAfter(res.headers.get('retry-after'), wait.now());
+    const delayMs = Math.min(told ?? DEFAULT_KICKOFF_WAIT_MS, MAX_KICKOFF_WAIT_MS);
+    if (wait.now() + delayMs > wait.deadline) break;
+    const said = describeErrorBody(res);
+    wait.onWait?.({ status: 429, reason: said, delayMs });
+    await wait.sleep(delayMs, signal);
+  }
   if (res.status === 202) {
     const location = res.headers.get('content-location');
     if (!location) {
@@ -106,7 +134,7 @@ export async function kickOff(
     const err = session.error(res, req.method);
     throw new SmartError(
       'http',
-      `${req.method} ${redactUrl(url)} answered 429: the server is busy, or running another export (some, Aidbox among them, run one at a time for the whole server)`,
+      `${req.method} ${redactUrl(url)} answered 429${wait ? ' (and --wait does not allow another wait)' : ''}: ${describeErrorBody(res)}`,
       {
         status: 429,
         code: 'export_busy',

@@ -1,3 +1,4 @@
+import { usageError } from '../errors.js';
 import type { FileKind, Manifest, ManifestEntry, PlannedFile } from './types.js';
 
 const DIRS: Record<FileKind, string> = { output: '', error: 'error/', deleted: 'deleted/' };
@@ -6,6 +7,28 @@ const DIRS: Record<FileKind, string> = { output: '', error: 'error/', deleted: '
 export function safeTypeName(type: unknown): string {
   const s = typeof type === 'string' ? type.replace(/[^A-Za-z0-9_-]/g, '_') : '';
   return /^[A-Za-z0-9]/.test(s) ? s.slice(0, 64) : `unknown${s}`.slice(0, 64);
+}
+
+/**
+ * The `_outputFormat` values smart can save and count: NDJSON in the three spellings the Bulk
+ * Data spec makes every server accept. Anything else (text/csv, parquet...) is refused before any
+ * request. Add a format here, and only here.
+ */
+export const ACCEPTED_OUTPUT_FORMATS: readonly string[] = [
+  'application/fhir+ndjson',
+  'application/ndjson',
+  'ndjson',
+];
+
+/** The --output-format value when smart can handle it; a usage error (exit 2) otherwise. */
+export function checkOutputFormat(value: string): string {
+  const v = value.trim();
+  if (ACCEPTED_OUTPUT_FORMATS.includes(v.toLowerCase())) return v;
+  throw usageError(
+    `--output-format "${value}" is not one smart can save: it writes NDJSON files`,
+    `use one of ${ACCEPTED_OUTPUT_FORMATS.join(', ')}, or leave it out (the server's default is application/fhir+ndjson)`,
+    { code: 'bad_output_format' },
+  );
 }
 
 /** `.ndjson`, or `.ndjson.gz` for a gzip output format. */

@@ -323,6 +323,32 @@ describe('kick-off', () => {
     expect(r.statusUrl).toBe('http://fhir.test/fhir/$export-status/42');
     expect(calls[0]!.init).toMatchObject({ method: 'GET', retry: false });
   });
+  it('429 at kick-off: waits as Retry-After says, capped at 5 minutes, within the deadline', async () => {
+    const params = { level: { kind: 'system' as const }, method: 'GET' as const };
+    let now = 1_000_000;
+    const slept: number[] = [];
+    const waits: string[] = [];
+    const wait = {
+      deadline: now + 400_000,
+      now: () => now,
+      sleep: async (ms: number) => {
+        slept.push(ms);
+        now += ms;
+      },
+      onWait: (w: { reason: string }) => waits.push(w.reason),
+    };
+    const { session } = fakeSession([
+      response(429, OO('throttled'), { 'retry-after': '3600' }),
+      response(429, OO('throttled'), { 'retry-after': '3600' }),
+      response(202, '', { 'content-location': 'http://fhir.test/fhir/$export-status/1' }),
+    ]);
+    // The first wait is capped at 5 minutes; a second would pass the deadline: the 429 stands.
+    await expect(kickOff(session, params, undefined, wait)).rejects.toMatchObject({
+      code: 'export_busy',
+    });
+    expect(slept).toEqual([300_000]);
+    expect(waits).toHaveLength(1);
+  });
   it('fails clearly: no Content-Location, 429, 403, a foreign status URL', async () => {
     const params = { level: { kind: 'system' as const }, method: 'GET' as const };
     await expect(kickOff(fakeSession([response(202)]).session, params)).rejects.toMatchObject({
