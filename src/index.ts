@@ -56,7 +56,7 @@ export {
  * ```ts
  * import { createHttpClient } from 'smart-backend-cli';
  * const http = await createHttpClient({ timeoutMs: 10_000 });
- * const res = await http.request({ url: 'http://localhost:8080/fhir/metadata' });
+ * const res = await http.request('http://localhost:8080/fhir/metadata');
  * ```
  */
 export {

@@ -29,6 +29,21 @@ let stateAtFirstPoll: unknown;
 let polls = 0;
 let inFlight = 0;
 let maxInFlight = 0;
+/** Downloads the client is expected to run at once; the server holds files until it does. */
+let target = 4;
+let started = 0;
+const held: Array<() => void> = [];
+
+/**
+ * Finish one held download once `target` are in flight (or none is left to start): downloads
+ * overlap as much as the client lets them, whatever the machine's load, with no timer.
+ */
+function releaseHeld() {
+  while (held.length && (inFlight >= target || started === FILES)) {
+    held.shift()!();
+    if (started < FILES) break;
+  }
+}
 const kickoffs: Array<{ method: string; url: string; accept?: string; prefer?: string }> = [];
 
 function handle(req: IncomingMessage, res: ServerResponse) {
@@ -67,15 +82,16 @@ function handle(req: IncomingMessage, res: ServerResponse) {
     return;
   }
   if (url.startsWith('/files/')) {
+    started++;
     inFlight++;
     maxInFlight = Math.max(maxInFlight, inFlight);
     res.writeHead(200, { 'content-type': 'application/fhir+ndjson' });
     res.write(line(1));
-    // Held open a moment, so that downloads overlap as much as the client lets them.
-    setTimeout(() => {
+    held.push(() => {
       inFlight--;
       res.end(line(2) + line(3));
-    }, 60);
+    });
+    releaseHeld();
     return;
   }
   res.writeHead(404).end();
@@ -97,6 +113,8 @@ beforeEach(() => {
   polls = 0;
   inFlight = 0;
   maxInFlight = 0;
+  started = 0;
+  held.length = 0;
   kickoffs.length = 0;
 });
 
@@ -109,6 +127,7 @@ const session: ExportSession = {
 };
 
 function exportWith(parallel?: number) {
+  target = parallel ?? 4;
   const events: ExportEvent[] = [];
   const p = startExport(
     { level: { kind: 'system' }, method: 'GET', types: ['Patient'] },
