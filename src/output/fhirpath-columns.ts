@@ -73,6 +73,66 @@ function firstLine(e: unknown): string {
 
 type Evaluator = (resource: unknown) => unknown[];
 
+type FhirpathModules = Awaited<ReturnType<typeof loadFhirpath>>;
+
+interface ExpressionUse {
+  /** The flag, for messages: `--columns`, `--where`. */
+  flag: string;
+  code: string;
+  /** The hint of a bad expression, with an example. */
+  example: string;
+}
+
+/**
+ * One FHIRPath expression compiled once (R4 model, so choice types such as
+ * `value.ofType(Quantity)` work), tried on an empty resource of the type (unknown functions only
+ * fail when evaluated), and wrapped so that a failure on a resource names it. A bad expression
+ * is a usage error before any request.
+ */
+function compileExpression(
+  [{ default: fhirpath }, { default: r4 }]: FhirpathModules,
+  expression: string,
+  type: string | undefined,
+  use: ExpressionUse,
+): (r: Resource) => unknown[] {
+  const bad = (e: unknown) =>
+    usageError(
+      `${use.flag}: cannot use the FHIRPath expression "${expression}": ${firstLine(e)}`,
+      use.example,
+      { code: use.code, cause: e },
+    );
+  let evaluate: Evaluator;
+  try {
+    evaluate = fhirpath.compile(expression, r4) as Evaluator;
+  } catch (e) {
+    throw bad(e);
+  }
+  try {
+    evaluate({ resourceType: type ?? 'Resource', id: 'probe' });
+  } catch (e) {
+    throw bad(e);
+  }
+  return (r: Resource) => {
+    try {
+      return evaluate(r);
+    } catch (e) {
+      throw new SmartError(
+        'usage',
+        `${use.flag}: the FHIRPath expression "${expression}" failed on ${r.resourceType}/${r.id ?? '?'}: ${firstLine(e)}`,
+        {
+          code: use.code,
+          cause: e,
+          hint: 'check the expression against the resource (smart query ... -o json)',
+        },
+      );
+    }
+  };
+}
+
+function loadFhirpath() {
+  return Promise.all([import('fhirpath'), import('fhirpath/fhir-context/r4')]);
+}
+
 /**
  * `--columns` as table/CSV columns: each a FHIRPath expression compiled once (with the R4 model,
  * so choice types such as `value.ofType(Quantity)` work). A bad expression is a usage error that
@@ -80,47 +140,18 @@ type Evaluator = (resource: unknown) => unknown[];
  */
 export async function compileColumns(spec: string, type?: string): Promise<Column<Resource>[]> {
   const specs = splitColumns(spec);
-  const [{ default: fhirpath }, { default: r4 }] = await Promise.all([
-    import('fhirpath'),
-    import('fhirpath/fhir-context/r4'),
-  ]);
-  const probe = { resourceType: type ?? 'Resource', id: 'probe' };
+  const modules = await loadFhirpath();
   return specs.map(({ header, expression }) => {
-    const bad = (e: unknown) =>
-      usageError(
-        `--columns: cannot use the FHIRPath expression "${expression}": ${firstLine(e)}`,
+    const evaluate = compileExpression(modules, expression, type, {
+      flag: '--columns',
+      code: 'bad_columns',
+      example:
         'check the expression, e.g. --columns id,code.coding.first().display,value.ofType(Quantity).value',
-        { code: 'bad_columns', cause: e },
-      );
-    let evaluate: Evaluator;
-    try {
-      evaluate = fhirpath.compile(expression, r4) as Evaluator;
-    } catch (e) {
-      throw bad(e);
-    }
-    // Unknown functions only fail when evaluated: try once on an empty resource of the type.
-    try {
-      evaluate(structuredClone(probe));
-    } catch (e) {
-      throw bad(e);
-    }
+    });
     return {
       header,
       get: (r: Resource) => {
-        let out: unknown[];
-        try {
-          out = evaluate(r);
-        } catch (e) {
-          throw new SmartError(
-            'usage',
-            `--columns: the FHIRPath expression "${expression}" failed on ${r.resourceType}/${r.id ?? '?'}: ${firstLine(e)}`,
-            {
-              code: 'bad_columns',
-              cause: e,
-              hint: 'check the expression against the resource (smart query ... -o json)',
-            },
-          );
-        }
+        const out = evaluate(r);
         if (!Array.isArray(out)) return out;
         return out.length === 1 ? out[0] : out;
       },
@@ -153,40 +184,11 @@ export async function compileWhere(
       },
     );
   }
-  const [{ default: fhirpath }, { default: r4 }] = await Promise.all([
-    import('fhirpath'),
-    import('fhirpath/fhir-context/r4'),
-  ]);
-  const bad = (e: unknown) =>
-    usageError(
-      `--where: cannot use the FHIRPath expression "${expression}": ${firstLine(e)}`,
+  const evaluate = compileExpression(await loadFhirpath(), expression, type, {
+    flag: '--where',
+    code: 'bad_where',
+    example:
       "check the expression, e.g. --where \"gender = 'female'\" or --where 'value.ofType(Quantity).value > 7'",
-      { code: 'bad_where', cause: e },
-    );
-  let evaluate: Evaluator;
-  try {
-    evaluate = fhirpath.compile(expression, r4) as Evaluator;
-  } catch (e) {
-    throw bad(e);
-  }
-  try {
-    evaluate({ resourceType: type ?? 'Resource', id: 'probe' });
-  } catch (e) {
-    throw bad(e);
-  }
-  return (r: Resource) => {
-    try {
-      return fhirpathTruth(evaluate(r));
-    } catch (e) {
-      throw new SmartError(
-        'usage',
-        `--where: the FHIRPath expression "${expression}" failed on ${r.resourceType}/${r.id ?? '?'}: ${firstLine(e)}`,
-        {
-          code: 'bad_where',
-          cause: e,
-          hint: 'check the expression against the resource (smart query ... -o json)',
-        },
-      );
-    }
-  };
+  });
+  return (r: Resource) => fhirpathTruth(evaluate(r));
 }
