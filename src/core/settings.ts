@@ -304,7 +304,15 @@ export async function resolveSettings(input: ResolveInput): Promise<Settings> {
     const flag = key === 'insecure' ? (flags.insecure ? 'true' : undefined) : flags[key];
     const fromEnv = env[ENV_NAMES[key]];
     let value: string | undefined;
-    if (flag !== undefined && flag !== '') {
+    // An empty flag is a mistake (an unset shell variable, `--scope ''`), never a silent fallback.
+    if (flag !== undefined && flag.trim() === '') {
+      throw usageError(
+        `--${kebab(key)} is empty`,
+        `give a value, or leave --${kebab(key)} out to use ${ENV_NAMES[key]} or the profile's ${key}`,
+        { code: 'empty_value' },
+      );
+    }
+    if (flag !== undefined) {
       value = flag;
       sources[key] = 'flag';
     } else if (fromEnv !== undefined && fromEnv !== '') {

@@ -7,6 +7,23 @@ const configFile = (ws: Workspace) => join(ws.config, 'smart', 'config.json');
 const readConfig = (ws: Workspace) => JSON.parse(readFileSync(configFile(ws), 'utf8'));
 
 describe('smart config', () => {
+  it("an empty flag value is exit 2 before any request, not the profile's value", async () => {
+    const ws = makeWorkspace();
+    expect((await smart(['config', 'set', 'scope', 'system/Patient.rs'], { ws })).exitCode).toBe(0);
+    for (const args of [
+      ['token', '--scope', ''],
+      ['token', '--client-id', ''],
+      ['config', 'get', 'scope', '--scope', ''],
+    ]) {
+      const r = await smart(args, { ws });
+      expect(r.exitCode, args.join(' ')).toBe(2);
+      expect(r.stdout).toBe('');
+      expect(r.stderr).toMatch(
+        /^error: --(scope|client-id) is empty\nhint: give a value, or leave/,
+      );
+    }
+  });
+
   it('set / get / unset in the active profile', async () => {
     const ws = makeWorkspace();
     const set = await smart(['config', 'set', 'baseUrl', 'http://localhost:8080'], { ws });

@@ -189,6 +189,26 @@ describe('resolveSettings precedence', () => {
     expect(e.exitCode).toBe(2);
   });
 
+  it("an empty flag is a usage error, never silently the profile's value", async () => {
+    const ws = workspace({
+      currentProfile: 'dev',
+      profiles: { dev: { scope: 'system/Patient.rs' } },
+    });
+    for (const flags of [{ scope: '' }, { clientId: '  ' }, { baseUrl: '' }]) {
+      const e = await rejection(resolveSettings({ flags, env: ws.env, cwd: ws.home }));
+      expect(e.exitCode).toBe(2);
+      expect(e.message).toMatch(/^--(scope|client-id|base-url) is empty$/);
+      expect(e.hint).toMatch(/SMART_(SCOPE|CLIENT_ID|BASE_URL)/);
+    }
+    // An empty environment variable still means unset, as shells treat it.
+    const s = await resolveSettings({
+      flags: {},
+      env: { ...ws.env, SMART_SCOPE: '' },
+      cwd: ws.home,
+    });
+    expect(s.scope).toBe('system/Patient.rs');
+  });
+
   it('reads the admin secret from the environment only', async () => {
     const ws = workspace();
     const s = await resolveSettings({
