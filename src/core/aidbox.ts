@@ -8,7 +8,7 @@ import {
   type HttpResponse,
 } from './http.js';
 import { parseJwks, privateMembers, type Jwks, type PublicJwk } from './keys.js';
-import { redactText, redactUrl } from './redact.js';
+import { maskExact, redactText, redactUrl } from './redact.js';
 
 export const JWT_BEARER_ASSERTION = 'urn:ietf:params:oauth:client-assertion-type:jwt-bearer';
 export const DEFAULT_CLIENT_TYPE = 'bulk-api-client';
@@ -253,7 +253,7 @@ function tryJson(text: string): unknown {
 function scrub(text: string, admin: AdminCredentials): string {
   let t = redactText(text);
   const basic = Buffer.from(`${admin.clientId}:${admin.secret}`, 'utf8').toString('base64');
-  for (const s of [admin.secret, basic]) if (s) t = t.split(s).join('***');
+  for (const s of [admin.secret, basic]) t = maskExact(t, s);
   return oneLine(t);
 }
 

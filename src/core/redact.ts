@@ -53,6 +53,17 @@ export function redactText(text: string): string {
     );
 }
 
+// The characters a secret, a token or a Base64 credential is made of: a secret is masked only
+// where it stands alone, so a short one (`x`) never garbles other words (`text/html`).
+const VALUE_CHAR = 'A-Za-z0-9._~+/=-';
+
+/** `text` with every standalone occurrence of `secret` replaced by `***`. */
+export function maskExact(text: string, secret: string): string {
+  if (!secret) return text;
+  const escaped = secret.replace(/[.*+?^${}()|[\]\\]/g, '\\$&');
+  return text.replace(new RegExp(`(?<![${VALUE_CHAR}])${escaped}(?![${VALUE_CHAR}])`, 'g'), '***');
+}
+
 export const SECRET_HEADERS = new Set([
   'authorization',
   'proxy-authorization',

@@ -234,6 +234,18 @@ describe('sendAdminRequest', () => {
     }
   });
 
+  test('a one-character secret never garbles other words (text/html stays text/html)', async () => {
+    const http = fakeHttp(() => ({
+      status: 502,
+      body: 'proxy x refused: expected text/html, secret x',
+      contentType: 'text/plain',
+    }));
+    const admin = { clientId: 'root', secret: 'x' };
+    const e = (await sendAdminRequest(http, put, admin).catch((x: unknown) => x)) as SmartError;
+    expect(e.message).toContain('expected text/html, secret ***');
+    expect(e.message).toContain('proxy *** refused');
+  });
+
   test('404 on PUT: the hint says base URL is the origin, not the FHIR base', async () => {
     const http = fakeHttp(() => ({ status: 404, body: 'Not Found', contentType: 'text/plain' }));
     const e = (await sendAdminRequest(http, put, ADMIN).catch((x: unknown) => x)) as SmartError;

@@ -1,10 +1,25 @@
 import { describe, expect, it } from 'vitest';
-import { redactHeaders, redactText, redactUrl, shorten } from '../../../src/core/redact.js';
+import {
+  maskExact,
+  redactHeaders,
+  redactText,
+  redactUrl,
+  shorten,
+} from '../../../src/core/redact.js';
 
 const JWT =
   'eyJhbGciOiJSUzM4NCJ9.eyJpc3MiOiJteS1jbGllbnQiLCJzdWIiOiJteS1jbGllbnQifQ.c2lnbmF0dXJlLXNpZ25hdHVyZQ';
 
 describe('redact', () => {
+  it('maskExact masks a secret only where it stands alone', () => {
+    expect(maskExact('text/html x', 'x')).toBe('text/html ***');
+    expect(maskExact('user root:s3cret (s3cret)', 's3cret')).toBe('user root:*** (***)');
+    expect(maskExact('"s3cret"', 's3cret')).toBe('"***"');
+    expect(maskExact('s3cret2 xs3cret', 's3cret')).toBe('s3cret2 xs3cret');
+    expect(maskExact('a+b?c a+b?c', 'a+b?c')).toBe('*** ***');
+    expect(maskExact('unchanged', '')).toBe('unchanged');
+  });
+
   it('hides secret query parameters and userinfo in URLs', () => {
     const out = redactUrl(
       `https://user:pw@h.example/fhir/Patient?access_token=abc123&_count=2&client_assertion=${JWT}`,
