@@ -90,6 +90,16 @@ export class FhirSession {
   async request(pathOrUrl: string, init: HttpRequest = {}): Promise<HttpResponse> {
     const url = this.resolve(pathOrUrl);
     const http = await this.options.http();
+    // The caller's own Authorization header is used as given, like curl: no token is fetched
+    // and a 401 is the answer, not a reason to retry.
+    const own = Object.keys(init.headers ?? {}).find((h) => h.toLowerCase() === 'authorization');
+    if (own) {
+      this.options.log?.('the request carries its own Authorization header: no token requested');
+      return http.request(url, {
+        ...init,
+        headers: { accept: 'application/fhir+json', ...init.headers },
+      });
+    }
     const send = async (token: AccessToken) =>
       http.request(url, {
         ...init,
