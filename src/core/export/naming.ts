@@ -18,6 +18,8 @@ export const ACCEPTED_OUTPUT_FORMATS: readonly string[] = [
   'application/fhir+ndjson',
   'application/ndjson',
   'ndjson',
+  // Aidbox's gzip form: the files are kept byte-exact as .ndjson.gz, lines counted through gunzip.
+  'application/fhir+ndjson+gzip',
 ];
 
 /** The --output-format value when smart can handle it; a usage error (exit 2) otherwise. */
