@@ -10,7 +10,7 @@ import { existsSync, mkdtempSync, rmSync, writeFileSync } from 'node:fs';
 import { tmpdir } from 'node:os';
 import { dirname, join } from 'node:path';
 import { fileURLToPath, pathToFileURL } from 'node:url';
-import { report } from './lib/common.mjs';
+import { report, startSandboxProcess } from './lib/common.mjs';
 
 const root = join(dirname(fileURLToPath(import.meta.url)), '..');
 const bin = join(root, 'bin', 'smart.js');
@@ -32,31 +32,6 @@ const SIZES = [
   { label: '10k', patients: 1250 },
   { label: '100k', patients: 12500 },
 ];
-
-/** The sandbox in its own process, so that it does not share an event loop with the bench. */
-async function startSandboxProcess(generate) {
-  const script = `
-    const { startSandbox } = await import(${JSON.stringify(pathToFileURL(join(root, 'dist', 'sandbox', 'index.js')).href)});
-    const s = await startSandbox({ port: 0, generate: ${generate} });
-    process.stdout.write(JSON.stringify({ url: s.url, adminSecret: s.adminSecret, counts: s.counts }) + '\\n');
-    process.on('SIGTERM', () => s.close().then(() => process.exit(0)));
-  `;
-  const child = spawn(process.execPath, ['--input-type=module', '-e', script], {
-    stdio: ['ignore', 'pipe', 'inherit'],
-  });
-  const info = await new Promise((resolve, reject) => {
-    let buf = '';
-    child.stdout.on('data', (d) => {
-      buf += d;
-      if (buf.includes('\n')) resolve(JSON.parse(buf.split('\n')[0]));
-    });
-    child.on('exit', (code) => reject(new Error(`sandbox exited ${code}`)));
-  });
-  return {
-    ...info,
-    stop: () => new Promise((r) => (child.once('exit', r), child.kill('SIGTERM'))),
-  };
-}
 
 async function register(sandbox, home) {
   const key = await generateSigningKey('RS384');
