@@ -106,10 +106,7 @@ Examples:
         import('../core/settings.js'),
       ]);
       const settings = await ctx.settings();
-      const kind = registration.checkServerKind(
-        settings.server ?? registration.DEFAULT_SERVER_KIND,
-        settings.sources.server === 'flag' ? '--server' : 'server',
-      );
+      const kind = registration.serverKindOf(settings);
       if (opts.jwksUri) checkHttpUrl('--jwks-uri', opts.jwksUri);
       const expiration = parseSeconds('--token-expiration', opts.tokenExpiration);
       const baseUrl = requireSetting(

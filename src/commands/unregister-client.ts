@@ -47,10 +47,7 @@ Examples:
         import('../core/settings.js'),
       ]);
       const settings = await ctx.settings();
-      const kind = registration.checkServerKind(
-        settings.server ?? registration.DEFAULT_SERVER_KIND,
-        settings.sources.server === 'flag' ? '--server' : 'server',
-      );
+      const kind = registration.serverKindOf(settings);
       const baseUrl =
         kind === 'aidbox'
           ? requireSetting(settings, 'baseUrl', 'to unregister the client (the server origin)')

@@ -17,7 +17,7 @@ import type {
 } from './types.js';
 
 export * from './types.js';
-export { checkServerKind, registrarFor } from './registry.js';
+export { checkServerKind, registrarFor, serverKindOf } from './registry.js';
 
 /** --dry-run text: `METHOD url`, secret headers masked, then the body (JSON pretty, form decoded). */
 export function describeCalls(calls: PlannedCall[]): string {

@@ -1,5 +1,6 @@
 import { usageError } from '../errors.js';
-import { SERVER_KINDS, type Registrar, type ServerKind } from './types.js';
+import type { Settings } from '../settings.js';
+import { DEFAULT_SERVER_KIND, SERVER_KINDS, type Registrar, type ServerKind } from './types.js';
 
 /** One line per server kind; each module is loaded only when used. */
 const REGISTRARS: Record<ServerKind, () => Promise<Registrar>> = {
@@ -14,6 +15,14 @@ export function checkServerKind(value: string, where = '--server'): ServerKind {
     `${where} "${value}" is not a server kind smart can register with`,
     `use one of ${SERVER_KINDS.join(', ')}`,
     { code: 'bad_server_kind' },
+  );
+}
+
+/** The server kind the settings name (--server, SMART_SERVER, profile), default aidbox. */
+export function serverKindOf(settings: Pick<Settings, 'server' | 'sources'>): ServerKind {
+  return checkServerKind(
+    settings.server ?? DEFAULT_SERVER_KIND,
+    settings.sources.server === 'flag' ? '--server' : 'server',
   );
 }
 
