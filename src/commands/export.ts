@@ -338,6 +338,17 @@ See README "Exporting to object storage" for the environment variables.
           },
         );
       }
+      if (summary.errorCountMismatches.length) {
+        // The server reported errors and miscounted them: not a broken download (warned above).
+        throw new SmartError(
+          'fhir',
+          `the export finished with errors: the server reported ${summary.errorCount} OperationOutcome${summary.errorCount === 1 ? '' : 's'} in error[], and its error[] counts do not match the files`,
+          {
+            code: 'export_errors',
+            hint: `the output files match the manifest; everything is in ${shown}, the error files as the server sent them`,
+          },
+        );
+      }
     });
 
   exportCmd

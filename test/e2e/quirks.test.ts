@@ -5,6 +5,7 @@ import { join } from 'node:path';
 import { startSandbox, type SandboxHandle } from '../../src/sandbox/index.js';
 import { BIN, json, makeWorkspace, smart } from '../helpers/cli.js';
 import { makeKey, startFlow, type Flow } from '../helpers/sandbox.js';
+import { until } from '../helpers/servers.js';
 import { tempDir } from '../helpers/tmp.js';
 
 /**
@@ -179,5 +180,60 @@ describe('export and token quirks', () => {
     const bad = await smart(['api', 'Patient', 'Observation'], { ws: flow.ws, env: flow.env });
     expect(bad.exitCode).toBe(2);
     expect(bad.stderr).toContain('-X GET');
+  });
+});
+
+describe('error-counts', () => {
+  let flow: Flow;
+  beforeAll(async () => {
+    flow = await startFlow({
+      clientId: 'quirk-errors',
+      sandbox: { quirks: ['error-counts'], exportDelayMs: 0 },
+    });
+  });
+  afterAll(async () => {
+    await flow?.close();
+  });
+
+  test("an error[] count that is not the file's lines: fetched once, one warning, exit 1; a resume fetches nothing", async () => {
+    const dir = join(tempDir('smart-quirk-'), 'out');
+    const r = await smart(['export', '--type', 'Patient', '--out', dir, '-o', 'json'], {
+      ws: flow.ws,
+      env: flow.env,
+    });
+    expect(r.exitCode, r.stderr).toBe(1);
+    const patients = flow.sandbox.counts.Patient!;
+    const warnings = r.stderr.split('\n').filter((l) => l.startsWith('warning:'));
+    expect(warnings).toEqual([
+      `warning: error/OperationOutcome.000.ndjson: the manifest's error[] count is ${patients}, the file holds 1 OperationOutcome (kept as sent, not downloaded again)`,
+    ]);
+    expect(r.stderr).not.toContain('retry');
+    expect(r.stderr).toContain(
+      'error: the export finished with errors: the server reported 1 OperationOutcome in error[], and its error[] counts do not match the files',
+    );
+    expect(r.stderr).not.toContain('--resume');
+    const s = json<{
+      errorCount: number;
+      mismatches: unknown[];
+      errorCountMismatches: Array<{ file: string; expected: number; actual: number }>;
+      resourcesByType: Record<string, number>;
+    }>(r);
+    expect(s.resourcesByType).toEqual({ Patient: patients });
+    expect(s.mismatches).toEqual([]);
+    expect(s.errorCountMismatches).toEqual([
+      { file: 'error/OperationOutcome.000.ndjson', expected: patients, actual: 1 },
+    ]);
+    const errorGets = () =>
+      flow.sandbox.requests.filter((q) => /^\/fhir\/\$export-file\/[^/]+\/errors-/.test(q.path));
+    await until(() => errorGets().length >= 1);
+    expect(errorGets().map((q) => [q.method, q.status])).toEqual([['GET', 200]]);
+
+    const again = await smart(['export', '--resume', dir, '-o', 'json'], {
+      ws: flow.ws,
+      env: flow.env,
+    });
+    expect(again.exitCode, again.stderr).toBe(1);
+    expect(again.stderr).toContain('error: the export finished with errors');
+    expect(errorGets()).toHaveLength(1);
   });
 });

@@ -42,6 +42,12 @@ export interface DownloadOptions {
   progressIntervalMs?: number;
   /** Count lines and compare with the manifest's count (off for compressed formats). */
   countLines?: boolean;
+  /**
+   * Download once more when the line count differs from the manifest's (default true). Off for
+   * error[] files: servers put other counts there (the failed output's), so a differing count
+   * is reported, never taken for a broken download.
+   */
+  retryMismatch?: boolean;
   /** The file is gzip-compressed NDJSON (kept as is): lines are counted through gunzip. */
   gzip?: boolean;
   sleep?: (ms: number, signal?: AbortSignal) => Promise<void>;
@@ -90,8 +96,8 @@ export { partPath } from './sinks/directory.js';
  * whatever the file size), counting lines on the way; the sink makes it visible (rename, or a
  * completed upload) only when it is complete. A broken transfer is tried again with backoff:
  * from the bytes already kept when the server takes ranges (Accept-Ranges: bytes, or a 206),
- * else from zero; a line count that differs from the manifest's gets one more attempt and is then
- * reported as a mismatch (the file is kept).
+ * else from zero; a line count that differs from the manifest's gets one more attempt (unless
+ * `retryMismatch` is false) and is then reported as a mismatch (the file is kept).
  */
 export async function downloadFile(o: DownloadOptions): Promise<DownloadResult> {
   const { file } = o;
@@ -158,7 +164,7 @@ export async function downloadFile(o: DownloadOptions): Promise<DownloadResult> 
     }
     const { lines, upload } = result;
     if (countLines && file.count !== undefined && lines !== file.count) {
-      if (!mismatchRetried && attempt <= retries) {
+      if ((o.retryMismatch ?? true) && !mismatchRetried && attempt <= retries) {
         mismatchRetried = true;
         await upload.abort();
         o.onEvent({

@@ -423,15 +423,23 @@ async function downloadAll(run: Run, file: StateFile, manifest: Manifest): Promi
           idleTimeoutMs: o.idleTimeoutMs,
           progressIntervalMs: o.progressIntervalMs,
           gzip,
+          // An error[] count is often the failed output's, not the file's lines: never refetched.
+          retryMismatch: f.kind !== 'error',
           sleep: o.sleep,
           random: o.random,
         });
-        f.status = r.mismatch ? 'mismatch' : 'done';
+        // An error[] file is kept as sent whatever its count says (summary.errorCountMismatches).
+        f.status = r.mismatch && f.kind !== 'error' ? 'mismatch' : 'done';
         f.bytes = r.bytes;
         f.resources = r.resources;
         f.completedAt = new Date(run.now()).toISOString();
         file.touch();
-        if (r.mismatch) {
+        if (r.mismatch && f.kind === 'error') {
+          run.emit({
+            event: 'warning',
+            message: `${f.name}: the manifest's error[] count is ${r.mismatch.expected}, the file holds ${r.mismatch.actual} OperationOutcome${r.mismatch.actual === 1 ? '' : 's'} (kept as sent, not downloaded again)`,
+          });
+        } else if (r.mismatch) {
           run.emit({
             event: 'warning',
             message: `${f.name}: ${r.mismatch.actual} resources, the manifest says ${r.mismatch.expected} (kept; counted as an error)`,
@@ -525,6 +533,9 @@ async function summarize(run: Run, state: ExportState): Promise<ExportSummary> {
     errorCount: errorFiles.reduce((a, f) => a + (f.resources ?? 0), 0),
     mismatches: files
       .filter((f) => f.status === 'mismatch')
+      .map((f) => ({ file: f.name, expected: f.count ?? 0, actual: f.resources ?? 0 })),
+    errorCountMismatches: errorFiles
+      .filter((f) => f.status === 'done' && f.count !== undefined && f.resources !== f.count)
       .map((f) => ({ file: f.name, expected: f.count ?? 0, actual: f.resources ?? 0 })),
   };
 }

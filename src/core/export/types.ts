@@ -120,6 +120,11 @@ export interface ExportSummary {
   errorCount: number;
   /** Files whose line count still differed from the manifest after a retry. */
   mismatches: Array<{ file: string; expected: number; actual: number }>;
+  /**
+   * error[] files whose manifest count is not their line count: kept as sent (a server may put
+   * the failed output's count there), never downloaded again.
+   */
+  errorCountMismatches: Array<{ file: string; expected: number; actual: number }>;
 }
 
 /**

@@ -54,6 +54,7 @@ const summary: ExportSummary = {
   ],
   errorCount: 12,
   mismatches: [],
+  errorCountMismatches: [],
 };
 
 const events: ExportEvent[] = [
