@@ -24,6 +24,7 @@ export {
   isSmartError,
   EXIT_CODES,
   type ErrorKind,
+  type SmartErrorCode,
   type SmartErrorOptions,
 } from './core/errors.js';
 

@@ -22,13 +22,131 @@ export const EXIT_CODES: Record<ErrorKind, number> = {
   runtime: 1,
 };
 
+/**
+ * Every stable machine-readable error code smart itself sets (`SmartError.code`). A new code is
+ * one more member here, so that a typo in a `code:` fails the typecheck.
+ * Two families come from outside and are typed by their shape: Node's system error codes
+ * (`ENOENT`, `ERR_INVALID_URL`, `UND_ERR_SOCKET`) and the OAuth `error` a server answered
+ * (`invalid_client`...), which goes through {@link serverCode}.
+ */
+export type SmartErrorCode =
+  // usage and input
+  | 'bad_alg'
+  | 'bad_args'
+  | 'bad_bits'
+  | 'bad_ca_file'
+  | 'bad_client_id'
+  | 'bad_columns'
+  | 'bad_config'
+  | 'bad_data'
+  | 'bad_destination'
+  | 'bad_env'
+  | 'bad_export_state'
+  | 'bad_flag'
+  | 'bad_header'
+  | 'bad_json'
+  | 'bad_key'
+  | 'bad_lifetime'
+  | 'bad_manifest'
+  | 'bad_method'
+  | 'bad_output_format'
+  | 'bad_param'
+  | 'bad_registration_response'
+  | 'bad_server_kind'
+  | 'bad_target'
+  | 'bad_token_response'
+  | 'bad_where'
+  | 'empty_value'
+  | 'insecure_http'
+  | 'needs_yes'
+  | 'not_json'
+  | 'not_jwks'
+  | 'not_jwt'
+  | 'unsupported_format'
+  // files, keys and configuration
+  | 'file_exists'
+  | 'file_gone'
+  | 'kid_exists'
+  | 'kid_not_in_jwks'
+  | 'lifetime_too_long'
+  | 'missing_admin_secret'
+  | 'missing_jwks'
+  | 'missing_setting'
+  | 'no_profile'
+  | 'no_such_kid'
+  | 'not_set'
+  | 'private_members'
+  | 'profile_exists'
+  | 'secret_key'
+  | 'unknown_key'
+  | 'unsupported_alg'
+  // servers, tokens, registration
+  | 'admin_rejected'
+  | 'assertion_rules'
+  | 'foreign_origin'
+  | 'http_status'
+  | 'invalid_resource'
+  | 'jwks_source'
+  | 'jwks_unavailable'
+  | 'no_admin_api'
+  | 'no_discovery'
+  | 'no_registration_endpoint'
+  | 'no_registration_management'
+  | 'not_backend_services'
+  | 'paging_cycle'
+  | 'registration_failed'
+  | 'registration_refused'
+  | 'registration_token_rejected'
+  | 'signature_invalid'
+  // bulk export and its destinations
+  | 'count_mismatch'
+  | 'download_failed'
+  | 'export_busy'
+  | 'export_cancelled'
+  | 'export_failed'
+  | 'export_status_failed'
+  | 'export_timeout'
+  | 'no_content_location'
+  | 'no_export_state'
+  | 'no_such_export'
+  | 'not_async'
+  | 'out_locked'
+  | 'out_not_dir'
+  | 'out_not_empty'
+  | 'state_not_saved'
+  | 'store_bad_credentials'
+  | 'store_denied'
+  | 'store_failed'
+  | 'store_no_container'
+  | 'store_no_credentials'
+  | 'store_throttled'
+  | 'store_unreachable'
+  // the run itself
+  | 'interrupted'
+  | SystemErrorCode
+  | ServerErrorCode;
+
+/**
+ * Node's, OpenSSL's and undici's error codes, all in capitals: `ENOENT`, `ERR_INVALID_URL`,
+ * `UND_ERR_SOCKET`, `CERT_HAS_EXPIRED`. Our own codes are lower case, so a typo still fails.
+ */
+export type SystemErrorCode = Uppercase<string>;
+
+/** An error code a server chose (the OAuth `error` member): only through {@link serverCode}. */
+export type ServerErrorCode = string & { readonly __serverErrorCode: true };
+
+/** Marks a code a server sent (e.g. OAuth `invalid_client`) as one: it is not ours to check. */
+export function serverCode(code: string): ServerErrorCode {
+  return code as ServerErrorCode;
+}
+
 export interface SmartErrorOptions {
   hint?: string;
   cause?: unknown;
   /** HTTP status, when the error came from a response. */
   status?: number;
   /** A stable machine-readable code, e.g. `invalid_client`, `ECONNREFUSED`, `key_exists`. */
-  code?: string;
+  code?: SmartErrorCode;
   /** Extra structured data for `-o json` error output and for tests. */
   details?: Record<string, unknown>;
 }
@@ -38,7 +156,7 @@ export class SmartError extends Error {
   readonly kind: ErrorKind;
   readonly hint?: string;
   readonly status?: number;
-  readonly code?: string;
+  readonly code?: SmartErrorCode;
   readonly details?: Record<string, unknown>;
 
   constructor(kind: ErrorKind, message: string, options: SmartErrorOptions = {}) {
@@ -66,12 +184,12 @@ export const configError = (message: string, hint?: string, extra: SmartErrorOpt
   new SmartError('config', message, { ...extra, hint: hint ?? extra.hint });
 
 /** Node's system error code (ENOENT, ECONNREFUSED...) wherever it sits in a cause chain. */
-export function systemErrorCode(e: unknown): string | undefined {
+export function systemErrorCode(e: unknown): SystemErrorCode | undefined {
   let cur: unknown = e;
   for (let depth = 0; cur && depth < 8; depth++) {
     const code = (cur as { code?: unknown }).code;
-    if (typeof code === 'string' && /^E[A-Z_]+$/.test(code)) return code;
-    if (typeof code === 'string' && code.startsWith('UND_ERR')) return code;
+    if (typeof code === 'string' && /^E[A-Z_]+$/.test(code)) return code as SystemErrorCode;
+    if (typeof code === 'string' && code.startsWith('UND_ERR')) return code as SystemErrorCode;
     cur = (cur as { cause?: unknown }).cause;
   }
   return undefined;

@@ -1,7 +1,7 @@
 import { randomBytes } from 'node:crypto';
 import { promises as fs } from 'node:fs';
 import { dirname, basename, join } from 'node:path';
-import { SmartError } from './errors.js';
+import { SmartError, systemErrorCode } from './errors.js';
 
 export interface WriteOptions {
   /** File mode for a new file, e.g. 0o600 for private keys and caches. */
@@ -72,7 +72,7 @@ export function fileError(
   what = 'file',
   missingHint?: string,
 ): SmartError {
-  const code = (e as NodeJS.ErrnoException).code;
+  const code = systemErrorCode(e);
   if (code === 'ENOENT') {
     return new SmartError('usage', `${what} not found: ${path}`, {
       cause: e,

@@ -1,7 +1,7 @@
 import type { IncomingMessage } from 'node:http';
 import type { Readable } from 'node:stream';
 import type { ReadableStream as NodeReadableStream } from 'node:stream/web';
-import { SmartError, type ErrorKind } from './errors.js';
+import { SmartError, type ErrorKind, type SystemErrorCode } from './errors.js';
 import { redactUrl, redactText } from './redact.js';
 
 export interface RequestEvent {
@@ -213,7 +213,8 @@ export function networkError(
     );
   }
   const codes = errorCodes(e);
-  const code = codes.find((c) => c !== 'UND_ERR' && c !== 'ERR_INVALID_ARG_TYPE') ?? codes[0];
+  const code = (codes.find((c) => c !== 'UND_ERR' && c !== 'ERR_INVALID_ARG_TYPE') ?? codes[0]) as
+    SystemErrorCode | undefined;
   const has = (c: string) => codes.includes(c);
   let message: string;
   let hint = 'check the URL and that the server is running and reachable from this machine';

@@ -1,4 +1,4 @@
-import { SmartError } from './errors.js';
+import { SmartError, serverCode } from './errors.js';
 import {
   describeErrorBody,
   parseJsonBody,
@@ -230,7 +230,7 @@ export function oauthError(res: HttpResponse, c: OAuthErrorContext): SmartError 
     `token request rejected by ${url}: ${error}${description ? `: ${description}` : ''}`,
     {
       status: res.status,
-      code: error,
+      code: serverCode(error),
       hint: withSkew(hint, skew),
       details: { error, error_description: description },
     },

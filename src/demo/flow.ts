@@ -1,7 +1,7 @@
 import { mkdtemp, rm } from 'node:fs/promises';
 import { tmpdir } from 'node:os';
 import { join } from 'node:path';
-import { SmartError, isSmartError } from '../core/errors.js';
+import { SmartError, isSmartError, systemErrorCode } from '../core/errors.js';
 import type { HttpClient } from '../core/http.js';
 import type { Bundle } from '../core/fhir.js';
 import type { Settings } from '../core/settings.js';
@@ -95,7 +95,7 @@ export async function runDemo(options: DemoOptions): Promise<DemoRun> {
         const { startSandbox } = await import('../sandbox/index.js');
         const port = options.sandboxPort ?? 0;
         const s = await startSandbox({ port, log: options.sandboxLog }).catch((e: unknown) => {
-          const code = (e as NodeJS.ErrnoException).code;
+          const code = systemErrorCode(e);
           throw new SmartError(
             'runtime',
             code === 'EADDRINUSE'

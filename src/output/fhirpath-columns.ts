@@ -1,4 +1,4 @@
-import { SmartError, usageError } from '../core/errors.js';
+import { SmartError, usageError, type SmartErrorCode } from '../core/errors.js';
 import type { Resource } from '../core/fhir.js';
 import type { Column } from './table.js';
 
@@ -78,7 +78,7 @@ type FhirpathModules = Awaited<ReturnType<typeof loadFhirpath>>;
 interface ExpressionUse {
   /** The flag, for messages: `--columns`, `--where`. */
   flag: string;
-  code: string;
+  code: SmartErrorCode;
   /** The hint of a bad expression, with an example. */
   example: string;
 }

@@ -1,4 +1,4 @@
-import { SmartError, usageError } from '../errors.js';
+import { SmartError, serverCode, usageError } from '../errors.js';
 import { describeErrorBody, snippet, type HttpResponse } from '../http.js';
 import { privateMembers, type PublicJwk } from '../keys.js';
 import { redactUrl } from '../redact.js';
@@ -88,7 +88,7 @@ function registrationError(res: HttpResponse, url: string, hadToken: boolean): S
       `registration refused by ${redactUrl(url)} (${res.status}): ${said}`,
       {
         status: res.status,
-        code: error ?? 'registration_refused',
+        code: error ? serverCode(error) : 'registration_refused',
         hint: hadToken
           ? 'the initial access token in SMART_REGISTRATION_TOKEN was not accepted: get a new one from the server operator'
           : 'the server wants an initial access token: set SMART_REGISTRATION_TOKEN (never a flag)',
@@ -100,7 +100,7 @@ function registrationError(res: HttpResponse, url: string, hadToken: boolean): S
     `registration at ${redactUrl(url)} failed (${res.status}): ${said}`,
     {
       status: res.status,
-      code: error ?? 'registration_failed',
+      code: error ? serverCode(error) : 'registration_failed',
       hint:
         error === 'invalid_client_metadata' || error === 'invalid_redirect_uri'
           ? 'the server refused the client metadata; --dry-run prints what was sent'

@@ -4,6 +4,7 @@ import {
   SmartError,
   configError,
   isSmartError,
+  serverCode,
   systemErrorCode,
   usageError,
 } from '../../../src/core/errors.js';
@@ -30,7 +31,7 @@ describe('SmartError', () => {
       hint: 'retry later',
       cause,
       status: 500,
-      code: 'server_error',
+      code: serverCode('server_error'),
       details: { a: 1 },
     });
     expect(e).toBeInstanceOf(Error);
@@ -44,9 +45,20 @@ describe('SmartError', () => {
     expect(isSmartError(new Error('x'))).toBe(false);
   });
 
+  it('takes only known codes: a typo fails the typecheck (SmartErrorCode)', () => {
+    // @ts-expect-error 'bad_flg' is not a SmartErrorCode
+    const typo = new SmartError('usage', 'x', { code: 'bad_flg' });
+    expect(typo.code).toBe('bad_flg');
+    // Node's codes (capitals) and a server's OAuth error (through serverCode) are accepted.
+    expect(new SmartError('network', 'x', { code: 'ECONNREFUSED' }).code).toBe('ECONNREFUSED');
+    expect(new SmartError('auth', 'x', { code: serverCode('invalid_client') }).code).toBe(
+      'invalid_client',
+    );
+  });
+
   it('has shortcuts for usage and config errors', () => {
-    const u = usageError('bad flag', 'pass --x', { code: 'bad' });
-    expect([u.kind, u.exitCode, u.hint, u.code]).toEqual(['usage', 2, 'pass --x', 'bad']);
+    const u = usageError('bad flag', 'pass --x', { code: 'bad_flag' });
+    expect([u.kind, u.exitCode, u.hint, u.code]).toEqual(['usage', 2, 'pass --x', 'bad_flag']);
     const c = configError('bad file');
     expect([c.kind, c.exitCode, c.hint]).toEqual(['config', 2, undefined]);
     expect(usageError('m', undefined, { hint: 'from extra' }).hint).toBe('from extra');

@@ -1,7 +1,7 @@
 import { promises as fs } from 'node:fs';
 import { hostname } from 'node:os';
 import { join } from 'node:path';
-import { SmartError } from '../../errors.js';
+import { SmartError, systemErrorCode } from '../../errors.js';
 import { fileError } from '../../fsutil.js';
 
 /** The file that says which process is writing an export directory. */
@@ -111,7 +111,7 @@ export async function claimDir(dir: string, display: string): Promise<DirLock> {
 
 /** The directory cannot be written: worded for --out (the user's flag: exit 2). */
 export function dirError(e: unknown, dir: string, display: string): SmartError {
-  const code = (e as NodeJS.ErrnoException).code;
+  const code = systemErrorCode(e);
   const why =
     code === 'EACCES' || code === 'EPERM'
       ? 'permission denied'
