@@ -103,6 +103,7 @@ export type SmartErrorCode =
   | 'download_failed'
   | 'export_busy'
   | 'export_cancelled'
+  | 'export_errors'
   | 'export_failed'
   | 'export_status_failed'
   | 'export_timeout'
