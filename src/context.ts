@@ -42,6 +42,7 @@ export interface GlobalOptions {
   alg?: string;
   caFile?: string;
   insecure?: boolean;
+  maxResponse?: string;
 }
 
 export interface Logger {
@@ -130,7 +131,7 @@ export function createContext(opts: RunOptions, signal: AbortSignal): Context {
       return () => {
         cached ??= (async () => {
           const settings = await ctx.settings();
-          const [{ createHttpClient }, { isTrue }] = await Promise.all([
+          const [{ createHttpClient, maxResponseBytesOf }, { isTrue }] = await Promise.all([
             import('./core/http.js'),
             import('./core/settings.js'),
           ]);
@@ -139,6 +140,7 @@ export function createContext(opts: RunOptions, signal: AbortSignal): Context {
             userAgent: `smart/${VERSION}`,
             caFile: settings.caFile,
             allowInsecureHttp: isTrue(settings.insecure),
+            maxResponseBytes: maxResponseBytesOf(settings.maxResponse),
             env,
             signal,
             onRequest: (e) =>

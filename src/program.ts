@@ -120,6 +120,10 @@ export async function buildProgram(ctx: Context, argv?: string[]): Promise<Comma
         parseTimeout,
       ),
     )
+    .option(
+      '--max-response <MiB>',
+      'largest response read into memory, in MiB (default 256; env SMART_MAX_RESPONSE)',
+    )
     .option('--verbose', 'log one line per HTTP request on stderr (secrets redacted)')
     .option('--debug', 'show stack traces and error causes')
     .option('--no-color', 'disable colours (also NO_COLOR=1)')

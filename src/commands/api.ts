@@ -176,7 +176,16 @@ JSON bodies are sent as application/fhir+json. A non-2xx answer prints its body 
           })(),
         );
       }
-      const text = res.nodeBody ? (await readAll(res.nodeBody)).toString('utf8') : res.text;
+      // A body read whole (an error, or JSON pretty-printed on a terminal) is capped like any
+      // buffered answer (--max-response); a 2xx body piped through is not.
+      const { readBodyCapped, maxResponseBytesOf } = await import('../core/http.js');
+      const text = res.nodeBody
+        ? await readBodyCapped(
+            res.nodeBody,
+            res.url,
+            maxResponseBytesOf((await ctx.settings()).maxResponse),
+          )
+        : res.text;
       const shown = pretty ? out.prettyBody(text) : text;
       if (text) await out.writeText(ctx.io.stdout, terminal ? escapeControls(shown) : shown);
       if (res.ok) return;

@@ -20,6 +20,7 @@ export const CONFIG_KEYS: readonly ProfileKey[] = [
   'insecure',
   'server',
   'registrationUrl',
+  'maxResponse',
 ];
 
 const PATH_KEYS: readonly ProfileKey[] = ['key', 'caFile'];

@@ -76,7 +76,7 @@ Examples:
         // Another origin is fine (a separate auth server) unless its name does not resolve here:
         // then it is the server's own name for itself (Aidbox in Docker).
         try {
-          await http.request(tokenAt, { retry: false, timeoutMs: 10_000 });
+          await http.request(tokenAt, { retry: false, timeoutMs: 10_000, sizeCap: 'small' });
         } catch (e) {
           // Only a probe: any other failure is for `smart token` to report.
           const advice = unreachableOwnName(e, tokenAt, fhirUrl);

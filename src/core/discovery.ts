@@ -98,7 +98,10 @@ export async function discoverSmartConfiguration(
   const tried: DiscoveryResult['tried'] = [];
   let found: { source: string; config: SmartConfiguration } | undefined;
   for (const url of wellKnownUrls(fhirUrl)) {
-    const res = await http.request(url, { headers: { accept: 'application/json' } });
+    const res = await http.request(url, {
+      headers: { accept: 'application/json' },
+      sizeCap: 'small',
+    });
     const body = parseJson(res);
     if (
       res.ok &&

@@ -642,7 +642,8 @@ export function streamSearch(
   const idleMs = options.idleTimeoutMs ?? 30_000;
 
   async function open(url: string): Promise<BasePage> {
-    const res = await session.request(url, { stream });
+    // Pages are capped (--max-response) even though they stream: a page that never ends stops.
+    const res = await session.request(url, { stream, sizeCap: 'fhir' });
     const wanted = limit === undefined ? undefined : limit - stats.matches;
     if (!res.ok) throw session.error({ ...res, text: await bodyText(res, idleMs) }, 'GET');
     if (!stream || !res.nodeBody || !isJsonType(res.contentType)) {

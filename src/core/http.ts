@@ -38,6 +38,11 @@ export interface HttpClientOptions {
   /** A Retry-After above this is clamped to it. */
   maxRetryAfterMs?: number;
   onRequest?: (event: RequestEvent) => void;
+  /**
+   * The largest body read into memory (FHIR pages, reads, manifests, error bodies), in bytes:
+   * default 256 MiB (`--max-response`). See HttpRequest.sizeCap.
+   */
+  maxResponseBytes?: number;
   /** Injectable for tests. */
   sleep?: (ms: number, signal?: AbortSignal) => Promise<void>;
   now?: () => number;
@@ -59,6 +64,14 @@ export interface HttpRequest {
    * the Authorization header never leaves the origin.
    */
   stream?: boolean | 'node';
+  /**
+   * A cap on the body, checked while it is read: past it the socket is destroyed and the read
+   * fails with "response from <url> is over N MiB" (exit 1). `'fhir'` is the client's
+   * maxResponseBytes (default 256 MiB), `'small'` 1 MiB (token and discovery answers), `false`
+   * none. Default: `'fhir'` for a buffered body, `false` for a streamed one (`smart api`, export
+   * files); a streamed body with a cap fails while it is consumed.
+   */
+  sizeCap?: 'fhir' | 'small' | false;
 }
 
 export interface HttpResponse {
@@ -371,11 +384,95 @@ async function decodedBody(res: IncomingMessage, method: string): Promise<Readab
   return pipeline(res, decoder, () => undefined);
 }
 
-/** The whole body, decoded as UTF-8 (a BOM dropped), as fetch's text() does. */
-async function readText(body: Readable): Promise<string> {
+const MIB = 1024 * 1024;
+export const DEFAULT_MAX_RESPONSE_BYTES = 256 * MIB;
+/** Token and discovery answers are a few hundred bytes: 1 MiB is plenty. */
+export const SMALL_RESPONSE_BYTES = MIB;
+
+/** A size cap in force for one response. */
+interface Cap {
+  bytes: number;
+  small: boolean;
+}
+
+/** "response from <url> is over N MiB", exit 1. */
+export function responseTooLarge(url: string, cap: Cap): SmartError {
+  const mib = Number((cap.bytes / MIB).toFixed(3));
+  return new SmartError('http', `response from ${redactUrl(url)} is over ${mib} MiB`, {
+    code: 'response_too_large',
+    hint: cap.small
+      ? 'a token or discovery answer is never this big: check the URL (is it the token endpoint or FHIR base?)'
+      : `raise --max-response <MiB> (SMART_MAX_RESPONSE, now ${mib}), or use \`smart api\`, which streams the body`,
+  });
+}
+
+/** Content-Length above the cap: no need to read a byte. */
+function checkDeclaredLength(length: string | null | undefined, url: string, cap?: Cap): void {
+  if (!cap || !length || !/^\d+$/.test(length.trim())) return;
+  if (Number(length) > cap.bytes) throw responseTooLarge(url, cap);
+}
+
+/**
+ * The whole body, decoded as UTF-8 (a BOM dropped), as fetch's text() does. Past the cap,
+ * `abort` frees the connection and the read fails: the memory held stays bounded.
+ */
+async function readText(
+  body: Readable,
+  cap: Cap | undefined,
+  url: string,
+  abort: () => void,
+): Promise<string> {
   const chunks: Buffer[] = [];
-  for await (const chunk of body) chunks.push(chunk as Buffer);
+  let total = 0;
+  for await (const chunk of body) {
+    total += (chunk as Buffer).length;
+    if (cap && total > cap.bytes) {
+      chunks.length = 0;
+      abort();
+      body.destroy();
+      throw responseTooLarge(url, cap);
+    }
+    chunks.push(chunk as Buffer);
+  }
   return new TextDecoder().decode(chunks.length === 1 ? chunks[0] : Buffer.concat(chunks));
+}
+
+/** The `maxResponse` setting (MiB, as text) in bytes; the default when unset. */
+export function maxResponseBytesOf(mib: string | undefined): number {
+  return mib ? Math.round(Number(mib) * MIB) : DEFAULT_MAX_RESPONSE_BYTES;
+}
+
+/**
+ * A streamed body read whole (an error body shown by `smart api`), within `maxBytes` like any
+ * buffered answer.
+ */
+export function readBodyCapped(body: Readable, url: string, maxBytes: number): Promise<string> {
+  return readText(body, { bytes: maxBytes, small: false }, url, () => body.destroy());
+}
+
+/** A streamed body that fails (and frees the connection) once it passes the cap. */
+async function cappedStream(
+  body: Readable,
+  cap: Cap,
+  url: string,
+  abort: () => void,
+): Promise<Readable> {
+  const { Transform, pipeline } = await import('node:stream');
+  let total = 0;
+  const counter = new Transform({
+    transform(chunk: Buffer, _enc, done) {
+      total += chunk.length;
+      if (total > cap.bytes) {
+        abort();
+        body.destroy();
+        done(responseTooLarge(url, cap));
+        return;
+      }
+      done(null, chunk);
+    },
+  });
+  // pipeline: destroying the result (a page released early) also frees the connection.
+  return pipeline(body, counter, () => undefined);
 }
 
 /**
@@ -398,6 +495,7 @@ export async function createHttpClient(options: HttpClientOptions = {}): Promise
   const sleep = options.sleep ?? defaultSleep;
   const now = options.now ?? Date.now;
   const random = options.random ?? Math.random;
+  const maxResponseBytes = options.maxResponseBytes ?? DEFAULT_MAX_RESPONSE_BYTES;
 
   let connect: { ca: string[] } | undefined;
   if (options.caFile) {
@@ -544,6 +642,13 @@ export async function createHttpClient(options: HttpClientOptions = {}): Promise
           ? 'application/x-www-form-urlencoded;charset=UTF-8'
           : 'text/plain;charset=UTF-8';
     }
+    const capKind = init.sizeCap ?? (init.stream ? false : 'fhir');
+    const cap: Cap | undefined =
+      capKind === 'small'
+        ? { bytes: SMALL_RESPONSE_BYTES, small: true }
+        : capKind === 'fhir'
+          ? { bytes: maxResponseBytes, small: false }
+          : undefined;
     // Export files come as they are (as curl fetches them); other answers may be compressed.
     if (init.stream !== 'node') headers['accept-encoding'] ??= 'gzip, deflate';
     /** Log the answer and give it the common shape. */
@@ -579,18 +684,25 @@ export async function createHttpClient(options: HttpClientOptions = {}): Promise
           dispatcher,
         });
         const h = new ResponseHeaders(res.headers);
-        if (!init.stream)
-          return answered({ status: res.status, url, headers: h, text: await res.text() });
         const { Readable } = await import('node:stream');
         const stream = res.body
           ? Readable.fromWeb(res.body as unknown as NodeReadableStream<Uint8Array>)
           : Readable.from([]);
+        const abort = () => controller.abort(new Error('response too large'));
+        if (!h.get('content-encoding')) checkDeclaredLength(h.get('content-length'), url, cap);
+        if (!init.stream)
+          return answered({
+            status: res.status,
+            url,
+            headers: h,
+            text: await readText(stream, cap, url, abort),
+          });
         return answered({
           status: res.status,
           url: res.url || url,
           headers: h,
           text: '',
-          nodeBody: stream,
+          nodeBody: cap ? await cappedStream(stream, cap, url, abort) : stream,
         });
       }
       const sent = await nodeRequest(
@@ -601,15 +713,29 @@ export async function createHttpClient(options: HttpClientOptions = {}): Promise
         signal,
       );
       const h = new ResponseHeaders(sent.res.headers);
+      // Past the cap, the socket goes: a body that never ends is not read to its end.
+      const abort = () => sent.res.destroy();
+      try {
+        checkDeclaredLength(sent.res.headers['content-length'], url, cap);
+      } catch (e) {
+        abort();
+        throw e;
+      }
       const decoded = await decodedBody(sent.res, sent.method);
       const status = sent.res.statusCode ?? 0;
-      if (!init.stream) return answered({ status, url, headers: h, text: await readText(decoded) });
+      if (!init.stream)
+        return answered({
+          status,
+          url,
+          headers: h,
+          text: await readText(decoded, cap, url, abort),
+        });
       return answered({
         status,
         url: init.stream === 'node' ? sent.url : url,
         headers: h,
         text: '',
-        nodeBody: decoded,
+        nodeBody: cap ? await cappedStream(decoded, cap, url, abort) : decoded,
       });
     } catch (e) {
       const aborted = options.signal?.aborted || init.signal?.aborted;

@@ -20,6 +20,7 @@ export const PROFILE_KEYS = [
   'insecure',
   'server',
   'registrationUrl',
+  'maxResponse',
 ] as const;
 export type ProfileKey = (typeof PROFILE_KEYS)[number];
 export type Profile = Partial<Record<ProfileKey, string>>;
@@ -43,6 +44,7 @@ export const ENV_NAMES: Record<ProfileKey, string> = {
   serverUrl: 'SMART_SERVER_URL',
   server: 'SMART_SERVER',
   registrationUrl: 'SMART_REGISTRATION_URL',
+  maxResponse: 'SMART_MAX_RESPONSE',
 };
 
 export const DEFAULT_SCOPE = 'system/*.read';
@@ -194,6 +196,8 @@ export function checkValue(key: ProfileKey, value: string): string | undefined {
     return `"${value}" is not a server kind (use ${SERVER_KINDS.join(', ')})`;
   if (key === 'insecure' && !BOOLEAN_VALUES.has(value.toLowerCase()))
     return `"${value}" is not true or false`;
+  if (key === 'maxResponse' && !(/^\s*\d+(\.\d+)?\s*$/.test(value) && Number(value) > 0))
+    return `"${value}" is not a positive number of MiB`;
   return undefined;
 }
 
@@ -440,6 +444,8 @@ export function describeKey(key: ProfileKey): string {
       return 'server kind';
     case 'registrationUrl':
       return 'registration URL';
+    case 'maxResponse':
+      return 'response size cap (MiB)';
   }
 }
 

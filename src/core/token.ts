@@ -495,6 +495,7 @@ export class TokenProvider {
             accept: 'application/json',
           },
           body: form.toString(),
+          sizeCap: 'small',
         });
       } catch (e) {
         if (

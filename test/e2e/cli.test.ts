@@ -49,6 +49,8 @@ describe('smart (the CLI frame)', () => {
         --insecure                               allow tokens and secrets over plain http to a
                                                  non-loopback host (env SMART_INSECURE=1)
         --timeout <seconds>                      HTTP timeout per request (default 30)
+        --max-response <MiB>                     largest response read into memory, in MiB (default 256;
+                                                 env SMART_MAX_RESPONSE)
         --verbose                                log one line per HTTP request on stderr (secrets
                                                  redacted)
         --debug                                  show stack traces and error causes

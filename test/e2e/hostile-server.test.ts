@@ -139,6 +139,60 @@ describe('huge tables', () => {
   }, 180_000);
 });
 
+describe('unbounded bodies (--max-response)', () => {
+  /** One line, exit 1, and the server saw the client stop reading. */
+  function expectTooLarge(r: { exitCode: number; stderr: string }, url: string, mib: number) {
+    expect(r.exitCode, r.stderr).toBe(1);
+    const lines = r.stderr.trimEnd().split('\n');
+    expect(lines[0]).toBe(`error: response from ${url} is over ${mib} MiB`);
+    expect(lines.length).toBeLessThanOrEqual(2);
+    expect(r.stderr).not.toMatch(/\n\s+at /);
+  }
+
+  it('a search page that never ends stops at --max-response 1 (streamed page)', async () => {
+    const r = await run(['query', 'Endless', '--max-response', '1', '-o', 'ndjson']);
+    expectTooLarge(r, `${h.fhirUrl}/Endless`, 1);
+    expect(r.stderr).toContain('hint: raise --max-response');
+    expect(r.stderr).toContain('smart api');
+  });
+
+  it('a read that never ends stops at the cap from SMART_MAX_RESPONSE', async () => {
+    const before = h.endlessBytes();
+    const r = await run(['query', 'Patient/endless', '-o', 'json'], { SMART_MAX_RESPONSE: '2' });
+    expectTooLarge(r, `${h.fhirUrl}/Patient/endless`, 2);
+    // The socket was dropped near the cap, not read on for ever (socket buffers allow some slack).
+    expect(h.endlessBytes() - before).toBeLessThan(64 * 1024 * 1024);
+  });
+
+  it('an error body (OperationOutcome) that never ends is capped too', async () => {
+    // `api` streams a 2xx body, but reads an error body whole to describe it; query too.
+    const api = await run(['api', 'EndlessOutcome', '--max-response', '1']);
+    expectTooLarge(api, `${h.fhirUrl}/EndlessOutcome`, 1);
+    const query = await run(['query', 'EndlessOutcome', '--max-response', '1']);
+    expectTooLarge(query, `${h.fhirUrl}/EndlessOutcome`, 1);
+  });
+
+  it('a token answer that never ends stops at 1 MiB, whatever --max-response says', async () => {
+    const r = await run(['token', '--no-cache', '--max-response', '100'], {
+      SMART_TOKEN_URL: `${h.url}/token-endless`,
+    });
+    expectTooLarge(r, `${h.url}/token-endless`, 1);
+    expect(r.stderr).toContain('hint: a token or discovery answer is never this big');
+  });
+
+  it('a discovery document that never ends stops at 1 MiB', async () => {
+    const fhir = `${h.url}/endless-fhir`;
+    const r = await run(['discover', fhir]);
+    expectTooLarge(r, `${fhir}/.well-known/smart-configuration`, 1);
+  });
+
+  it('a bad --max-response is a usage error', async () => {
+    const r = await run(['query', 'Patient/evil', '--max-response', 'lots']);
+    expect(r.exitCode, r.stderr).toBe(2);
+    expect(r.stderr).toContain('"lots" is not a positive number of MiB');
+  });
+});
+
 describe('output errors', () => {
   it('stdout on a full disk: one line on stderr, exit 1 (token, query, api)', async () => {
     const { spawn } = await import('node:child_process');

@@ -157,6 +157,12 @@ export const BEHAVIOURS: Record<string, Behaviour> = {
     );
   },
 
+  /** A SMART configuration (discovery, under the base <url>/endless-fhir) that never ends. */
+  '/endless-fhir/.well-known/smart-configuration': (_req, res, _url, s) => {
+    res.writeHead(200, { 'content-type': 'application/json' });
+    endless(res, '{"token_endpoint":"', 'w'.repeat(16_384), tallyOf(s));
+  },
+
   /** A search answering one escape-laden Patient. */
   '/fhir/Patient': (_req, res) =>
     json(res, 200, searchset([evilPatient()], undefined, { total: 1 })),
