@@ -97,6 +97,7 @@ export type SmartErrorCode =
   | 'registration_failed'
   | 'registration_refused'
   | 'registration_token_rejected'
+  | 'response_too_large'
   | 'signature_invalid'
   // bulk export and its destinations
   | 'count_mismatch'
