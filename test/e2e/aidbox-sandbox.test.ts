@@ -7,7 +7,7 @@ import { afterAll, beforeAll, describe, expect, test } from 'vitest';
 import { readFileSync, readdirSync } from 'node:fs';
 import { join } from 'node:path';
 import { gunzipSync } from 'node:zlib';
-import { json, smart } from '../helpers/cli.js';
+import { json, runSmart } from '../helpers/cli.js';
 import { startFlow, type Flow } from '../helpers/sandbox.js';
 import { tempDir } from '../helpers/tmp.js';
 
@@ -31,7 +31,7 @@ interface Summary {
 describe('$export as on Aidbox', () => {
   test('_outputFormat application/fhir+ndjson+gzip: .ndjson.gz kept byte-exact, lines counted through gunzip', async () => {
     const dir = join(tempDir('smart-gzip-'), 'out');
-    const r = await smart(
+    const r = await runSmart(
       [
         'export',
         '--type',
@@ -71,13 +71,13 @@ describe('$export as on Aidbox', () => {
     const busy = await startFlow({ clientId: 'busy-a', sandbox: { exportDelayMs: 3_600_000 } });
     const other = await startFlow({ clientId: 'busy-b', sandbox: busy.sandbox });
     try {
-      const first = await smart(
+      const first = await runSmart(
         ['export', '--type', 'Patient', '--wait', '1', '--out', join(tempDir('a-'), 'o')],
         { env: busy.env },
       );
       // The first export is accepted and still running when its --wait runs out (exit 4).
       expect(first.exitCode, first.stderr).toBe(4);
-      const r = await smart(
+      const r = await runSmart(
         ['export', '--type', 'Patient', '--wait', '2', '--out', join(tempDir('b-'), 'o')],
         { env: other.env },
       );
@@ -93,9 +93,12 @@ describe('$export as on Aidbox', () => {
   test('no storage configured: 500 "storage-type not specified", exit 1', async () => {
     const bare = await startFlow({ clientId: 'no-storage', sandbox: { exportStorage: false } });
     try {
-      const r = await smart(['export', '--type', 'Patient', '--out', join(tempDir('ns-'), 'o')], {
-        env: bare.env,
-      });
+      const r = await runSmart(
+        ['export', '--type', 'Patient', '--out', join(tempDir('ns-'), 'o')],
+        {
+          env: bare.env,
+        },
+      );
       expect(r.exitCode).toBe(1);
       expect(r.stderr).toMatch(/answered 500: .*storage-type not specified/);
     } finally {

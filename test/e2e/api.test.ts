@@ -2,7 +2,7 @@ import { writeFileSync } from 'node:fs';
 import { join } from 'node:path';
 import { afterAll, beforeAll, describe, expect, it } from 'vitest';
 import type { Bundle, Resource } from '../../src/core/fhir.js';
-import { json, smart } from '../helpers/cli.js';
+import { json, runSmart } from '../helpers/cli.js';
 import {
   sendJson,
   startQueryFlow,
@@ -16,9 +16,9 @@ let stub: StubServer;
 const ALICIA = 'a6a91d7e-7ded-4325-9dbe-42a088e7e039';
 
 const run = (args: string[], env: Record<string, string> = {}, input?: string) =>
-  smart(args, { ws: flow.ws, env: { ...flow.env, ...env }, input });
+  runSmart(args, { ws: flow.ws, env: { ...flow.env, ...env }, input });
 const runStub = (args: string[], input?: string) =>
-  smart(args, { ws: flow.ws, env: stub.env, input });
+  runSmart(args, { ws: flow.ws, env: stub.env, input });
 
 beforeAll(async () => {
   flow = await startQueryFlow();
@@ -100,7 +100,7 @@ describe('smart api against the sandbox', () => {
 
   it('403 prints the OperationOutcome and names the token scopes (exit 1, like any non-2xx)', async () => {
     const env = await flow.registerClient('api-patients-only', { scope: ['system/Patient.read'] });
-    const r = await smart(['api', 'Observation'], { ws: flow.ws, env });
+    const r = await runSmart(['api', 'Observation'], { ws: flow.ws, env });
     expect(r.exitCode, r.stderr).toBe(1);
     expect(json<Resource>(r)).toMatchObject({ resourceType: 'OperationOutcome', id: 'forbidden' });
     expect(r.stderr).toMatch(/access denied: .*403.*\(the token's scopes: system\/Patient\.read\)/);

@@ -2,7 +2,7 @@ import { afterAll, beforeAll, describe, expect, test } from 'vitest';
 import { readFileSync } from 'node:fs';
 import { join, dirname } from 'node:path';
 import { createLocalJWKSet, decodeJwt, decodeProtectedHeader, jwtVerify } from 'jose';
-import { json, makeWorkspace, smart } from '../helpers/cli.js';
+import { json, makeWorkspace, runSmart } from '../helpers/cli.js';
 import { startFlow, type Flow } from '../helpers/sandbox.js';
 import { fixedServer } from '../helpers/servers.js';
 
@@ -21,7 +21,7 @@ function jwksOf(keyFile: string) {
 
 describe('smart assertion', () => {
   test('prints a JWT alone: header alg/kid/typ, iss = sub, aud = the discovered token URL, 240 s, fresh jti', async () => {
-    const a = await smart(['assertion'], { env: flow.env });
+    const a = await runSmart(['assertion'], { env: flow.env });
     expect(a.stderr).toBe('');
     expect(a.exitCode).toBe(0);
     expect(a.stdout).toMatch(/^eyJ[\w-]+\.[\w-]+\.[\w-]+\n$/);
@@ -35,12 +35,12 @@ describe('smart assertion', () => {
     expect(payload.exp! - payload.iat!).toBe(240);
     expect(Math.abs(payload.iat! - Date.now() / 1000)).toBeLessThan(10);
     expect(typeof payload.jti).toBe('string');
-    const b = await smart(['assertion'], { env: flow.env });
+    const b = await runSmart(['assertion'], { env: flow.env });
     expect(decodeJwt(b.stdout.trim()).jti).not.toBe(payload.jti);
   });
 
   test('the printed assertion works with a plain form POST (the curl use)', async () => {
-    const a = await smart(['assertion'], { env: flow.env });
+    const a = await runSmart(['assertion'], { env: flow.env });
     const res = await fetch(flow.sandbox.tokenUrl, {
       method: 'POST',
       headers: { 'content-type': 'application/x-www-form-urlencoded' },
@@ -56,7 +56,7 @@ describe('smart assertion', () => {
   });
 
   test('-o json: {assertion, header, claims}', async () => {
-    const r = await smart(['assertion', '-o', 'json'], { env: flow.env });
+    const r = await runSmart(['assertion', '-o', 'json'], { env: flow.env });
     expect(r.exitCode).toBe(0);
     const body = json<{
       assertion: string;
@@ -70,7 +70,7 @@ describe('smart assertion', () => {
   });
 
   test('--aud, --lifetime and --jku', async () => {
-    const r = await smart(
+    const r = await runSmart(
       [
         'assertion',
         '--aud',
@@ -96,13 +96,15 @@ describe('smart assertion', () => {
 
   test('--aud skips discovery entirely', async () => {
     const before = flow.sandbox.requests.length;
-    const r = await smart(['assertion', '--aud', 'https://x.example.org/token'], { env: flow.env });
+    const r = await runSmart(['assertion', '--aud', 'https://x.example.org/token'], {
+      env: flow.env,
+    });
     expect(r.exitCode).toBe(0);
     expect(flow.sandbox.requests.length).toBe(before);
   });
 
   test('--lifetime over 300: exit 2 before anything else', async () => {
-    const r = await smart(['assertion', '--lifetime', '301'], { env: {} });
+    const r = await runSmart(['assertion', '--lifetime', '301'], { env: {} });
     expect(r.exitCode).toBe(2);
     expect(r.stdout).toBe('');
     expect(r.stderr).toContain('error: --lifetime 301 is over 300 seconds');
@@ -112,7 +114,7 @@ describe('smart assertion', () => {
   });
 
   test('--lifetime not a number: exit 2', async () => {
-    const r = await smart(['assertion', '--lifetime', 'soon'], { env: flow.env });
+    const r = await runSmart(['assertion', '--lifetime', 'soon'], { env: flow.env });
     expect(r.exitCode).toBe(2);
     expect(r.stderr).toContain('--lifetime "soon" is not a whole number of seconds');
   });
@@ -125,7 +127,7 @@ describe('smart assertion', () => {
       register: false,
     });
     try {
-      const r = await smart(['assertion'], { env: es.env });
+      const r = await runSmart(['assertion'], { env: es.env });
       expect(r.exitCode).toBe(0);
       const jwt = r.stdout.trim();
       expect(decodeProtectedHeader(jwt).alg).toBe('ES384');
@@ -157,7 +159,7 @@ describe('smart assertion', () => {
     );
     try {
       const ws = makeWorkspace();
-      const r = await smart(['assertion'], { ws, env: { ...es.env, SMART_BASE_URL: s.url } });
+      const r = await runSmart(['assertion'], { ws, env: { ...es.env, SMART_BASE_URL: s.url } });
       expect(r.exitCode).toBe(2);
       expect(r.stderr).toContain(
         'error: the key signs with ES384, but http://127.0.0.1:1/auth/token accepts only RS384',
@@ -166,7 +168,7 @@ describe('smart assertion', () => {
       // Still known with --aud (or --token-url): from the discovery cache, without a request.
       const hits = s.hits.length;
       for (const flag of ['--aud', '--token-url']) {
-        const again = await smart(['assertion', flag, 'http://127.0.0.1:1/auth/token'], {
+        const again = await runSmart(['assertion', flag, 'http://127.0.0.1:1/auth/token'], {
           ws,
           env: { ...es.env, SMART_BASE_URL: s.url },
         });
@@ -174,7 +176,7 @@ describe('smart assertion', () => {
         expect(again.stderr).toContain('accepts only RS384');
       }
       // Another audience than the cached server's: not known, so not refused.
-      const other = await smart(['assertion', '--aud', 'https://elsewhere.example.org/token'], {
+      const other = await runSmart(['assertion', '--aud', 'https://elsewhere.example.org/token'], {
         ws,
         env: { ...es.env, SMART_BASE_URL: s.url },
       });
@@ -187,18 +189,18 @@ describe('smart assertion', () => {
   });
 
   test('missing client id or key: exit 2 naming the flag and the variable', async () => {
-    const a = await smart(['assertion'], { env: { ...flow.env, SMART_CLIENT_ID: undefined } });
+    const a = await runSmart(['assertion'], { env: { ...flow.env, SMART_CLIENT_ID: undefined } });
     expect(a.exitCode).toBe(2);
     expect(a.stderr).toContain('--client-id');
     expect(a.stderr).toContain('SMART_CLIENT_ID');
-    const b = await smart(['assertion'], { env: { ...flow.env, SMART_KEY: undefined } });
+    const b = await runSmart(['assertion'], { env: { ...flow.env, SMART_KEY: undefined } });
     expect(b.exitCode).toBe(2);
     expect(b.stderr).toContain('--key');
     expect(b.stderr).toContain('SMART_KEY');
   });
 
   test('--verbose does not print the assertion on stderr', async () => {
-    const r = await smart(['assertion', '--verbose', '--debug'], { env: flow.env });
+    const r = await runSmart(['assertion', '--verbose', '--debug'], { env: flow.env });
     expect(r.exitCode).toBe(0);
     expect(r.stderr).toContain('signed with kid');
     expect(r.stderr).not.toContain(r.stdout.trim());

@@ -2,7 +2,7 @@ import { readFileSync } from 'node:fs';
 import { join } from 'node:path';
 import { describe, expect, it } from 'vitest';
 import { execa } from 'execa';
-import { BIN, ROOT, smart } from '../helpers/cli.js';
+import { BIN, ROOT, runSmart, smart } from '../helpers/cli.js';
 
 const VERSION = (
   JSON.parse(readFileSync(join(ROOT, 'package.json'), 'utf8')) as { version: string }
@@ -108,28 +108,28 @@ describe('smart (the CLI frame)', () => {
   });
 
   it('help <command> shows its options and examples', async () => {
-    const r = await smart(['help', 'keygen']);
+    const r = await runSmart(['help', 'keygen']);
     expect(r.exitCode).toBe(0);
     expect(r.stdout).toContain('Usage: smart keygen [options]');
     expect(r.stdout).toContain('--alg <alg>');
     expect(r.stdout).toContain('--bits <n>');
     expect(r.stdout).toContain('--no-save');
     expect(r.stdout).toContain('Examples:\n  $ smart keygen');
-    expect((await smart(['keygen', '--help'])).stdout).toBe(r.stdout);
+    expect((await runSmart(['keygen', '--help'])).stdout).toBe(r.stdout);
   });
 
   it('help <group> <subcommand> shows the subcommand, as <group> <subcommand> --help does', async () => {
-    const r = await smart(['help', 'jwks', 'serve']);
+    const r = await runSmart(['help', 'jwks', 'serve']);
     expect(r.exitCode).toBe(0);
     expect(r.stdout).toContain('Usage: smart jwks serve [options] [file]');
-    expect(r.stdout).toBe((await smart(['jwks', 'serve', '--help'])).stdout);
-    expect((await smart(['--no-color', 'help', 'config', 'set'])).stdout).toContain(
+    expect(r.stdout).toBe((await runSmart(['jwks', 'serve', '--help'])).stdout);
+    expect((await runSmart(['--no-color', 'help', 'config', 'set'])).stdout).toContain(
       'Usage: smart config set',
     );
   });
 
   it('every command and subcommand has a description and an example', async () => {
-    const top = await smart(['--help']);
+    const top = await runSmart(['--help']);
     const names = [...top.stdout.matchAll(/^ {2}([a-z][a-z-]+)\b.*$/gm)]
       .map((m) => m[1]!)
       .filter((n) => n !== 'help');
@@ -149,13 +149,14 @@ describe('smart (the CLI frame)', () => {
       'jwks serve',
     ];
     for (const cmd of [...names, ...subs]) {
-      const r = await smart([...cmd.split(' '), '--help']);
+      const r = await runSmart([...cmd.split(' '), '--help']);
       expect(r.exitCode, cmd).toBe(0);
       expect(r.stdout, cmd).toMatch(/\nExamples:\n {2}\$ .*\bsmart /);
     }
   });
 
   it('an unknown command is one error line with a did-you-mean, exit 2', async () => {
+    // As a process: the exit status the shell sees.
     const r = await smart(['kegen']);
     expect(r.exitCode).toBe(2);
     expect(r.stdout).toBe('');
@@ -163,17 +164,17 @@ describe('smart (the CLI frame)', () => {
   });
 
   it('an unknown flag is one error line naming it, exit 2', async () => {
-    const r = await smart(['keygen', '--forse']);
+    const r = await runSmart(['keygen', '--forse']);
     expect(r.exitCode).toBe(2);
     expect(r.stdout).toBe('');
     expect(r.stderr.split('\n')[0]).toBe("error: unknown option '--forse' (did you mean --force?)");
-    const g = await smart(['--bogus']);
+    const g = await runSmart(['--bogus']);
     expect(g.exitCode).toBe(2);
     expect(g.stderr.split('\n')[0]).toBe("error: unknown option '--bogus'");
   });
 
   it('a bad --output choice is a usage error', async () => {
-    const r = await smart(['-o', 'xml', 'config', 'list']);
+    const r = await runSmart(['-o', 'xml', 'config', 'list']);
     expect(r.exitCode).toBe(2);
     expect(r.stderr).toContain('xml');
   });
@@ -190,7 +191,7 @@ describe('smart (the CLI frame)', () => {
   });
 
   it('a group command without its subcommand shows its help on stderr, exit 2', async () => {
-    const r = await smart(['jwks']);
+    const r = await runSmart(['jwks']);
     expect(r.exitCode).toBe(2);
     expect(r.stdout).toBe('');
     expect(r.stderr).toContain('Usage: smart jwks');

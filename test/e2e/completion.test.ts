@@ -2,7 +2,7 @@ import { chmodSync, existsSync, mkdirSync, writeFileSync } from 'node:fs';
 import { delimiter, join } from 'node:path';
 import { execa } from 'execa';
 import { beforeAll, describe, expect, it } from 'vitest';
-import { BIN, makeWorkspace, smart, type Workspace } from '../helpers/cli.js';
+import { BIN, makeWorkspace, runSmart, type Workspace } from '../helpers/cli.js';
 import { tempDir } from '../helpers/tmp.js';
 
 const onPath = (name: string) =>
@@ -19,7 +19,7 @@ beforeAll(async () => {
   mkdirSync(shimDir);
   writeFileSync(join(shimDir, 'smart'), `#!/bin/sh\nexec "${process.execPath}" "${BIN}" "$@"\n`);
   chmodSync(join(shimDir, 'smart'), 0o755);
-  const r = await smart(['completion', 'bash']);
+  const r = await runSmart(['completion', 'bash']);
   expect(r.exitCode, r.stderr).toBe(0);
   bashFile = join(dir, 'smart.bash');
   writeFileSync(bashFile, r.stdout);
@@ -51,7 +51,7 @@ describe('smart completion', () => {
       ['zsh', ['-n']],
       ['fish', ['--no-execute']],
     ] as const) {
-      const r = await smart(['completion', shell]);
+      const r = await runSmart(['completion', shell]);
       expect(r.exitCode, r.stderr).toBe(0);
       expect(r.stdout).toContain(shell === 'zsh' ? '#compdef smart' : 'complete -c smart');
       if (!onPath(shell)) continue; // checked where the shell is installed
@@ -64,7 +64,7 @@ describe('smart completion', () => {
 
   it('completes commands: smart que<TAB> is query, and every command of --help is offered', async () => {
     expect(await complete(['smart', 'que'])).toEqual(['query']);
-    const help = (await smart(['--help'])).stdout;
+    const help = (await runSmart(['--help'])).stdout;
     const commands = [...help.split('\nCommands:\n')[1]!.matchAll(/^ {2}([a-z][a-z-]*)/gm)].map(
       (m) => m[1],
     );
@@ -89,8 +89,8 @@ describe('smart completion', () => {
   it('completes profile names from the config file as it is at completion time', async () => {
     const ws = makeWorkspace();
     expect(await complete(['smart', '--profile', ''], ws)).toEqual([]);
-    await smart(['config', 'use', 'staging', '--create'], { ws });
-    await smart(
+    await runSmart(['config', 'use', 'staging', '--create'], { ws });
+    await runSmart(
       ['init', '--profile', 'prod', '--base-url', 'http://localhost:8080', '--no-input'],
       {
         ws,
@@ -99,7 +99,7 @@ describe('smart completion', () => {
     expect(await complete(['smart', '--profile', ''], ws)).toEqual(['staging', 'prod']);
     expect(await complete(['smart', 'query', '--profile', 'st'], ws)).toEqual(['staging']);
     expect(await complete(['smart', 'config', 'use', ''], ws)).toEqual(['staging', 'prod']);
-    await smart(['config', 'delete', 'staging', '--yes'], { ws });
+    await runSmart(['config', 'delete', 'staging', '--yes'], { ws });
     expect(await complete(['smart', '--profile', ''], ws)).toEqual(['prod']);
   });
 
@@ -115,7 +115,7 @@ describe('smart completion', () => {
   });
 
   it('an unknown shell is a usage error', async () => {
-    const r = await smart(['completion', 'csh']);
+    const r = await runSmart(['completion', 'csh']);
     expect(r.exitCode).toBe(2);
     expect(r.stderr.split('\n')[0]).toContain("'csh'");
   });

@@ -3,7 +3,7 @@ import { join, dirname } from 'node:path';
 import { createPrivateKey } from 'node:crypto';
 import { readFileSync } from 'node:fs';
 import { SignJWT } from 'jose';
-import { json, smart } from '../helpers/cli.js';
+import { json, runSmart } from '../helpers/cli.js';
 import { makeKey, serveJwks, startFlow, type Flow, type FlowKey } from '../helpers/sandbox.js';
 
 interface DecodeJson {
@@ -22,8 +22,8 @@ let otherKey: FlowKey;
 
 beforeAll(async () => {
   flow = await startFlow({ clientId: 'decode-client' });
-  assertion = (await smart(['assertion'], { env: flow.env })).stdout.trim();
-  accessToken = (await smart(['token'], { env: flow.env })).stdout.trim();
+  assertion = (await runSmart(['assertion'], { env: flow.env })).stdout.trim();
+  accessToken = (await runSmart(['token'], { env: flow.env })).stdout.trim();
   otherKey = await makeKey('RS384');
 });
 afterAll(async () => {
@@ -40,7 +40,7 @@ async function sign(k: FlowKey, header: Record<string, unknown>, claims: Record<
 
 describe('smart decode', () => {
   test('a client assertion: header, claims, ISO times, every SMART rule ok (-o json)', async () => {
-    const r = await smart(['decode', assertion, '-o', 'json']);
+    const r = await runSmart(['decode', assertion, '-o', 'json']);
     expect(r.exitCode).toBe(0);
     expect(r.stderr).toBe('');
     const d = json<DecodeJson>(r);
@@ -69,13 +69,13 @@ describe('smart decode', () => {
   });
 
   test('reads the token from stdin with -', async () => {
-    const r = await smart(['decode', '-', '-o', 'json'], { input: assertion + '\n' });
+    const r = await runSmart(['decode', '-', '-o', 'json'], { input: assertion + '\n' });
     expect(r.exitCode).toBe(0);
     expect(json<DecodeJson>(r).claims.sub).toBe('decode-client');
   });
 
   test('human output (-o table): sections, relative times, ok marks', async () => {
-    const r = await smart(['decode', assertion, '-o', 'table']);
+    const r = await runSmart(['decode', assertion, '-o', 'table']);
     expect(r.exitCode).toBe(0);
     expect(r.stdout).toMatch(/^header:\n/);
     expect(r.stdout).toContain('\nclaims:\n');
@@ -85,7 +85,7 @@ describe('smart decode', () => {
   });
 
   test('an access token: times, and no assertion checks', async () => {
-    const r = await smart(['decode', accessToken, '-o', 'json']);
+    const r = await runSmart(['decode', accessToken, '-o', 'json']);
     expect(r.exitCode).toBe(0);
     const d = json<DecodeJson>(r);
     expect(d.assertion).toBe(false);
@@ -95,7 +95,7 @@ describe('smart decode', () => {
   });
 
   test('--assertion forces the checks on any JWT: an access token breaks several', async () => {
-    const r = await smart(['decode', accessToken, '--assertion', '-o', 'json']);
+    const r = await runSmart(['decode', accessToken, '--assertion', '-o', 'json']);
     expect(r.exitCode).toBe(0);
     const failed = json<DecodeJson>(r)
       .checks.filter((c) => !c.ok)
@@ -118,7 +118,7 @@ describe('smart decode', () => {
         exp: now + 3600,
       },
     );
-    const r = await smart(['decode', bad, '--assertion', '-o', 'json']);
+    const r = await runSmart(['decode', bad, '--assertion', '-o', 'json']);
     expect(r.exitCode).toBe(0);
     const d = json<DecodeJson>(r);
     const byRule = Object.fromEntries(d.checks.map((c) => [c.rule, c]));
@@ -133,7 +133,7 @@ describe('smart decode', () => {
     expect(byRule.alg!.ok).toBe(true);
     expect(r.stderr.match(/^warning: SMART assertion rule/gm)).toHaveLength(5);
 
-    const strict = await smart(['decode', bad, '--assertion', '--strict']);
+    const strict = await runSmart(['decode', bad, '--assertion', '--strict']);
     expect(strict.exitCode).toBe(1);
     expect(strict.stderr).toContain(
       'error: 5 SMART client assertion rules violated: typ, kid, iss = sub, exp ≤ 5 min, jti',
@@ -147,7 +147,7 @@ describe('smart decode', () => {
       { kid: flow.key.kid },
       { iss: 'decode-client', sub: 'other', aud: flow.sandbox.tokenUrl, iat: now, exp: now + 60 },
     );
-    const r = await smart(['decode', bad, '-o', 'json']);
+    const r = await runSmart(['decode', bad, '-o', 'json']);
     expect(r.exitCode).toBe(0);
     const d = json<DecodeJson>(r);
     expect(d.assertion).toBe(true);
@@ -170,7 +170,7 @@ describe('smart decode', () => {
         exp: now - 200,
       },
     );
-    const r = await smart(['decode', old, '-o', 'json']);
+    const r = await runSmart(['decode', old, '-o', 'json']);
     const d = json<DecodeJson>(r);
     expect(d.assertion).toBe(true);
     expect(d.times.find((t) => t.claim === 'exp')!.relative).toMatch(/^expired 3m(19|2\d)s ago$/);
@@ -178,7 +178,7 @@ describe('smart decode', () => {
   });
 
   test('--aud checks the audience', async () => {
-    const r = await smart([
+    const r = await runSmart([
       'decode',
       assertion,
       '--aud',
@@ -192,7 +192,7 @@ describe('smart decode', () => {
   });
 
   test('--jwks <file> verifies the signature', async () => {
-    const r = await smart(['decode', assertion, '--jwks', jwksFile(flow.key), '-o', 'json']);
+    const r = await runSmart(['decode', assertion, '--jwks', jwksFile(flow.key), '-o', 'json']);
     expect(r.exitCode).toBe(0);
     expect(json<DecodeJson>(r).verified).toEqual({
       verified: true,
@@ -204,7 +204,7 @@ describe('smart decode', () => {
 
   test('--jwks <url>: only a GET of the JWKS, never the token', async () => {
     const before = flow.jwksHits();
-    const r = await smart(['decode', assertion, '--jwks', flow.jwksUrl, '-o', 'table']);
+    const r = await runSmart(['decode', assertion, '--jwks', flow.jwksUrl, '-o', 'table']);
     expect(r.exitCode).toBe(0);
     expect(r.stdout).toContain(`signature: verified with kid ${flow.key.kid} from ${flow.jwksUrl}`);
     expect(flow.jwksHits()).toBe(before + 1);
@@ -217,7 +217,7 @@ describe('smart decode', () => {
       body: JSON.stringify({ keys: [flow.key.publicJwk] }),
     });
     try {
-      const r = await smart(['decode', assertion, '--jwks', `${s.url}/jwks.json`]);
+      const r = await runSmart(['decode', assertion, '--jwks', `${s.url}/jwks.json`]);
       expect(r.exitCode).toBe(0);
       expect(s.requests).toHaveLength(1);
       const [req] = s.requests;
@@ -233,7 +233,7 @@ describe('smart decode', () => {
   });
 
   test('a JWKS without the key: exit 1, signature not verified', async () => {
-    const r = await smart(['decode', assertion, '--jwks', jwksFile(otherKey), '-o', 'json']);
+    const r = await runSmart(['decode', assertion, '--jwks', jwksFile(otherKey), '-o', 'json']);
     expect(r.exitCode).toBe(1);
     const d = json<DecodeJson>(r);
     expect(d.verified!.verified).toBe(false);
@@ -246,7 +246,7 @@ describe('smart decode', () => {
     const impostor = { keys: [{ ...otherKey.publicJwk, kid: flow.key.kid }] };
     const s = await serveJwks(() => impostor);
     try {
-      const r = await smart(['decode', assertion, '--jwks', s.url]);
+      const r = await runSmart(['decode', assertion, '--jwks', s.url]);
       expect(r.exitCode).toBe(1);
       expect(r.stderr).toContain(`the signature does not verify with key ${flow.key.kid}`);
     } finally {
@@ -255,22 +255,22 @@ describe('smart decode', () => {
   });
 
   test('not a JWT: exit 2 (and the input is not echoed)', async () => {
-    const r = await smart(['decode', 'hello-world-secret']);
+    const r = await runSmart(['decode', 'hello-world-secret']);
     expect(r.exitCode).toBe(2);
     expect(r.stderr).toContain(
       'error: not a JWT: expected three base64url parts separated by dots, got 1 part',
     );
     expect(r.stderr).not.toContain('hello-world-secret');
-    const jwe = await smart(['decode', 'a.b.c.d.e']);
+    const jwe = await runSmart(['decode', 'a.b.c.d.e']);
     expect(jwe.exitCode).toBe(2);
     expect(jwe.stderr).toContain('encrypted JWT');
-    const junk = await smart(['decode', 'eyJub3QganNvbg.eyJ4IjoxfQ.sig']);
+    const junk = await runSmart(['decode', 'eyJub3QganNvbg.eyJ4IjoxfQ.sig']);
     expect(junk.exitCode).toBe(2);
     expect(junk.stderr).toContain('the JWT header is not base64url-encoded JSON');
   });
 
   test('a missing --jwks file: exit 2 naming it', async () => {
-    const r = await smart(['decode', assertion, '--jwks', '/nonexistent/jwks.json']);
+    const r = await runSmart(['decode', assertion, '--jwks', '/nonexistent/jwks.json']);
     expect(r.exitCode).toBe(2);
     expect(r.stderr).toContain('/nonexistent/jwks.json');
   });

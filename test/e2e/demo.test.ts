@@ -3,7 +3,7 @@ import { execa } from 'execa';
 import { createServer } from 'node:net';
 import { readFileSync } from 'node:fs';
 import { join } from 'node:path';
-import { BIN, json, makeWorkspace, smart } from '../helpers/cli.js';
+import { BIN, json, makeWorkspace, runSmart } from '../helpers/cli.js';
 
 interface Bundle {
   resourceType: string;
@@ -16,7 +16,7 @@ const JWT_IN_CLEAR = /eyJ[A-Za-z0-9_-]{10,}\.[A-Za-z0-9_-]{10,}\./;
 describe('smart demo', () => {
   it('runs every step of the walkthrough and prints the Observations (-o json)', async () => {
     const ws = makeWorkspace();
-    const r = await smart(['demo', '-o', 'json'], { ws });
+    const r = await runSmart(['demo', '-o', 'json'], { ws });
     expect(r.exitCode, r.stderr).toBe(0);
     for (let n = 1; n <= 6; n++) expect(r.stderr).toContain(`[${n}/6]`);
     expect(r.stderr).toContain('$ smart register-client demo-client --jwks-uri http://127.0.0.1:');
@@ -36,11 +36,11 @@ describe('smart demo', () => {
   });
 
   it('ends with the Observation table, even when piped (a walkthrough is for a person)', async () => {
-    const r = await smart(['demo'], { env: { COLUMNS: '160' } });
+    const r = await runSmart(['demo'], { env: { COLUMNS: '160' } });
     expect(r.exitCode, r.stderr).toBe(0);
     expect(r.stdout).toContain('Hemoglobin A1c');
     expect(r.stdout).toMatch(/│ id\s+│ date/);
-    expect((await smart(['demo', '--json'])).stdout).toMatch(/^\{"resourceType":"Bundle"/);
+    expect((await runSmart(['demo', '--json'])).stdout).toMatch(/^\{"resourceType":"Bundle"/);
   });
 
   it('names the step that failed', async () => {
@@ -48,7 +48,7 @@ describe('smart demo', () => {
     await new Promise<void>((resolve) => blocker.listen(0, '127.0.0.1', resolve));
     const port = (blocker.address() as { port: number }).port;
     try {
-      const r = await smart(['demo', '--port', String(port)]);
+      const r = await runSmart(['demo', '--port', String(port)]);
       expect(r.exitCode).toBe(1);
       expect(r.stderr).toMatch(/error: demo step 1 \(start the sandbox\) failed: .*in use/);
       expect(r.stderr.split('\n').filter((l) => l.startsWith('error:'))).toHaveLength(1);
@@ -82,7 +82,7 @@ describe('smart demo', () => {
     expect(config.profiles.demo).toMatchObject({ clientId: 'demo-client' });
     expect(config.profiles.demo!.baseUrl).toMatch(/^http:\/\/127\.0\.0\.1:\d+$/);
 
-    const q = await smart(['--profile', 'demo', 'query', 'Patient', '-o', 'json'], { ws });
+    const q = await runSmart(['--profile', 'demo', 'query', 'Patient', '-o', 'json'], { ws });
     expect(q.exitCode, q.stderr).toBe(0);
     expect(json<{ resourceType: string }>(q).resourceType).toBe('Bundle');
     // The sandbox logs the request the other command made.

@@ -1,6 +1,6 @@
 import { afterAll, beforeAll, describe, expect, test } from 'vitest';
 import { startSandbox, type SandboxHandle } from '../../src/sandbox/index.js';
-import { json, makeWorkspace, smart } from '../helpers/cli.js';
+import { json, makeWorkspace, runSmart } from '../helpers/cli.js';
 import { startFlow } from '../helpers/sandbox.js';
 import { closedPort, fixedServer } from '../helpers/servers.js';
 
@@ -32,7 +32,7 @@ const smartConfig = (over: Record<string, unknown> = {}) => ({
 
 describe('smart discover', () => {
   test('the sandbox can do backend services: -o json with every check ok, exit 0', async () => {
-    const r = await smart(['discover', sandbox.fhirUrl, '-o', 'json']);
+    const r = await runSmart(['discover', sandbox.fhirUrl, '-o', 'json']);
     expect(r.exitCode).toBe(0);
     const d = json<DiscoverJson>(r);
     expect(d.source).toBe(`${sandbox.fhirUrl}/.well-known/smart-configuration`);
@@ -54,7 +54,7 @@ describe('smart discover', () => {
   });
 
   test('default: the configured FHIR base; a readable summary with ok lines (-o table, not a TTY)', async () => {
-    const r = await smart(['discover', '-o', 'table'], { env: { SMART_BASE_URL: sandbox.url } });
+    const r = await runSmart(['discover', '-o', 'table'], { env: { SMART_BASE_URL: sandbox.url } });
     expect(r.exitCode).toBe(0);
     expect(r.stdout).toMatch(new RegExp(`^token endpoint\\s+${sandbox.tokenUrl}$`, 'm'));
     expect(r.stdout).toMatch(/^auth methods\s+private_key_jwt$/m);
@@ -70,10 +70,10 @@ describe('smart discover', () => {
   test('the discovered token endpoint is cached: a following `smart token` does not discover again', async () => {
     const flow = await startFlow({ sandbox, clientId: 'disc-client' });
     try {
-      const d = await smart(['discover'], { ws: flow.ws, env: flow.env });
+      const d = await runSmart(['discover'], { ws: flow.ws, env: flow.env });
       expect(d.exitCode).toBe(0);
       const before = sandbox.requests.length;
-      const t = await smart(['token'], { ws: flow.ws, env: flow.env });
+      const t = await runSmart(['token'], { ws: flow.ws, env: flow.env });
       expect(t.exitCode).toBe(0);
       expect(sandbox.requests.slice(before).map((q) => `${q.method} ${q.path}`)).toEqual([
         'POST /auth/token',
@@ -100,7 +100,7 @@ describe('smart discover', () => {
         : undefined,
     );
     try {
-      const r = await smart(['discover', `${s.url}/fhir`, '-o', 'table']);
+      const r = await runSmart(['discover', `${s.url}/fhir`, '-o', 'table']);
       expect(r.exitCode).toBe(1);
       expect(r.stdout.match(/^missing\s+/gm)).toHaveLength(4);
       expect(r.stdout).toMatch(/^assumed\s+scopes: scopes_supported not advertised/m);
@@ -109,7 +109,7 @@ describe('smart discover', () => {
       expect(r.stderr).toContain(
         `error: ${s.url}/fhir cannot do SMART Backend Services as advertised: missing client_credentials, private_key_jwt, signing algorithm, client-confidential-asymmetric`,
       );
-      const j = await smart(['discover', `${s.url}/fhir`, '-o', 'json']);
+      const j = await runSmart(['discover', `${s.url}/fhir`, '-o', 'json']);
       expect(j.exitCode).toBe(1);
       expect(
         json<DiscoverJson>(j)
@@ -135,7 +135,7 @@ describe('smart discover', () => {
         : undefined,
     );
     try {
-      const r = await smart(['discover', `${s.url}/fhir`, '-o', 'json'], { env: flow.env });
+      const r = await runSmart(['discover', `${s.url}/fhir`, '-o', 'json'], { env: flow.env });
       expect(r.exitCode).toBe(1);
       const alg = json<DiscoverJson>(r).checks.find((c) => c.requirement === 'signing algorithm')!;
       expect(alg.ok).toBe(false);
@@ -168,13 +168,13 @@ describe('smart discover', () => {
           : undefined,
       );
       try {
-        const r = await smart(['discover', `${s.url}/fhir`, '-o', 'table']);
+        const r = await runSmart(['discover', `${s.url}/fhir`, '-o', 'table']);
         expect(r.exitCode).toBe(0);
         expect(r.stderr).toContain(warning);
         expect(r.stderr.trim().split('\n')).toHaveLength(1);
         expect(r.stdout).toMatch(new RegExp(`^assumed\\s+${requirement}: `, 'm'));
         expect(r.stdout.match(/^ok\s+/gm)).toHaveLength(5);
-        const j = await smart(['discover', `${s.url}/fhir`, '-o', 'json']);
+        const j = await runSmart(['discover', `${s.url}/fhir`, '-o', 'json']);
         expect(j.exitCode).toBe(0);
         const check = json<DiscoverJson>(j).checks.find((c) => c.requirement === requirement)!;
         expect(check.status).toBe('assumed');
@@ -194,7 +194,7 @@ describe('smart discover', () => {
         : undefined,
     );
     try {
-      const r = await smart(['discover', `${s.url}/fhir`, '-o', 'json']);
+      const r = await runSmart(['discover', `${s.url}/fhir`, '-o', 'json']);
       expect(r.exitCode).toBe(1);
       const checks = json<DiscoverJson>(r).checks;
       expect(checks.map((c) => c.status)).toEqual([
@@ -219,7 +219,7 @@ describe('smart discover', () => {
         : undefined,
     );
     try {
-      const r = await smart(['discover', `${s.url}/fhir`, '-o', 'json']);
+      const r = await runSmart(['discover', `${s.url}/fhir`, '-o', 'json']);
       expect(r.exitCode).toBe(0);
       const d = json<DiscoverJson>(r);
       expect(d.source).toBe(`${s.url}/.well-known/smart-configuration`);
@@ -239,7 +239,7 @@ describe('smart discover', () => {
       body: '<html><h1>Internal Server Error</h1></html>',
     });
     try {
-      const r = await smart(['discover', `${s.url}/fhir`]);
+      const r = await runSmart(['discover', `${s.url}/fhir`]);
       expect(r.exitCode).toBe(1);
       expect(r.stderr).toContain(`error: no SMART configuration found for ${s.url}/fhir`);
       expect(r.stderr).toContain(
@@ -253,16 +253,16 @@ describe('smart discover', () => {
 
   test('unreachable: exit 4 naming 127.0.0.1:<port>', async () => {
     const port = await closedPort();
-    const r = await smart(['discover', `http://127.0.0.1:${port}/fhir`]);
+    const r = await runSmart(['discover', `http://127.0.0.1:${port}/fhir`]);
     expect(r.exitCode).toBe(4);
     expect(r.stderr).toContain(`error: cannot connect to 127.0.0.1:${port}: connection refused`);
   });
 
   test('not a URL: exit 2; no FHIR base configured: exit 2 naming the flag', async () => {
-    const a = await smart(['discover', 'not-a-url']);
+    const a = await runSmart(['discover', 'not-a-url']);
     expect(a.exitCode).toBe(2);
     expect(a.stderr).toContain('"not-a-url" is not an absolute http(s) URL');
-    const b = await smart(['discover'], { ws: makeWorkspace() });
+    const b = await runSmart(['discover'], { ws: makeWorkspace() });
     expect(b.exitCode).toBe(2);
     expect(b.stderr).toContain('--fhir-url');
   });

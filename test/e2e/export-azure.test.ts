@@ -1,7 +1,7 @@
 import { execa } from 'execa';
 import { afterAll, beforeAll, describe, expect, it } from 'vitest';
 import type { RequestLogEntry } from '../../src/sandbox/index.js';
-import { BIN, json, smart } from '../helpers/cli.js';
+import { BIN, json, runSmart } from '../helpers/cli.js';
 import { startFlow, type Flow } from '../helpers/sandbox.js';
 import { AZURITE_ACCOUNT, AZURITE_KEY, startAzurite, type Azurite } from '../helpers/stores.js';
 
@@ -153,7 +153,7 @@ describe('smart export --out az://container/prefix (Azurite)', () => {
 
     // Resume: only what is missing.
     const mark = flow.sandbox.requests.length;
-    const r = await smart(['export', '--resume', url, '-o', 'json'], {
+    const r = await runSmart(['export', '--resume', url, '-o', 'json'], {
       ws: flow.ws,
       env,
       timeout: 120_000,
@@ -194,7 +194,7 @@ describe('smart export --out az://container/prefix (Azurite)', () => {
     }
 
     // cancel works on a bucket destination too: the server frees the files, the state says so.
-    const c = await smart(['export', 'cancel', url, '-o', 'json', '--verbose'], {
+    const c = await runSmart(['export', 'cancel', url, '-o', 'json', '--verbose'], {
       ws: flow.ws,
       env,
     });
@@ -220,7 +220,7 @@ describe('smart export --out az://container/prefix (Azurite)', () => {
       )
       .toString();
     const mark = flow.sandbox.requests.length;
-    const r = await smart(['export', '--type', 'Patient', '--out', 'az://exports/readonly'], {
+    const r = await runSmart(['export', '--type', 'Patient', '--out', 'az://exports/readonly'], {
       ws: flow.ws,
       env: { ...flow.env, AZURE_STORAGE_CONNECTION_STRING: azurite.sasConnectionString(sas) },
     });
@@ -240,7 +240,7 @@ describe('smart export --out az://container/prefix (Azurite)', () => {
 
   it('a container that does not exist, and no credentials: one line each, before any kick-off', async () => {
     const mark = flow.sandbox.requests.length;
-    const r = await smart(['export', '--out', 'az://nosuch/x'], {
+    const r = await runSmart(['export', '--out', 'az://nosuch/x'], {
       ws: flow.ws,
       env: { ...flow.env, AZURE_STORAGE_CONNECTION_STRING: azurite.connectionString },
     });
@@ -250,7 +250,7 @@ describe('smart export --out az://container/prefix (Azurite)', () => {
     );
     expect(r.stderr).toMatch(/^hint: create it first/m);
 
-    const n = await smart(['export', '--out', 'az://exports/x'], { ws: flow.ws, env: flow.env });
+    const n = await runSmart(['export', '--out', 'az://exports/x'], { ws: flow.ws, env: flow.env });
     expect(n.exitCode, n.stderr).toBe(3);
     expect(n.stderr).toMatch(/^error: no Azure Storage credentials for az:\/\/exports\/x$/m);
     expect(n.stderr).toMatch(

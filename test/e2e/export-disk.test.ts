@@ -11,7 +11,7 @@ import {
 import { hostname } from 'node:os';
 import { join } from 'node:path';
 import { afterAll, beforeAll, describe, expect, it } from 'vitest';
-import { BIN, makeWorkspace, smart, type Workspace } from '../helpers/cli.js';
+import { BIN, makeWorkspace, runSmart, type Workspace } from '../helpers/cli.js';
 import { startBulkStub, type BulkStub } from '../helpers/bulk-stub.js';
 import { tempDir } from '../helpers/tmp.js';
 
@@ -44,7 +44,7 @@ beforeAll(async () => {
 });
 afterAll(() => stub?.close());
 
-const run = (args: string[]) => smart(['export', ...args], { ws, env: stub.env });
+const run = (args: string[]) => runSmart(['export', ...args], { ws, env: stub.env });
 
 describe('smart export: a destination that cannot be written', () => {
   it('--out below a file: exit 2 before anything is started on the server', async () => {
@@ -159,7 +159,7 @@ describe('smart export: a status URL that keeps failing', () => {
     });
     try {
       const dir = join(tempDir('smart-export-status-'), 'out');
-      const r = await smart(['export', '--out', dir], { ws, env: failing.env });
+      const r = await runSmart(['export', '--out', dir], { ws, env: failing.env });
       expect(r.exitCode, r.stderr).toBe(1);
       const statusUrl = `${failing.url}/fhir/status/job-1`;
       expect(r.stderr).toContain(
@@ -193,7 +193,7 @@ describe('smart export: a download cut in the middle', () => {
     });
     try {
       const dir = join(tempDir('smart-export-cut-'), 'out');
-      const r = await smart(['export', '--out', dir, '-o', 'json'], { ws, env: ranged.env });
+      const r = await runSmart(['export', '--out', dir, '-o', 'json'], { ws, env: ranged.env });
       expect(r.exitCode, r.stderr).toBe(0);
       const asked = ranged.fileRequests('big.ndjson');
       expect(asked).toHaveLength(2);
@@ -217,7 +217,7 @@ describe('smart export: a download cut in the middle', () => {
     });
     try {
       const dir = join(tempDir('smart-export-cut-'), 'out');
-      const r = await smart(['export', '--out', dir, '-o', 'json'], { ws, env: plain.env });
+      const r = await runSmart(['export', '--out', dir, '-o', 'json'], { ws, env: plain.env });
       expect(r.exitCode, r.stderr).toBe(0);
       expect(plain.fileRequests('big.ndjson')).toEqual([{}, {}]);
       expect(readFileSync(join(dir, 'Patient.000.ndjson')).equals(body)).toBe(true);
@@ -257,7 +257,7 @@ describe('smart export: a download cut in the middle', () => {
       expect((await child).exitCode).toBe(130);
       expect(existsSync(join(dir, 'Patient.000.ndjson'))).toBe(false);
 
-      const r = await smart(['export', '--resume', dir, '-o', 'json'], { ws, env: ranged.env });
+      const r = await runSmart(['export', '--resume', dir, '-o', 'json'], { ws, env: ranged.env });
       expect(r.exitCode, r.stderr).toBe(0);
       expect(ranged.fileRequests('big.ndjson')[1]).toEqual({ range: `bytes=${at}-` });
       expect(readFileSync(join(dir, 'Patient.000.ndjson')).equals(body)).toBe(true);

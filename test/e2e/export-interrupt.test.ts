@@ -3,7 +3,7 @@ import { existsSync, readFileSync, readdirSync, statSync } from 'node:fs';
 import { join } from 'node:path';
 import { describe, expect, it } from 'vitest';
 import type { RequestLogEntry } from '../../src/sandbox/index.js';
-import { BIN, json, smart } from '../helpers/cli.js';
+import { BIN, json, runSmart } from '../helpers/cli.js';
 import { startFlow } from '../helpers/sandbox.js';
 import { tempDir } from '../helpers/tmp.js';
 
@@ -129,7 +129,7 @@ describe('smart export: Ctrl-C in the middle of a (slow) file download', () => {
 
       // Resume: only what is missing; every file whole.
       const mark = flow.sandbox.requests.length;
-      const r = await smart(['export', '--resume', dir], { ws: flow.ws, env: flow.env });
+      const r = await runSmart(['export', '--resume', dir], { ws: flow.ws, env: flow.env });
       expect(r.exitCode, r.stderr).toBe(0);
       const s = json<Summary>(r);
       expect(s.skipped).toBe(2);
@@ -200,7 +200,7 @@ describe('smart export: Ctrl-C while the server is still preparing the export', 
       const kickoffs = () =>
         flow.sandbox.requests.filter((q) => q.path.startsWith('/fhir/$export?')).length;
       const before = kickoffs();
-      const r = await smart(['export', '--resume', dir], { ws: flow.ws, env: flow.env });
+      const r = await runSmart(['export', '--resume', dir], { ws: flow.ws, env: flow.env });
       expect(r.exitCode, r.stderr).toBe(0);
       expect(kickoffs()).toBe(before);
       expect(json<Summary>(r).resourcesByType).toEqual({ Patient: flow.sandbox.counts.Patient });

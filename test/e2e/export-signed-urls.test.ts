@@ -1,7 +1,7 @@
 import { readFileSync, readdirSync } from 'node:fs';
 import { join } from 'node:path';
 import { describe, expect, it } from 'vitest';
-import { json, smart } from '../helpers/cli.js';
+import { json, runSmart } from '../helpers/cli.js';
 import { startFlow } from '../helpers/sandbox.js';
 import { until } from '../helpers/servers.js';
 import { tempDir } from '../helpers/tmp.js';
@@ -38,7 +38,7 @@ describe('smart export: a server whose files need no token (requiresAccessToken:
     });
     try {
       const dir = outDir();
-      const r = await smart(
+      const r = await runSmart(
         ['export', '--type', 'Patient,Observation,NoSuchType', '--parallel', '3', '--out', dir],
         { ws: flow.ws, env: flow.env },
       );

@@ -1,7 +1,7 @@
 import { existsSync, readFileSync } from 'node:fs';
 import { join } from 'node:path';
 import { afterAll, beforeAll, describe, expect, it } from 'vitest';
-import { makeWorkspace, smart, type Workspace } from '../helpers/cli.js';
+import { makeWorkspace, runSmart, type Workspace } from '../helpers/cli.js';
 import { sendJson, startStubServer, type StubServer } from './query-flow.js';
 import { tempDir } from '../helpers/tmp.js';
 
@@ -80,7 +80,7 @@ afterAll(() => stub?.close());
 describe('smart export against a scripted Bulk Data server', () => {
   it('honours an HTTP-date Retry-After, saves deleted[], and fails on a count mismatch, keeping the file', async () => {
     const dir = join(tempDir('smart-export-stub-'), 'out');
-    const r = await smart(['export', '--out', dir], { ws, env: stub.env });
+    const r = await runSmart(['export', '--out', dir], { ws, env: stub.env });
     expect(r.exitCode, r.stderr).toBe(1);
     expect(pollTimes).toHaveLength(2);
     expect(pollTimes[1]! - pollTimes[0]!).toBeGreaterThanOrEqual(900);

@@ -3,7 +3,7 @@ import { existsSync, mkdirSync, readFileSync, readdirSync, statSync, writeFileSy
 import { join } from 'node:path';
 import { afterAll, beforeAll, describe, expect, it } from 'vitest';
 import type { SandboxOptions } from '../../src/sandbox/index.js';
-import { BIN, json, smart, type RunResult } from '../helpers/cli.js';
+import { BIN, json, runSmart, type RunResult } from '../helpers/cli.js';
 import { startFlow, type Flow } from '../helpers/sandbox.js';
 import { tempDir } from '../helpers/tmp.js';
 
@@ -70,7 +70,8 @@ describe('smart export', () => {
   afterAll(async () => {
     await flow?.close();
   });
-  const run = (args: string[]): Promise<RunResult> => smart(args, { ws: flow.ws, env: flow.env });
+  const run = (args: string[]): Promise<RunResult> =>
+    runSmart(args, { ws: flow.ws, env: flow.env });
 
   it('system level, GET, _type: every file whole, as many resources as the sandbox has', async () => {
     const dir = outDir();
@@ -251,7 +252,7 @@ describe('smart export', () => {
       scope: 'system/Patient.read',
     });
     try {
-      const r = await smart(['export', '--type', 'Observation', '--out', outDir()], {
+      const r = await runSmart(['export', '--type', 'Observation', '--out', outDir()], {
         ws: narrow.ws,
         env: { ...narrow.env, SMART_SCOPE: 'system/Patient.read' },
       });
@@ -287,7 +288,7 @@ describe('smart export against a flaky server', () => {
     });
     try {
       const dir = outDir();
-      const r = await smart(['export', '--type', 'Patient', '--out', dir], {
+      const r = await runSmart(['export', '--type', 'Patient', '--out', dir], {
         ws: flow.ws,
         env: flow.env,
       });
@@ -312,7 +313,7 @@ describe('smart export against a flaky server', () => {
     });
     try {
       const dir = outDir();
-      const r = await smart(['export', '--type', 'Patient,Observation', '--out', dir], {
+      const r = await runSmart(['export', '--type', 'Patient,Observation', '--out', dir], {
         ws: flow.ws,
         env: flow.env,
       });
@@ -385,7 +386,7 @@ describe('smart export against a flaky server', () => {
       expect(readdirSync(dir).filter((n) => n.endsWith('.part'))).toEqual([]);
 
       const mark = flow.sandbox.requests.length;
-      const r = await smart(['export', '--resume', dir], { ws: flow.ws, env: flow.env });
+      const r = await runSmart(['export', '--resume', dir], { ws: flow.ws, env: flow.env });
       expect(r.exitCode, r.stderr).toBe(0);
       const s = json<Summary>(r);
       expect(s.skipped).toBe(2);
@@ -403,7 +404,7 @@ describe('smart export against a flaky server', () => {
       });
       // A finished export resumes to the same summary without asking the server anything.
       const mark2 = flow.sandbox.requests.length;
-      const again2 = await smart(['export', '--resume', dir], { ws: flow.ws, env: flow.env });
+      const again2 = await runSmart(['export', '--resume', dir], { ws: flow.ws, env: flow.env });
       expect(again2.exitCode, again2.stderr).toBe(0);
       expect(json<Summary>(again2).skipped).toBe(state.files.length);
       expect(flow.sandbox.requests.slice(mark2).filter((q) => q.path.startsWith('/fhir/'))).toEqual(
@@ -419,28 +420,28 @@ describe('smart export against a flaky server', () => {
     try {
       const dir = outDir();
       const env = { ws: flow.ws, env: flow.env };
-      const r = await smart(['export', '--type', 'Patient', '--wait', '1', '--out', dir], env);
+      const r = await runSmart(['export', '--type', 'Patient', '--wait', '1', '--out', dir], env);
       expect(r.exitCode, r.stderr).toBe(4);
       expect(r.stderr).toMatch(/error: the export is not complete after .* \(limit 1 s\)/);
       expect(r.stderr).toContain(`smart export cancel ${dir}`);
 
-      const c = await smart(['export', 'cancel', dir, '-o', 'table'], env);
+      const c = await runSmart(['export', 'cancel', dir, '-o', 'table'], env);
       expect(c.exitCode, c.stderr).toBe(0);
       expect(c.stdout).toBe('cancelled\n');
       const del = flow.sandbox.requests.filter((q) => q.method === 'DELETE');
       expect(del.map((q) => q.status)).toEqual([202]);
       expect(JSON.parse(readFileSync(join(dir, 'export.json'), 'utf8')).status).toBe('cancelled');
 
-      const c2 = await smart(['export', 'cancel', dir], env);
+      const c2 = await runSmart(['export', 'cancel', dir], env);
       expect(c2.exitCode).toBe(1);
       expect(c2.stderr).toContain('no such export (already finished or cancelled)');
 
-      const resumed = await smart(['export', '--resume', dir], env);
+      const resumed = await runSmart(['export', '--resume', dir], env);
       expect(resumed.exitCode).toBe(2);
       expect(resumed.stderr).toContain('was cancelled');
 
       // Without --wait, the global --timeout bounds the whole job too.
-      const t = await smart(
+      const t = await runSmart(
         ['export', '--type', 'Patient', '--timeout', '1', '--out', outDir()],
         env,
       );

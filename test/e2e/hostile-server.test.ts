@@ -1,5 +1,5 @@
 import { afterAll, beforeAll, describe, expect, it, onTestFinished } from 'vitest';
-import { smart } from '../helpers/cli.js';
+import { runSmart } from '../helpers/cli.js';
 import {
   ESCAPED,
   ESCAPES,
@@ -21,7 +21,7 @@ beforeAll(async () => {
 afterAll(() => h?.close());
 
 const run = (args: string[], env: Record<string, string> = {}) =>
-  smart(args, { ws: h.ws, env: { ...h.env, ...env } });
+  runSmart(args, { ws: h.ws, env: { ...h.env, ...env } });
 const onTty = (args: string[], env: Record<string, string> = {}) =>
   smartOnTty(args, { ws: h.ws, env: { ...h.env, ...env } });
 

@@ -1,6 +1,6 @@
 import { afterAll, beforeAll, describe, expect, test } from 'vitest';
 import { decodeJwt } from 'jose';
-import { json, makeWorkspace, smart } from '../helpers/cli.js';
+import { json, makeWorkspace, runSmart } from '../helpers/cli.js';
 import { makeKey, serveJwks, startFlow, type Flow, type FlowKey } from '../helpers/sandbox.js';
 import { startOidcProvider, type OidcServer } from '../helpers/oidc.js';
 import { startSandbox, type SandboxHandle } from '../../src/sandbox/index.js';
@@ -57,7 +57,7 @@ const opEnv = (alg: string) => ({
 
 describe.each(ALGS)('%s', (alg) => {
   test('gets a token from the sandbox', async () => {
-    const r = await smart(['token', '-o', 'json'], { env: flows[alg]!.env });
+    const r = await runSmart(['token', '-o', 'json'], { env: flows[alg]!.env });
     expect(r.stderr).toBe('');
     expect(r.exitCode).toBe(0);
     const t = json<TokenJson>(r);
@@ -66,7 +66,7 @@ describe.each(ALGS)('%s', (alg) => {
   });
 
   test('gets a token from oidc-provider', async () => {
-    const r = await smart(['token', '-o', 'json'], { env: opEnv(alg) });
+    const r = await runSmart(['token', '-o', 'json'], { env: opEnv(alg) });
     expect(r.stderr).toBe('');
     expect(r.exitCode).toBe(0);
     const t = json<TokenJson>(r);
@@ -79,9 +79,9 @@ describe.each(ALGS)('%s', (alg) => {
 
   test('oidc-provider: the plain token, then the cache', async () => {
     const ws = makeWorkspace();
-    const a = await smart(['token'], { ws, env: opEnv(alg) });
+    const a = await runSmart(['token'], { ws, env: opEnv(alg) });
     expect(a.exitCode).toBe(0);
-    const b = await smart(['token', '-o', 'json'], { ws, env: opEnv(alg) });
+    const b = await runSmart(['token', '-o', 'json'], { ws, env: opEnv(alg) });
     expect(json<TokenJson>(b).from_cache).toBe(true);
     expect(json<TokenJson>(b).access_token).toBe(a.stdout.trim());
   });
@@ -89,21 +89,23 @@ describe.each(ALGS)('%s', (alg) => {
 
 describe('oidc-provider errors map like the sandbox ones', () => {
   test('a scope the client may not have: invalid_scope, exit 3', async () => {
-    const r = await smart(['token', '--scope', 'system/Patient.read'], { env: opEnv('RS384') });
+    const r = await runSmart(['token', '--scope', 'system/Patient.read'], { env: opEnv('RS384') });
     expect(r.exitCode).toBe(3);
     expect(r.stderr).toContain(`error: token request rejected by ${op.tokenUrl}: invalid_scope`);
     expect(r.stderr).toContain('hint: requested "system/Patient.read"');
   });
 
   test('an unknown client: invalid_client, exit 3', async () => {
-    const r = await smart(['token'], { env: { ...opEnv('RS384'), SMART_CLIENT_ID: 'nobody' } });
+    const r = await runSmart(['token'], { env: { ...opEnv('RS384'), SMART_CLIENT_ID: 'nobody' } });
     expect(r.exitCode).toBe(3);
     expect(r.stderr).toContain(`error: token request rejected by ${op.tokenUrl}: invalid_client`);
   });
 
   test('a key not in the JWKS: invalid_client, exit 3, the hint names the kid', async () => {
     const stranger = await makeKey('RS384');
-    const r = await smart(['token'], { env: { ...opEnv('RS384'), SMART_KEY: stranger.keyFile } });
+    const r = await runSmart(['token'], {
+      env: { ...opEnv('RS384'), SMART_KEY: stranger.keyFile },
+    });
     expect(r.exitCode).toBe(3);
     expect(r.stderr).toContain('invalid_client');
     expect(r.stderr).toContain(`kid ${stranger.kid}`);

@@ -4,12 +4,12 @@ import { join } from 'node:path';
 import { createInterface } from 'node:readline';
 import { execa } from 'execa';
 import { describe, expect, it } from 'vitest';
-import { BIN, json, makeWorkspace, smart, type Workspace } from '../helpers/cli.js';
+import { BIN, json, makeWorkspace, runSmart, type Workspace } from '../helpers/cli.js';
 
 const PRIVATE = ['d', 'p', 'q', 'dp', 'dq', 'qi'];
 
 async function keygen(ws: Workspace, ...args: string[]) {
-  const r = await smart(['keygen', '--no-save', '-o', 'json', ...args], { ws });
+  const r = await runSmart(['keygen', '--no-save', '-o', 'json', ...args], { ws });
   expect(r.exitCode).toBe(0);
   return json<{ kid: string; jwks: string; privateKey: string }>(r);
 }
@@ -19,14 +19,14 @@ describe('smart jwks show / add / remove', () => {
     const ws = makeWorkspace();
     const a = await keygen(ws);
     const b = await keygen(ws, '--alg', 'ES384', '--kid', 'ec-key');
-    const table = await smart(['jwks', 'show', '-o', 'table'], { ws });
+    const table = await runSmart(['jwks', 'show', '-o', 'table'], { ws });
     expect(table.exitCode).toBe(0);
     expect(table.stdout).toContain(a.kid);
     expect(table.stdout).toMatch(/RSA.*RS384.*sig.*2048 bits/);
     expect(table.stdout).toMatch(/ec-key.*EC.*ES384.*sig.*P-384/);
-    const asJson = await smart(['jwks', 'show', a.jwks], { ws });
+    const asJson = await runSmart(['jwks', 'show', a.jwks], { ws });
     expect(json(asJson)).toEqual(JSON.parse(readFileSync(b.jwks, 'utf8')));
-    const csv = await smart(['jwks', 'show', '-o', 'csv'], { ws });
+    const csv = await runSmart(['jwks', 'show', '-o', 'csv'], { ws });
     expect(csv.stdout.split('\r\n')[0]).toBe('kid,kty,alg,use,size');
   });
 
@@ -35,7 +35,7 @@ describe('smart jwks show / add / remove', () => {
     const { privateKey } = generateKeyPairSync('rsa', { modulusLength: 2048 });
     writeFileSync(join(ws.home, 'legacy.pem'), privateKey.export({ format: 'pem', type: 'pkcs1' }));
     const out = join(ws.home, 'public', 'jwks.json');
-    const r = await smart(
+    const r = await runSmart(
       ['jwks', 'add', 'legacy.pem', '--kid', 'legacy', '--file', out, '-o', 'json'],
       { ws },
     );
@@ -48,7 +48,7 @@ describe('smart jwks show / add / remove', () => {
     for (const m of PRIVATE) expect(jwks.keys[0]).not.toHaveProperty(m);
     expect(r.stdout).not.toMatch(/"d"/);
 
-    const again = await smart(['jwks', 'add', 'legacy.pem', '--kid', 'other', '--file', out], {
+    const again = await runSmart(['jwks', 'add', 'legacy.pem', '--kid', 'other', '--file', out], {
       ws,
     });
     expect(again.exitCode).toBe(2);
@@ -59,10 +59,10 @@ describe('smart jwks show / add / remove', () => {
     const ws = makeWorkspace();
     const a = await keygen(ws, '--kid', 'one');
     await keygen(ws, '--kid', 'two', '--alg', 'ES256');
-    const r = await smart(['jwks', 'remove', 'one', '-o', 'json'], { ws });
+    const r = await runSmart(['jwks', 'remove', 'one', '-o', 'json'], { ws });
     expect(r.exitCode).toBe(0);
     expect(json(r)).toEqual({ removed: 'one', jwks: a.jwks, remaining: 1 });
-    const missing = await smart(['jwks', 'remove', 'nope'], { ws });
+    const missing = await runSmart(['jwks', 'remove', 'nope'], { ws });
     expect(missing.exitCode).toBe(2);
     expect(missing.stderr).toBe(
       `error: no key with kid "nope" in ${a.jwks}\nhint: kids in that file: two\n`,
@@ -72,16 +72,16 @@ describe('smart jwks show / add / remove', () => {
   it('rejects a malformed key file and a file that is not a JWKS', async () => {
     const ws = makeWorkspace();
     writeFileSync(join(ws.home, 'junk.pem'), 'not a key');
-    const bad = await smart(['jwks', 'add', 'junk.pem'], { ws });
+    const bad = await runSmart(['jwks', 'add', 'junk.pem'], { ws });
     expect(bad.exitCode).toBe(2);
     expect(bad.stderr.split('\n')[0]).toContain(join(ws.home, 'junk.pem'));
     writeFileSync(join(ws.home, 'x.json'), '[1,2]');
-    const notJwks = await smart(['jwks', 'show', 'x.json'], { ws });
+    const notJwks = await runSmart(['jwks', 'show', 'x.json'], { ws });
     expect(notJwks.exitCode).toBe(2);
     expect(notJwks.stderr.split('\n')[0]).toBe(
       `error: ${join(ws.home, 'x.json')} is not a JWKS (no "keys" array)`,
     );
-    const missing = await smart(['jwks', 'show'], { ws });
+    const missing = await runSmart(['jwks', 'show'], { ws });
     expect(missing.exitCode).toBe(2);
     expect(missing.stderr.split('\n')[0]).toContain('JWKS file not found');
   });
@@ -91,7 +91,7 @@ describe('smart jwks show / add / remove', () => {
     const { privateKey } = generateKeyPairSync('ec', { namedCurve: 'secp384r1' });
     const jwk = { ...(privateKey.export({ format: 'jwk' }) as object), kid: 'leaky' };
     writeFileSync(join(ws.home, 'leaky.json'), JSON.stringify({ keys: [jwk] }));
-    const r = await smart(['jwks', 'show', 'leaky.json', '-o', 'json'], { ws });
+    const r = await runSmart(['jwks', 'show', 'leaky.json', '-o', 'json'], { ws });
     expect(r.exitCode).toBe(0);
     expect(json<{ keys: object[] }>(r).keys[0]).not.toHaveProperty('d');
     expect(r.stderr).toContain('private key material');
@@ -145,7 +145,10 @@ describe('smart jwks serve', () => {
     const { privateKey } = generateKeyPairSync('rsa', { modulusLength: 2048 });
     const jwk = { ...(privateKey.export({ format: 'jwk' }) as object), kid: 'oops' };
     writeFileSync(join(ws.home, 'jwks.json'), JSON.stringify({ keys: [jwk] }));
-    const r = await smart(['jwks', 'serve', '--port', '0', 'jwks.json'], { ws, timeout: 10_000 });
+    const r = await runSmart(['jwks', 'serve', '--port', '0', 'jwks.json'], {
+      ws,
+      timeout: 10_000,
+    });
     expect(r.exitCode).toBe(2);
     expect(r.stdout).toBe('');
     expect(r.stderr.split('\n')[0]).toBe(
@@ -161,7 +164,7 @@ describe('smart jwks serve', () => {
     await new Promise<void>((r) => blocker.listen(0, '127.0.0.1', r));
     const port = (blocker.address() as { port: number }).port;
     try {
-      const r = await smart(['jwks', 'serve', '--port', String(port)], { ws, timeout: 10_000 });
+      const r = await runSmart(['jwks', 'serve', '--port', String(port)], { ws, timeout: 10_000 });
       expect(r.exitCode).toBe(1);
       expect(r.stderr.split('\n')[0]).toBe(
         `error: cannot listen on 127.0.0.1:${port}: the port is already in use`,

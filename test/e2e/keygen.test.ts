@@ -2,7 +2,7 @@ import { existsSync, readFileSync, readdirSync, statSync, writeFileSync } from '
 import { join } from 'node:path';
 import { SignJWT, createLocalJWKSet, importPKCS8, jwtVerify } from 'jose';
 import { describe, expect, it } from 'vitest';
-import { json, makeWorkspace, smart } from '../helpers/cli.js';
+import { json, makeWorkspace, runSmart } from '../helpers/cli.js';
 
 interface KeygenJson {
   kid: string;
@@ -18,7 +18,7 @@ const PRIVATE = ['d', 'p', 'q', 'dp', 'dq', 'qi'];
 describe('smart keygen', () => {
   it('defaults to RS384 2048 in <config>/smart/keys, mode 0600, and saves the key in the profile', async () => {
     const ws = makeWorkspace();
-    const r = await smart(['keygen', '-o', 'json'], { ws });
+    const r = await runSmart(['keygen', '-o', 'json'], { ws });
     expect(r.exitCode).toBe(0);
     const out = json<KeygenJson>(r);
     const keysDir = join(ws.config, 'smart', 'keys');
@@ -55,13 +55,13 @@ describe('smart keygen', () => {
       currentProfile: 'default',
       profiles: { default: { key: out.privateKey, alg: 'RS384' } },
     });
-    const got = await smart(['config', 'get', 'key'], { ws });
+    const got = await runSmart(['config', 'get', 'key'], { ws });
     expect(got.stdout).toBe(`${out.privateKey}\n`);
   });
 
   it('makes ES384 keys on P-384', async () => {
     const ws = makeWorkspace();
-    const out = json<KeygenJson>(await smart(['keygen', '--alg', 'ES384', '--json'], { ws }));
+    const out = json<KeygenJson>(await runSmart(['keygen', '--alg', 'ES384', '--json'], { ws }));
     expect(out.alg).toBe('ES384');
     expect(out.bits).toBeUndefined();
     expect(out.publicJwk).toMatchObject({ kty: 'EC', crv: 'P-384', alg: 'ES384', use: 'sig' });
@@ -72,9 +72,9 @@ describe('smart keygen', () => {
   it('rotates: a second key is added beside the first', async () => {
     const ws = makeWorkspace();
     const dir = join(ws.home, 'keys');
-    const a = json<KeygenJson>(await smart(['keygen', '--dir', 'keys', '-o', 'json'], { ws }));
+    const a = json<KeygenJson>(await runSmart(['keygen', '--dir', 'keys', '-o', 'json'], { ws }));
     const b = json<KeygenJson>(
-      await smart(['keygen', '--dir', dir, '--alg', 'ES384', '-o', 'json'], { ws }),
+      await runSmart(['keygen', '--dir', dir, '--alg', 'ES384', '-o', 'json'], { ws }),
     );
     expect(a.jwks).toBe(join(dir, 'jwks.json'));
     const jwks = JSON.parse(readFileSync(join(dir, 'jwks.json'), 'utf8'));
@@ -94,19 +94,22 @@ describe('smart keygen', () => {
   it('never overwrites a key without --force', async () => {
     const ws = makeWorkspace();
     const first = json<KeygenJson>(
-      await smart(['keygen', '--kid', 'fixed', '--no-save', '-o', 'json'], { ws }),
+      await runSmart(['keygen', '--kid', 'fixed', '--no-save', '-o', 'json'], { ws }),
     );
     const before = readFileSync(first.privateKey, 'utf8');
-    const again = await smart(['keygen', '--kid', 'fixed', '--no-save'], { ws });
+    const again = await runSmart(['keygen', '--kid', 'fixed', '--no-save'], { ws });
     expect(again.exitCode).toBe(2);
     expect(again.stdout).toBe('');
     expect(again.stderr).toBe(
       `error: ${first.privateKey} already exists\nhint: use --force to replace it (the old key will be lost)\n`,
     );
     expect(readFileSync(first.privateKey, 'utf8')).toBe(before);
-    const forced = await smart(['keygen', '--kid', 'fixed', '--no-save', '--force', '-o', 'json'], {
-      ws,
-    });
+    const forced = await runSmart(
+      ['keygen', '--kid', 'fixed', '--no-save', '--force', '-o', 'json'],
+      {
+        ws,
+      },
+    );
     expect(forced.exitCode).toBe(0);
     expect(readFileSync(first.privateKey, 'utf8')).not.toBe(before);
     const jwks = JSON.parse(readFileSync(first.jwks, 'utf8'));
@@ -116,8 +119,8 @@ describe('smart keygen', () => {
 
   it('refuses a kid already in the JWKS', async () => {
     const ws = makeWorkspace();
-    await smart(['keygen', '--kid', 'k', '--no-save'], { ws });
-    const r = await smart(['keygen', '--alg', 'ES256', '--kid', 'k', '--no-save'], { ws });
+    await runSmart(['keygen', '--kid', 'k', '--no-save'], { ws });
+    const r = await runSmart(['keygen', '--alg', 'ES256', '--kid', 'k', '--no-save'], { ws });
     expect(r.exitCode).toBe(2);
     expect(r.stderr.split('\n')[0]).toContain('already holds a key with kid "k"');
     expect(readdirSync(join(ws.config, 'smart', 'keys'))).toHaveLength(2);
@@ -133,7 +136,7 @@ describe('smart keygen', () => {
     ],
   ])('bad input %j is one error line and exit 2', async (args, line) => {
     const ws = makeWorkspace();
-    const r = await smart(['keygen', ...args], { ws });
+    const r = await runSmart(['keygen', ...args], { ws });
     expect(r.exitCode).toBe(2);
     expect(r.stdout).toBe('');
     const lines = r.stderr.trimEnd().split('\n');
@@ -144,7 +147,7 @@ describe('smart keygen', () => {
 
   it('prints kid, alg and paths as a table', async () => {
     const ws = makeWorkspace();
-    const r = await smart(['keygen', '--no-save', '-o', 'table'], { ws });
+    const r = await runSmart(['keygen', '--no-save', '-o', 'table'], { ws });
     expect(r.exitCode).toBe(0);
     expect(r.stdout).toMatch(
       /^kid {10}\S+\nalg {10}RS384\nbits {9}2048\nprivate key {2}\S+\.pem\njwks {9}\S+jwks\.json\n$/,
@@ -154,9 +157,9 @@ describe('smart keygen', () => {
   it('fails clearly on a jwks.json that is not a JWKS', async () => {
     const ws = makeWorkspace();
     const dir = join(ws.home, 'k');
-    await smart(['keygen', '--dir', dir, '--no-save'], { ws });
+    await runSmart(['keygen', '--dir', dir, '--no-save'], { ws });
     writeFileSync(join(dir, 'jwks.json'), '{"not":"a jwks"}');
-    const r = await smart(['keygen', '--dir', dir, '--no-save', '--alg', 'ES384'], { ws });
+    const r = await runSmart(['keygen', '--dir', dir, '--no-save', '--alg', 'ES384'], { ws });
     expect(r.exitCode).toBe(2);
     expect(r.stderr.split('\n')[0]).toBe(
       `error: ${join(dir, 'jwks.json')} is not a JWKS (no "keys" array)`,

@@ -1,10 +1,10 @@
 import { afterAll, beforeAll, describe, expect, it } from 'vitest';
 import type { Bundle, Resource } from '../../src/core/fhir.js';
-import { json, smart } from '../helpers/cli.js';
+import { json, runSmart } from '../helpers/cli.js';
 import { startQueryFlow, type QueryFlow } from './query-flow.js';
 
 let flow: QueryFlow;
-let run: (args: string[], env?: Record<string, string>) => ReturnType<typeof smart>;
+let run: (args: string[], env?: Record<string, string>) => ReturnType<typeof runSmart>;
 /** Every Patient, read without --where: what the filters are checked against. */
 let patients: Array<Resource & { gender?: string; birthDate?: string }>;
 
@@ -14,7 +14,7 @@ const fhirRequests = (from: number) =>
 
 beforeAll(async () => {
   flow = await startQueryFlow();
-  run = (args, env = {}) => smart(args, { ws: flow.ws, env: { ...flow.env, ...env } });
+  run = (args, env = {}) => runSmart(args, { ws: flow.ws, env: { ...flow.env, ...env } });
   const all = await run(['query', 'Patient', '--all', '-o', 'ndjson']);
   expect(all.exitCode, all.stderr).toBe(0);
   patients = all.stdout

@@ -4,7 +4,7 @@ import { createServer } from 'node:http';
 import type { AddressInfo } from 'node:net';
 import { afterAll, beforeAll, describe, expect, it } from 'vitest';
 import type { Bundle, Resource } from '../../src/core/fhir.js';
-import { BIN, json, smart } from '../helpers/cli.js';
+import { BIN, json, runSmart } from '../helpers/cli.js';
 import {
   sendJson,
   startQueryFlow,
@@ -14,7 +14,7 @@ import {
 } from './query-flow.js';
 
 let flow: QueryFlow;
-let run: (args: string[], env?: Record<string, string>) => ReturnType<typeof smart>;
+let run: (args: string[], env?: Record<string, string>) => ReturnType<typeof runSmart>;
 
 const A1C_IDS = ['00592410-ec4a-4d64-a674-f0bfb244a978', '01e57d19-35b7-47d0-9c3b-29d14d16d3f5'];
 const ALICIA = 'a6a91d7e-7ded-4325-9dbe-42a088e7e039';
@@ -45,7 +45,7 @@ async function closedPort(): Promise<number> {
 
 beforeAll(async () => {
   flow = await startQueryFlow();
-  run = (args, env = {}) => smart(args, { ws: flow.ws, env: { ...flow.env, ...env } });
+  run = (args, env = {}) => runSmart(args, { ws: flow.ws, env: { ...flow.env, ...env } });
 });
 afterAll(() => flow?.close());
 
@@ -327,7 +327,7 @@ describe('smart query errors', () => {
 
   it('403 says access was denied, with the token scopes and the likely cause (exit 3)', async () => {
     const env = await flow.registerClient('patients-only', { scope: ['system/Patient.read'] });
-    const r = await smart(['query', 'Observation'], { ws: flow.ws, env });
+    const r = await runSmart(['query', 'Observation'], { ws: flow.ws, env });
     expect(r.exitCode, r.stderr).toBe(3);
     expect(r.stderr).toMatch(
       /^error: access denied: GET .*\/fhir\/Observation answered 403: fatal forbidden/,
@@ -337,7 +337,7 @@ describe('smart query errors', () => {
 
   it('403 for a client without an AccessPolicy (exit 3)', async () => {
     const env = await flow.registerClient('no-policy', { policy: false });
-    const r = await smart(['query', 'Patient'], { ws: flow.ws, env });
+    const r = await runSmart(['query', 'Patient'], { ws: flow.ws, env });
     expect(r.exitCode, r.stderr).toBe(3);
     expect(r.stderr).toContain('no AccessPolicy');
   });
@@ -361,7 +361,7 @@ describe('smart query errors', () => {
 
 describe('smart query against a misbehaving server', () => {
   let stub: StubServer;
-  const runStub = (args: string[]) => smart(args, { ws: flow.ws, env: stub.env });
+  const runStub = (args: string[]) => runSmart(args, { ws: flow.ws, env: stub.env });
   const patient = (id: string) => ({
     resource: { resourceType: 'Patient', id },
     search: { mode: 'match' },

@@ -3,7 +3,7 @@ import { execa } from 'execa';
 import { createInterface } from 'node:readline';
 import { join } from 'node:path';
 import { startSandbox, type SandboxHandle } from '../../src/sandbox/index.js';
-import { BIN, json, makeWorkspace, smart } from '../helpers/cli.js';
+import { BIN, json, makeWorkspace, runSmart } from '../helpers/cli.js';
 import { makeKey, startFlow, type Flow } from '../helpers/sandbox.js';
 import { until } from '../helpers/servers.js';
 import { tempDir } from '../helpers/tmp.js';
@@ -15,7 +15,7 @@ import { tempDir } from '../helpers/tmp.js';
 
 describe('smart sandbox --quirks', () => {
   test('an unknown quirk: exit 2 naming the known ones', async () => {
-    const r = await smart(['sandbox', '--port', '0', '--quirks', 'no-grant-types,nope']);
+    const r = await runSmart(['sandbox', '--port', '0', '--quirks', 'no-grant-types,nope']);
     expect(r.exitCode).toBe(2);
     expect(r.stderr).toContain("error: --quirks: unknown quirk 'nope' (known: no-grant-types,");
   });
@@ -52,7 +52,7 @@ describe('smart sandbox --quirks', () => {
       });
       const { fhirUrl } = JSON.parse(line) as { fhirUrl: string };
       expect(stderr).toMatch(/quirks\s+no-grant-types, no-signing-algs\n/);
-      const r = await smart(['discover', fhirUrl, '-o', 'json']);
+      const r = await runSmart(['discover', fhirUrl, '-o', 'json']);
       expect(r.exitCode).toBe(0);
       const checks = json<{ checks: Array<{ requirement: string; status: string }> }>(r).checks;
       expect(checks.filter((c) => c.status === 'assumed').map((c) => c.requirement)).toEqual([
@@ -76,7 +76,7 @@ describe('discovery quirks', () => {
   });
 
   test('no-grant-types, no-signing-algs: discover warns per field and exits 0; a token follows', async () => {
-    const r = await smart(['discover', sandbox.fhirUrl, '-o', 'table']);
+    const r = await runSmart(['discover', sandbox.fhirUrl, '-o', 'table']);
     expect(r.exitCode).toBe(0);
     expect(r.stderr.trim().split('\n')).toEqual([
       'warning: grant_types_supported not advertised: client_credentials assumed, as client-confidential-asymmetric implies it',
@@ -86,7 +86,7 @@ describe('discovery quirks', () => {
     expect(r.stdout).toMatch(/^assumed\s+signing algorithm: /m);
     const flow = await startFlow({ sandbox, clientId: 'quirk-disc' });
     try {
-      const t = await smart(['token'], { ws: flow.ws, env: flow.env });
+      const t = await runSmart(['token'], { ws: flow.ws, env: flow.env });
       expect(t.exitCode).toBe(0);
       expect(t.stderr).toBe('');
     } finally {
@@ -105,10 +105,10 @@ describe('lowercase-bearer', () => {
   });
 
   test('token_type "bearer" is a Bearer token: token and query work', async () => {
-    const t = await smart(['token', '-o', 'json'], { ws: flow.ws, env: flow.env });
+    const t = await runSmart(['token', '-o', 'json'], { ws: flow.ws, env: flow.env });
     expect(t.exitCode).toBe(0);
     expect(json<{ token_type: string }>(t).token_type).toBe('bearer');
-    const q = await smart(['query', 'Patient', '_count=1', '-o', 'json'], {
+    const q = await runSmart(['query', 'Patient', '_count=1', '-o', 'json'], {
       ws: flow.ws,
       env: flow.env,
     });
@@ -131,7 +131,7 @@ describe('export and token quirks', () => {
 
   test('kickoff-429 (epoch Retry-After in s, then ms): waits twice with the server text, then exports', async () => {
     const dir = join(tempDir('smart-quirk-'), 'out');
-    const r = await smart(['export', '--type', 'Patient', '--out', dir, '-o', 'json'], {
+    const r = await runSmart(['export', '--type', 'Patient', '--out', dir, '-o', 'json'], {
       ws: flow.ws,
       env: flow.env,
     });
@@ -151,7 +151,7 @@ describe('export and token quirks', () => {
   test('--output-format other than NDJSON: exit 2 before any request', async () => {
     const before = flow.sandbox.requests.length;
     const dir = join(tempDir('smart-quirk-'), 'out');
-    const r = await smart(['export', '--output-format', 'text/csv', '--out', dir], {
+    const r = await runSmart(['export', '--output-format', 'text/csv', '--out', dir], {
       ws: flow.ws,
       env: flow.env,
     });
@@ -163,7 +163,7 @@ describe('export and token quirks', () => {
 
   test('invalid-grant for an unknown kid: the same kid/JWKS hint as invalid_client', async () => {
     const other = await makeKey('RS384');
-    const r = await smart(['token', '--no-cache'], {
+    const r = await runSmart(['token', '--no-cache'], {
       ws: flow.ws,
       env: { ...flow.env, SMART_KEY: other.keyFile },
     });
@@ -174,10 +174,10 @@ describe('export and token quirks', () => {
   });
 
   test('smart api GET /metadata: the leading method word is the method', async () => {
-    const r = await smart(['api', 'GET', '/metadata'], { ws: flow.ws, env: flow.env });
+    const r = await runSmart(['api', 'GET', '/metadata'], { ws: flow.ws, env: flow.env });
     expect(r.exitCode).toBe(0);
     expect(JSON.parse(r.stdout).resourceType).toBe('CapabilityStatement');
-    const bad = await smart(['api', 'Patient', 'Observation'], { ws: flow.ws, env: flow.env });
+    const bad = await runSmart(['api', 'Patient', 'Observation'], { ws: flow.ws, env: flow.env });
     expect(bad.exitCode).toBe(2);
     expect(bad.stderr).toContain('-X GET');
   });

@@ -1,7 +1,7 @@
 import { afterAll, beforeAll, describe, expect, test } from 'vitest';
 import { readdirSync, statSync } from 'node:fs';
 import { join } from 'node:path';
-import { json, makeWorkspace, smart, type Workspace } from '../helpers/cli.js';
+import { json, makeWorkspace, runSmart, type Workspace } from '../helpers/cli.js';
 import { startOidcProvider, type OidcServer } from '../helpers/oidc.js';
 import { makeKey, serveJwks, type FlowKey } from '../helpers/sandbox.js';
 import { fixedServer } from '../helpers/servers.js';
@@ -37,7 +37,7 @@ function env(op: OidcServer, extra: Record<string, string> = {}) {
 }
 
 async function registered(ws: Workspace) {
-  const cfg = await smart(['config', 'get', 'clientId'], { ws });
+  const cfg = await runSmart(['config', 'get', 'clientId'], { ws });
   return cfg.stdout.trim();
 }
 
@@ -49,7 +49,7 @@ describe('register-client --server rfc7591 (oidc-provider, registration on)', ()
     'open registration with %s: the assigned id is printed, saved, and gets a token',
     async (_n, args) => {
       const ws = makeWorkspace();
-      const r = await smart(
+      const r = await runSmart(
         ['register-client', 'my-app', '--server', 'rfc7591', ...args(), '-o', 'json'],
         { ws, env: env(open) },
       );
@@ -79,7 +79,7 @@ describe('register-client --server rfc7591 (oidc-provider, registration on)', ()
         0o600,
       );
 
-      const t = await smart(['token', '--token-url', open.tokenUrl, '-o', 'json'], {
+      const t = await runSmart(['token', '--token-url', open.tokenUrl, '-o', 'json'], {
         ws,
         env: env(open),
       });
@@ -93,12 +93,12 @@ describe('register-client --server rfc7591 (oidc-provider, registration on)', ()
   test('a required initial access token: without it exit 3 naming SMART_REGISTRATION_TOKEN; with it, registered; never printed', async () => {
     const ws = makeWorkspace();
     const args = ['register-client', 'iat-app', '--server', 'rfc7591', '--jwks-uri', jwks.url];
-    const no = await smart(args, { ws, env: env(guarded) });
+    const no = await runSmart(args, { ws, env: env(guarded) });
     expect(no.exitCode).toBe(3);
     expect(no.stderr).toContain(`error: registration refused by ${guarded.registrationUrl} (401)`);
     expect(no.stderr).toContain('set SMART_REGISTRATION_TOKEN');
 
-    const dry = await smart([...args, '--dry-run'], {
+    const dry = await runSmart([...args, '--dry-run'], {
       ws,
       env: env(guarded, { SMART_REGISTRATION_TOKEN: IAT }),
     });
@@ -106,7 +106,7 @@ describe('register-client --server rfc7591 (oidc-provider, registration on)', ()
     expect(dry.stdout).toContain(`POST ${guarded.registrationUrl}\nauthorization: Bearer ***\n{`);
     expect(dry.stdout + dry.stderr).not.toContain(IAT);
 
-    const yes = await smart([...args, '--verbose', '-o', 'table'], {
+    const yes = await runSmart([...args, '--verbose', '-o', 'table'], {
       ws,
       env: env(guarded, { SMART_REGISTRATION_TOKEN: IAT }),
     });
@@ -114,13 +114,13 @@ describe('register-client --server rfc7591 (oidc-provider, registration on)', ()
     expect(yes.stdout + yes.stderr).not.toContain(IAT);
     const id = await registered(ws);
     expect(yes.stdout.trim()).toBe(`client id  ${id}`);
-    const t = await smart(['token', '--token-url', guarded.tokenUrl], { ws, env: env(guarded) });
+    const t = await runSmart(['token', '--token-url', guarded.tokenUrl], { ws, env: env(guarded) });
     expect(t.exitCode).toBe(0);
   });
 
   test('unregister-client --server rfc7591 deletes the registration (RFC 7592); then the id is refused; again: nothing saved, exit 1', async () => {
     const ws = makeWorkspace();
-    const r = await smart(
+    const r = await runSmart(
       ['register-client', 'gone-app', '--server', 'rfc7591', '--jwks-uri', jwks.url],
       {
         ws,
@@ -129,7 +129,7 @@ describe('register-client --server rfc7591 (oidc-provider, registration on)', ()
     );
     expect(r.exitCode).toBe(0);
     const id = await registered(ws);
-    const u = await smart(['unregister-client', id, '--server', 'rfc7591', '-o', 'json'], {
+    const u = await runSmart(['unregister-client', id, '--server', 'rfc7591', '-o', 'json'], {
       ws,
       env: env(open),
     });
@@ -141,9 +141,9 @@ describe('register-client --server rfc7591 (oidc-provider, registration on)', ()
       result: 'deleted',
       status: 204,
     });
-    const t = await smart(['token', '--token-url', open.tokenUrl], { ws, env: env(open) });
+    const t = await runSmart(['token', '--token-url', open.tokenUrl], { ws, env: env(open) });
     expect(t.exitCode).toBe(3);
-    const again = await smart(['unregister-client', id, '--server', 'rfc7591'], {
+    const again = await runSmart(['unregister-client', id, '--server', 'rfc7591'], {
       ws,
       env: env(open),
     });
@@ -160,7 +160,7 @@ describe('register-client --server rfc7591 (oidc-provider, registration on)', ()
         : undefined,
     );
     try {
-      const r = await smart(
+      const r = await runSmart(
         ['register-client', 'x', '--server', 'rfc7591', '--jwks-uri', jwks.url],
         {
           env: { SMART_BASE_URL: s.url },
@@ -189,7 +189,7 @@ describe('wrong kind', () => {
         : undefined,
     );
     try {
-      const r = await smart(['register-client', 'x', '--jwks-uri', jwks.url, '--no-check'], {
+      const r = await runSmart(['register-client', 'x', '--jwks-uri', jwks.url, '--no-check'], {
         env: { SMART_BASE_URL: s.url, SMART_ADMIN_SECRET: 'admin-pw' },
       });
       expect(r.exitCode).toBe(1);
@@ -221,7 +221,7 @@ describe('register-client --server smart-reference (sandbox --quirks reference-r
     async (_n, args, dryLine) => {
       const ws = makeWorkspace();
       const e = { SMART_BASE_URL: sandbox.url, SMART_KEY: key.keyFile };
-      const dry = await smart(
+      const dry = await runSmart(
         ['register-client', 'ref', '--server', 'smart-reference', ...args(), '--dry-run'],
         {
           ws,
@@ -229,7 +229,7 @@ describe('register-client --server smart-reference (sandbox --quirks reference-r
         },
       );
       expect(dry.stdout).toContain(`POST ${sandbox.url}/auth/register\n${dryLine}`);
-      const r = await smart(
+      const r = await runSmart(
         ['register-client', 'ref', '--server', 'smart-reference', ...args(), '-o', 'table'],
         {
           ws,
@@ -243,12 +243,12 @@ describe('register-client --server smart-reference (sandbox --quirks reference-r
       // Logs shorten the long id.
       expect(r.stderr).toContain(`saved clientId ${id.slice(0, 8)}…${id.slice(-3)}`);
       expect(r.stderr).not.toContain(id);
-      const cfg = await smart(['config', 'get', 'server'], { ws });
+      const cfg = await runSmart(['config', 'get', 'server'], { ws });
       expect(cfg.stdout.trim()).toBe('smart-reference');
-      const t = await smart(['token'], { ws, env: e });
+      const t = await runSmart(['token'], { ws, env: e });
       expect(t.stderr).toBe('');
       expect(t.exitCode).toBe(0);
-      const u = await smart(['unregister-client', id], { ws, env: e });
+      const u = await runSmart(['unregister-client', id], { ws, env: e });
       expect(u.exitCode).toBe(1);
       expect(u.stderr).toContain(
         'the SMART reference servers have no way to delete a registration',

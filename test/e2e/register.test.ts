@@ -2,7 +2,7 @@ import { afterAll, beforeAll, describe, expect, test } from 'vitest';
 import { readFileSync, writeFileSync } from 'node:fs';
 import { join } from 'node:path';
 import { startSandbox, type SandboxHandle } from '../../src/sandbox/index.js';
-import { json, makeWorkspace, smart, type Workspace } from '../helpers/cli.js';
+import { json, makeWorkspace, runSmart, type Workspace } from '../helpers/cli.js';
 import { makeKey, serveJwks, type FlowKey } from '../helpers/sandbox.js';
 import { closedPort } from '../helpers/servers.js';
 
@@ -43,7 +43,7 @@ interface Registered {
 describe('smart register-client', () => {
   test('--dry-run prints PUT <url> and the bodies, sends nothing, needs no secret', async () => {
     const before = sandbox.requests.length;
-    const r = await smart(
+    const r = await runSmart(
       ['register-client', 'dry', '--jwks-uri', 'https://keys.example.org/jwks.json', '--dry-run'],
       {
         env: { SMART_BASE_URL: sandbox.url },
@@ -76,7 +76,7 @@ describe('smart register-client', () => {
   });
 
   test('--dry-run honours --scope, --token-expiration, --type and --no-access-policy', async () => {
-    const r = await smart(
+    const r = await runSmart(
       [
         'register-client',
         'dry2',
@@ -107,7 +107,7 @@ describe('smart register-client', () => {
 
   test('--dry-run never shows the admin secret, even when it is set and with --verbose --debug', async () => {
     const before = sandbox.requests.length;
-    const r = await smart(
+    const r = await runSmart(
       ['register-client', 'dry3', '--jwks-uri', jwks.url, '--dry-run', '--verbose', '--debug'],
       { env: env() },
     );
@@ -121,7 +121,7 @@ describe('smart register-client', () => {
   });
 
   test('--no-access-policy: only the Client is written; no AccessPolicy exists afterwards', async () => {
-    const r = await smart(
+    const r = await runSmart(
       [
         'register-client',
         'reg-nopolicy',
@@ -147,7 +147,7 @@ describe('smart register-client', () => {
   test('creates, then updates; saves the profile; the client then gets a token', async () => {
     const ws = makeWorkspace();
     const args = ['register-client', 'reg-1', '--jwks-uri', jwks.url];
-    const first = await smart(args, { ws, env: env() });
+    const first = await runSmart(args, { ws, env: env() });
     expect(first.exitCode).toBe(0);
     const created = json<Registered>(first);
     expect(created.client.result).toBe('created');
@@ -165,21 +165,21 @@ describe('smart register-client', () => {
       baseUrl: sandbox.url,
     });
 
-    const second = await smart(args, { ws, env: env() });
+    const second = await runSmart(args, { ws, env: env() });
     expect(second.exitCode).toBe(0);
     const updated = json<Registered>(second);
     expect(updated.client.result).toBe('updated');
     expect(updated.accessPolicy!.result).toBe('updated');
 
     // The profile now holds the client id and base URL: only the key comes from the environment.
-    const token = await smart(['token'], { ws, env: { SMART_KEY: key.keyFile } });
+    const token = await runSmart(['token'], { ws, env: { SMART_KEY: key.keyFile } });
     expect(token.stderr).toBe('');
     expect(token.exitCode).toBe(0);
     expect(token.stdout).toMatch(/^eyJ/);
   });
 
   test('-o table: one row per resource with created/updated', async () => {
-    const r = await smart(
+    const r = await runSmart(
       ['register-client', 'reg-table', '--jwks-uri', jwks.url, '-o', 'table', '--no-save'],
       {
         env: env(),
@@ -192,7 +192,7 @@ describe('smart register-client', () => {
   });
 
   test('wrong admin secret: exit 3, "admin credentials rejected by <url>"', async () => {
-    const r = await smart(['register-client', 'reg-x', '--jwks-uri', jwks.url], {
+    const r = await runSmart(['register-client', 'reg-x', '--jwks-uri', jwks.url], {
       env: { ...env(), SMART_ADMIN_SECRET: 'wrong-secret-value' },
     });
     expect(r.exitCode).toBe(3);
@@ -202,7 +202,7 @@ describe('smart register-client', () => {
   });
 
   test("the admin client id comes from Aidbox's BOX_ROOT_CLIENT_ID; --admin-client wins", async () => {
-    const other = await smart(
+    const other = await runSmart(
       ['register-client', 'reg-admin', '--jwks-uri', jwks.url, '--no-save'],
       {
         env: { ...env(), BOX_ROOT_CLIENT_ID: 'not-root' },
@@ -210,7 +210,7 @@ describe('smart register-client', () => {
     );
     expect(other.exitCode).toBe(3);
     expect(other.stderr).toContain('admin credentials rejected');
-    const flag = await smart(
+    const flag = await runSmart(
       [
         'register-client',
         'reg-admin',
@@ -226,7 +226,7 @@ describe('smart register-client', () => {
   });
 
   test('no secret and no terminal: exit 2 naming SMART_ADMIN_SECRET', async () => {
-    const r = await smart(['register-client', 'reg-x', '--jwks-uri', jwks.url], {
+    const r = await runSmart(['register-client', 'reg-x', '--jwks-uri', jwks.url], {
       env: { ...env(), SMART_ADMIN_SECRET: undefined },
     });
     expect(r.exitCode).toBe(2);
@@ -235,14 +235,14 @@ describe('smart register-client', () => {
   });
 
   test('BOX_ROOT_CLIENT_SECRET works as the admin secret', async () => {
-    const r = await smart(['register-client', 'reg-box', '--jwks-uri', jwks.url, '--no-save'], {
+    const r = await runSmart(['register-client', 'reg-box', '--jwks-uri', jwks.url, '--no-save'], {
       env: { ...env(), SMART_ADMIN_SECRET: undefined, BOX_ROOT_CLIENT_SECRET: SECRET },
     });
     expect(r.exitCode).toBe(0);
   });
 
   test('a 422 from the server is summarized naming the field: exit 1', async () => {
-    const r = await smart(
+    const r = await runSmart(
       ['register-client', 'reg-bad', '--jwks-uri', jwks.url, '--scope', 'patient/*.read'],
       {
         env: env(),
@@ -261,14 +261,14 @@ describe('smart register-client', () => {
     const otherJwks = await serveJwks(() => ({ keys: [other.publicJwk] }));
     try {
       const before = sandbox.requests.length;
-      const r = await smart(['register-client', 'reg-kid', '--jwks-uri', otherJwks.url], {
+      const r = await runSmart(['register-client', 'reg-kid', '--jwks-uri', otherJwks.url], {
         env: env(),
       });
       expect(r.exitCode).toBe(2);
       expect(r.stderr).toContain(`does not hold the key with kid ${key.kid}`);
       expect(r.stderr).toContain('--no-check');
       expect(sandbox.requests.length).toBe(before);
-      const skip = await smart(
+      const skip = await runSmart(
         ['register-client', 'reg-kid', '--jwks-uri', otherJwks.url, '--no-check', '--no-save'],
         {
           env: env(),
@@ -281,7 +281,7 @@ describe('smart register-client', () => {
   });
 
   test('a jwks_uri that is not a JWKS is refused', async () => {
-    const r = await smart(
+    const r = await runSmart(
       ['register-client', 'reg-nj', '--jwks-uri', `${sandbox.url}/fhir/metadata`],
       { env: env() },
     );
@@ -291,7 +291,7 @@ describe('smart register-client', () => {
 
   test('a jwks_uri this machine cannot reach: a warning, and the registration goes on', async () => {
     const port = await closedPort();
-    const r = await smart(
+    const r = await runSmart(
       [
         'register-client',
         'reg-far',
@@ -310,7 +310,7 @@ describe('smart register-client', () => {
     const ws = makeWorkspace();
     const file = join(ws.home, 'jwks.json');
     writeFileSync(file, JSON.stringify({ keys: [{ ...key.publicJwk, key_ops: ['verify'] }] }));
-    const r = await smart(['register-client', 'reg-inline', '--jwks-file', file], {
+    const r = await runSmart(['register-client', 'reg-inline', '--jwks-file', file], {
       ws,
       env: env(),
     });
@@ -328,7 +328,7 @@ describe('smart register-client', () => {
     ]);
     expect(out.client.resource.jwks_uri).toBeUndefined();
     expect(r.stderr).toContain('left out key_ops');
-    const token = await smart(['token'], { ws, env: { SMART_KEY: key.keyFile } });
+    const token = await runSmart(['token'], { ws, env: { SMART_KEY: key.keyFile } });
     expect(token.exitCode).toBe(0);
   });
 
@@ -336,19 +336,22 @@ describe('smart register-client', () => {
     const ws = makeWorkspace();
     const file = join(ws.home, 'jwks.json');
     writeFileSync(file, JSON.stringify({ keys: [{ ...key.publicJwk, d: 'secret' }] }));
-    const r = await smart(['register-client', 'reg-priv', '--jwks-file', file], { ws, env: env() });
+    const r = await runSmart(['register-client', 'reg-priv', '--jwks-file', file], {
+      ws,
+      env: env(),
+    });
     expect(r.exitCode).toBe(2);
     expect(r.stderr).toContain('private key material');
   });
 
   test('neither --jwks-uri nor --jwks-file: exit 2', async () => {
-    const r = await smart(['register-client', 'reg-none'], { env: env() });
+    const r = await runSmart(['register-client', 'reg-none'], { env: env() });
     expect(r.exitCode).toBe(2);
     expect(r.stderr).toContain('needs --jwks-uri');
   });
 
   test('no base URL: exit 2 naming --base-url and SMART_BASE_URL', async () => {
-    const r = await smart(['register-client', 'reg-none', '--jwks-uri', jwks.url], {
+    const r = await runSmart(['register-client', 'reg-none', '--jwks-uri', jwks.url], {
       env: { ...env(), SMART_BASE_URL: undefined },
     });
     expect(r.exitCode).toBe(2);
@@ -358,7 +361,7 @@ describe('smart register-client', () => {
 
   test('an unreachable admin API: exit 4 naming host:port', async () => {
     const port = await closedPort();
-    const r = await smart(['register-client', 'reg-far', '--jwks-uri', jwks.url], {
+    const r = await runSmart(['register-client', 'reg-far', '--jwks-uri', jwks.url], {
       env: { ...env(), SMART_BASE_URL: `http://127.0.0.1:${port}` },
     });
     expect(r.exitCode).toBe(4);
@@ -366,7 +369,7 @@ describe('smart register-client', () => {
   });
 
   test('the admin secret never appears in output, even with --verbose --debug', async () => {
-    const ok = await smart(
+    const ok = await runSmart(
       [
         'register-client',
         'reg-secret',
@@ -382,7 +385,7 @@ describe('smart register-client', () => {
     );
     expect(ok.exitCode).toBe(0);
     expect(ok.stderr).toContain('PUT ');
-    const bad = await smart(
+    const bad = await runSmart(
       ['register-client', 'reg-secret', '--jwks-uri', jwks.url, '--verbose', '--debug'],
       {
         env: { ...env(), SMART_ADMIN_SECRET: 'another-wrong-one-77' },
@@ -404,11 +407,14 @@ describe('smart register-client', () => {
 
 describe('smart unregister-client', () => {
   test('deletes the AccessPolicy and the Client; a second run says already gone, exit 0', async () => {
-    const reg = await smart(['register-client', 'unreg-1', '--jwks-uri', jwks.url, '--no-save'], {
-      env: env(),
-    });
+    const reg = await runSmart(
+      ['register-client', 'unreg-1', '--jwks-uri', jwks.url, '--no-save'],
+      {
+        env: env(),
+      },
+    );
     expect(reg.exitCode).toBe(0);
-    const r = await smart(['unregister-client', 'unreg-1'], { env: env() });
+    const r = await runSmart(['unregister-client', 'unreg-1'], { env: env() });
     expect(r.exitCode).toBe(0);
     const out = json<Registered>(r);
     expect(out.accessPolicy!.result).toBe('deleted');
@@ -416,7 +422,7 @@ describe('smart unregister-client', () => {
     const deletes = sandbox.requests.filter((q) => q.method === 'DELETE').slice(-2);
     expect(deletes.map((q) => q.path)).toEqual(['/AccessPolicy/unreg-1', '/Client/unreg-1']);
 
-    const again = await smart(['unregister-client', 'unreg-1'], { env: env() });
+    const again = await runSmart(['unregister-client', 'unreg-1'], { env: env() });
     expect(again.exitCode).toBe(0);
     expect(again.stderr).toContain('Client/unreg-1 was already gone');
     expect(again.stderr).toContain('AccessPolicy/unreg-1 was already gone');
@@ -424,19 +430,19 @@ describe('smart unregister-client', () => {
   });
 
   test('the unregistered client can no longer get a token', async () => {
-    await smart(['register-client', 'unreg-2', '--jwks-uri', jwks.url, '--no-save'], {
+    await runSmart(['register-client', 'unreg-2', '--jwks-uri', jwks.url, '--no-save'], {
       env: env(),
     });
     const tokenEnv = { ...env(), SMART_CLIENT_ID: 'unreg-2' };
-    expect((await smart(['token'], { env: tokenEnv })).exitCode).toBe(0);
-    expect((await smart(['unregister-client', 'unreg-2'], { env: env() })).exitCode).toBe(0);
-    const r = await smart(['token'], { env: tokenEnv });
+    expect((await runSmart(['token'], { env: tokenEnv })).exitCode).toBe(0);
+    expect((await runSmart(['unregister-client', 'unreg-2'], { env: env() })).exitCode).toBe(0);
+    const r = await runSmart(['token'], { env: tokenEnv });
     expect(r.exitCode).toBe(3);
     expect(r.stderr).toContain('invalid_client');
   });
 
   test('--dry-run prints the two DELETEs, policy first', async () => {
-    const r = await smart(['unregister-client', 'x', '--dry-run'], {
+    const r = await runSmart(['unregister-client', 'x', '--dry-run'], {
       env: { SMART_BASE_URL: sandbox.url },
     });
     expect(r.exitCode).toBe(0);
@@ -446,7 +452,7 @@ describe('smart unregister-client', () => {
   });
 
   test('wrong secret: exit 3', async () => {
-    const r = await smart(['unregister-client', 'x'], {
+    const r = await runSmart(['unregister-client', 'x'], {
       env: { ...env(), SMART_ADMIN_SECRET: 'nope-nope' },
     });
     expect(r.exitCode).toBe(3);

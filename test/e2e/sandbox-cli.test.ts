@@ -3,7 +3,7 @@ import { randomUUID } from 'node:crypto';
 import { createInterface } from 'node:readline';
 import { SignJWT, calculateJwkThumbprint, exportJWK, generateKeyPair } from 'jose';
 import { afterEach, describe, expect, it } from 'vitest';
-import { BIN, makeWorkspace, smart } from '../helpers/cli.js';
+import { BIN, makeWorkspace, runSmart } from '../helpers/cli.js';
 
 /** `smart sandbox` as a user runs it: the built bin, a scrubbed environment, real signals. */
 
@@ -57,7 +57,7 @@ async function until(check: () => boolean, ms = 5000) {
 
 describe('smart sandbox (the CLI)', () => {
   it('--help shows the options and examples', async () => {
-    const r = await smart(['sandbox', '--help']);
+    const r = await runSmart(['sandbox', '--help']);
     expect(r.exitCode).toBe(0);
     for (const flag of ['--port', '--host', '--data', '--generate', '--admin-secret', '--fault']) {
       expect(r.stdout).toContain(flag);
@@ -195,7 +195,7 @@ describe('smart sandbox (the CLI)', () => {
   it('a port in use: one error line and its hint, exit 1, no stack trace', async () => {
     const s = await startCli([]);
     const port = new URL(s.info.url).port;
-    const r = await smart(['sandbox', '--port', port]);
+    const r = await runSmart(['sandbox', '--port', port]);
     expect(r.exitCode).toBe(1);
     expect(r.stdout).toBe('');
     expect(r.stderr).toBe(

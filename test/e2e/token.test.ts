@@ -4,7 +4,7 @@ import { createServer } from 'node:http';
 import { join } from 'node:path';
 import type { AddressInfo } from 'node:net';
 import { decodeJwt } from 'jose';
-import { json, makeWorkspace, smart } from '../helpers/cli.js';
+import { json, makeWorkspace, runSmart } from '../helpers/cli.js';
 import { startFlow, type Flow } from '../helpers/sandbox.js';
 import { closedPort, fixedServer } from '../helpers/servers.js';
 
@@ -22,7 +22,7 @@ afterAll(async () => {
 describe('smart token against the sandbox', () => {
   test('prints the access token alone on stdout; the sandbox accepts it', async () => {
     const ws = makeWorkspace();
-    const r = await smart(['token'], { ws, env: flow.env });
+    const r = await runSmart(['token'], { ws, env: flow.env });
     expect(r.stderr).toBe('');
     expect(r.exitCode).toBe(0);
     expect(r.stdout.endsWith('\n')).toBe(true);
@@ -38,7 +38,7 @@ describe('smart token against the sandbox', () => {
 
   test('a warm cache makes no HTTP request at all (not even discovery)', async () => {
     const ws = makeWorkspace();
-    const first = await smart(['token', '-o', 'json'], { ws, env: flow.env });
+    const first = await runSmart(['token', '-o', 'json'], { ws, env: flow.env });
     expect(first.exitCode).toBe(0);
     const cold = json<Record<string, unknown>>(first);
     expect(cold.from_cache).toBe(false);
@@ -50,7 +50,7 @@ describe('smart token against the sandbox', () => {
     expect(statSync(dir).mode & 0o077).toBe(0);
     const before = flow.sandbox.requests.length;
     const jwksBefore = flow.jwksHits();
-    const second = await smart(['token', '-o', 'json'], { ws, env: flow.env });
+    const second = await runSmart(['token', '-o', 'json'], { ws, env: flow.env });
     expect(second.exitCode).toBe(0);
     const warm = json<Record<string, unknown>>(second);
     expect(warm.from_cache).toBe(true);
@@ -58,13 +58,13 @@ describe('smart token against the sandbox', () => {
     expect(flow.sandbox.requests.length).toBe(before);
     expect(flow.jwksHits()).toBe(jwksBefore);
     // Plain output from the cache is the same token.
-    const plain = await smart(['token'], { ws, env: flow.env });
+    const plain = await runSmart(['token'], { ws, env: flow.env });
     expect(plain.stdout.trim()).toBe(cold.access_token);
     expect(flow.sandbox.requests.length).toBe(before);
   });
 
   test('-o json: the whole response plus expires_at and from_cache', async () => {
-    const r = await smart(['token', '-o', 'json'], { env: flow.env });
+    const r = await runSmart(['token', '-o', 'json'], { env: flow.env });
     expect(r.exitCode).toBe(0);
     const body = json<Record<string, unknown>>(r);
     expect(body.token_type).toBe('Bearer');
@@ -78,17 +78,17 @@ describe('smart token against the sandbox', () => {
 
   test('--no-cache asks the server again', async () => {
     const ws = makeWorkspace();
-    await smart(['token'], { ws, env: flow.env });
+    await runSmart(['token'], { ws, env: flow.env });
     const posts = () => flow.sandbox.requests.filter((q) => q.path === '/auth/token').length;
     const before = posts();
-    const r = await smart(['token', '--no-cache', '-o', 'json'], { ws, env: flow.env });
+    const r = await runSmart(['token', '--no-cache', '-o', 'json'], { ws, env: flow.env });
     expect(r.exitCode).toBe(0);
     expect(json<{ from_cache: boolean }>(r).from_cache).toBe(false);
     expect(posts()).toBe(before + 1);
   });
 
   test('--scope narrows the request; --verbose shows the granted scope and expiry on stderr only', async () => {
-    const r = await smart(['token', '--scope', 'system/Patient.read', '--verbose'], {
+    const r = await runSmart(['token', '--scope', 'system/Patient.read', '--verbose'], {
       env: flow.env,
     });
     expect(r.exitCode).toBe(0);
@@ -99,11 +99,11 @@ describe('smart token against the sandbox', () => {
 
   test('a cached token is kept per scope', async () => {
     const ws = makeWorkspace();
-    const a = await smart(['token', '--scope', 'system/Patient.read', '-o', 'json'], {
+    const a = await runSmart(['token', '--scope', 'system/Patient.read', '-o', 'json'], {
       ws,
       env: flow.env,
     });
-    const b = await smart(['token', '--scope', 'system/Observation.read', '-o', 'json'], {
+    const b = await runSmart(['token', '--scope', 'system/Observation.read', '-o', 'json'], {
       ws,
       env: flow.env,
     });
@@ -119,7 +119,7 @@ describe('smart token against the sandbox', () => {
       times: 1,
       action: { status: 503 },
     });
-    const r = await smart(['token', '--no-cache'], { env: flow.env });
+    const r = await runSmart(['token', '--no-cache'], { env: flow.env });
     expect(r.stderr).toBe('');
     expect(r.exitCode).toBe(0);
     const last = flow.sandbox.requests.filter((q) => q.path === '/auth/token').slice(-2);
@@ -129,7 +129,7 @@ describe('smart token against the sandbox', () => {
   test('ES384 keys get tokens too', async () => {
     const es = await startFlow({ alg: 'ES384', clientId: 'token-es384', sandbox: flow.sandbox });
     try {
-      const r = await smart(['token', '-o', 'json'], { env: es.env });
+      const r = await runSmart(['token', '-o', 'json'], { env: es.env });
       expect(r.stderr).toBe('');
       expect(r.exitCode).toBe(0);
       expect(decodeJwt(json<{ access_token: string }>(r).access_token).sub).toBe('token-es384');
@@ -141,7 +141,7 @@ describe('smart token against the sandbox', () => {
 
 describe('smart token: bad input and bad servers', () => {
   test('invalid_scope: exit 3, the error and the requested scopes', async () => {
-    const r = await smart(['token', '--scope', 'system/*.write'], { env: flow.env });
+    const r = await runSmart(['token', '--scope', 'system/*.write'], { env: flow.env });
     expect(r.exitCode).toBe(3);
     expect(r.stdout).toBe('');
     expect(r.stderr).toMatch(
@@ -167,7 +167,7 @@ describe('smart token: bad input and bad servers', () => {
         body: JSON.stringify({ error: code, error_description: `the ${code} description` }),
       });
       try {
-        const r = await smart(['token', '--token-url', `${s.url}/token`], { env: flow.env });
+        const r = await runSmart(['token', '--token-url', `${s.url}/token`], { env: flow.env });
         expect(r.exitCode).toBe(3);
         expect(r.stdout).toBe('');
         const lines = r.stderr.trimEnd().split('\n');
@@ -206,7 +206,7 @@ describe('smart token: bad input and bad servers', () => {
     try {
       const ws = makeWorkspace();
       // A discovered server: the alg is advertised, the server still refuses it.
-      const r = await smart(['token'], { ws, env: { ...flow.env, SMART_BASE_URL: s.url } });
+      const r = await runSmart(['token'], { ws, env: { ...flow.env, SMART_BASE_URL: s.url } });
       expect(r.exitCode).toBe(3);
       expect(r.stderr).toContain(
         'hint: the key signs with RS384; the server advertises RS384, PS384: make a key with',
@@ -214,7 +214,7 @@ describe('smart token: bad input and bad servers', () => {
       // --token-url skips discovery; the cached configuration still names the algs, with no
       // request but the POST.
       const before = s.hits.length;
-      const flag = await smart(['token', '--token-url', `${s.url}/token`], {
+      const flag = await runSmart(['token', '--token-url', `${s.url}/token`], {
         ws,
         env: { ...flow.env, SMART_BASE_URL: s.url },
       });
@@ -228,7 +228,7 @@ describe('smart token: bad input and bad servers', () => {
 
   test('invalid_scope after register-client: requested vs the registered scope saved in the profile', async () => {
     const ws = makeWorkspace();
-    const reg = await smart(
+    const reg = await runSmart(
       [
         'register-client',
         'token-narrow',
@@ -247,7 +247,7 @@ describe('smart token: bad input and bad servers', () => {
       },
     );
     expect(reg.exitCode, reg.stderr).toBe(0);
-    const r = await smart(['token', '--scope', 'system/Observation.read'], {
+    const r = await runSmart(['token', '--scope', 'system/Observation.read'], {
       ws,
       env: { SMART_KEY: flow.key.keyFile },
     });
@@ -259,7 +259,7 @@ describe('smart token: bad input and bad servers', () => {
   });
 
   test('unknown client: invalid_client, exit 3, the hint names the client and the kid', async () => {
-    const r = await smart(['token'], { env: { ...flow.env, SMART_CLIENT_ID: 'nobody' } });
+    const r = await runSmart(['token'], { env: { ...flow.env, SMART_CLIENT_ID: 'nobody' } });
     expect(r.exitCode).toBe(3);
     expect(r.stderr).toContain("invalid_client: unknown client 'nobody'");
     expect(r.stderr).toContain('is client id "nobody" registered?');
@@ -269,10 +269,10 @@ describe('smart token: bad input and bad servers', () => {
   test('a revoked key (gone from the JWKS): invalid_client, exit 3', async () => {
     const revoked = await startFlow({ clientId: 'token-revoked', sandbox: flow.sandbox });
     try {
-      const ok = await smart(['token', '--no-cache'], { env: revoked.env });
+      const ok = await runSmart(['token', '--no-cache'], { env: revoked.env });
       expect(ok.exitCode).toBe(0);
       revoked.setJwks({ keys: [] });
-      const r = await smart(['token', '--no-cache'], { env: revoked.env });
+      const r = await runSmart(['token', '--no-cache'], { env: revoked.env });
       expect(r.exitCode).toBe(3);
       expect(r.stderr).toContain(`invalid_client: no key with kid '${revoked.key.kid}'`);
       expect(r.stderr).toContain(`hint: the server could not verify the assertion: does`);
@@ -285,10 +285,10 @@ describe('smart token: bad input and bad servers', () => {
     const ws = makeWorkspace();
     const revoked = await startFlow({ clientId: 'token-revoked-2', sandbox: flow.sandbox });
     try {
-      expect((await smart(['token'], { ws, env: revoked.env })).exitCode).toBe(0);
+      expect((await runSmart(['token'], { ws, env: revoked.env })).exitCode).toBe(0);
       revoked.setJwks({ keys: [] });
-      expect((await smart(['token'], { ws, env: revoked.env })).exitCode).toBe(0);
-      expect((await smart(['token', '--no-cache'], { ws, env: revoked.env })).exitCode).toBe(3);
+      expect((await runSmart(['token'], { ws, env: revoked.env })).exitCode).toBe(0);
+      expect((await runSmart(['token', '--no-cache'], { ws, env: revoked.env })).exitCode).toBe(3);
     } finally {
       await revoked.close();
     }
@@ -296,7 +296,7 @@ describe('smart token: bad input and bad servers', () => {
 
   test('unreachable server: exit 4, the message names 127.0.0.1:<port>', async () => {
     const port = await closedPort();
-    const r = await smart(['token'], {
+    const r = await runSmart(['token'], {
       env: { ...flow.env, SMART_BASE_URL: `http://127.0.0.1:${port}` },
     });
     expect(r.exitCode).toBe(4);
@@ -310,7 +310,9 @@ describe('smart token: bad input and bad servers', () => {
       body: '<html><body><h1>502 Bad Gateway</h1></body></html>',
     });
     try {
-      const r = await smart(['token', '--token-url', `${html.url}/auth/token`], { env: flow.env });
+      const r = await runSmart(['token', '--token-url', `${html.url}/auth/token`], {
+        env: flow.env,
+      });
       expect(r.exitCode).toBe(1);
       expect(r.stderr).toContain(
         `token request to ${html.url}/auth/token failed with HTTP 500: text/html`,
@@ -328,7 +330,7 @@ describe('smart token: bad input and bad servers', () => {
       body: 'access granted, have a nice day',
     });
     try {
-      const r = await smart(['token', '--token-url', `${text.url}/token`], { env: flow.env });
+      const r = await runSmart(['token', '--token-url', `${text.url}/token`], { env: flow.env });
       expect(r.exitCode).toBe(1);
       expect(r.stderr).toContain(
         `expected JSON from ${text.url}/token but got text/plain (HTTP 200)`,
@@ -346,7 +348,7 @@ describe('smart token: bad input and bad servers', () => {
       body: `{"access_token": "${jwt}", "token_type": "Bearer",`, // truncated JSON
     });
     try {
-      const r = await smart(['token', '--debug', '--verbose', '--token-url', `${s.url}/token`], {
+      const r = await runSmart(['token', '--debug', '--verbose', '--token-url', `${s.url}/token`], {
         env: flow.env,
       });
       expect(r.exitCode).toBe(1);
@@ -359,7 +361,7 @@ describe('smart token: bad input and bad servers', () => {
   });
 
   test('a missing private key file: exit 2, the path, and how to give or make one', async () => {
-    const r = await smart(['token', '--no-cache', '--key', 'nowhere.pem'], { env: flow.env });
+    const r = await runSmart(['token', '--no-cache', '--key', 'nowhere.pem'], { env: flow.env });
     expect(r.exitCode).toBe(2);
     expect(r.stderr).toMatch(/^error: private key file not found: .*nowhere\.pem$/m);
     expect(r.stderr).toMatch(/^hint: pass --key <file> .*smart keygen/m);
@@ -372,7 +374,7 @@ describe('smart token: bad input and bad servers', () => {
       body: '{"token_type":"Bearer"}',
     });
     try {
-      const r = await smart(['token', '--token-url', `${s.url}/token`], { env: flow.env });
+      const r = await runSmart(['token', '--token-url', `${s.url}/token`], { env: flow.env });
       expect(r.exitCode).toBe(1);
       expect(r.stderr).toContain('has no access_token');
     } finally {
@@ -391,13 +393,13 @@ describe('smart token: bad input and bad servers', () => {
     });
     try {
       const ws = makeWorkspace();
-      const r = await smart(['token', '--token-url', `${s.url}/token`, '-o', 'json'], {
+      const r = await runSmart(['token', '--token-url', `${s.url}/token`, '-o', 'json'], {
         ws,
         env: flow.env,
       });
       expect(r.exitCode).toBe(0);
       expect(json<{ expires_at: string }>(r).expires_at).toBe(new Date(exp * 1000).toISOString());
-      const again = await smart(['token', '--token-url', `${s.url}/token`, '-o', 'json'], {
+      const again = await runSmart(['token', '--token-url', `${s.url}/token`, '-o', 'json'], {
         ws,
         env: flow.env,
       });
@@ -416,9 +418,9 @@ describe('smart token: bad input and bad servers', () => {
     });
     try {
       const ws = makeWorkspace();
-      const a = await smart(['token', '--token-url', `${s.url}/token`], { ws, env: flow.env });
+      const a = await runSmart(['token', '--token-url', `${s.url}/token`], { ws, env: flow.env });
       expect(a.stdout).toBe('opaque-123\n');
-      await smart(['token', '--token-url', `${s.url}/token`], { ws, env: flow.env });
+      await runSmart(['token', '--token-url', `${s.url}/token`], { ws, env: flow.env });
       expect(s.hits).toHaveLength(2);
     } finally {
       await s.close();
@@ -426,7 +428,7 @@ describe('smart token: bad input and bad servers', () => {
   });
 
   test('missing key: exit 2 naming --key and SMART_KEY', async () => {
-    const r = await smart(['token'], { env: { ...flow.env, SMART_KEY: undefined } });
+    const r = await runSmart(['token'], { env: { ...flow.env, SMART_KEY: undefined } });
     expect(r.exitCode).toBe(2);
     expect(r.stderr).toContain('error: no private key file configured');
     expect(r.stderr).toContain('--key');
@@ -434,7 +436,7 @@ describe('smart token: bad input and bad servers', () => {
   });
 
   test('missing client id: exit 2 naming --client-id and SMART_CLIENT_ID', async () => {
-    const r = await smart(['token'], { env: { ...flow.env, SMART_CLIENT_ID: undefined } });
+    const r = await runSmart(['token'], { env: { ...flow.env, SMART_CLIENT_ID: undefined } });
     expect(r.exitCode).toBe(2);
     expect(r.stderr).toContain('error: no client id configured');
     expect(r.stderr).toContain('--client-id');
@@ -442,25 +444,27 @@ describe('smart token: bad input and bad servers', () => {
   });
 
   test('missing server: exit 2 naming --base-url', async () => {
-    const r = await smart(['token'], { env: { ...flow.env, SMART_BASE_URL: undefined } });
+    const r = await runSmart(['token'], { env: { ...flow.env, SMART_BASE_URL: undefined } });
     expect(r.exitCode).toBe(2);
     expect(r.stderr).toContain('--base-url');
   });
 
   test('an unreadable key file: exit 2 naming the file', async () => {
-    const r = await smart(['token'], { env: { ...flow.env, SMART_KEY: '/nonexistent/key.pem' } });
+    const r = await runSmart(['token'], {
+      env: { ...flow.env, SMART_KEY: '/nonexistent/key.pem' },
+    });
     expect(r.exitCode).toBe(2);
     expect(r.stderr).toContain('/nonexistent/key.pem');
   });
 
   test('a missing profile: exit 2', async () => {
-    const r = await smart(['token', '--profile', 'nope'], { env: flow.env });
+    const r = await runSmart(['token', '--profile', 'nope'], { env: flow.env });
     expect(r.exitCode).toBe(2);
     expect(r.stderr).toContain('profile "nope" does not exist');
   });
 
   test('global options after the command work too', async () => {
-    const r = await smart([
+    const r = await runSmart([
       'token',
       '--base-url',
       flow.sandbox.url,
@@ -474,13 +478,13 @@ describe('smart token: bad input and bad servers', () => {
   });
 
   test('neither the token nor the assertion ever reach stderr, even with --verbose --debug', async () => {
-    const ok = await smart(['token', '--no-cache', '--verbose', '--debug'], { env: flow.env });
+    const ok = await runSmart(['token', '--no-cache', '--verbose', '--debug'], { env: flow.env });
     expect(ok.exitCode).toBe(0);
     const token = ok.stdout.trim();
     expect(ok.stderr).not.toContain(token);
     expect(ok.stderr).not.toMatch(/eyJ[\w-]{4,}\.[\w-]{4,}/);
     expect(ok.stderr).toContain('POST ');
-    const bad = await smart(
+    const bad = await runSmart(
       ['token', '--no-cache', '--verbose', '--debug', '--scope', 'system/*.write'],
       {
         env: flow.env,
@@ -527,14 +531,14 @@ describe('the shared token path of FHIR commands', () => {
     const env = { ...flow.env, SMART_BASE_URL: base, SMART_TOKEN_URL: `${base}/token` };
     try {
       const ws = makeWorkspace();
-      expect((await smart(['token'], { ws, env })).stdout).toBe('stub-token-1\n');
-      const api = await smart(['api', 'Patient', '--verbose'], { ws, env });
+      expect((await runSmart(['token'], { ws, env })).stdout).toBe('stub-token-1\n');
+      const api = await runSmart(['api', 'Patient', '--verbose'], { ws, env });
       expect(api.exitCode, api.stderr).toBe(0);
       expect(api.stderr).toContain('answered 401: getting a new token and retrying once');
       expect(jtis).toHaveLength(2);
       expect(jtis[0]).not.toBe(jtis[1]);
       // The rejected token left the cache; the new one took its place.
-      const after = await smart(['token', '-o', 'json'], { ws, env });
+      const after = await runSmart(['token', '-o', 'json'], { ws, env });
       expect(json<{ access_token: string; from_cache: boolean }>(after)).toMatchObject({
         access_token: 'stub-token-2',
         from_cache: true,
@@ -553,10 +557,10 @@ describe('smart token: clock skew (the server judges exp by its own clock, as Ai
   test('a server clock 50 s behind still accepts the default 240 s assertion (300 s would be refused)', async () => {
     const behind = await startFlow({ clientId: 'skew-50', sandbox: { clockOffsetSeconds: -50 } });
     try {
-      const r = await smart(['token', '--no-cache'], { env: behind.env });
+      const r = await runSmart(['token', '--no-cache'], { env: behind.env });
       expect(r.exitCode, r.stderr).toBe(0);
       // The same server refuses a 300 s assertion: 300 + 50 is past its five minutes.
-      const a = await smart(['assertion', '--lifetime', '300'], { env: behind.env });
+      const a = await runSmart(['assertion', '--lifetime', '300'], { env: behind.env });
       expect(a.exitCode, a.stderr).toBe(0);
       const res = await fetch(behind.sandbox.tokenUrl, {
         method: 'POST',
@@ -578,7 +582,7 @@ describe('smart token: clock skew (the server judges exp by its own clock, as Ai
   test('a refused token with the server clock 2 minutes off: the hint names both times', async () => {
     const off = await startFlow({ clientId: 'skew-120', sandbox: { clockOffsetSeconds: -120 } });
     try {
-      const r = await smart(['token', '--no-cache'], { env: off.env });
+      const r = await runSmart(['token', '--no-cache'], { env: off.env });
       expect(r.exitCode).toBe(3);
       expect(r.stderr).toMatch(/error: token request rejected by .*: invalid_client: .*s ahead/);
       expect(r.stderr).toMatch(
@@ -591,7 +595,7 @@ describe('smart token: clock skew (the server judges exp by its own clock, as Ai
   });
 
   test('no clock remark when the clocks agree', async () => {
-    const r = await smart(['token', '--no-cache', '--scope', 'system/*.write'], {
+    const r = await runSmart(['token', '--no-cache', '--scope', 'system/*.write'], {
       env: flow.env,
     });
     expect(r.exitCode).toBe(3);
