@@ -197,7 +197,7 @@ describe('error-counts', () => {
 
   test("an error[] count that is not the file's lines: fetched once, one warning, exit 1; a resume fetches nothing", async () => {
     const dir = join(tempDir('smart-quirk-'), 'out');
-    const r = await smart(['export', '--type', 'Patient', '--out', dir, '-o', 'json'], {
+    const r = await runSmart(['export', '--type', 'Patient', '--out', dir, '-o', 'json'], {
       ws: flow.ws,
       env: flow.env,
     });
@@ -228,7 +228,7 @@ describe('error-counts', () => {
     await until(() => errorGets().length >= 1);
     expect(errorGets().map((q) => [q.method, q.status])).toEqual([['GET', 200]]);
 
-    const again = await smart(['export', '--resume', dir, '-o', 'json'], {
+    const again = await runSmart(['export', '--resume', dir, '-o', 'json'], {
       ws: flow.ws,
       env: flow.env,
     });
