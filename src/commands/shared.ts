@@ -13,6 +13,7 @@ export async function openSession(ctx: Context, options: { noCache?: boolean } =
     http: () => ctx.http(),
     now: ctx.now,
     log: (m) => ctx.log.verbose(m),
+    warn: (m) => ctx.log.warn(m),
     noCache: options.noCache,
   });
 }
@@ -28,6 +29,7 @@ export async function openTokenProvider(ctx: Context) {
     http: () => ctx.http(),
     now: ctx.now,
     log: (m) => ctx.log.verbose(m),
+    warn: (m) => ctx.log.warn(m),
   });
 }
 

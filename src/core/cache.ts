@@ -1,11 +1,55 @@
 import { createHash } from 'node:crypto';
 import { promises as fs } from 'node:fs';
-import { join } from 'node:path';
+import { dirname, join } from 'node:path';
 import { writeFileAtomic } from './fsutil.js';
 
-/** A small JSON file cache under $XDG_CACHE_HOME/smart; files are 0600 (they may hold tokens). */
+/** Warnings already given in this process: one line per untrusted file or directory. */
+const warned = new Set<string>();
+
+const octal = (mode: number) => `0${(mode & 0o777).toString(8).padStart(3, '0')}`;
+
+/**
+ * Why a cache file cannot be trusted, or undefined when it can: whoever can write a token cache
+ * chooses the bearer token sent to the FHIR server. The file must be a regular file of ours
+ * that no one else can read or write (0600), in directories of ours that no one else can write.
+ */
+export async function untrustedReason(
+  file: string,
+  dirs: string[],
+): Promise<{ path: string; why: string } | undefined> {
+  const uid = typeof process.getuid === 'function' ? process.getuid() : undefined;
+  for (const dir of dirs) {
+    const st = await fs.stat(dir).catch(() => undefined);
+    if (!st) continue;
+    if (uid !== undefined && st.uid !== uid)
+      return { path: dir, why: `the directory is owned by another user (uid ${st.uid})` };
+    if (st.mode & 0o022)
+      return {
+        path: dir,
+        why: `the directory is writable by other users (mode ${octal(st.mode)})`,
+      };
+  }
+  const st = await fs.lstat(file);
+  if (!st.isFile()) return { path: file, why: 'it is not a regular file' };
+  if (uid !== undefined && st.uid !== uid)
+    return { path: file, why: `it is owned by another user (uid ${st.uid})` };
+  if (st.mode & 0o077)
+    return {
+      path: file,
+      why: `its mode ${octal(st.mode)} lets other users read or change it (expected 0600)`,
+    };
+  return undefined;
+}
+
+/**
+ * A small JSON file cache under $XDG_CACHE_HOME/smart; files are 0600 (they may hold tokens) in
+ * 0700 directories. An entry that others could have written is ignored, with one warning.
+ */
 export class FileCache {
-  constructor(private readonly dir: string) {}
+  constructor(
+    private readonly dir: string,
+    private readonly warn?: (message: string) => void,
+  ) {}
 
   static keyOf(...parts: string[]): string {
     return createHash('sha256').update(parts.join('\u0000')).digest('hex').slice(0, 32);
@@ -16,8 +60,18 @@ export class FileCache {
   }
 
   async get<T>(namespace: string, key: string): Promise<T | undefined> {
+    const file = this.path(namespace, key);
     try {
-      return JSON.parse(await fs.readFile(this.path(namespace, key), 'utf8')) as T;
+      const bad = await untrustedReason(file, [this.dir, dirname(file)]);
+      if (bad) {
+        const line = `ignoring the cache ${bad.path}: ${bad.why}; a fresh one is written safely`;
+        if (!warned.has(line)) {
+          warned.add(line);
+          this.warn?.(line);
+        }
+        return undefined;
+      }
+      return JSON.parse(await fs.readFile(file, 'utf8')) as T;
     } catch {
       // A missing or corrupt cache entry is simply a miss.
       return undefined;
@@ -25,7 +79,18 @@ export class FileCache {
   }
 
   async set(namespace: string, key: string, value: unknown): Promise<void> {
-    await writeFileAtomic(this.path(namespace, key), JSON.stringify(value), { mode: 0o600 });
+    const file = this.path(namespace, key);
+    // Directories of ours are made private (0700) before a token goes in; one of another user's
+    // cannot be, and is not written to.
+    for (const dir of [this.dir, dirname(file)]) {
+      await fs.mkdir(dir, { recursive: true, mode: 0o700 });
+      const st = await fs.stat(dir);
+      const uid = typeof process.getuid === 'function' ? process.getuid() : st.uid;
+      if (st.uid !== uid) return;
+      if (st.mode & 0o077) await fs.chmod(dir, 0o700);
+    }
+    // A new file (temp + rename) replaces whatever was there, whatever its owner or mode.
+    await writeFileAtomic(file, JSON.stringify(value), { mode: 0o600 });
   }
 
   async delete(namespace: string, key: string): Promise<void> {

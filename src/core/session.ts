@@ -16,6 +16,8 @@ export interface SessionOptions {
   http: () => Promise<HttpClient>;
   now: () => number;
   log?: (message: string) => void;
+  /** Warnings for the user (an untrusted token cache). */
+  warn?: (message: string) => void;
   /** Bypass the token cache (still refreshes on 401). */
   noCache?: boolean;
 }

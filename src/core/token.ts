@@ -63,6 +63,8 @@ export interface TokenProviderOptions {
   now: () => number;
   /** Diagnostic lines (shown with --verbose). Never passed a secret. */
   log?: (message: string) => void;
+  /** Warnings for the user (an untrusted token cache). Never passed a secret. */
+  warn?: (message: string) => void;
   /** Called with each assertion just before it is sent (the demo shows it, shortened). */
   onAssertion?: (assertion: SignedAssertion) => void;
 }
@@ -237,6 +239,46 @@ export function oauthError(res: HttpResponse, c: OAuthErrorContext): SmartError 
   );
 }
 
+/** The earliest of the times given, or undefined when none is. */
+function earliest(...times: (number | undefined)[]): number | undefined {
+  const known = times.filter((t): t is number => typeof t === 'number' && Number.isFinite(t));
+  return known.length ? Math.min(...known) : undefined;
+}
+
+/**
+ * Why a cache entry does not answer this request (another token URL, client, scope or key: a
+ * hash collision or a file put there by hand), or undefined when it does.
+ */
+function cachedTokenProblem(
+  hit: CachedToken,
+  want: { tokenUrl: string; clientId: string; scope: string; kid: string },
+): string | undefined {
+  if (typeof hit !== 'object' || typeof hit.accessToken !== 'string' || !hit.accessToken)
+    return 'no access token in the entry';
+  if (hit.tokenUrl !== want.tokenUrl) return 'it was issued by another token URL';
+  if (hit.clientId !== want.clientId) return 'it was issued to another client id';
+  if (hit.requestedScope !== want.scope) return 'it was issued for other scopes';
+  if (hit.kid !== want.kid) return 'it was issued for another key';
+  return undefined;
+}
+
+/**
+ * When a cached token really expires: the recorded time, capped at the token's own `exp` (a JWT)
+ * and at issue time + expires_in.
+ */
+function cachedExpiry(hit: CachedToken): number {
+  const expiresIn = secondsOf(hit.response?.expires_in);
+  return (
+    earliest(
+      typeof hit.expiresAt === 'number' ? hit.expiresAt : 0,
+      jwtExpiry(hit.accessToken),
+      expiresIn && typeof hit.obtainedAt === 'number'
+        ? hit.obtainedAt + expiresIn * 1000
+        : undefined,
+    ) ?? 0
+  );
+}
+
 interface CachedToken {
   accessToken: string;
   tokenType: string;
@@ -261,7 +303,7 @@ export class TokenProvider {
   private readonly cache: FileCache;
 
   constructor(private readonly options: TokenProviderOptions) {
-    this.cache = new FileCache(options.settings.paths.cacheDir);
+    this.cache = new FileCache(options.settings.paths.cacheDir, options.warn);
   }
 
   signingKey(): Promise<SigningKey> {
@@ -357,11 +399,16 @@ export class TokenProvider {
     const cacheKey = this.cacheKey(tokenUrl, clientId, scope, key.kid);
     if (!request.noCache && !request.forceNew) {
       const hit = await this.cache.get<CachedToken>('tokens', cacheKey);
-      if (hit && hit.accessToken && hit.expiresAt - CACHE_MARGIN_MS > this.options.now()) {
-        this.options.log?.(
-          `using cached token (expires in ${Math.round((hit.expiresAt - this.options.now()) / 1000)}s)`,
-        );
-        return { ...hit, fromCache: true };
+      const usable = hit && cachedTokenProblem(hit, { tokenUrl, clientId, scope, kid: key.kid });
+      if (hit && usable) this.options.log?.(`cached token not used: ${usable}`);
+      if (hit && !usable) {
+        const expiresAt = cachedExpiry(hit);
+        if (expiresAt - CACHE_MARGIN_MS > this.options.now()) {
+          this.options.log?.(
+            `using cached token (expires in ${Math.round((expiresAt - this.options.now()) / 1000)}s)`,
+          );
+          return { ...hit, expiresAt, fromCache: true };
+        }
       }
     }
     const existing = this.inflight.get(cacheKey);
@@ -558,7 +605,10 @@ export class TokenProvider {
     }
     const now = this.options.now();
     const expiresIn = secondsOf(body.expires_in);
-    const expiresAt = expiresIn ? now + expiresIn * 1000 : jwtExpiry(body.access_token);
+    const expiresAt = earliest(
+      expiresIn ? now + expiresIn * 1000 : undefined,
+      jwtExpiry(body.access_token),
+    );
     const token: AccessToken = {
       accessToken: body.access_token,
       tokenType: body.token_type,
@@ -575,7 +625,7 @@ export class TokenProvider {
     this.options.log?.(
       `got a token for ${shortId(p.clientId)}${expiresAt ? `, expires in ${Math.round((expiresAt - now) / 1000)}s` : ', no expiry given (not cached)'}`,
     );
-    if (p.store && expiresAt) {
+    if (p.store && expiresAt && expiresAt - CACHE_MARGIN_MS > now) {
       const { fromCache: _ignored, ...stored } = token;
       await this.cache.set('tokens', p.cacheKey, stored);
     }

@@ -107,6 +107,22 @@ export const BEHAVIOURS: Record<string, Behaviour> = {
       'application/json',
     ),
 
+  /**
+   * A token endpoint whose access token is a JWT that has already expired (its `exp` is 30 s
+   * ago) while `expires_in` says 300 s: the token's own `exp` wins.
+   */
+  '/token-jwt-expired': (_req, res) => {
+    const part = (o: object) => Buffer.from(JSON.stringify(o)).toString('base64url');
+    const exp = Math.floor(Date.now() / 1000) - 30;
+    const jwt = `${part({ alg: 'none', typ: 'JWT' })}.${part({ sub: 'hostile-client', exp })}.sig`;
+    json(
+      res,
+      200,
+      { access_token: jwt, token_type: 'bearer', expires_in: 300 },
+      'application/json',
+    );
+  },
+
   /** A token endpoint whose JSON body never ends. */
   '/token-endless': (_req, res, _url, s) => {
     res.writeHead(200, { 'content-type': 'application/json' });
