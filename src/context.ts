@@ -43,6 +43,8 @@ export interface GlobalOptions {
   caFile?: string;
   insecure?: boolean;
   maxResponse?: string;
+  /** `smart export --trust-origin`, repeatable. */
+  trustOrigin?: string[];
 }
 
 export interface Logger {

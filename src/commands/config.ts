@@ -21,6 +21,7 @@ export const CONFIG_KEYS: readonly ProfileKey[] = [
   'server',
   'registrationUrl',
   'maxResponse',
+  'trustedOrigins',
 ];
 
 const PATH_KEYS: readonly ProfileKey[] = ['key', 'caFile'];

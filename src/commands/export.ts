@@ -195,6 +195,11 @@ export function registerExport(program: Command, ctx: Context): void {
       'continue the export saved in <dir|url>: poll again and fetch only missing files',
     )
     .option(
+      '--trust-origin <origin>',
+      'send the token to files on this origin too (requiresAccessToken: true); repeatable',
+      collect,
+    )
+    .option(
       '--wait <seconds>',
       'give up when the server has not finished the job after this long (default 3600, or --timeout when given)',
     )
@@ -281,8 +286,10 @@ See README "Exporting to object storage" for the environment variables.
         ctx.now,
       );
       const shown = sink.kind === 'directory' ? displayPath(ctx, outDir) : outDir;
+      const { listOf } = await import('../core/settings.js');
       const runOptions = {
         session,
+        trustedOrigins: listOf(settings.trustedOrigins),
         http: () => ctx.http(),
         outDir,
         sink,

@@ -23,15 +23,21 @@ export interface SessionOptions {
 }
 
 /**
- * Resolve a path relative to the FHIR base, or check that an absolute URL is on its origin. An
- * absolute URL under the server's own name (serverUrl) is first moved to the origin we reach.
+ * Resolve a path relative to the FHIR base, or check that an absolute URL is on its origin (or on
+ * one the caller trusts: export files with --trust-origin). An absolute URL under the server's
+ * own name (serverUrl) is first moved to the origin we reach.
  */
-export function resolveFhirUrl(fhirUrl: string, pathOrUrl: string, alias?: ServerAlias): string {
+export function resolveFhirUrl(
+  fhirUrl: string,
+  pathOrUrl: string,
+  alias?: ServerAlias,
+  trustedOrigins: readonly string[] = [],
+): string {
   const base = fhirUrl.replace(/\/+$/, '');
   if (/^[a-z][a-z0-9+.-]*:\/\//i.test(pathOrUrl)) {
     const target = new URL(reachable(pathOrUrl, alias));
     const origin = new URL(base).origin;
-    if (target.origin !== origin) {
+    if (target.origin !== origin && !trustedOrigins.includes(target.origin)) {
       throw new SmartError(
         'usage',
         `refusing to send the access token to ${target.origin}: it is not the FHIR server's origin (${origin})`,
@@ -63,8 +69,13 @@ export class FhirSession {
     this.tokens = new TokenProvider(options);
   }
 
-  resolve(pathOrUrl: string): string {
-    return resolveFhirUrl(this.fhirUrl, pathOrUrl, serverAlias(this.options.settings));
+  resolve(pathOrUrl: string, trustedOrigins?: readonly string[]): string {
+    return resolveFhirUrl(
+      this.fhirUrl,
+      pathOrUrl,
+      serverAlias(this.options.settings),
+      trustedOrigins,
+    );
   }
 
   /** A URL the server gave, moved from its own name (serverUrl) to the origin we reach. */
@@ -89,8 +100,16 @@ export class FhirSession {
     return this.current?.scope ?? this.current?.requestedScope;
   }
 
-  async request(pathOrUrl: string, init: HttpRequest = {}): Promise<HttpResponse> {
-    const url = this.resolve(pathOrUrl);
+  /**
+   * An authenticated request on the FHIR server's origin; `trustedOrigins` (export files with
+   * --trust-origin) are origins the token may go to besides.
+   */
+  async request(
+    pathOrUrl: string,
+    init: HttpRequest = {},
+    options: { trustedOrigins?: readonly string[] } = {},
+  ): Promise<HttpResponse> {
+    const url = this.resolve(pathOrUrl, options.trustedOrigins);
     const http = await this.options.http();
     // The caller's own Authorization header is used as given, like curl: no token is fetched
     // and a 401 is the answer, not a reason to retry.

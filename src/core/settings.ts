@@ -21,6 +21,7 @@ export const PROFILE_KEYS = [
   'server',
   'registrationUrl',
   'maxResponse',
+  'trustedOrigins',
 ] as const;
 export type ProfileKey = (typeof PROFILE_KEYS)[number];
 export type Profile = Partial<Record<ProfileKey, string>>;
@@ -45,7 +46,30 @@ export const ENV_NAMES: Record<ProfileKey, string> = {
   server: 'SMART_SERVER',
   registrationUrl: 'SMART_REGISTRATION_URL',
   maxResponse: 'SMART_MAX_RESPONSE',
+  trustedOrigins: 'SMART_TRUST_ORIGIN',
 };
+
+/**
+ * Keys held as a list: a JSON array of strings in the config file, a comma-separated string
+ * everywhere else (SMART_TRUST_ORIGIN, `smart config set`, Settings).
+ */
+export const LIST_KEYS: readonly ProfileKey[] = ['trustedOrigins'];
+
+/** The flag that sets a key, where it is not the key in kebab case. */
+const FLAG_NAMES: Partial<Record<ProfileKey, string>> = { trustedOrigins: 'trust-origin' };
+
+/** `--<flag>` for a key. */
+export function flagOf(key: ProfileKey): string {
+  return `--${FLAG_NAMES[key] ?? kebab(key)}`;
+}
+
+/** The items of a list setting (trustedOrigins): comma-separated, blanks dropped. */
+export function listOf(value: string | undefined): string[] {
+  return (value ?? '')
+    .split(',')
+    .map((v) => v.trim())
+    .filter(Boolean);
+}
 
 export const DEFAULT_SCOPE = 'system/*.read';
 export const DEFAULT_PROFILE = 'default';
@@ -150,10 +174,17 @@ export function validateConfig(raw: unknown, path: string): ConfigFile {
             `is not a known key (known: ${PROFILE_KEYS.join(', ')})`,
           );
         }
-        if (typeof v !== 'string') throw bad(`profiles.${name}.${k}`, 'must be a string');
-        const problem = checkValue(k as ProfileKey, v);
+        let value: string;
+        if (LIST_KEYS.includes(k as ProfileKey)) {
+          if (!Array.isArray(v) || v.some((x) => typeof x !== 'string'))
+            throw bad(`profiles.${name}.${k}`, 'must be an array of strings');
+          value = (v as string[]).join(',');
+        } else if (typeof v !== 'string') {
+          throw bad(`profiles.${name}.${k}`, 'must be a string');
+        } else value = v;
+        const problem = checkValue(k as ProfileKey, value);
         if (problem) throw bad(`profiles.${name}.${k}`, problem);
-        profile[k as ProfileKey] = v;
+        if (value !== '' || !LIST_KEYS.includes(k as ProfileKey)) profile[k as ProfileKey] = value;
       }
       profiles[name] = profile;
     }
@@ -198,11 +229,28 @@ export function checkValue(key: ProfileKey, value: string): string | undefined {
     return `"${value}" is not true or false`;
   if (key === 'maxResponse' && !(/^\s*\d+(\.\d+)?\s*$/.test(value) && Number(value) > 0))
     return `"${value}" is not a positive number of MiB`;
+  if (key === 'trustedOrigins') {
+    for (const item of listOf(value)) {
+      if (!/^https?:\/\/[^/?#]+\/?$/i.test(item))
+        return `"${item}" is not an origin, e.g. https://files.example.org (http(s), no path)`;
+    }
+  }
   return undefined;
 }
 
 export async function saveConfig(path: string, config: ConfigFile): Promise<void> {
-  await writeFileAtomic(path, JSON.stringify(config, null, 2) + '\n', { mode: 0o600 });
+  // List keys go to the file as arrays.
+  const profiles = Object.fromEntries(
+    Object.entries(config.profiles).map(([name, p]) => [
+      name,
+      Object.fromEntries(
+        Object.entries(p).map(([k, v]) => [k, LIST_KEYS.includes(k as ProfileKey) ? listOf(v) : v]),
+      ),
+    ]),
+  );
+  await writeFileAtomic(path, JSON.stringify({ ...config, profiles }, null, 2) + '\n', {
+    mode: 0o600,
+  });
 }
 
 /** Set (or, with undefined, remove) keys of one profile, creating the profile and file as needed. */
@@ -267,10 +315,12 @@ export async function useProfile(
 }
 
 export interface ResolveInput {
-  flags: Partial<Record<Exclude<ProfileKey, 'insecure'>, string | undefined>> & {
+  flags: Partial<Record<Exclude<ProfileKey, 'insecure' | 'trustedOrigins'>, string | undefined>> & {
     profile?: string;
     timeout?: number;
     insecure?: boolean;
+    /** --trust-origin, repeatable. */
+    trustOrigin?: string[];
   };
   env: Env;
   cwd: string;
@@ -304,15 +354,22 @@ export async function resolveSettings(input: ResolveInput): Promise<Settings> {
 
   const values: Profile = {};
   for (const key of PROFILE_KEYS) {
-    // --insecure is a switch; as a setting it is the string "true".
-    const flag = key === 'insecure' ? (flags.insecure ? 'true' : undefined) : flags[key];
+    // --insecure is a switch; as a setting it is the string "true". --trust-origin repeats.
+    const flag =
+      key === 'insecure'
+        ? flags.insecure
+          ? 'true'
+          : undefined
+        : key === 'trustedOrigins'
+          ? flags.trustOrigin?.join(',')
+          : flags[key];
     const fromEnv = env[ENV_NAMES[key]];
     let value: string | undefined;
     // An empty flag is a mistake (an unset shell variable, `--scope ''`), never a silent fallback.
     if (flag !== undefined && flag.trim() === '') {
       throw usageError(
-        `--${kebab(key)} is empty`,
-        `give a value, or leave --${kebab(key)} out to use ${ENV_NAMES[key]} or the profile's ${key}`,
+        `${flagOf(key)} is empty`,
+        `give a value, or leave ${flagOf(key)} out to use ${ENV_NAMES[key]} or the profile's ${key}`,
         { code: 'empty_value' },
       );
     }
@@ -331,7 +388,7 @@ export async function resolveSettings(input: ResolveInput): Promise<Settings> {
     if (problem) {
       const where =
         sources[key] === 'flag'
-          ? `--${kebab(key)}`
+          ? flagOf(key)
           : sources[key] === 'env'
             ? ENV_NAMES[key]
             : `profile "${profile}" key ${key}`;
@@ -357,6 +414,11 @@ export async function resolveSettings(input: ResolveInput): Promise<Settings> {
 
   if (values.baseUrl) values.baseUrl = values.baseUrl.replace(/\/+$/, '');
   if (values.serverUrl) values.serverUrl = new URL(values.serverUrl).origin;
+  if (values.trustedOrigins !== undefined) {
+    values.trustedOrigins = listOf(values.trustedOrigins)
+      .map((o) => new URL(o).origin)
+      .join(',');
+  }
   if (values.fhirUrl) values.fhirUrl = values.fhirUrl.replace(/\/+$/, '');
   else if (values.baseUrl) {
     values.fhirUrl = `${values.baseUrl}/fhir`;
@@ -411,7 +473,7 @@ export function requireSetting<K extends ProfileKey>(
   if (v) return v;
   throw usageError(
     `no ${describeKey(key)} configured (needed ${forWhat})`,
-    `pass --${kebab(key)}, set ${ENV_NAMES[key]}, or save it with \`smart config set ${key} <value>\``,
+    `pass ${flagOf(key)}, set ${ENV_NAMES[key]}, or save it with \`smart config set ${key} <value>\``,
     { code: 'missing_setting', details: { key } },
   );
 }
@@ -446,6 +508,8 @@ export function describeKey(key: ProfileKey): string {
       return 'registration URL';
     case 'maxResponse':
       return 'response size cap (MiB)';
+    case 'trustedOrigins':
+      return 'trusted origins';
   }
 }
 

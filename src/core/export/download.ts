@@ -28,6 +28,8 @@ export interface DownloadOptions {
 
   /** From the manifest: send the Bearer token (through the session) or nothing at all. */
   requiresAccessToken: boolean;
+  /** Origins besides the FHIR server's that the token may go to (--trust-origin). */
+  trustedOrigins?: readonly string[];
   session: ExportSession;
   http: () => Promise<HttpClient>;
   signal?: AbortSignal;
@@ -208,7 +210,9 @@ async function commit(
 
 async function request(o: DownloadOptions, init: HttpRequest): Promise<HttpResponse> {
   // requiresAccessToken false: pre-signed storage URLs; the token must not go there.
-  if (o.requiresAccessToken) return o.session.request(o.file.url, init);
+  if (o.requiresAccessToken) {
+    return o.session.request(o.file.url, init, { trustedOrigins: o.trustedOrigins ?? [] });
+  }
   const http = await o.http();
   return http.request(o.session.reachable?.(o.file.url) ?? o.file.url, init);
 }

@@ -70,6 +70,11 @@ export interface ExportRunOptions {
    * dir in the cache), so that the job can still be resumed or cancelled.
    */
   stateFallbackDir?: string;
+  /**
+   * Origins besides the FHIR server's that may get the token for files whose manifest says
+   * requiresAccessToken: true (--trust-origin, profile trustedOrigins).
+   */
+  trustedOrigins?: readonly string[];
 }
 
 interface Run {
@@ -372,6 +377,7 @@ async function downloadAll(run: Run, file: StateFile, manifest: Manifest): Promi
   await file.flush();
   // Leftovers of an interrupted run (partial files, unfinished uploads): they restart from zero.
   await sink.sweep(pending.map((f) => f.name));
+  if (manifest.requiresAccessToken) checkTokenOrigins(o, pending);
 
   const counts = files.filter((f) => f.kind === 'output').map((f) => f.count);
   run.emit({
@@ -413,6 +419,7 @@ async function downloadAll(run: Run, file: StateFile, manifest: Manifest): Promi
           sink,
           manifestUrl,
           requiresAccessToken: manifest.requiresAccessToken,
+          trustedOrigins: o.trustedOrigins,
           session: o.session,
           http: o.http,
           signal: o.signal,
@@ -487,6 +494,39 @@ function withResumeHint(e: unknown, outDir: string): unknown {
     details: e.details,
     hint: `${e.hint ? `${e.hint.replace(/[.;]?\s*$/, '')}; ` : ''}completed files are kept: fetch the rest with \`smart export --resume ${quoteArg(outDir)}\``,
   });
+}
+
+/**
+ * Files that need the token (requiresAccessToken: true) on an origin other than the FHIR
+ * server's: refused before any download, unless the user trusts that origin (--trust-origin).
+ * The state is saved: `--resume` with the flag continues the same job.
+ */
+function checkTokenOrigins(o: ExportRunOptions, files: FileState[]): void {
+  const fhirOrigin = new URL(o.session.resolve('metadata')).origin;
+  const trusted = new Set(o.trustedOrigins ?? []);
+  const foreign = new Set<string>();
+  for (const f of files) {
+    let origin: string;
+    try {
+      origin = new URL(o.session.reachable?.(f.url) ?? f.url).origin;
+    } catch {
+      continue; // a URL that does not parse fails at its download, with its own message
+    }
+    if (origin !== fhirOrigin && !trusted.has(origin)) foreign.add(origin);
+  }
+  if (!foreign.size) return;
+  const origins = [...foreign];
+  const flags = origins.map((x) => `--trust-origin ${x}`).join(' ');
+  const dir = quoteArg(o.displayDir ?? o.outDir);
+  throw new SmartError(
+    'runtime',
+    `the manifest's files on ${origins.join(', ')} need the access token (requiresAccessToken: true), but that is not the FHIR server's origin (${fhirOrigin}): refusing to send the token there`,
+    {
+      code: 'untrusted_origin',
+      details: { origins, fhirOrigin },
+      hint: `if ${origins.length === 1 ? 'that origin is' : 'those origins are'} the server's own file storage and may have the token, continue with \`smart export --resume ${dir} ${flags}\` (or save it: \`smart config set trustedOrigins ${origins.join(',')}\`)`,
+    },
+  );
 }
 
 async function summarize(run: Run, state: ExportState): Promise<ExportSummary> {

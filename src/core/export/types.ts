@@ -202,7 +202,12 @@ export type ExportEventName = ExportEvent['event'];
 
 /** What the export needs from an authenticated FHIR session (FhirSession fits). */
 export interface ExportSession {
-  request(pathOrUrl: string, init?: HttpRequest): Promise<HttpResponse>;
+  /** `trustedOrigins`: origins besides the FHIR server's that may get the token (--trust-origin). */
+  request(
+    pathOrUrl: string,
+    init?: HttpRequest,
+    options?: { trustedOrigins?: readonly string[] },
+  ): Promise<HttpResponse>;
   resolve(pathOrUrl: string): string;
   error(res: HttpResponse, method?: string): SmartError;
   /** A URL the server gave under its own name (serverUrl), moved to the origin we reach. */
