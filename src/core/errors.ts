@@ -123,6 +123,7 @@ export type SmartErrorCode =
   | 'store_no_credentials'
   | 'store_throttled'
   | 'store_unreachable'
+  | 'untrusted_origin'
   // the run itself
   | 'interrupted'
   | SystemErrorCode
