@@ -11,7 +11,9 @@ export const VERSION: string = (
   }
 ).version;
 
-export type OutputFormat = 'table' | 'json' | 'ndjson' | 'csv';
+import type { OutputFormat } from './output/format.js';
+
+export type { OutputFormat };
 
 export type OutStream = Writable & { isTTY?: boolean; columns?: number };
 export type InStream = Readable & { isTTY?: boolean };
@@ -76,8 +78,6 @@ export interface Context {
   interactive(): boolean;
   settings(): Promise<Settings>;
   http(): Promise<HttpClient>;
-  /** The output format: --output, --json, or table on a TTY and json when piped. */
-  outputFormat(): OutputFormat;
 }
 
 /** What one run of the CLI is given. */
@@ -113,12 +113,6 @@ export function createContext(opts: RunOptions, signal: AbortSignal): Context {
       },
     },
     interactive: () => Boolean(io.stdin.isTTY) && ctx.globals.input !== false,
-    outputFormat: () => {
-      const g = ctx.globals;
-      if (g.output) return g.output;
-      if (g.json) return 'json';
-      return io.stdout.isTTY ? 'table' : 'json';
-    },
     settings: (() => {
       let cached: ReturnType<Context['settings']> | undefined;
       return () => {

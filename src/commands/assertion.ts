@@ -1,7 +1,6 @@
 import type { Command } from 'commander';
 import type { Context } from '../context.js';
 import { usageError } from '../core/errors.js';
-import { jsonRequested } from './shared.js';
 
 function parseLifetime(value: string): number {
   if (!/^\d+$/.test(value.trim())) {
@@ -59,12 +58,16 @@ Examples:
 `,
     )
     .action(async (opts: { aud?: string; lifetime?: number; jku?: string }) => {
-      const [{ checkLifetime, signClientAssertion }, { requireSetting }, { openTokenProvider }] =
-        await Promise.all([
-          import('../core/assertion.js'),
-          import('../core/settings.js'),
-          import('./shared.js'),
-        ]);
+      const [
+        { checkLifetime, signClientAssertion },
+        { requireSetting },
+        { openTokenProvider, outputFor },
+      ] = await Promise.all([
+        import('../core/assertion.js'),
+        import('../core/settings.js'),
+        import('./shared.js'),
+      ]);
+      const output = await outputFor(ctx, 'text', 'assertion');
       // Refuse a bad lifetime before anything is read or fetched.
       const lifetime = opts.lifetime === undefined ? undefined : checkLifetime(opts.lifetime);
       const settings = await ctx.settings();
@@ -86,17 +89,10 @@ Examples:
       ctx.log.verbose(
         `signed with kid ${key.kid} (${key.alg}) for ${audience}, expires in ${signed.claims.exp - signed.claims.iat}s`,
       );
-      const { writeOut, jsonText } = await import('../output/index.js');
-      if (jsonRequested(ctx)) {
-        await writeOut(
-          ctx.io.stdout,
-          jsonText(
-            { assertion: signed.jwt, header: signed.header, claims: signed.claims },
-            ctx.globals.output !== 'ndjson',
-          ),
-        );
-        return;
-      }
-      await writeOut(ctx.io.stdout, signed.jwt + '\n');
+      await output.show({
+        kind: 'text',
+        text: signed.jwt,
+        json: { assertion: signed.jwt, header: signed.header, claims: signed.claims },
+      });
     });
 }

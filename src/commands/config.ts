@@ -3,6 +3,7 @@ import { isAbsolute, resolve } from 'node:path';
 import type { Context } from '../context.js';
 import { SmartError, usageError } from '../core/errors.js';
 import type { ProfileKey, Settings, Source } from '../core/settings.js';
+import type { RecordsResult } from '../output/results.js';
 
 // Kept here (not imported from settings.ts) so that `--help` does not load the settings module;
 // test/unit/core/settings.test.ts checks that it matches PROFILE_KEYS.
@@ -147,6 +148,8 @@ Examples:
 `,
     )
     .action(async (rawKey: string) => {
+      const { outputFor } = await import('./shared.js');
+      const output = await outputFor(ctx, 'text', 'config get');
       const settings = await ctx.settings();
       const key = rawKey === 'profile' ? 'profile' : await checkConfigKey(rawKey);
       const value = key === 'profile' ? settings.profile : settings[key];
@@ -156,13 +159,11 @@ Examples:
           hint: `set it with \`smart config set ${key} <value>\``,
         });
       }
-      const { writeOut, jsonText } = await import('../output/index.js');
-      if (ctx.globals.output === 'json' || ctx.globals.json) {
-        const source = settings.sources[key];
-        await writeOut(ctx.io.stdout, jsonText({ key, value, source }, true));
-      } else {
-        await writeOut(ctx.io.stdout, `${value}\n`);
-      }
+      await output.show({
+        kind: 'text',
+        text: String(value),
+        json: { key, value, source: settings.sources[key] },
+      });
     });
 
   config
@@ -182,37 +183,31 @@ Examples:
 `,
     )
     .action(async (opts: { all?: boolean }) => {
-      if (opts.all) return listAll(ctx);
+      const { outputFor } = await import('./shared.js');
+      const output = await outputFor(ctx, 'records', 'config list');
+      if (opts.all) return listAll(ctx, output.show);
       const settings = await ctx.settings();
       const rows = rowsOf(settings);
-      const out = await import('../output/index.js');
-      if (ctx.outputFormat() === 'json') {
-        const values: Record<string, { value: string; source: string }> = {};
-        for (const r of rows)
-          if (r.source !== '-') values[r.key] = { value: r.value, source: r.source };
-        await out.writeOut(
-          ctx.io.stdout,
-          out.jsonText(
-            {
-              profile: settings.profile,
-              profileExists: settings.profileExists,
-              configFile: settings.paths.configFile,
-              settings: values,
-              adminSecret: settings.adminSecret ? 'set (from the environment)' : 'not set',
-            },
-            true,
-          ),
-        );
-        return;
-      }
-      ctx.log.info(
-        `profile "${settings.profile}"${settings.profileExists ? '' : ' (not in the config file)'}, ${settings.paths.configFile}`,
-      );
-      await out.printRecords(ctx, rows, [
-        { header: 'key', get: (r) => r.key },
-        { header: 'value', get: (r) => r.value },
-        { header: 'source', get: (r) => r.source },
-      ]);
+      const values: Record<string, { value: string; source: string }> = {};
+      for (const r of rows)
+        if (r.source !== '-') values[r.key] = { value: r.value, source: r.source };
+      await output.show({
+        kind: 'records',
+        rows,
+        columns: [
+          { header: 'key', get: (r: (typeof rows)[number]) => r.key },
+          { header: 'value', get: (r: (typeof rows)[number]) => r.value },
+          { header: 'source', get: (r: (typeof rows)[number]) => r.source },
+        ],
+        document: {
+          profile: settings.profile,
+          profileExists: settings.profileExists,
+          configFile: settings.paths.configFile,
+          settings: values,
+          adminSecret: settings.adminSecret ? 'set (from the environment)' : 'not set',
+        },
+        note: `profile "${settings.profile}"${settings.profileExists ? '' : ' (not in the config file)'}, ${settings.paths.configFile}`,
+      });
     });
 
   config
@@ -290,10 +285,12 @@ Examples:
 `,
     )
     .action(async (opts: { names?: boolean }) => {
-      const [{ resolvePaths, loadConfig, selectProfile }, out] = await Promise.all([
+      const [{ resolvePaths, loadConfig, selectProfile }, out, { outputFor }] = await Promise.all([
         import('../core/settings.js'),
         import('../output/index.js'),
+        import('./shared.js'),
       ]);
+      const output = await outputFor(ctx, 'records', 'config profiles');
       const { configFile } = resolvePaths(ctx.env);
       const file = await loadConfig(configFile);
       const names = Object.keys(file.profiles);
@@ -308,23 +305,20 @@ Examples:
         baseUrl: file.profiles[name]!.baseUrl ?? file.profiles[name]!.fhirUrl,
         clientId: file.profiles[name]!.clientId,
       }));
-      if (ctx.outputFormat() === 'json') {
-        await out.writeOut(ctx.io.stdout, out.jsonText(rows, true));
-        return;
-      }
-      if (rows.length === 0) {
-        ctx.log.info(`no profiles yet in ${configFile}; create one with \`smart init\``);
-        return;
-      }
-      await out.printRecords(ctx, rows, [
-        { header: 'current', get: (r) => (r.current ? '*' : '') },
-        { header: 'profile', get: (r) => r.name },
-        { header: 'base URL', get: (r) => r.baseUrl ?? '' },
-        { header: 'client id', get: (r) => r.clientId ?? '' },
-      ]);
-      if (!names.includes(current)) {
-        ctx.log.info(`the current profile "${current}" is not in ${configFile}`);
-      }
+      await output.show({
+        kind: 'records',
+        rows,
+        columns: [
+          { header: 'current', get: (r: (typeof rows)[number]) => (r.current ? '*' : '') },
+          { header: 'profile', get: (r: (typeof rows)[number]) => r.name },
+          { header: 'base URL', get: (r: (typeof rows)[number]) => r.baseUrl ?? '' },
+          { header: 'client id', get: (r: (typeof rows)[number]) => r.clientId ?? '' },
+        ],
+        empty: `no profiles yet in ${configFile}; create one with \`smart init\``,
+        after: names.includes(current)
+          ? undefined
+          : `the current profile "${current}" is not in ${configFile}`,
+      });
     });
 
   config
@@ -403,27 +397,15 @@ Examples:
 }
 
 /** `config list --all`: what each profile holds in the file, flags and environment aside. */
-async function listAll(ctx: Context): Promise<void> {
-  const [{ resolvePaths, loadConfig, selectProfile }, out] = await Promise.all([
-    import('../core/settings.js'),
-    import('../output/index.js'),
-  ]);
+async function listAll(
+  ctx: Context,
+  show: (result: RecordsResult) => Promise<void>,
+): Promise<void> {
+  const { resolvePaths, loadConfig, selectProfile } = await import('../core/settings.js');
   const { configFile } = resolvePaths(ctx.env);
   const file = await loadConfig(configFile);
   const current = selectProfile(undefined, ctx.env, file).name;
-  if (ctx.outputFormat() === 'json') {
-    await out.writeOut(
-      ctx.io.stdout,
-      out.jsonText({ configFile, currentProfile: current, profiles: file.profiles }, true),
-    );
-    return;
-  }
   const names = Object.keys(file.profiles);
-  if (names.length === 0) {
-    ctx.log.info(`no profiles yet in ${configFile}; create one with \`smart init\``);
-    return;
-  }
-  ctx.log.info(`${names.length} profile${names.length === 1 ? '' : 's'} in ${configFile}`);
   const rows = names.flatMap((name) => {
     const profile = file.profiles[name]!;
     const label = name === current ? `${name} *` : name;
@@ -432,9 +414,16 @@ async function listAll(ctx: Context): Promise<void> {
       ? entries.map(([key, value]) => ({ profile: label, key, value }))
       : [{ profile: label, key: '', value: '(empty)' }];
   });
-  await out.printRecords(ctx, rows, [
-    { header: 'profile', get: (r) => r.profile },
-    { header: 'key', get: (r) => r.key },
-    { header: 'value', get: (r) => r.value },
-  ]);
+  await show({
+    kind: 'records',
+    rows,
+    columns: [
+      { header: 'profile', get: (r: (typeof rows)[number]) => r.profile },
+      { header: 'key', get: (r: (typeof rows)[number]) => r.key },
+      { header: 'value', get: (r: (typeof rows)[number]) => r.value },
+    ],
+    document: { configFile, currentProfile: current, profiles: file.profiles },
+    empty: `no profiles yet in ${configFile}; create one with \`smart init\``,
+    note: `${names.length} profile${names.length === 1 ? '' : 's'} in ${configFile}`,
+  });
 }

@@ -16,13 +16,6 @@ async function readStdin(ctx: Context): Promise<string> {
   return Buffer.concat(chunks).toString('utf8').trim();
 }
 
-function pretty(value: unknown): string {
-  return JSON.stringify(value, null, 2)
-    .split('\n')
-    .map((l) => `  ${l}`)
-    .join('\n');
-}
-
 export function registerDecode(program: Command, ctx: Context): void {
   program
     .command('decode <jwt>')
@@ -60,6 +53,8 @@ Examples:
         input: string,
         opts: { jwks?: string; assertion?: boolean; aud?: string; strict?: boolean },
       ) => {
+        const { outputFor } = await import('./shared.js');
+        const output = await outputFor(ctx, 'decode', 'decode');
         const token = input === '-' ? await readStdin(ctx) : input;
         if (!token) throw usageError('no token given', 'pass a JWT, or - to read it from stdin');
         const jwt = await import('../core/jwt.js');
@@ -77,42 +72,7 @@ Examples:
           verification = await jwt.verifyJwtSignature(token, set, source);
         }
 
-        const out = await import('../output/index.js');
-        const format = ctx.outputFormat();
-        if (format === 'table') {
-          const lines: string[] = [];
-          lines.push('header:', pretty(decoded.header), 'claims:', pretty(decoded.claims));
-          if (times.length) {
-            lines.push('times:');
-            for (const t of times) lines.push(`  ${t.claim}  ${t.iso}  ${t.relative}`);
-          }
-          if (isAssertion) {
-            const ok = ctx.io.stdout.isTTY ? '✓' : 'ok';
-            const bad = ctx.io.stdout.isTTY ? '✗' : 'violated';
-            lines.push('SMART client assertion rules:');
-            for (const c of checks) lines.push(`  ${c.ok ? ok : bad}  ${c.rule}: ${c.detail}`);
-          }
-          if (verification) {
-            lines.push(
-              verification.verified
-                ? `signature: verified with kid ${verification.kid ?? '(none)'} from ${verification.source}`
-                : `signature: NOT verified: ${verification.reason}`,
-            );
-          }
-          // Claims are whatever the token's issuer wrote: control characters shown escaped.
-          const { escapeControls } = await import('../output/escape.js');
-          await out.writeOut(ctx.io.stdout, escapeControls(lines.join('\n')) + '\n');
-        } else {
-          const body: Record<string, unknown> = {
-            header: decoded.header,
-            claims: decoded.claims,
-            times,
-            assertion: isAssertion,
-            checks,
-          };
-          if (verification) body.verified = verification;
-          await out.writeOut(ctx.io.stdout, out.jsonText(body, format !== 'ndjson'));
-        }
+        await output.show({ kind: 'decode', decoded, times, isAssertion, checks, verification });
 
         const violated = checks.filter((c) => !c.ok);
         for (const c of violated) ctx.log.warn(`SMART assertion rule "${c.rule}": ${c.detail}`);

@@ -43,6 +43,8 @@ response (secrets shortened). Exit 0 only if every step succeeded; a failure nam
     )
     .action(async (flags: DemoFlags & { demoClient: string }) => {
       const port = parsePort(flags.port);
+      const { outputFor } = await import('./shared.js');
+      const output = await outputFor(ctx, 'demo', 'demo');
       const [
         { runDemo },
         { styleFor },
@@ -105,9 +107,8 @@ response (secrets shortened). Exit 0 only if every step succeeded; a failure nam
 
       try {
         err.write('\n');
-        const [{ defaultColumns }, stream, { terminalWidth }] = await Promise.all([
+        const [{ defaultColumns }, { terminalWidth }] = await Promise.all([
           import('../output/resources.js'),
-          import('../output/stream.js'),
           import('../output/format.js'),
         ]);
         const bundle = run.bundle;
@@ -117,16 +118,19 @@ response (secrets shortened). Exit 0 only if every step succeeded; a failure nam
             yield bundle;
           },
         };
-        await stream.renderSearch(ctx.io.stdout, pages, {
-          // A walkthrough for a person: the table, even in a pipe or a CI log, unless -o asks.
-          format: ctx.globals.output ?? (ctx.globals.json ? 'json' : 'table'),
-          columns: defaultColumns('Observation'),
-          pretty: Boolean(ctx.io.stdout.isTTY),
-          terminal: Boolean(ctx.io.stdout.isTTY),
-          // The demo's table reads best a little wider than a terminal's default, even in a pipe.
-          width: terminalWidth(ctx.io.stdout, ctx.env, 120),
-          info: () => undefined,
-          warn: (line) => ctx.log.warn(line),
+        // A walkthrough for a person: the table, even in a pipe or a CI log, unless -o asks.
+        await output.show({
+          kind: 'demo',
+          pages,
+          options: {
+            columns: defaultColumns('Observation'),
+            pretty: Boolean(ctx.io.stdout.isTTY),
+            terminal: Boolean(ctx.io.stdout.isTTY),
+            // The demo's table reads best a little wider than a terminal's default, even in a pipe.
+            width: terminalWidth(ctx.io.stdout, ctx.env, 120),
+            info: () => undefined,
+            warn: (line) => ctx.log.warn(line),
+          },
         });
         err.write(
           `\n${style.green('✓')} the whole SMART Backend Services flow works (${((ctx.now() - started) / 1000).toFixed(1)}s)\n`,

@@ -30,6 +30,8 @@ Examples:
 `,
     )
     .action(async (arg: string | undefined) => {
+      const { outputFor } = await import('./shared.js');
+      const output = await outputFor(ctx, 'discover', 'discover');
       const [
         { discoverSmartConfiguration, saveDiscovery, backendServicesChecks },
         { requireSetting },
@@ -96,11 +98,10 @@ Examples:
           }
         : undefined;
 
-      const out = await import('../output/index.js');
-      const format = ctx.outputFormat();
-      if (format === 'table') {
-        const c = result.config;
-        const fields: Array<[string, unknown]> = [
+      const c = result.config;
+      await output.show({
+        kind: 'discover',
+        fields: [
           ['source', result.source],
           ['token endpoint', tokenAt],
           ...(alias
@@ -127,35 +128,17 @@ Examples:
               ? `${metadata.fhirVersion}${metadata.software ? ` (${metadata.software})` : ''}`
               : '(no CapabilityStatement)',
           ],
-        ];
-        const width = Math.max(...fields.map(([k]) => k.length));
-        const tty = Boolean(ctx.io.stdout.isTTY);
-        const lines = fields.map(([k, v]) => `${k.padEnd(width)}  ${String(v)}`);
-        lines.push('');
-        const marks = { ok: '✓', assumed: '~', missing: '✗' } as const;
-        for (const check of checks) {
-          const mark = tty ? marks[check.status] : check.status;
-          lines.push(`${mark.padEnd(tty ? 1 : 7)}  ${check.requirement}: ${check.detail}`);
-        }
-        // The fields are the server's words: their control characters are shown escaped.
-        const { escapeControls } = await import('../output/escape.js');
-        await out.writeOut(ctx.io.stdout, escapeControls(lines.join('\n')) + '\n');
-      } else {
-        await out.writeOut(
-          ctx.io.stdout,
-          out.jsonText(
-            {
-              source: result.source,
-              tried: result.tried,
-              config: result.config,
-              ...(alias ? { serverUrl: alias.own, tokenUrl: tokenAt } : {}),
-              metadata,
-              checks,
-            },
-            format !== 'ndjson',
-          ),
-        );
-      }
+        ],
+        checks,
+        document: {
+          source: result.source,
+          tried: result.tried,
+          config: result.config,
+          ...(alias ? { serverUrl: alias.own, tokenUrl: tokenAt } : {}),
+          metadata,
+          checks,
+        },
+      });
       ctx.log.verbose(`saved the token endpoint of ${fhirUrl} in the discovery cache`);
       for (const c of checks) if (c.warning) ctx.log.warn(c.warning);
 

@@ -4,7 +4,7 @@ import type { Context } from '../context.js';
 import { SmartError, isSmartError, usageError } from '../core/errors.js';
 import { checkOutputFormat } from '../core/export/naming.js';
 import type { ExportParams, ExportSummary } from '../core/export/types.js';
-import { openSession } from './shared.js';
+import { openSession, outputFor } from './shared.js';
 
 interface ExportOptions {
   group?: string;
@@ -127,43 +127,6 @@ function kickoffParams(opts: ExportOptions, isFhirInstant: (s: string) => boolea
   return params;
 }
 
-async function printSummary(ctx: Context, summary: ExportSummary): Promise<void> {
-  const format = ctx.outputFormat();
-  if (format === 'ndjson') return; // the `complete` event already carries it
-  const { printObject, printRecords } = await import('../output/index.js');
-  if (format === 'json') return printObject(ctx, summary as unknown as Record<string, unknown>);
-  if (format === 'csv') {
-    return printRecords(ctx, summary.files, [
-      { header: 'kind', get: (f) => f.kind },
-      { header: 'type', get: (f) => f.type },
-      { header: 'file', get: (f) => f.file },
-      { header: 'resources', get: (f) => f.resources },
-      { header: 'bytes', get: (f) => f.bytes },
-    ]);
-  }
-  // A person at a terminal: one row per type; the totals are already on stderr.
-  const { formatBytes, formatCount } = await import('../output/export-progress.js');
-  const rows = new Map<string, { type: string; files: number; resources: number; bytes: number }>();
-  for (const f of summary.files) {
-    const key = f.kind === 'output' ? f.type : `${f.type} (${f.kind})`;
-    const row = rows.get(key) ?? { type: key, files: 0, resources: 0, bytes: 0 };
-    row.files++;
-    row.resources += f.resources;
-    row.bytes += f.bytes;
-    rows.set(key, row);
-  }
-  await printRecords(
-    ctx,
-    [...rows.values()],
-    [
-      { header: 'type', get: (r) => r.type },
-      { header: 'files', get: (r) => r.files },
-      { header: 'resources', get: (r) => formatCount(r.resources) },
-      { header: 'size', get: (r) => formatBytes(r.bytes) },
-    ],
-  );
-}
-
 export function registerExport(program: Command, ctx: Context): void {
   const exportCmd = program
     .command('export')
@@ -229,9 +192,10 @@ See README "Exporting to object storage" for the environment variables.
 `,
     )
     .action(async (opts: ExportOptions) => {
-      const [core, { isFhirInstant }] = await Promise.all([
+      const [core, { isFhirInstant }, output] = await Promise.all([
         import('../core/export/index.js'),
         import('../core/export/kickoff.js'),
+        outputFor(ctx, 'exportSummary', 'export'),
       ]);
       const parallel =
         opts.parallel !== undefined
@@ -279,9 +243,16 @@ See README "Exporting to object storage" for the environment variables.
       if (opts.wait === undefined && settings.sources.timeout === 'flag')
         waitMs = settings.timeoutMs;
       const session = await openSession(ctx);
-      const { createExportReporter } = await import('../output/export-progress.js');
+      const [{ createExportReporter }, { renderersOf }] = await Promise.all([
+        import('../output/export-progress.js'),
+        import('../output/render.js'),
+      ]);
       const reporter = createExportReporter(
-        ctx.outputFormat() === 'ndjson' ? 'ndjson' : ctx.io.stderr.isTTY ? 'tty' : 'plain',
+        (await renderersOf(output.format)).progressOnStdout
+          ? 'ndjson'
+          : ctx.io.stderr.isTTY
+            ? 'tty'
+            : 'plain',
         ctx.io,
         ctx.now,
       );
@@ -331,7 +302,7 @@ See README "Exporting to object storage" for the environment variables.
         await sink.close();
       }
       reporter.finish();
-      await printSummary(ctx, summary);
+      await output.show({ kind: 'exportSummary', summary });
       if (summary.mismatches.length) {
         const list = summary.mismatches
           .map((m) => `${m.file} (${m.actual} of ${m.expected})`)
@@ -374,6 +345,7 @@ The server stops the job, or frees the files of a finished one. Files already do
 `,
     )
     .action(async (dir: string) => {
+      const output = await outputFor(ctx, 'exportCancel', 'export cancel');
       const { cancelExport, isSinkUrl, openSink } = await import('../core/export/index.js');
       const outDir = destination(ctx, dir, isSinkUrl);
       const sink = await openSink(outDir, ctx.env);
@@ -381,15 +353,11 @@ The server stops the job, or frees the files of a finished one. Files already do
       const result = await cancelExport({ session, outDir, sink, signal: ctx.signal }).finally(() =>
         sink.close(),
       );
-      const format = ctx.outputFormat();
-      if (format === 'json' || format === 'ndjson') {
-        const { printObject } = await import('../output/index.js');
-        await printObject(ctx, { status: 'cancelled', statusUrl: result.statusUrl, outDir });
-        return;
-      }
-      ctx.io.stdout.write('cancelled\n');
-      ctx.log.info(
-        `the server accepted the cancellation of ${result.statusUrl} (${result.status})`,
-      );
+      await output.show({
+        kind: 'exportCancel',
+        statusUrl: result.statusUrl,
+        status: result.status,
+        outDir,
+      });
     });
 }

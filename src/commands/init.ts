@@ -118,7 +118,12 @@ Examples:
         ctx.log.info('next: `smart keygen` creates a key and saves it in this profile');
       else if (!profile.clientId) ctx.log.info('next: `smart config set clientId <id>`');
 
-      const { printObject } = await import('../output/index.js');
-      await printObject(ctx, { profile: name, configFile: paths.configFile, ...profile });
+      const { outputFor } = await import('./shared.js');
+      await (
+        await outputFor(ctx, 'object', 'init')
+      ).show({
+        kind: 'object',
+        value: { profile: name, configFile: paths.configFile, ...profile },
+      });
     });
 }

@@ -66,6 +66,8 @@ Examples:
 `,
     )
     .action(async (file: string | undefined) => {
+      const { outputFor } = await import('./shared.js');
+      const output = await outputFor(ctx, 'records', 'jwks show');
       const path = await jwksPath(ctx, file);
       const [{ readJwksFile, privateMembers }, { summarizeJwk, stripPrivate }] = await Promise.all([
         import('../core/keys.js'),
@@ -78,13 +80,12 @@ Examples:
           `${path} holds private key material (${leaks.join('; ')}); it is not shown, and the file must not be published`,
         );
       }
-      const out = await import('../output/index.js');
-      const format = ctx.outputFormat();
-      if (format === 'json') {
-        await out.writeOut(ctx.io.stdout, out.jsonText(stripPrivate(set), true));
-        return;
-      }
-      await out.printRecords(ctx, set.keys.map(summarizeJwk), SUMMARY_COLUMNS);
+      await output.show({
+        kind: 'records',
+        rows: set.keys.map(summarizeJwk),
+        columns: SUMMARY_COLUMNS,
+        document: stripPrivate(set),
+      });
     });
 
   jwks
@@ -124,21 +125,18 @@ Examples:
           `added kid ${added.kid} (${added.alg}, from ${added.format}) to ${path}; it holds ${added.count} key${added.count === 1 ? '' : 's'}`,
         );
         if (added.replaced.length) ctx.log.warn(`replaced JWKS entry ${added.replaced.join(', ')}`);
-        const { printObject } = await import('../output/index.js');
-        await printObject(
-          ctx,
-          {
-            kid: added.kid,
-            alg: added.alg,
-            jwks: path,
-            publicJwk: added.publicJwk,
-          },
-          [
+        const { outputFor } = await import('./shared.js');
+        await (
+          await outputFor(ctx, 'object', 'jwks add')
+        ).show({
+          kind: 'object',
+          value: { kid: added.kid, alg: added.alg, jwks: path, publicJwk: added.publicJwk },
+          fields: [
             ['kid', added.kid],
             ['alg', added.alg],
             ['jwks', path],
           ],
-        );
+        });
       },
     );
 
@@ -159,8 +157,10 @@ Examples:
       const { removeKidFromJwksFile } = await import('../core/jwks.js');
       const result = await removeKidFromJwksFile(path, kid);
       ctx.log.info(`removed kid ${kid} from ${path}; ${result.remaining} key(s) remain`);
-      const { printObject } = await import('../output/index.js');
-      await printObject(ctx, { removed: kid, jwks: path, remaining: result.remaining });
+      const { outputFor } = await import('./shared.js');
+      await (
+        await outputFor(ctx, 'object', 'jwks remove')
+      ).show({ kind: 'object', value: { removed: kid, jwks: path, remaining: result.remaining } });
     });
 
   jwks
@@ -183,6 +183,8 @@ Examples:
     )
     .action(
       async (file: string | undefined, opts: { port: string; host: string; maxAge: string }) => {
+        const { outputFor } = await import('./shared.js');
+        const output = await outputFor(ctx, 'serving', 'jwks serve');
         const port = parsePort(opts.port);
         const maxAge = parseMaxAge(opts.maxAge);
         const path = await jwksPath(ctx, file);
@@ -205,11 +207,7 @@ Examples:
               : ctx.log.info(`reloaded ${e.file}: ${e.keys} key(s)`),
         });
         ctx.log.info(`serving ${path} at ${server.url} (also /jwks.json); Ctrl-C to stop`);
-        const format = ctx.outputFormat();
-        if (format === 'json' || format === 'ndjson') {
-          const { writeOut } = await import('../output/index.js');
-          await writeOut(ctx.io.stdout, JSON.stringify({ url: server.url }) + '\n');
-        }
+        await output.show({ kind: 'serving', value: { url: server.url } });
         await new Promise<void>((done) => {
           if (ctx.signal.aborted) done();
           else ctx.signal.addEventListener('abort', () => done(), { once: true });

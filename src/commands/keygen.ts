@@ -66,10 +66,12 @@ The new public key is added to <dir>/jwks.json beside the existing ones (rotatio
           `saved key and alg in profile "${settings.profile}" (${settings.paths.configFile})`,
         );
       }
-      const { printObject } = await import('../output/index.js');
-      await printObject(
-        ctx,
-        {
+      const { outputFor } = await import('./shared.js');
+      await (
+        await outputFor(ctx, 'object', 'keygen')
+      ).show({
+        kind: 'object',
+        value: {
           kid: created.kid,
           alg: created.alg,
           ...(created.bits ? { bits: created.bits } : {}),
@@ -77,13 +79,13 @@ The new public key is added to <dir>/jwks.json beside the existing ones (rotatio
           jwks: created.jwks,
           publicJwk: created.publicJwk,
         },
-        [
+        fields: [
           ['kid', created.kid],
           ['alg', created.alg],
           ['bits', created.bits],
           ['private key', created.privateKey],
           ['jwks', created.jwks],
         ],
-      );
+      });
     });
 }

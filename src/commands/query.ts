@@ -2,7 +2,7 @@ import type { Command } from 'commander';
 import type { Context } from '../context.js';
 import { usageError } from '../core/errors.js';
 import type { Resource } from '../core/fhir.js';
-import { openSession } from './shared.js';
+import { openSession, outputFor } from './shared.js';
 
 interface QueryOptions {
   all?: boolean;
@@ -76,7 +76,8 @@ resources and rate on stderr (one line that updates).
       const count = parseCountFlag('--count', opts.count, 0);
       const { parseQueryTarget, readResource, streamSearch } = await import('../core/fhir.js');
       const query = parseQueryTarget(target, params);
-      const format = ctx.outputFormat();
+      const output = await outputFor(ctx, query.id !== undefined ? 'resource' : 'search', 'query');
+      const format = output.format;
       const { defaultColumns } = await import('../output/resources.js');
       let columns = defaultColumns(query.type);
       if (opts.columns !== undefined) {
@@ -92,12 +93,8 @@ resources and rate on stderr (one line that updates).
         where = await compileWhere(opts.where, query.type);
       }
       const session = await openSession(ctx);
-      const [stream, { terminalWidth }] = await Promise.all([
-        import('../output/stream.js'),
-        import('../output/format.js'),
-      ]);
+      const { terminalWidth } = await import('../output/format.js');
       const render = {
-        format,
         columns,
         pretty: Boolean(ctx.io.stdout.isTTY),
         terminal: Boolean(ctx.io.stdout.isTTY),
@@ -119,7 +116,7 @@ resources and rate on stderr (one line that updates).
           return;
         }
         // The server's text goes out as sent: JSON.parse would turn a decimal 1.50 into 1.5.
-        await stream.renderResource(ctx.io.stdout, resource, render, text);
+        await output.show({ kind: 'resource', resource, text, options: render });
         return;
       }
       // --where rewrites the Bundle: -o json is one searchset Bundle of what it keeps.
@@ -139,23 +136,28 @@ resources and rate on stderr (one line that updates).
       // --verbose and --debug lines would break into the line: no progress with them.
       const quiet = ctx.globals.verbose || ctx.globals.debug;
       if (!paging || !ctx.io.stderr.isTTY || quiet) {
-        await stream.renderSearch(ctx.io.stdout, pages, { ...render, combine });
+        await output.show({ kind: 'search', pages, options: { ...render, combine } });
         return;
       }
       // Paging on a terminal: one line on stderr that says how far it got.
       const { pagingProgress } = await import('../output/query-progress.js');
       const progress = pagingProgress(pages, ctx.io, ctx.now);
       try {
-        await stream.renderSearch(progress.stdout, progress.pages, {
-          ...render,
-          combine,
-          info: (line) => {
-            progress.finish();
-            render.info(line);
-          },
-          warn: (line) => {
-            progress.clear();
-            render.warn(line);
+        await output.show({
+          kind: 'search',
+          stdout: progress.stdout,
+          pages: progress.pages,
+          options: {
+            ...render,
+            combine,
+            info: (line) => {
+              progress.finish();
+              render.info(line);
+            },
+            warn: (line) => {
+              progress.clear();
+              render.warn(line);
+            },
           },
         });
       } finally {

@@ -6,7 +6,7 @@ import type { AdminCredentials } from '../core/aidbox.js';
 import { isLoopbackUrl, loopbackWarning } from '../core/aidbox.js';
 import type { Jwks } from '../core/keys.js';
 import { shortId } from '../core/redact.js';
-import { adminSecret, printOutcomes } from './shared.js';
+import { adminSecret, outputFor } from './shared.js';
 
 interface RegisterOptions {
   server?: string;
@@ -218,7 +218,13 @@ Examples:
         ctx.log.verbose(`${r.what}/${shortId(r.id)}: ${r.result} (HTTP ${r.status})`);
 
       if (kind === 'aidbox') {
-        await printOutcomes(ctx, result.rows, 'registered');
+        await (
+          await outputFor(ctx, 'registration', 'register-client')
+        ).show({
+          kind: 'registration',
+          rows: result.rows,
+          verb: 'registered',
+        });
       } else {
         if (kind === 'rfc7591') {
           ctx.log.info(
@@ -227,11 +233,12 @@ Examples:
               : 'the server gave no registration_client_uri/registration_access_token: the registration cannot be deleted from here',
           );
         }
-        const { printObject } = await import('../output/index.js');
         const row = result.rows[0]!;
-        await printObject(
-          ctx,
-          {
+        await (
+          await outputFor(ctx, 'object', 'register-client')
+        ).show({
+          kind: 'object',
+          value: {
             server: kind,
             clientId: result.clientId,
             registrationUrl: row.url,
@@ -239,8 +246,8 @@ Examples:
             managementSaved: Boolean(managementFile),
             ...(row.resource ? { response: row.resource } : {}),
           },
-          [['client id', result.clientId]],
-        );
+          fields: [['client id', result.clientId]],
+        });
       }
 
       if (opts.save) {

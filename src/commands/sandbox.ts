@@ -145,6 +145,8 @@ export function registerSandbox(program: Command, ctx: Context): void {
       `${FAULT_HELP}${QUIRKS_HELP}\nExamples:\n  $ smart sandbox\n  $ smart sandbox --port 0 --generate 1000\n`,
     )
     .action(async (flags: SandboxFlags) => {
+      const { outputFor } = await import('./shared.js');
+      const output = await outputFor(ctx, 'serving', 'sandbox');
       const { startSandbox, parseFaultSpec, parseQuirks, KNOWN_ALGS } =
         await import('../sandbox/index.js');
       let algs: string[] | undefined;
@@ -276,11 +278,10 @@ export function registerSandbox(program: Command, ctx: Context): void {
           '',
         ].join('\n'),
       );
-      if (ctx.outputFormat() === 'json') {
-        ctx.io.stdout.write(
-          JSON.stringify({ url, tokenUrl, fhirUrl, adminClientId, adminSecret }) + '\n',
-        );
-      }
+      await output.show({
+        kind: 'serving',
+        value: { url, tokenUrl, fhirUrl, adminClientId, adminSecret },
+      });
       if (!ctx.signal.aborted) {
         await new Promise<void>((r) =>
           ctx.signal.addEventListener('abort', () => r(), { once: true }),

@@ -1,6 +1,6 @@
 import type { Context } from '../context.js';
 import { usageError } from '../core/errors.js';
-import type { RegistrationRow } from '../core/registration/types.js';
+import type { Result, ResultKind, Results } from '../output/results.js';
 
 /** The authenticated FHIR session for this run, built from the resolved settings. */
 export async function openSession(ctx: Context, options: { noCache?: boolean } = {}) {
@@ -33,10 +33,17 @@ export async function openTokenProvider(ctx: Context) {
   });
 }
 
-/** True only when the user asked for JSON (-o json / --json); piping alone does not count. */
-export function jsonRequested(ctx: Context): boolean {
-  const o = ctx.globals.output;
-  return o === 'json' || o === 'ndjson' || (o === undefined && Boolean(ctx.globals.json));
+/**
+ * The output of this run for one kind of result: the format is decided here, once, before any
+ * work (a format the result cannot be shown in is exit 2), and `show` renders the result in it.
+ */
+export async function outputFor<K extends ResultKind>(ctx: Context, kind: K, command: string) {
+  const { decideFormat, render } = await import('../output/render.js');
+  const format = await decideFormat(kind, command, ctx.globals, Boolean(ctx.io.stdout.isTTY));
+  return {
+    format,
+    show: (result: Results[K] & { kind: K }) => render(result as Result, format, ctx),
+  };
 }
 
 /** A yes/no question on the terminal (stderr); the caller checks ctx.interactive() first. */
@@ -76,34 +83,4 @@ export async function adminSecret(
   ]);
   if (!answer.secret) throw usageError('no admin secret given');
   return answer.secret;
-}
-
-export async function printOutcomes(
-  ctx: Context,
-  outcomes: RegistrationRow[],
-  verb: string,
-): Promise<void> {
-  const out = await import('../output/index.js');
-  if (ctx.outputFormat() === 'table') {
-    await out.printRecords(ctx, outcomes, [
-      { header: 'resource', get: (o) => o.what },
-      { header: 'id', get: (o) => o.id },
-      { header: 'result', get: (o) => (o.result === 'absent' ? 'already gone' : o.result) },
-    ]);
-    return;
-  }
-  // {client: {...}, accessPolicy: {...}}: each with the result and what the server stored.
-  const body: Record<string, unknown> = {};
-  for (const o of outcomes) {
-    body[o.what === 'Client' ? 'client' : o.what === 'AccessPolicy' ? 'accessPolicy' : o.what] = {
-      resourceType: o.what,
-      id: o.id,
-      url: o.url,
-      result: o.result,
-      status: o.status,
-      ...(o.resource ? { resource: o.resource } : {}),
-    };
-  }
-  ctx.log.verbose(`${verb}: ${outcomes.map((o) => `${o.what}/${o.id} ${o.result}`).join(', ')}`);
-  await out.writeOut(ctx.io.stdout, out.jsonText(body, ctx.outputFormat() !== 'ndjson'));
 }

@@ -1,6 +1,5 @@
 import type { Command } from 'commander';
 import type { Context } from '../context.js';
-import { jsonRequested } from './shared.js';
 
 export function registerToken(program: Command, ctx: Context): void {
   program
@@ -29,7 +28,8 @@ Examples:
 
 /** `smart token`: the action, also run without Commander for a bare `smart token` (fast.ts). */
 export async function printToken(ctx: Context, opts: { cache: boolean }): Promise<void> {
-  const { openTokenProvider } = await import('./shared.js');
+  const { openTokenProvider, outputFor } = await import('./shared.js');
+  const output = await outputFor(ctx, 'text', 'token');
   const provider = await openTokenProvider(ctx);
   const token = await provider.getToken({ noCache: !opts.cache });
   const now = ctx.now();
@@ -45,15 +45,13 @@ export async function printToken(ctx: Context, opts: { cache: boolean }): Promis
       `expires at ${new Date(token.expiresAt).toISOString()} (in ${formatDuration((token.expiresAt - now) / 1000)})${token.fromCache ? ', from the cache' : ''}`,
     );
   }
-  const { writeOut, jsonText } = await import('../output/write.js');
-  if (jsonRequested(ctx)) {
-    const body = {
+  await output.show({
+    kind: 'text',
+    text: token.accessToken,
+    json: {
       ...token.response,
       expires_at: token.expiresAt ? new Date(token.expiresAt).toISOString() : null,
       from_cache: token.fromCache,
-    };
-    await writeOut(ctx.io.stdout, jsonText(body, ctx.globals.output !== 'ndjson'));
-    return;
-  }
-  await writeOut(ctx.io.stdout, token.accessToken + '\n');
+    },
+  });
 }

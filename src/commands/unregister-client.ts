@@ -2,7 +2,7 @@ import type { Command } from 'commander';
 import type { Context } from '../context.js';
 import type { AdminCredentials } from '../core/aidbox.js';
 import { shortId } from '../core/redact.js';
-import { adminSecret, printOutcomes } from './shared.js';
+import { adminSecret, outputFor } from './shared.js';
 
 interface UnregisterOptions {
   server?: string;
@@ -80,7 +80,13 @@ Examples:
       for (const o of rows) {
         if (o.result === 'absent') ctx.log.info(`${o.what}/${shortId(o.id)} was already gone`);
       }
-      await printOutcomes(ctx, rows, 'unregistered');
+      await (
+        await outputFor(ctx, 'registration', 'unregister-client')
+      ).show({
+        kind: 'registration',
+        rows: rows,
+        verb: 'unregistered',
+      });
       if (rows.some((o) => o.result === 'deleted' || o.result === 'absent')) {
         await offerToForget(ctx, settings.paths.configFile, settings.profile, clientId);
       }

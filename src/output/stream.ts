@@ -1,4 +1,5 @@
-import type { OutStream, OutputFormat } from '../context.js';
+import type { OutStream } from '../context.js';
+import type { OutputFormat } from './format.js';
 import type { Bundle, BundleEntry, Resource, SearchPage, SearchStats } from '../core/fhir.js';
 import { asSearchPage, entryText, isMatch } from '../core/fhir.js';
 import { memberText } from '../core/bundle-scan.js';
@@ -151,18 +152,7 @@ export async function renderSearch(
 ): Promise<RenderResult> {
   const sink = new Sink(out);
   try {
-    switch (options.format) {
-      case 'ndjson':
-        return await ndjson(sink, pages, options);
-      case 'json':
-        return options.combine
-          ? await jsonCombined(sink, pages, options)
-          : await jsonPages(sink, pages, options);
-      case 'csv':
-        return await csv(sink, pages, options);
-      case 'table':
-        return await table(sink, pages, options);
-    }
+    return await SEARCH_WRITERS[options.format](sink, pages, options);
   } catch (e) {
     // A reader that stops reading (`| head -1`) is not an error: stop fetching pages.
     if (isBrokenPipe(e)) return { shown: 0, closed: true };
@@ -171,6 +161,20 @@ export async function renderSearch(
     sink.close();
   }
 }
+
+type SearchWriter = (
+  sink: Sink,
+  pages: RenderablePages,
+  o: StreamRenderOptions,
+) => Promise<RenderResult>;
+
+/** How each format streams search pages (the compiler names a format missing here). */
+const SEARCH_WRITERS: Record<OutputFormat, SearchWriter> = {
+  ndjson: (sink, pages, o) => ndjson(sink, pages, o),
+  json: (sink, pages, o) => (o.combine ? jsonCombined(sink, pages, o) : jsonPages(sink, pages, o)),
+  csv: (sink, pages, o) => csv(sink, pages, o),
+  table: (sink, pages, o) => table(sink, pages, o),
+};
 
 /** An entry's resource on one line, its numbers as the server wrote them. */
 function resourceLine(e: BundleEntry): string {
@@ -397,44 +401,50 @@ export async function renderResource(
 ): Promise<void> {
   const sink = new Sink(out);
   try {
-    switch (options.format) {
-      case 'json': {
-        if (options.pretty || text === undefined) {
-          return await sink.write(jsonValue(resource, Boolean(options.pretty)) + '\n');
-        }
-        return await sink.write(text.endsWith('\n') ? text : text + '\n');
-      }
-      case 'ndjson':
-        return await sink.write(
-          (text === undefined ? JSON.stringify(resource) : compactJson(text)) + '\n',
-        );
-      case 'csv': {
-        const { cellText } = await import('./table.js');
-        const terminal = Boolean(options.terminal);
-        return await sink.write(
-          csvRow(
-            options.columns.map((c) => c.header),
-            terminal,
-          ) +
-            csvRow(
-              options.columns.map((c) => cellText(c.get(resource))),
-              terminal,
-            ),
-        );
-      }
-      case 'table': {
-        const { renderTable } = await import('./table.js');
-        return await sink.write(
-          renderTable([resource], options.columns, options.width || DEFAULT_WIDTH),
-        );
-      }
-    }
+    await RESOURCE_WRITERS[options.format](sink, resource, options, text);
   } catch (e) {
     if (!isBrokenPipe(e)) throw e;
   } finally {
     sink.close();
   }
 }
+
+type ResourceWriter = (
+  sink: Sink,
+  resource: Resource,
+  o: StreamRenderOptions,
+  text?: string,
+) => Promise<void>;
+
+/** How each format writes one resource (a read). */
+const RESOURCE_WRITERS: Record<OutputFormat, ResourceWriter> = {
+  json: async (sink, resource, o, text) => {
+    if (o.pretty || text === undefined) {
+      return sink.write(jsonValue(resource, Boolean(o.pretty)) + '\n');
+    }
+    return sink.write(text.endsWith('\n') ? text : text + '\n');
+  },
+  ndjson: (sink, resource, _o, text) =>
+    sink.write((text === undefined ? JSON.stringify(resource) : compactJson(text)) + '\n'),
+  csv: async (sink, resource, o) => {
+    const { cellText } = await import('./table.js');
+    const terminal = Boolean(o.terminal);
+    return sink.write(
+      csvRow(
+        o.columns.map((c) => c.header),
+        terminal,
+      ) +
+        csvRow(
+          o.columns.map((c) => cellText(c.get(resource))),
+          terminal,
+        ),
+    );
+  },
+  table: async (sink, resource, o) => {
+    const { renderTable } = await import('./table.js');
+    return sink.write(renderTable([resource], o.columns, o.width || DEFAULT_WIDTH));
+  },
+};
 
 /** Raw bytes (a response body) to the stream, chunk by chunk with backpressure. */
 export async function pipeBody(out: OutStream, body: AsyncIterable<Uint8Array>): Promise<void> {

@@ -21,7 +21,6 @@ function quietContext(): Context {
     interactive: () => false,
     settings: () => Promise.reject(new Error('not in this test')),
     http: () => Promise.reject(new Error('not in this test')),
-    outputFormat: () => 'json',
   };
 }
 

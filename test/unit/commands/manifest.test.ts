@@ -19,7 +19,6 @@ function fakeContext(): Context {
     interactive: () => false,
     settings: () => Promise.reject(new Error('not in this test')),
     http: () => Promise.reject(new Error('not in this test')),
-    outputFormat: () => 'json',
   };
 }
 
