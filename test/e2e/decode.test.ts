@@ -40,7 +40,7 @@ async function sign(k: FlowKey, header: Record<string, unknown>, claims: Record<
 
 describe('smart decode', () => {
   test('-o csv is exit 2 naming the formats it can print, never JSON', async () => {
-    const r = await smart(['decode', assertion, '-o', 'csv']);
+    const r = await runSmart(['decode', assertion, '-o', 'csv']);
     expect(r.exitCode).toBe(2);
     expect(r.stdout).toBe('');
     expect(r.stderr).toBe('error: decode cannot print csv: use -o table, json or ndjson\n');

@@ -34,7 +34,7 @@ describe('smart discover', () => {
   test('-o csv is exit 2 naming the formats it can print, before any request', async () => {
     // A closed port: a request would be exit 4; the format is refused first.
     const port = await closedPort();
-    const r = await smart(['discover', `http://127.0.0.1:${port}/fhir`, '-o', 'csv']);
+    const r = await runSmart(['discover', `http://127.0.0.1:${port}/fhir`, '-o', 'csv']);
     expect(r.exitCode).toBe(2);
     expect(r.stdout).toBe('');
     expect(r.stderr).toBe('error: discover cannot print csv: use -o table, json or ndjson\n');
