@@ -153,8 +153,8 @@ function invalidScopeHint(c: OAuthErrorContext): string {
     const where = `profile "${c.profile ?? 'default'}"`;
     parts.push(
       c.registeredScope.trim().split(/\s+/).join(' ') === requested.join(' ')
-        ? `that is the registered scope saved in ${where}, so the server's Client.scope differs: register again (smart register-client ${c.clientId} --scope ...)`
-        : `registered (saved in ${where}): "${c.registeredScope}": ask for scopes within it (--scope), or register again with more (smart register-client ${c.clientId} --scope ...)`,
+        ? `that is the registered scope saved in ${where}, so the server's Client.scope differs: register again (smart register-client ${shortId(c.clientId)} --scope ...)`
+        : `registered (saved in ${where}): "${c.registeredScope}": ask for scopes within it (--scope), or register again with more (smart register-client ${shortId(c.clientId)} --scope ...)`,
     );
   } else {
     parts.push(
@@ -199,7 +199,13 @@ export function oauthError(res: HttpResponse, c: OAuthErrorContext): SmartError 
   const error = snippet(body.error, 80);
   const description =
     typeof body.error_description === 'string' && body.error_description.trim() !== ''
-      ? snippet(body.error_description, 300)
+      ? // A server that quotes a long client id: shortened like everywhere else.
+        snippet(
+          c.clientId
+            ? body.error_description.split(c.clientId).join(shortId(c.clientId))
+            : body.error_description,
+          300,
+        )
       : undefined;
   let hint: string;
   if (isAlgComplaint(error, description)) {

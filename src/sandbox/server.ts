@@ -45,6 +45,11 @@ function loggablePath(url: URL): string {
   return url.pathname + (qs ? `?${qs}` : '');
 }
 
+/** A client id for the log: whole when short; a JWT-like one (reference registration) cut. */
+function shortClientId(id: string): string {
+  return id.length <= 40 ? id : `${id.slice(0, 8)}…${id.slice(-3)}`;
+}
+
 function decodePath(pathname: string): string {
   return pathname
     .split('/')
@@ -261,7 +266,7 @@ export async function startSandbox(options: SandboxOptions = {}): Promise<Sandbo
       requests.push(entry);
       log(
         `${method} ${entry.path} ${entry.status} ${entry.ms}ms` +
-          (entry.clientId ? ` client=${entry.clientId}` : '') +
+          (entry.clientId ? ` client=${shortClientId(entry.clientId)}` : '') +
           (entry.fault ? ` fault=${entry.fault}` : ''),
       );
     });

@@ -1,7 +1,7 @@
 import { SmartError, serverCode, usageError } from '../errors.js';
 import { describeErrorBody, snippet, type HttpResponse } from '../http.js';
 import { privateMembers, type PublicJwk } from '../keys.js';
-import { redactUrl } from '../redact.js';
+import { redactUrl, shortId } from '../redact.js';
 import { deleteManagement, loadManagement } from './store.js';
 import type {
   ManagementCredentials,
@@ -112,7 +112,7 @@ function registrationError(res: HttpResponse, url: string, hadToken: boolean): S
 function noManagement(clientId: string): SmartError {
   return new SmartError(
     'runtime',
-    `no registration_client_uri and registration_access_token saved for client "${clientId}": the server gave none when it was registered (or it was registered elsewhere), so it cannot be deleted through RFC 7592`,
+    `no registration_client_uri and registration_access_token saved for client "${shortId(clientId)}": the server gave none when it was registered (or it was registered elsewhere), so it cannot be deleted through RFC 7592`,
     {
       code: 'no_registration_management',
       hint: "ask the server's operator to remove the client; `smart config unset clientId` forgets it here",
