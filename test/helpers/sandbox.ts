@@ -73,9 +73,23 @@ export interface FlowOptions {
   sandbox?: SandboxOptions | SandboxHandle;
 }
 
-export async function makeKey(alg: SigningAlg): Promise<FlowKey> {
+type GeneratedKey = Awaited<ReturnType<typeof generateSigningKey>>;
+
+/**
+ * The key pair of a flow: one per alg for the test file (an RSA key costs up to a second of CPU
+ * on a busy machine, more than most tests), each flow writing it to its own dir. A second key
+ * of a flow (`addKey`) and makeKey() are always new.
+ */
+const flowKeys = new Map<SigningAlg, Promise<GeneratedKey>>();
+function flowKeyPair(alg: SigningAlg): Promise<GeneratedKey> {
+  if (!flowKeys.has(alg)) flowKeys.set(alg, generateSigningKey(alg));
+  return flowKeys.get(alg)!;
+}
+
+/** A new signing key in its own temp dir, with jwks.json beside it. */
+export async function makeKey(alg: SigningAlg, pair?: Promise<GeneratedKey>): Promise<FlowKey> {
   const dir = tempDir('smart-key-');
-  const k = await generateSigningKey(alg);
+  const k = await (pair ?? generateSigningKey(alg));
   const keyFile = join(dir, 'key.pem');
   writeFileSync(keyFile, k.privateKeyPem, { mode: 0o600 });
   writeFileSync(join(dir, 'jwks.json'), JSON.stringify({ keys: [k.publicJwk] }, null, 2));
@@ -139,7 +153,8 @@ export async function startFlow(options: FlowOptions = {}): Promise<Flow> {
     ? options.sandbox
     : await startSandbox({ port: 0, ...(options.sandbox ?? {}) });
   const clientId = options.clientId ?? 'e2e-client';
-  const key = await makeKey(options.alg ?? 'RS384');
+  const alg = options.alg ?? 'RS384';
+  const key = await makeKey(alg, flowKeyPair(alg));
   let served: Jwks = { keys: [key.publicJwk] };
   const jwksServer = await serveJwks(() => served);
   const ws = makeWorkspace();
