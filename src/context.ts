@@ -1,5 +1,6 @@
 import { readFileSync } from 'node:fs';
 import type { Readable, Writable } from 'node:stream';
+import { sleep, type Clock } from './core/clock.js';
 import type { HttpClient } from './core/http.js';
 import type { Settings } from './core/settings.js';
 import { SmartError } from './core/errors.js';
@@ -68,8 +69,10 @@ export interface Context {
   env: Record<string, string | undefined>;
   cwd: string;
   version: string;
-  /** Milliseconds since the epoch; injectable for tests. */
+  /** Milliseconds since the epoch: `clock.now`. */
   now(): number;
+  /** The run's clock: every wait (HTTP retries, the token endpoint, export polls) uses it. */
+  clock: Clock;
   /** Aborted on SIGINT/SIGTERM: long-running work stops cleanly. */
   signal: AbortSignal;
   globals: GlobalOptions;
@@ -86,6 +89,9 @@ export interface RunOptions {
   io: Streams;
   env: Record<string, string | undefined>;
   cwd: string;
+  /** Injectable for tests: the time, and the waits (a test clock may move time instead). */
+  clock?: Clock;
+  /** The time only (waits stay real); `clock` wins. */
   now?: () => number;
   signal?: AbortSignal;
 }
@@ -93,12 +99,14 @@ export interface RunOptions {
 /** The context of one run (cli.ts via program.ts or fast.ts; tests build their own). */
 export function createContext(opts: RunOptions, signal: AbortSignal): Context {
   const { io, env } = opts;
+  const clock: Clock = opts.clock ?? { now: opts.now ?? (() => Date.now()), sleep };
   const ctx: Context = {
     io,
     env,
     cwd: opts.cwd,
     version: VERSION,
-    now: opts.now ?? Date.now,
+    now: clock.now,
+    clock,
     signal,
     globals: {},
     // Log lines can quote a server (file names, OperationOutcomes, URLs): escaped for the terminal.
@@ -139,6 +147,8 @@ export function createContext(opts: RunOptions, signal: AbortSignal): Context {
             maxResponseBytes: maxResponseBytesOf(settings.maxResponse),
             env,
             signal,
+            now: clock.now,
+            sleep: clock.sleep,
             onRequest: (e) =>
               ctx.log.verbose(
                 `${e.method} ${e.url} ${e.status ?? e.error ?? '-'} ${e.ms}ms${e.attempt > 1 ? ` (attempt ${e.attempt})` : ''}`,

@@ -269,6 +269,7 @@ See README "Exporting to object storage" for the environment variables.
         waitMs,
         signal: ctx.signal,
         now: ctx.now,
+        sleep: ctx.clock.sleep,
         idleTimeoutMs: settings.timeoutMs,
         // When --out cannot take the job's state after the kick-off, it goes here instead.
         stateFallbackDir: join(

@@ -12,6 +12,8 @@ export async function openSession(ctx: Context, options: { noCache?: boolean } =
     settings,
     http: () => ctx.http(),
     now: ctx.now,
+    sleep: ctx.clock.sleep,
+    signal: ctx.signal,
     log: (m) => ctx.log.verbose(m),
     warn: (m) => ctx.log.warn(m),
     noCache: options.noCache,
@@ -28,6 +30,8 @@ export async function openTokenProvider(ctx: Context) {
     settings,
     http: () => ctx.http(),
     now: ctx.now,
+    sleep: ctx.clock.sleep,
+    signal: ctx.signal,
     log: (m) => ctx.log.verbose(m),
     warn: (m) => ctx.log.warn(m),
   });

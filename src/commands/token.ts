@@ -39,10 +39,9 @@ export async function printToken(ctx: Context, opts: { cache: boolean }): Promis
   if (!token.expiresAt) {
     ctx.log.verbose('the server gave no expiry: the token was not cached');
   } else if (ctx.globals.verbose || ctx.globals.debug) {
-    // jwt.js only for this line.
-    const { formatDuration } = await import('../core/jwt.js');
+    const { formatDuration } = await import('../core/duration.js');
     ctx.log.verbose(
-      `expires at ${new Date(token.expiresAt).toISOString()} (in ${formatDuration((token.expiresAt - now) / 1000)})${token.fromCache ? ', from the cache' : ''}`,
+      `expires at ${new Date(token.expiresAt).toISOString()} (in ${formatDuration(token.expiresAt - now, 'units')})${token.fromCache ? ', from the cache' : ''}`,
     );
   }
   await output.show({

@@ -1,3 +1,4 @@
+import { JWT_BEARER } from './assertion.js';
 import { SmartError, usageError } from './errors.js';
 import {
   describeErrorBody,
@@ -8,9 +9,9 @@ import {
   type HttpResponse,
 } from './http.js';
 import { parseJwks, privateMembers, type Jwks, type PublicJwk } from './keys.js';
+import { tryJson } from './json.js';
 import { maskExact, redactText, redactUrl } from './redact.js';
 
-export const JWT_BEARER_ASSERTION = 'urn:ietf:params:oauth:client-assertion-type:jwt-bearer';
 export const DEFAULT_CLIENT_TYPE = 'bulk-api-client';
 export const DEFAULT_TOKEN_EXPIRATION = 300;
 export const DEFAULT_ADMIN_CLIENT = 'root';
@@ -25,7 +26,7 @@ export interface AidboxClient {
   active: true;
   auth: {
     client_credentials: {
-      client_assertion_types: [typeof JWT_BEARER_ASSERTION];
+      client_assertion_types: [typeof JWT_BEARER];
       access_token_expiration: number;
       token_format: 'jwt';
     };
@@ -91,7 +92,7 @@ export function clientBody(o: ClientBodyOptions): AidboxClient {
     active: true,
     auth: {
       client_credentials: {
-        client_assertion_types: [JWT_BEARER_ASSERTION],
+        client_assertion_types: [JWT_BEARER],
         access_token_expiration: expiration,
         token_format: 'jwt',
       },
@@ -236,14 +237,6 @@ export interface AdminOutcome {
 
 function basicAuth(c: AdminCredentials): string {
   return `Basic ${Buffer.from(`${c.clientId}:${c.secret}`, 'utf8').toString('base64')}`;
-}
-
-function tryJson(text: string): unknown {
-  try {
-    return JSON.parse(text);
-  } catch {
-    return undefined;
-  }
 }
 
 /**

@@ -2,6 +2,9 @@ import { randomUUID } from 'node:crypto';
 import { usageError } from './errors.js';
 import type { SigningKey } from './keys.js';
 
+/** The client_assertion_type of a JWT client assertion (RFC 7523), as SMART requires it. */
+export const JWT_BEARER = 'urn:ietf:params:oauth:client-assertion-type:jwt-bearer';
+
 /** SMART caps the assertion lifetime at five minutes. */
 export const MAX_ASSERTION_LIFETIME = 300;
 /**

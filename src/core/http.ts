@@ -3,6 +3,14 @@ import type { Readable } from 'node:stream';
 import type { ReadableStream as NodeReadableStream } from 'node:stream/web';
 import { SmartError, type ErrorKind, type SystemErrorCode } from './errors.js';
 import { redactUrl, redactText } from './redact.js';
+import {
+  backoffDelay,
+  type Clock,
+  MAX_RETRY_AFTER_MS,
+  parseRetryAfter,
+  systemClock,
+} from './clock.js';
+import { tryJson } from './json.js';
 
 export interface RequestEvent {
   method: string;
@@ -43,9 +51,9 @@ export interface HttpClientOptions {
    * default 256 MiB (`--max-response`). See HttpRequest.sizeCap.
    */
   maxResponseBytes?: number;
-  /** Injectable for tests. */
-  sleep?: (ms: number, signal?: AbortSignal) => Promise<void>;
-  now?: () => number;
+  /** Injectable for tests (the run's clock: see clock.ts). */
+  sleep?: Clock['sleep'];
+  now?: Clock['now'];
   random?: () => number;
 }
 
@@ -138,49 +146,6 @@ function refuseCleartextCredentials(url: string, init: HttpRequest): void {
 }
 const IDEMPOTENT = new Set(['GET', 'HEAD', 'PUT', 'DELETE', 'OPTIONS']);
 const RETRY_STATUS = new Set([429, 503]);
-
-const defaultSleep = (ms: number, signal?: AbortSignal) =>
-  new Promise<void>((resolve, reject) => {
-    if (signal?.aborted) return reject(signal.reason);
-    const t = setTimeout(() => {
-      signal?.removeEventListener('abort', onAbort);
-      resolve();
-    }, ms);
-    const onAbort = () => {
-      clearTimeout(t);
-      reject(signal!.reason);
-    };
-    signal?.addEventListener('abort', onAbort, { once: true });
-  });
-
-/**
- * Retry-After as milliseconds: delta-seconds or an HTTP date; some servers send an absolute epoch
- * time instead (a number above 10^9 is a time, not a delay: seconds, or milliseconds above
- * 10^12). Undefined when absent or bad.
- */
-export function parseRetryAfter(value: string | null | undefined, now: number): number | undefined {
-  if (!value) return undefined;
-  const v = value.trim();
-  if (/^\d+(\.\d+)?$/.test(v)) {
-    const n = Number(v);
-    if (n > 1e12) return Math.max(0, Math.round(n - now));
-    if (n > 1e9) return Math.max(0, Math.round(n * 1000 - now));
-    return Math.round(n * 1000);
-  }
-  const date = Date.parse(v);
-  if (Number.isNaN(date)) return undefined;
-  return Math.max(0, date - now);
-}
-
-/** Exponential backoff with full jitter: random in [0, base * 2^attempt], capped. */
-export function backoffDelay(
-  attempt: number,
-  baseMs: number,
-  random: () => number,
-  capMs = 10_000,
-): number {
-  return Math.round(random() * Math.min(capMs, baseMs * 2 ** attempt));
-}
 
 function hostOf(url: string): string {
   try {
@@ -491,9 +456,9 @@ export async function createHttpClient(options: HttpClientOptions = {}): Promise
   const retries = options.retries ?? 3;
   const budget = options.retryBudgetMs ?? 60_000;
   const backoffMs = options.backoffMs ?? 500;
-  const maxRetryAfter = options.maxRetryAfterMs ?? 30_000;
-  const sleep = options.sleep ?? defaultSleep;
-  const now = options.now ?? Date.now;
+  const maxRetryAfter = options.maxRetryAfterMs ?? MAX_RETRY_AFTER_MS;
+  const sleep = options.sleep ?? systemClock.sleep;
+  const now = options.now ?? systemClock.now;
   const random = options.random ?? Math.random;
   const maxResponseBytes = options.maxResponseBytes ?? DEFAULT_MAX_RESPONSE_BYTES;
 
@@ -774,7 +739,7 @@ export async function createHttpClient(options: HttpClientOptions = {}): Promise
             NETWORK_RETRYABLE.has(e.code ?? '') &&
             canRetry()
           ) {
-            await sleep(backoffDelay(n - 1, backoffMs, random), options.signal);
+            await sleep(backoffDelay(n - 1, { baseMs: backoffMs, random }), options.signal);
             continue;
           }
           // "within 2s" after 4 attempts of 2 s each: say how many there were.
@@ -789,7 +754,10 @@ export async function createHttpClient(options: HttpClientOptions = {}): Promise
         }
         if (RETRY_STATUS.has(res.status) && canRetry()) {
           const after = parseRetryAfter(res.headers.get('retry-after'), now());
-          const delay = Math.min(after ?? backoffDelay(n - 1, backoffMs, random), maxRetryAfter);
+          const delay = Math.min(
+            after ?? backoffDelay(n - 1, { baseMs: backoffMs, random }),
+            maxRetryAfter,
+          );
           if (now() - first + delay < budget) {
             // Free the connection before waiting.
             res.nodeBody?.destroy();
@@ -864,14 +832,6 @@ export function summarizeOperationOutcome(body: unknown): string | undefined {
     return `${[i.severity, i.code].filter(Boolean).join(' ')}${text ? `: ${text}` : ''}${where}`;
   });
   return parts.length ? parts.join('; ') : 'OperationOutcome without issues';
-}
-
-function tryJson(text: string): unknown {
-  try {
-    return JSON.parse(text);
-  } catch {
-    return undefined;
-  }
 }
 
 /** A summary of a non-2xx body: OAuth error, OperationOutcome, other JSON, or text. */

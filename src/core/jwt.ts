@@ -2,6 +2,7 @@ import { SmartError, usageError } from './errors.js';
 import type { HttpClient } from './http.js';
 import { SIGNING_ALGS, parseJwks, readJwksFile, type Jwks } from './keys.js';
 import { MAX_ASSERTION_LIFETIME } from './assertion.js';
+import { formatDuration } from './duration.js';
 import { redactUrl } from './redact.js';
 
 /**
@@ -62,23 +63,6 @@ export function decodeJwt(token: string): DecodedJwt {
   return { header: decodePart(parts[0], 'header'), claims: decodePart(parts[1], 'payload') };
 }
 
-/** "4m12s", "2h3m", "3d1h", "0s": the two largest units. */
-export function formatDuration(seconds: number): string {
-  const s = Math.round(Math.abs(seconds));
-  const values = [
-    Math.floor(s / 86400),
-    Math.floor((s % 86400) / 3600),
-    Math.floor((s % 3600) / 60),
-    s % 60,
-  ];
-  const names = ['d', 'h', 'm', 's'];
-  const i = values.findIndex((v) => v > 0);
-  if (i < 0) return '0s';
-  let out = `${values[i]}${names[i]}`;
-  if (i < 3 && values[i + 1]! > 0) out += `${values[i + 1]}${names[i + 1]}`;
-  return out;
-}
-
 export interface TimeInfo {
   claim: 'iat' | 'nbf' | 'exp';
   epoch: number;
@@ -95,8 +79,8 @@ export function describeTimes(claims: Record<string, unknown>, nowMs: number): T
     const v = claims[claim];
     if (typeof v !== 'number' || !Number.isFinite(v)) continue;
     const d = v - now;
-    const ago = `${formatDuration(d)} ago`;
-    const ahead = `in ${formatDuration(d)}`;
+    const ago = `${formatDuration(d * 1000, 'units')} ago`;
+    const ahead = `in ${formatDuration(d * 1000, 'units')}`;
     let relative: string;
     if (claim === 'exp') relative = d > 0 ? `expires ${ahead}` : `expired ${ago}`;
     else if (claim === 'iat')
@@ -243,8 +227,8 @@ export function checkAssertionRules(d: DecodedJwt, o: AssertionRuleOptions): Rul
       'not expired',
       exp > now,
       exp > now
-        ? `expires in ${formatDuration(exp - now)}`
-        : `expired ${formatDuration(now - exp)} ago`,
+        ? `expires in ${formatDuration((exp - now) * 1000, 'units')}`
+        : `expired ${formatDuration((now - exp) * 1000, 'units')} ago`,
     );
   }
   const jtiOk = typeof claims.jti === 'string' && claims.jti !== '';

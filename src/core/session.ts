@@ -15,6 +15,10 @@ export interface SessionOptions {
   settings: Settings;
   http: () => Promise<HttpClient>;
   now: () => number;
+  /** Waits between retries of the token request (the run's clock); default the real one. */
+  sleep?: (ms: number, signal?: AbortSignal) => Promise<void>;
+  /** Ends those waits (Ctrl-C). */
+  signal?: AbortSignal;
   log?: (message: string) => void;
   /** Warnings for the user (an untrusted token cache). */
   warn?: (message: string) => void;

@@ -6,7 +6,15 @@ import {
   type HttpClient,
   type HttpResponse,
 } from './http.js';
-import { signClientAssertion, type SignedAssertion } from './assertion.js';
+import { JWT_BEARER, signClientAssertion, type SignedAssertion } from './assertion.js';
+import {
+  backoffDelay,
+  MAX_RETRY_AFTER_MS,
+  parseRetryAfter,
+  systemClock,
+  type Clock,
+} from './clock.js';
+import { tryJsonObject } from './json.js';
 import { cachedDiscovery, readCachedDiscovery, type SmartConfiguration } from './discovery.js';
 import { loadSigningKey, type SigningKey } from './keys.js';
 import { FileCache } from './cache.js';
@@ -20,7 +28,6 @@ import {
   unreachableOwnName,
 } from './server-url.js';
 
-export const JWT_BEARER = 'urn:ietf:params:oauth:client-assertion-type:jwt-bearer';
 /** A cached token is reused until this long before it expires. */
 export const CACHE_MARGIN_MS = 60_000;
 
@@ -61,6 +68,10 @@ export interface TokenProviderOptions {
   settings: Settings;
   http: () => Promise<HttpClient>;
   now: () => number;
+  /** Waits between retries of the token request; default the real one. */
+  sleep?: Clock['sleep'];
+  /** Ends a wait between retries (Ctrl-C). */
+  signal?: AbortSignal;
   /** Diagnostic lines (shown with --verbose). Never passed a secret. */
   log?: (message: string) => void;
   /** Warnings for the user (an untrusted token cache). Never passed a secret. */
@@ -87,15 +98,6 @@ export function jwtExpiry(token: string): number | undefined {
 function secondsOf(v: unknown): number | undefined {
   const n = typeof v === 'string' && /^\s*\d+(\.\d+)?\s*$/.test(v) ? Number(v) : v;
   return typeof n === 'number' && Number.isFinite(n) && n > 0 ? n : undefined;
-}
-
-function tryJson(text: string): Record<string, unknown> | undefined {
-  try {
-    const v = JSON.parse(text) as unknown;
-    return v && typeof v === 'object' ? (v as Record<string, unknown>) : undefined;
-  } catch {
-    return undefined;
-  }
 }
 
 export interface OAuthErrorContext {
@@ -176,7 +178,7 @@ function invalidScopeHint(c: OAuthErrorContext): string {
 
 /** Turn a failed token response into one line with the usual causes as a hint. */
 export function oauthError(res: HttpResponse, c: OAuthErrorContext): SmartError {
-  const body = tryJson(res.text);
+  const body = tryJsonObject(res.text);
   const url = redactUrl(c.tokenUrl);
   const skew = clockSkewNote(res, c.now);
   if (!body || typeof body.error !== 'string') {
@@ -448,7 +450,7 @@ export class TokenProvider {
     res: HttpResponse,
     base: OAuthErrorContext,
   ): Promise<OAuthErrorContext> {
-    const body = tryJson(res.text);
+    const body = tryJsonObject(res.text);
     if (!body || typeof body.error !== 'string') return base;
     const error = body.error;
     const description =
@@ -563,13 +565,14 @@ export class TokenProvider {
         throw e;
       }
       if ((res.status === 503 || res.status === 429) && attempt < 3) {
-        const after = Number(res.headers.get('retry-after'));
-        await new Promise((r) =>
-          setTimeout(
-            r,
-            Number.isFinite(after) && after > 0 ? Math.min(after, 10) * 1000 : 500 * attempt,
-          ),
+        // As the HTTP layer waits: Retry-After (seconds, an HTTP date or an epoch time), capped
+        // alike, else backoff; Ctrl-C ends the wait.
+        const after = parseRetryAfter(res.headers.get('retry-after'), this.options.now());
+        const delay = Math.min(
+          after ?? backoffDelay(attempt - 1, { baseMs: 500 }),
+          MAX_RETRY_AFTER_MS,
         );
+        await (this.options.sleep ?? systemClock.sleep)(delay, this.options.signal);
         continue;
       }
       break;

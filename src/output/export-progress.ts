@@ -1,5 +1,6 @@
 import type { OutStream } from '../context.js';
 import type { ExportEvent, ExportSummary, FileKind } from '../core/export/types.js';
+import { formatDuration } from '../core/duration.js';
 import { escapeControls } from './escape.js';
 import { terminalWidth } from './format.js';
 
@@ -47,14 +48,6 @@ export function formatCount(n: number): string {
   return n.toLocaleString('en-US');
 }
 
-export function formatDuration(ms: number): string {
-  const s = Math.floor(ms / 1000);
-  if (s < 60) return ms < 10_000 ? `${(ms / 1000).toFixed(1)} s` : `${s} s`;
-  const m = Math.floor(s / 60);
-  if (m < 60) return `${m}m${String(s % 60).padStart(2, '0')}s`;
-  return `${Math.floor(m / 60)}h${String(m % 60).padStart(2, '0')}m`;
-}
-
 function plural(n: number, one: string, many = `${one}s`): string {
   return `${formatCount(n)} ${n === 1 ? one : many}`;
 }
@@ -68,7 +61,7 @@ export function summaryLines(s: ExportSummary): string[] {
   const lines: string[] = [];
   const out = s.files.filter((f) => f.kind === 'output').length;
   lines.push(
-    `exported ${plural(s.resources, 'resource')} in ${plural(out, 'file')} (${formatBytes(s.bytes)}) to ${s.outDir} in ${formatDuration(s.durationMs)}` +
+    `exported ${plural(s.resources, 'resource')} in ${plural(out, 'file')} (${formatBytes(s.bytes)}) to ${s.outDir} in ${formatDuration(s.durationMs, 'clock')}` +
       (s.skipped ? ` (${s.skipped} already downloaded)` : ''),
   );
   if (s.transactionTime) {
@@ -123,10 +116,10 @@ function plainReporter(err: OutStream): ExportReporter {
           polls++;
           if (text === lastProgress) return;
           lastProgress = text;
-          return line(`status: ${text} (${formatDuration(e.elapsedMs)})`);
+          return line(`status: ${text} (${formatDuration(e.elapsedMs, 'clock')})`);
         }
         case 'wait':
-          return line(`waiting ${formatDuration(e.delayMs)}: ${e.reason}`);
+          return line(`waiting ${formatDuration(e.delayMs, 'clock')}: ${e.reason}`);
         case 'manifest': {
           const parts = [`${e.output} output`];
           if (e.error) parts.push(`${e.error} error`);
@@ -146,7 +139,7 @@ function plainReporter(err: OutStream): ExportReporter {
           );
         case 'file-retry':
           return line(
-            `retrying ${e.file} (attempt ${e.attempt})${e.delayMs ? ` in ${formatDuration(e.delayMs)}` : ''}: ${e.reason}`,
+            `retrying ${e.file} (attempt ${e.attempt})${e.delayMs ? ` in ${formatDuration(e.delayMs, 'clock')}` : ''}: ${e.reason}`,
           );
         case 'warning':
           return line(`warning: ${e.message}`);
@@ -226,7 +219,7 @@ export class TtyReporter implements ExportReporter {
         this.waitReason = undefined;
         break;
       case 'wait':
-        this.waitReason = `waiting ${formatDuration(e.delayMs)}: ${e.reason}`;
+        this.waitReason = `waiting ${formatDuration(e.delayMs, 'clock')}: ${e.reason}`;
         if (this.phase === 'download') this.print(this.waitReason);
         break;
       case 'manifest':
@@ -321,7 +314,7 @@ export class TtyReporter implements ExportReporter {
   private live(): string[] {
     const spin = SPINNER[this.frame++ % SPINNER.length];
     if (this.phase === 'poll') {
-      const elapsed = formatDuration(this.now() - this.pollStart);
+      const elapsed = formatDuration(this.now() - this.pollStart, 'clock');
       return [
         `${spin} export running  ${elapsed}  ${this.waitReason ?? this.progress ?? 'waiting for the server'}`,
       ];
@@ -343,7 +336,7 @@ export class TtyReporter implements ExportReporter {
     const lines = [
       `${spin} ${bar(fraction, 24)} ${this.doneFiles}/${this.totalFiles} files  ` +
         `${formatCount(resources)}${this.expected !== undefined ? `/${formatCount(this.expected)}` : ''} resources  ` +
-        `${formatBytes(bytes)}  ${formatBytes(Math.round((bytes - this.skippedBytes) / secs))}/s  ${formatDuration(secs * 1000)}`,
+        `${formatBytes(bytes)}  ${formatBytes(Math.round((bytes - this.skippedBytes) / secs))}/s  ${formatDuration(secs * 1000, 'clock')}`,
     ];
     for (const a of this.active.values()) {
       const f = a.count ? a.resources / a.count : undefined;

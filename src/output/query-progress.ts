@@ -1,6 +1,7 @@
 import type { OutStream } from '../context.js';
 import type { SearchStats } from '../core/fhir.js';
-import { formatCount, formatDuration } from './export-progress.js';
+import { formatDuration } from '../core/duration.js';
+import { formatCount } from './export-progress.js';
 import { terminalWidth } from './format.js';
 import type { RenderablePages } from './stream.js';
 
@@ -13,7 +14,7 @@ export function pagingLine(stats: SearchStats, elapsedMs: number): string {
   const of = stats.total !== undefined ? ` of ${formatCount(stats.total)}` : '';
   return (
     `page ${formatCount(Math.max(1, stats.pages))} · ${formatCount(stats.matches)}${of} resources · ` +
-    `${formatCount(Math.round(stats.matches / secs))}/s · ${formatDuration(elapsedMs)}`
+    `${formatCount(Math.round(stats.matches / secs))}/s · ${formatDuration(elapsedMs, 'clock')}`
   );
 }
 

@@ -11,7 +11,7 @@ import {
 import { hostname } from 'node:os';
 import { join } from 'node:path';
 import { afterAll, beforeAll, describe, expect, it } from 'vitest';
-import { BIN, makeWorkspace, runSmart, type Workspace } from '../helpers/cli.js';
+import { BIN, makeWorkspace, runSmart, testClock, type Workspace } from '../helpers/cli.js';
 import { startBulkStub, type BulkStub } from '../helpers/bulk-stub.js';
 import { tempDir } from '../helpers/tmp.js';
 
@@ -147,7 +147,7 @@ describe('smart export: a status URL that keeps failing', () => {
   it('a non-transient 500 is retried 5 times, then exit 1 naming the URL and the text; export.json kept', async () => {
     const failing = await startBulkStub(ws, {
       status: (_n, res) => {
-        // Retry-After: 1 keeps the five waits short (the unit test covers the backoff itself).
+        // Retry-After: 1 for each of the five waits (the unit test covers the backoff itself).
         res.writeHead(500, { 'content-type': 'application/fhir+json', 'retry-after': '1' }).end(
           JSON.stringify({
             resourceType: 'OperationOutcome',
@@ -159,8 +159,10 @@ describe('smart export: a status URL that keeps failing', () => {
     });
     try {
       const dir = join(tempDir('smart-export-status-'), 'out');
-      const r = await runSmart(['export', '--out', dir], { ws, env: failing.env });
+      const clock = testClock();
+      const r = await runSmart(['export', '--out', dir], { ws, env: failing.env, clock });
       expect(r.exitCode, r.stderr).toBe(1);
+      expect(clock.waits).toEqual([1000, 1000, 1000, 1000, 1000]);
       const statusUrl = `${failing.url}/fhir/status/job-1`;
       expect(r.stderr).toContain(
         `error: the export's status URL ${statusUrl} answered 500 6 times in a row: error processing: job 1 crashed`,

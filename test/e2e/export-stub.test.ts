@@ -1,7 +1,7 @@
 import { existsSync, readFileSync } from 'node:fs';
 import { join } from 'node:path';
 import { afterAll, beforeAll, describe, expect, it } from 'vitest';
-import { makeWorkspace, runSmart, type Workspace } from '../helpers/cli.js';
+import { makeWorkspace, runSmart, testClock, type Workspace } from '../helpers/cli.js';
 import { sendJson, startStubServer, type StubServer } from './query-flow.js';
 import { tempDir } from '../helpers/tmp.js';
 
@@ -17,6 +17,8 @@ let ws: Workspace;
 let stub: StubServer;
 let polls = 0;
 const pollTimes: number[] = [];
+// The stub's time and the CLI's: the CLI's waits move it instead of taking time.
+const clock = testClock();
 
 beforeAll(async () => {
   ws = makeWorkspace();
@@ -27,12 +29,12 @@ beforeAll(async () => {
       return;
     }
     if (url === '/fhir/status/job-1') {
-      pollTimes.push(Date.now());
+      pollTimes.push(clock.now());
       if (polls++ === 0) {
         // An HTTP date 2 s ahead (second resolution): the next poll comes 1-2 s later.
         res
           .writeHead(202, {
-            'retry-after': new Date(Date.now() + 2000).toUTCString(),
+            'retry-after': new Date(clock.now() + 2000).toUTCString(),
             'x-progress': 'counting patients',
           })
           .end();
@@ -80,7 +82,7 @@ afterAll(() => stub?.close());
 describe('smart export against a scripted Bulk Data server', () => {
   it('honours an HTTP-date Retry-After, saves deleted[], and fails on a count mismatch, keeping the file', async () => {
     const dir = join(tempDir('smart-export-stub-'), 'out');
-    const r = await runSmart(['export', '--out', dir], { ws, env: stub.env });
+    const r = await runSmart(['export', '--out', dir], { ws, env: stub.env, clock });
     expect(r.exitCode, r.stderr).toBe(1);
     expect(pollTimes).toHaveLength(2);
     expect(pollTimes[1]! - pollTimes[0]!).toBeGreaterThanOrEqual(900);

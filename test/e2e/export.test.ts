@@ -3,7 +3,7 @@ import { existsSync, mkdirSync, readFileSync, readdirSync, statSync, writeFileSy
 import { join } from 'node:path';
 import { afterAll, beforeAll, describe, expect, it } from 'vitest';
 import type { SandboxOptions } from '../../src/sandbox/index.js';
-import { BIN, json, runSmart, type RunResult } from '../helpers/cli.js';
+import { BIN, json, runSmart, testClock, type RunResult } from '../helpers/cli.js';
 import { startFlow, type Flow } from '../helpers/sandbox.js';
 import { tempDir } from '../helpers/tmp.js';
 
@@ -266,9 +266,12 @@ describe('smart export', () => {
 
 describe('smart export against a flaky server', () => {
   it('waits through 429 and 503 with Retry-After while polling', async () => {
+    // One clock for the sandbox and the CLI: the waits move it instead of taking time.
+    const clock = testClock();
     const flow = await startFlow({
       sandbox: {
         ...DATA,
+        now: clock.now,
         exportDelayMs: 300,
         faults: [
           {
@@ -291,10 +294,12 @@ describe('smart export against a flaky server', () => {
       const r = await runSmart(['export', '--type', 'Patient', '--out', dir], {
         ws: flow.ws,
         env: flow.env,
+        clock,
       });
       expect(r.exitCode, r.stderr).toBe(0);
       const polls = flow.sandbox.requests.filter((q) => q.path.startsWith('/fhir/$export-status/'));
       expect(polls.map((q) => q.status)).toEqual([202, 429, 429, 503, 200]);
+      expect(clock.waits).toEqual([1000, 1000, 1000, 1000]);
       expect(r.stderr).toMatch(/^status: in progress: \d+%/m);
       expect(r.stderr).toMatch(/^waiting 1\.0 s: the server asked to slow down \(429\)/m);
       expect(r.stderr).toMatch(/^waiting 1\.0 s: transient server error 503/m);

@@ -3,7 +3,7 @@ import { execa } from 'execa';
 import { createInterface } from 'node:readline';
 import { join } from 'node:path';
 import { startSandbox, type SandboxHandle } from '../../src/sandbox/index.js';
-import { BIN, json, makeWorkspace, runSmart } from '../helpers/cli.js';
+import { BIN, json, makeWorkspace, runSmart, testClock } from '../helpers/cli.js';
 import { makeKey, startFlow, type Flow } from '../helpers/sandbox.js';
 import { until } from '../helpers/servers.js';
 import { tempDir } from '../helpers/tmp.js';
@@ -119,10 +119,12 @@ describe('lowercase-bearer', () => {
 
 describe('export and token quirks', () => {
   let flow: Flow;
+  // The sandbox's clock, which the kick-off test shares with the CLI: waits move it.
+  const clock = testClock();
   beforeAll(async () => {
     flow = await startFlow({
       clientId: 'quirk-export',
-      sandbox: { quirks: ['kickoff-429', 'invalid-grant'], exportDelayMs: 0 },
+      sandbox: { quirks: ['kickoff-429', 'invalid-grant'], exportDelayMs: 0, now: clock.now },
     });
   });
   afterAll(async () => {
@@ -134,9 +136,12 @@ describe('export and token quirks', () => {
     const r = await runSmart(['export', '--type', 'Patient', '--out', dir, '-o', 'json'], {
       ws: flow.ws,
       env: flow.env,
+      clock,
     });
     expect(r.stderr).not.toContain('error:');
     expect(r.exitCode).toBe(0);
+    expect(clock.waits).toHaveLength(2);
+    for (const ms of clock.waits) expect(ms).toBeLessThanOrEqual(2000);
     const waits = r.stderr.split('\n').filter((l) => l.includes('waiting'));
     expect(waits).toHaveLength(2);
     for (const w of waits) {

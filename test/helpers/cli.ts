@@ -2,6 +2,7 @@ import { execa } from 'execa';
 import { mkdirSync } from 'node:fs';
 import { join, resolve } from 'node:path';
 import { PassThrough } from 'node:stream';
+import type { Clock } from '../../src/core/clock.js';
 import { tempDir } from './tmp.js';
 
 export const ROOT = resolve(import.meta.dirname, '../..');
@@ -41,6 +42,8 @@ export interface RunOptions {
   input?: string;
   cwd?: string;
   timeout?: number;
+  /** runSmart only: the run's clock (see testClock), so waits move time instead of taking it. */
+  clock?: Clock;
 }
 
 /** The environment a run gets: PATH, NO_COLOR, the workspace's dirs, then `options.env`. */
@@ -106,6 +109,7 @@ export async function runSmart(args: string[], options: RunOptions = {}): Promis
       env,
       cwd: options.cwd ?? ws.home,
       signal: controller.signal,
+      clock: options.clock,
     });
     // Let the streams hand over what was written in the last tick.
     await new Promise((r) => setImmediate(r));
@@ -113,6 +117,32 @@ export async function runSmart(args: string[], options: RunOptions = {}): Promis
   } finally {
     clearTimeout(timer);
   }
+}
+
+export interface TestClock extends Clock {
+  /** Every wait asked for, in ms, in order. */
+  waits: number[];
+}
+
+/**
+ * A clock whose waits take no time: sleep(ms) notes `ms` and moves this clock's time forward by
+ * it (the wall clock still runs underneath). Give the same clock to the sandbox (`now`) and to
+ * runSmart (`clock`), and a "Retry-After: 5" is waited for, as far as both can tell, at once.
+ */
+export function testClock(): TestClock {
+  let offset = 0;
+  const waits: number[] = [];
+  return {
+    waits,
+    now: () => Date.now() + offset,
+    sleep: async (ms, signal) => {
+      signal?.throwIfAborted();
+      waits.push(ms);
+      offset += ms;
+      await new Promise((r) => setImmediate(r));
+      signal?.throwIfAborted();
+    },
+  };
 }
 
 /** Parse the JSON a command printed, with the raw text in the failure message. */

@@ -11,8 +11,8 @@ import { redactUrl } from '../redact.js';
 import { DirectorySink } from './sinks/directory.js';
 import type { FileMeta, Sink, SinkUpload } from './sinks/types.js';
 import { LineCounter, countingStream, gunzipCountingStream, type LineCount } from './lines.js';
-import { clamp, downloadBackoff, sleep as defaultSleep } from './timing.js';
-import { parseRetryAfter } from '../http.js';
+import { backoffDelay, parseRetryAfter, sleep as defaultSleep } from '../clock.js';
+import { clamp } from './timing.js';
 import type { ExportEvent, ExportSession, PlannedFile } from './types.js';
 
 /** Statuses worth another attempt; anything else non-2xx is final. */
@@ -153,7 +153,7 @@ export async function downloadFile(o: DownloadOptions): Promise<DownloadResult> 
       const delay =
         e.retryAfterMs !== undefined
           ? clamp(e.retryAfterMs, 100, 60_000)
-          : downloadBackoff(attempt - 1, o.backoffMs ?? 500, random);
+          : backoffDelay(attempt - 1, { baseMs: o.backoffMs ?? 500, random, jitter: 'half' });
       o.onEvent({
         event: 'file-retry',
         file: file.name,

@@ -12,7 +12,8 @@ import { buildKickoff, kickOff } from './kickoff.js';
 import { extensionFor, planFiles } from './naming.js';
 import { parseManifest, pollUntilComplete, quoteArg } from './poll.js';
 import { MANIFEST_FILE, StateFile, readState } from './state.js';
-import { sleep, type PollBounds } from './timing.js';
+import { sleep } from '../clock.js';
+import type { PollBounds } from './timing.js';
 import type {
   ExportEvent,
   ExportIssue,

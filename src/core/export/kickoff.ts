@@ -1,5 +1,6 @@
 import { SmartError } from '../errors.js';
-import { describeErrorBody, parseRetryAfter } from '../http.js';
+import { parseRetryAfter } from '../clock.js';
+import { describeErrorBody } from '../http.js';
 import { redactUrl } from '../redact.js';
 import type { ExportLevel, ExportParams, ExportSession } from './types.js';
 

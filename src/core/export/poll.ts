@@ -1,7 +1,9 @@
 import { SmartError, isSmartError } from '../errors.js';
 import { describeErrorBody, type HttpResponse } from '../http.js';
 import { redactUrl } from '../redact.js';
-import { formatSeconds, pollDelay, sleep as defaultSleep, type PollBounds } from './timing.js';
+import { sleep as defaultSleep } from '../clock.js';
+import { formatDuration } from '../duration.js';
+import { pollDelay, type PollBounds } from './timing.js';
 import type { ExportEvent, ExportSession, Manifest } from './types.js';
 
 /**
@@ -232,7 +234,7 @@ function timeoutError(o: PollOptions, start: number, last?: string): SmartError 
   const dir = o.outDir ? quoteArg(o.outDir) : '<dir>';
   return new SmartError(
     'network',
-    `the export is not complete after ${formatSeconds(o.now() - start)} (limit ${Math.round(o.waitMs / 1000)} s)${last ? `; last status: ${last}` : ''}`,
+    `the export is not complete after ${formatDuration(o.now() - start, 'words')} (limit ${Math.round(o.waitMs / 1000)} s)${last ? `; last status: ${last}` : ''}`,
     {
       code: 'export_timeout',
       hint: `the job keeps running on the server: pick it up later with \`smart export --resume ${dir}\`, give more time with --wait, or stop it with \`smart export cancel ${dir}\``,

@@ -1,4 +1,4 @@
-import { parseRetryAfter } from '../http.js';
+import { parseRetryAfter } from '../clock.js';
 
 /** Bounds for a status poll's wait: a server saying "0" must not make us hammer it. */
 export const MIN_POLL_MS = 1_000;
@@ -28,39 +28,4 @@ export function pollDelay(
 
 export function clamp(value: number, min: number, max: number): number {
   return Math.min(max, Math.max(min, value));
-}
-
-/** Backoff for a broken download: base * 2^attempt with jitter in [50%, 100%], capped. */
-export function downloadBackoff(
-  attempt: number,
-  baseMs: number,
-  random: () => number,
-  capMs = 10_000,
-): number {
-  const full = Math.min(capMs, baseMs * 2 ** attempt);
-  return Math.round(full / 2 + (random() * full) / 2);
-}
-
-/** A sleep that ends early, with the signal's reason, when the signal aborts. */
-export function sleep(ms: number, signal?: AbortSignal): Promise<void> {
-  return new Promise<void>((resolve, reject) => {
-    if (signal?.aborted) return reject(signal.reason);
-    const onAbort = () => {
-      clearTimeout(timer);
-      reject(signal!.reason);
-    };
-    const timer = setTimeout(() => {
-      signal?.removeEventListener('abort', onAbort);
-      resolve();
-    }, ms);
-    signal?.addEventListener('abort', onAbort, { once: true });
-  });
-}
-
-/** "1.5 s", "2 min 3 s": for messages. */
-export function formatSeconds(ms: number): string {
-  if (ms < 60_000) return `${Math.round(ms / 100) / 10} s`;
-  const m = Math.floor(ms / 60_000);
-  const s = Math.round((ms % 60_000) / 1000);
-  return s ? `${m} min ${s} s` : `${m} min`;
 }

@@ -1,5 +1,6 @@
 import { SmartError, serverCode, usageError } from '../errors.js';
 import { describeErrorBody, snippet, type HttpResponse } from '../http.js';
+import { tryJsonObject } from '../json.js';
 import { privateMembers, type PublicJwk } from '../keys.js';
 import { redactUrl, shortId } from '../redact.js';
 import { deleteManagement, loadManagement } from './store.js';
@@ -14,17 +15,6 @@ import type {
 
 /** Members a registered JWK may carry: the public ones only. */
 const PUBLIC_MEMBERS = ['kty', 'kid', 'alg', 'use', 'key_ops', 'n', 'e', 'crv', 'x', 'y'];
-
-function tryJson(text: string): Record<string, unknown> | undefined {
-  try {
-    const v = JSON.parse(text) as unknown;
-    return v && typeof v === 'object' && !Array.isArray(v)
-      ? (v as Record<string, unknown>)
-      : undefined;
-  } catch {
-    return undefined;
-  }
-}
 
 /** The public members of each key; a JWKS with private members is refused. */
 export function publicJwks(input: RegistrationInput): { keys: PublicJwk[] } {
@@ -77,7 +67,7 @@ async function registrationEndpoint(
 }
 
 function registrationError(res: HttpResponse, url: string, hadToken: boolean): SmartError {
-  const body = tryJson(res.text);
+  const body = tryJsonObject(res.text);
   const error = typeof body?.error === 'string' ? snippet(body.error, 80) : undefined;
   const description =
     typeof body?.error_description === 'string' ? snippet(body.error_description, 300) : undefined;
@@ -159,7 +149,7 @@ export const rfc7591Registrar: Registrar = {
       body: JSON.stringify(call.body),
     });
     if (!res.ok) throw registrationError(res, call.url, Boolean(call.headers.authorization));
-    const body = tryJson(res.text);
+    const body = tryJsonObject(res.text);
     const clientId = body?.client_id;
     if (typeof clientId !== 'string' || clientId === '') {
       throw new SmartError(

@@ -5,6 +5,7 @@ import { PassThrough } from 'node:stream';
 import type { Command } from 'commander';
 import { buildProgram, run } from '../../../src/program.js';
 import type { Context } from '../../../src/context.js';
+import { systemClock } from '../../../src/core/clock.js';
 import { ROOT } from '../../helpers/cli.js';
 
 function quietContext(): Context {
@@ -15,6 +16,7 @@ function quietContext(): Context {
     cwd: ROOT,
     version: '0.0.0',
     now: Date.now,
+    clock: systemClock,
     signal: new AbortController().signal,
     globals: {},
     log: { info() {}, warn() {}, verbose() {}, debug() {} },

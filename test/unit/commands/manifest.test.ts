@@ -4,6 +4,7 @@ import { Help } from 'commander';
 import { buildProgram, run, targetCommand } from '../../../src/program.js';
 import { commandManifest } from '../../../src/commands/index.js';
 import type { Context } from '../../../src/context.js';
+import { systemClock } from '../../../src/core/clock.js';
 
 function fakeContext(): Context {
   const io = { stdout: new PassThrough(), stderr: new PassThrough(), stdin: new PassThrough() };
@@ -13,6 +14,7 @@ function fakeContext(): Context {
     cwd: process.cwd(),
     version: '0.0.0',
     now: Date.now,
+    clock: systemClock,
     signal: new AbortController().signal,
     globals: {},
     log: { info() {}, warn() {}, verbose() {}, debug() {} },

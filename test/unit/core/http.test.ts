@@ -4,11 +4,9 @@ import type { AddressInfo } from 'node:net';
 import { afterAll, afterEach, beforeAll, describe, expect, it } from 'vitest';
 import { SmartError } from '../../../src/core/errors.js';
 import {
-  backoffDelay,
   createHttpClient,
   describeErrorBody,
   isLoopbackHost,
-  parseRetryAfter,
   type HttpClientOptions,
   type HttpRequest,
   type RequestEvent,
@@ -147,22 +145,6 @@ describe('retries', () => {
     const res = await http.request(`${base}/x`);
     expect(res.text).toBe('fine');
     expect(delays).toHaveLength(1);
-  });
-
-  it('parses Retry-After and computes backoff', () => {
-    expect(parseRetryAfter('7', 0)).toBe(7000);
-    expect(parseRetryAfter('Thu, 01 Jan 1970 00:00:10 GMT', 4000)).toBe(6000);
-    expect(parseRetryAfter('Thu, 01 Jan 1970 00:00:10 GMT', 20_000)).toBe(0);
-    expect(parseRetryAfter('soon', 0)).toBeUndefined();
-    expect(parseRetryAfter(null, 0)).toBeUndefined();
-    // Above 10^9 a number is an epoch time, not a delay: seconds, or milliseconds above 10^12.
-    const now = 1_900_000_000_000;
-    expect(parseRetryAfter('1900000003', now)).toBe(3000);
-    expect(parseRetryAfter('1900000002500', now)).toBe(2500);
-    expect(parseRetryAfter('1899999999', now)).toBe(0);
-    expect(parseRetryAfter('999999999', now)).toBe(999_999_999_000);
-    expect(backoffDelay(3, 500, () => 1)).toBe(4000);
-    expect(backoffDelay(10, 500, () => 1)).toBe(10_000);
   });
 });
 

@@ -10,7 +10,6 @@ import {
   checkAssertionRules,
   decodeJwt,
   describeTimes,
-  formatDuration,
   loadJwks,
   looksLikeClientAssertion,
   verifyJwtSignature,
@@ -58,22 +57,6 @@ describe('decodeJwt', () => {
       }
     }
   });
-});
-
-describe('formatDuration', () => {
-  test.each([
-    [0, '0s'],
-    [0.4, '0s'],
-    [59, '59s'],
-    [60, '1m'],
-    [180, '3m'],
-    [252, '4m12s'],
-    [-252, '4m12s'],
-    [3600, '1h'],
-    [3725, '1h2m'],
-    [3605, '1h'],
-    [90061, '1d1h'],
-  ])('%s s -> %s', (s, text) => expect(formatDuration(s)).toBe(text));
 });
 
 describe('describeTimes', () => {

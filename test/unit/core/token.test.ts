@@ -5,7 +5,7 @@ import { mkdirSync, writeFileSync } from 'node:fs';
 import { decodeJwt } from 'jose';
 import { SmartError } from '../../../src/core/errors.js';
 import { generateSigningKey, type SigningAlg } from '../../../src/core/keys.js';
-import { CACHE_MARGIN_MS, JWT_BEARER, TokenProvider, jwtExpiry } from '../../../src/core/token.js';
+import { CACHE_MARGIN_MS, TokenProvider, jwtExpiry } from '../../../src/core/token.js';
 import type { Settings } from '../../../src/core/settings.js';
 import { saveDiscovery } from '../../../src/core/discovery.js';
 import { fakeHttp, formOf, testSettings, type FakeHandler } from '../../helpers/fake-http.js';
@@ -14,12 +14,20 @@ import { tempDir } from '../../helpers/tmp.js';
 const TOKEN_URL = 'https://auth.example.org/auth/token';
 const T0 = 1_800_000_000_000;
 
-async function keyFile(alg: SigningAlg = 'RS384'): Promise<{ file: string; kid: string }> {
+async function newKeyFile(alg: SigningAlg = 'RS384'): Promise<{ file: string; kid: string }> {
   const g = await generateSigningKey(alg);
   const dir = tempDir('token-test-');
   const file = join(dir, 'key.pem');
   writeFileSync(file, g.privateKeyPem, { mode: 0o600 });
   return { file, kid: g.kid };
+}
+
+// One key per alg for the file (generating an RSA key costs more than a test): tests that need a
+// second key call newKeyFile.
+const keys = new Map<SigningAlg, Promise<{ file: string; kid: string }>>();
+function keyFile(alg: SigningAlg = 'RS384'): Promise<{ file: string; kid: string }> {
+  if (!keys.has(alg)) keys.set(alg, newKeyFile(alg));
+  return keys.get(alg)!;
 }
 
 function okToken(n: number, extra: Record<string, unknown> = {}) {
@@ -34,19 +42,27 @@ function okToken(n: number, extra: Record<string, unknown> = {}) {
   };
 }
 
-async function setup(handler: FakeHandler, over: Partial<Settings> = {}) {
+async function setup(handler: FakeHandler, over: Partial<Settings> = {}, signal?: AbortSignal) {
   const k = await keyFile();
   const settings = testSettings({ clientId: 'c1', key: k.file, tokenUrl: TOKEN_URL, ...over });
   const http = fakeHttp(handler);
   let now = T0;
   const log: string[] = [];
+  // The provider's waits: recorded, and the clock moved by them instead of the test waiting.
+  const sleeps: number[] = [];
   const provider = new TokenProvider({
     settings,
     http: async () => http,
     now: () => now,
+    sleep: async (ms, s) => {
+      s?.throwIfAborted();
+      sleeps.push(ms);
+      now += ms;
+    },
+    signal,
     log: (m) => log.push(m),
   });
-  return { provider, http, settings, kid: k.kid, log, setNow: (t: number) => (now = t) };
+  return { provider, http, settings, kid: k.kid, log, sleeps, setNow: (t: number) => (now = t) };
 }
 
 describe('TokenProvider: the request', () => {
@@ -68,7 +84,9 @@ describe('TokenProvider: the request', () => {
     ]);
     expect(form.grant_type).toBe('client_credentials');
     expect(form.scope).toBe('system/*.read');
-    expect(form.client_assertion_type).toBe(JWT_BEARER);
+    expect(form.client_assertion_type).toBe(
+      'urn:ietf:params:oauth:client-assertion-type:jwt-bearer',
+    );
     const claims = decodeJwt(form.client_assertion!);
     expect(claims).toMatchObject({
       iss: 'c1',
@@ -107,6 +125,50 @@ describe('TokenProvider: the request', () => {
     expect(t.accessToken).toBe('tok-2');
     const [a, b] = http.calls.map((c) => decodeJwt(formOf(c).client_assertion!).jti);
     expect(a).not.toBe(b);
+  });
+
+  test('Retry-After in seconds, as an HTTP date or an epoch time is waited for, capped at 30 s', async () => {
+    for (const [retryAfter, waited] of [
+      ['2', 2000],
+      [new Date(T0 + 5000).toUTCString(), 5000],
+      [String(T0 / 1000 + 3), 3000],
+      ['3600', 30_000],
+    ] as const) {
+      let n = 0;
+      const { provider, sleeps } = await setup(() =>
+        ++n === 1
+          ? { status: 429, headers: { 'retry-after': retryAfter }, body: { error: 'slow_down' } }
+          : okToken(n),
+      );
+      expect((await provider.getToken()).accessToken, retryAfter).toBe('tok-2');
+      expect(sleeps, retryAfter).toEqual([waited]);
+    }
+  });
+
+  test('without Retry-After: backoff, at most two retries, then the 503 is the error', async () => {
+    const { provider, http, sleeps } = await setup(() => ({
+      status: 503,
+      body: { error: 'temporarily_unavailable' },
+    }));
+    await expect(provider.getToken()).rejects.toThrow(/503|temporarily_unavailable/);
+    expect(http.calls).toHaveLength(3);
+    expect(sleeps).toHaveLength(2);
+    expect(sleeps[0]).toBeLessThanOrEqual(500);
+    expect(sleeps[1]).toBeLessThanOrEqual(1000);
+  });
+
+  test('Ctrl-C ends the wait between retries: the abort reason, no further request', async () => {
+    const controller = new AbortController();
+    const { provider, http } = await setup(
+      () => {
+        controller.abort(new SmartError('runtime', 'interrupted', { code: 'interrupted' }));
+        return { status: 503, headers: { 'retry-after': '20' }, body: {} };
+      },
+      {},
+      controller.signal,
+    );
+    await expect(provider.getToken()).rejects.toMatchObject({ code: 'interrupted' });
+    expect(http.calls).toHaveLength(1);
   });
 
   test('concurrent requests for the same token share one POST', async () => {
@@ -202,7 +264,7 @@ describe('TokenProvider: the cache', () => {
     expect(await other({})).toBe('tok-1');
     expect(await other({ tokenUrl: 'https://elsewhere.example.org/token' })).toBe('tok-100');
     expect(await other({ clientId: 'c2' })).toBe('tok-100');
-    expect(await other({ key: (await keyFile()).file })).toBe('tok-100');
+    expect(await other({ key: (await newKeyFile()).file })).toBe('tok-100');
   });
 
   test('no expires_in: the JWT exp is used; neither: the token is not cached', async () => {
