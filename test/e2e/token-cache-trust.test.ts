@@ -1,7 +1,7 @@
 import { chmodSync, chownSync, readdirSync, readFileSync, statSync, writeFileSync } from 'node:fs';
 import { join } from 'node:path';
 import { afterAll, beforeAll, describe, expect, it } from 'vitest';
-import { makeWorkspace, smart, type Workspace } from '../helpers/cli.js';
+import { makeWorkspace, runSmart, type Workspace } from '../helpers/cli.js';
 import { startHostile, type HostileServer } from '../helpers/hostile.js';
 
 /**
@@ -19,7 +19,7 @@ afterAll(() => h?.close());
 const tokenPosts = () => h.hits.filter((x) => x.startsWith('POST /token')).length;
 
 async function token(ws: Workspace, env: Record<string, string> = {}) {
-  return smart(['token', '-o', 'json'], { ws, env: { ...h.env, ...env } });
+  return runSmart(['token', '-o', 'json'], { ws, env: { ...h.env, ...env } });
 }
 
 /** A workspace with one cached token; returns the cache entry's path. */

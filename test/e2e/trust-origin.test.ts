@@ -3,7 +3,7 @@ import { createServer, type IncomingHttpHeaders, type Server } from 'node:http';
 import type { AddressInfo } from 'node:net';
 import { join } from 'node:path';
 import { afterAll, beforeAll, describe, expect, it } from 'vitest';
-import { json, makeWorkspace, smart, type Workspace } from '../helpers/cli.js';
+import { json, makeWorkspace, runSmart, type Workspace } from '../helpers/cli.js';
 import { tempDir } from '../helpers/tmp.js';
 import { sendJson, startStubServer, type StubServer } from './query-flow.js';
 
@@ -97,7 +97,7 @@ describe('smart export --trust-origin', () => {
   it('refuses files on another origin naming --trust-origin (exit 1); --resume with it sends the token there', async () => {
     origins = [storage.url];
     const dir = join(tempDir('smart-trust-'), 'out');
-    const r = await smart(['export', '--type', 'Patient', '--out', dir], { ws, env: fhir.env });
+    const r = await runSmart(['export', '--type', 'Patient', '--out', dir], { ws, env: fhir.env });
     expect(r.exitCode, r.stderr).toBe(1);
     expect(r.stderr).toContain(
       `error: the manifest's files on ${storage.url} need the access token (requiresAccessToken: true), but that is not the FHIR server's origin (${fhir.url}): refusing to send the token there`,
@@ -106,7 +106,7 @@ describe('smart export --trust-origin', () => {
     expect(r.stderr).toContain(`smart export --resume ${dir} --trust-origin ${storage.url}`);
     expect(storage.hits).toEqual([]);
 
-    const again = await smart(
+    const again = await runSmart(
       ['export', '--resume', dir, '--trust-origin', storage.url, '-o', 'json'],
       { ws, env: fhir.env },
     );
@@ -122,7 +122,7 @@ describe('smart export --trust-origin', () => {
     origins = [storage.url, other.url];
     const before = storage.hits.length;
     const dir = join(tempDir('smart-trust-'), 'out');
-    const r = await smart(['export', '--type', 'Patient', '--out', dir], {
+    const r = await runSmart(['export', '--type', 'Patient', '--out', dir], {
       ws,
       env: { ...fhir.env, SMART_TRUST_ORIGIN: `${storage.url}/` },
     });
@@ -138,7 +138,7 @@ describe('smart export --trust-origin', () => {
 
   it('the profile key trustedOrigins is an array in the config file; a bad origin is exit 2', async () => {
     const ws2 = makeWorkspace();
-    const set = await smart(['config', 'set', 'trustedOrigins', `${storage.url},${other.url}`], {
+    const set = await runSmart(['config', 'set', 'trustedOrigins', `${storage.url},${other.url}`], {
       ws: ws2,
     });
     expect(set.exitCode, set.stderr).toBe(0);
@@ -146,22 +146,25 @@ describe('smart export --trust-origin', () => {
       profiles: Record<string, { trustedOrigins?: unknown }>;
     };
     expect(Object.values(file.profiles)[0]!.trustedOrigins).toEqual([storage.url, other.url]);
-    const get = await smart(['config', 'get', 'trustedOrigins'], { ws: ws2 });
+    const get = await runSmart(['config', 'get', 'trustedOrigins'], { ws: ws2 });
     expect(get.stdout.trim()).toBe(`${storage.url},${other.url}`);
 
     origins = [storage.url, other.url];
     const dir = join(tempDir('smart-trust-'), 'out');
-    const r = await smart(['export', '--type', 'Patient', '--out', dir, '-o', 'json'], {
+    const r = await runSmart(['export', '--type', 'Patient', '--out', dir, '-o', 'json'], {
       ws: ws2,
       env: fhir.env,
     });
     expect(r.exitCode, r.stderr).toBe(0);
     expect(other.hits.at(-1)!.authorization).toMatch(/^Bearer stub-token-\d+$/);
 
-    const bad = await smart(['export', '--trust-origin', 'https://files.example/x', '--out', dir], {
-      ws: ws2,
-      env: fhir.env,
-    });
+    const bad = await runSmart(
+      ['export', '--trust-origin', 'https://files.example/x', '--out', dir],
+      {
+        ws: ws2,
+        env: fhir.env,
+      },
+    );
     expect(bad.exitCode).toBe(2);
     expect(bad.stderr).toContain(
       'error: --trust-origin: "https://files.example/x" is not an origin',
@@ -171,7 +174,7 @@ describe('smart export --trust-origin', () => {
       join(ws2.config, 'smart', 'config.json'),
       JSON.stringify({ profiles: { default: { trustedOrigins: storage.url } } }),
     );
-    const wrong = await smart(['config', 'get', 'trustedOrigins'], { ws: ws2 });
+    const wrong = await runSmart(['config', 'get', 'trustedOrigins'], { ws: ws2 });
     expect(wrong.exitCode).toBe(2);
     expect(wrong.stderr).toContain('trustedOrigins must be an array of strings');
   });
