@@ -8,7 +8,7 @@ import {
   type OutputFormat,
   type RunOptions,
 } from './context.js';
-import { SmartError, isSmartError } from './core/errors.js';
+import { SmartError, fileSystemError, isSmartError } from './core/errors.js';
 import { redactText } from './core/redact.js';
 import { escapeControls } from './output/escape.js';
 import { commandManifest, type CommandEntry } from './commands/index.js';
@@ -226,6 +226,10 @@ export function printError(ctx: Context, e: unknown): number {
     err.write(`hint: run \`smart --help\` (or \`smart help <command>\`) for usage\n`);
     return 2;
   }
+  // A file the environment will not let us read or write (a read-only or full disk, a file where
+  // a directory should be) is not a bug: one line naming the path, exit 1.
+  const fsError = fileSystemError(e);
+  if (fsError) return printError(ctx, fsError);
   // Not ours: a bug. Keep the stack so it is never disguised as a user error.
   err.write(`smart: unexpected error (a bug, please report it):\n`);
   err.write(`${escapeControls(e instanceof Error ? (e.stack ?? e.message) : String(e))}\n`);

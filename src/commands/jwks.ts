@@ -116,10 +116,14 @@ Examples:
       ) => {
         const path = await jwksPath(ctx, opts.file);
         const { addKeyFileToJwks } = await import('../core/jwks.js');
+        const { withPathOrigin } = await import('../core/errors.js');
         const added = await addKeyFileToJwks(resolve(ctx.cwd, keyFile), path, {
           kid: opts.kid,
           alg: opts.alg ?? ctx.globals.alg,
           force: opts.force,
+        }).catch((e: unknown) => {
+          // --file is the user's: a file-system failure there is exit 2.
+          throw withPathOrigin(e, opts.file !== undefined);
         });
         ctx.log.info(
           `added kid ${added.kid} (${added.alg}, from ${added.format}) to ${path}; it holds ${added.count} key${added.count === 1 ? '' : 's'}`,
@@ -155,7 +159,10 @@ Examples:
     .action(async (kid: string, opts: { file?: string }) => {
       const path = await jwksPath(ctx, opts.file);
       const { removeKidFromJwksFile } = await import('../core/jwks.js');
-      const result = await removeKidFromJwksFile(path, kid);
+      const { withPathOrigin } = await import('../core/errors.js');
+      const result = await removeKidFromJwksFile(path, kid).catch((e: unknown) => {
+        throw withPathOrigin(e, opts.file !== undefined);
+      });
       ctx.log.info(`removed kid ${kid} from ${path}; ${result.remaining} key(s) remain`);
       const { outputFor } = await import('./shared.js');
       await (

@@ -50,7 +50,17 @@ The new public key is added to <dir>/jwks.json beside the existing ones (rotatio
       const settings = await ctx.settings();
       const dir = opts.dir ? resolve(ctx.cwd, opts.dir) : settings.paths.keysDir;
       const { createKeyPair } = await import('../core/jwks.js');
-      const created = await createKeyPair({ alg, bits, kid: opts.kid, dir, force: opts.force });
+      const { SmartError, withPathOrigin } = await import('../core/errors.js');
+      const created = await createKeyPair({
+        alg,
+        bits,
+        kid: opts.kid,
+        dir,
+        force: opts.force,
+      }).catch((e: unknown) => {
+        // --dir is the user's: a file-system failure there is exit 2 (1 for the default dir).
+        throw withPathOrigin(e, opts.dir !== undefined);
+      });
       ctx.log.info(
         `wrote ${created.privateKey} (private, mode 0600) and ${created.jwks} (${created.count} key${created.count === 1 ? '' : 's'})`,
       );
@@ -58,10 +68,24 @@ The new public key is added to <dir>/jwks.json beside the existing ones (rotatio
         ctx.log.warn(`replaced JWKS entry ${created.replaced.join(', ')}`);
       if (opts.save) {
         const { updateProfile } = await import('../core/settings.js');
-        await updateProfile(settings.paths.configFile, settings.profile, {
-          key: created.privateKey,
-          alg: created.alg,
-        });
+        try {
+          await updateProfile(settings.paths.configFile, settings.profile, {
+            key: created.privateKey,
+            alg: created.alg,
+          });
+        } catch (e) {
+          // The key pair is on disk: say where, and how to use it without the profile.
+          const why = e instanceof SmartError ? e.message : String(e);
+          throw new SmartError(
+            'runtime',
+            `the key pair is written (${created.privateKey}, ${created.jwks}) but profile "${settings.profile}" was not saved: ${why}`,
+            {
+              cause: e,
+              code: 'profile_not_saved',
+              hint: `use the key with --key ${created.privateKey} (or SMART_KEY=${created.privateKey}); --no-save skips the profile`,
+            },
+          );
+        }
         ctx.log.info(
           `saved key and alg in profile "${settings.profile}" (${settings.paths.configFile})`,
         );

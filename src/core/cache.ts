@@ -1,7 +1,7 @@
 import { createHash } from 'node:crypto';
 import { promises as fs } from 'node:fs';
 import { dirname, join } from 'node:path';
-import { writeFileAtomic } from './fsutil.js';
+import { makeDir, writeFileAtomic } from './fsutil.js';
 
 /** Warnings already given in this process: one line per untrusted file or directory. */
 const warned = new Set<string>();
@@ -78,12 +78,23 @@ export class FileCache {
     }
   }
 
+  /** Store an entry; a cache that cannot be written is a warning, never a failure. */
   async set(namespace: string, key: string, value: unknown): Promise<void> {
+    try {
+      await this.write(namespace, key, value);
+    } catch (e) {
+      const { fileSystemError } = await import('./errors.js');
+      const why = (fileSystemError(e) ?? (e as Error)).message;
+      this.warn?.(`${why} (not cached; the run goes on)`);
+    }
+  }
+
+  private async write(namespace: string, key: string, value: unknown): Promise<void> {
     const file = this.path(namespace, key);
     // Directories of ours are made private (0700) before a token goes in; one of another user's
     // cannot be, and is not written to.
     for (const dir of [this.dir, dirname(file)]) {
-      await fs.mkdir(dir, { recursive: true, mode: 0o700 });
+      await makeDir(dir);
       const st = await fs.stat(dir);
       const uid = typeof process.getuid === 'function' ? process.getuid() : st.uid;
       if (st.uid !== uid) return;

@@ -77,6 +77,7 @@ export type SmartErrorCode =
   | 'not_set'
   | 'private_members'
   | 'profile_exists'
+  | 'profile_not_saved'
   | 'secret_key'
   | 'unknown_key'
   | 'unsupported_alg'
@@ -196,4 +197,106 @@ export function systemErrorCode(e: unknown): SystemErrorCode | undefined {
     cur = (cur as { cause?: unknown }).cause;
   }
   return undefined;
+}
+
+/** What a file-system error code means, in words, and what to do about it. */
+const FILE_SYSTEM_ERRORS: Record<string, { reason: string; hint: string }> = {
+  EACCES: {
+    reason: 'permission denied',
+    hint: 'check the permissions of the file and its directory (ls -ld), or use another path',
+  },
+  EPERM: {
+    reason: 'operation not permitted',
+    hint: 'check the permissions of the file and its directory (ls -ld), or use another path',
+  },
+  EROFS: {
+    reason: 'read-only file system',
+    hint: 'that file system is mounted read-only: use a path on a writable one',
+  },
+  ENOSPC: { reason: 'no space left on device', hint: 'free some space, or use another disk' },
+  EDQUOT: { reason: 'disk quota exceeded', hint: 'free some space, or use another disk' },
+  ENOTDIR: {
+    reason: 'a part of the path is a file, not a directory',
+    hint: 'fix the path, or move the file that stands where a directory should be',
+  },
+  EISDIR: {
+    reason: 'it is a directory',
+    hint: 'a directory stands where a file should be: remove it, or use another path',
+  },
+  ENAMETOOLONG: { reason: 'the path is too long', hint: 'use a shorter path' },
+  ELOOP: { reason: 'too many symbolic links', hint: 'check the symbolic links on the path' },
+  EMFILE: { reason: 'too many open files', hint: 'raise the limit (ulimit -n) and try again' },
+  EIO: { reason: 'input/output error', hint: 'the disk may be failing; check it (dmesg)' },
+};
+
+/** The file-system error codes that are the environment's, not a bug: see fileSystemError. */
+export const FILE_SYSTEM_CODES = new Set(Object.keys(FILE_SYSTEM_ERRORS));
+
+/** Node's fs call names as an operation a person reads. */
+function operationOf(syscall: string | undefined): string {
+  switch (syscall) {
+    case 'open':
+    case 'read':
+    case 'stat':
+    case 'lstat':
+    case 'scandir':
+    case 'readlink':
+    case 'access':
+      return 'read';
+    case 'mkdir':
+      return 'create the directory';
+    case 'unlink':
+    case 'rmdir':
+    case 'rm':
+      return 'remove';
+    case 'chmod':
+    case 'fchmod':
+      return 'change the mode of';
+    default:
+      return 'write';
+  }
+}
+
+/**
+ * A file-system failure (EACCES, EPERM, EROFS, ENOSPC, ENOTDIR, EISDIR...) as one line: "cannot
+ * <operation> <path>: <reason>" with a hint. Exit 1, or 2 (`fromUser`) when the path came from
+ * the user's own flag or argument. Undefined when `e` is not such a failure (ENOENT is left to
+ * the caller, who knows whether a missing file is an error).
+ */
+export function fileSystemError(
+  e: unknown,
+  options: { path?: string; operation?: string; what?: string; fromUser?: boolean } = {},
+): SmartError | undefined {
+  const code = systemErrorCode(e);
+  const known = code ? FILE_SYSTEM_ERRORS[code] : undefined;
+  if (!code || !known) return undefined;
+  const err = e as NodeJS.ErrnoException;
+  const path = options.path ?? err.path;
+  if (!path) return undefined;
+  const operation = options.operation ?? operationOf(err.syscall);
+  const what = options.what ? `${options.what} ` : '';
+  return new SmartError(
+    options.fromUser ? 'usage' : 'runtime',
+    `cannot ${operation} ${what}${path}: ${known.reason}`,
+    { cause: e, code, hint: known.hint, details: { path } },
+  );
+}
+
+/**
+ * A file-system failure on a path the user named (`fromUser`: exit 2) or one smart chose (exit
+ * 1): the same line either way. Anything else passes through unchanged.
+ */
+export function withPathOrigin(e: unknown, fromUser: boolean): unknown {
+  if (e instanceof SmartError) {
+    if (!e.code || !FILE_SYSTEM_CODES.has(e.code) || typeof e.details?.path !== 'string') return e;
+    const kind: ErrorKind = fromUser ? 'usage' : 'runtime';
+    if (e.kind === kind) return e;
+    return new SmartError(kind, e.message, {
+      cause: e.cause,
+      code: e.code,
+      hint: e.hint,
+      details: e.details,
+    });
+  }
+  return fileSystemError(e, { fromUser }) ?? e;
 }

@@ -1,13 +1,32 @@
 import { randomBytes } from 'node:crypto';
 import { promises as fs } from 'node:fs';
 import { dirname, basename, join } from 'node:path';
-import { SmartError, systemErrorCode } from './errors.js';
+import { SmartError, fileSystemError, systemErrorCode } from './errors.js';
 
 export interface WriteOptions {
   /** File mode for a new file, e.g. 0o600 for private keys and caches. */
   mode?: number;
   /** Refuse to replace an existing file (the write still happens atomically). */
   exclusive?: boolean;
+  /** The path came from the user's flag: a failure is exit 2, not 1. */
+  fromUser?: boolean;
+}
+
+/**
+ * `mkdir -p`, with the real reason when it fails: Node's recursive mkdir says ENOENT on a
+ * read-only file system, so the first missing directory is created alone to learn why.
+ */
+export async function makeDir(dir: string, mode = 0o700): Promise<void> {
+  try {
+    await fs.mkdir(dir, { recursive: true, mode });
+  } catch (e) {
+    if ((e as NodeJS.ErrnoException).code !== 'ENOENT') throw e;
+    let missing = dir;
+    while (dirname(missing) !== missing && !(await fs.stat(dirname(missing)).catch(() => false)))
+      missing = dirname(missing);
+    await fs.mkdir(missing, { mode });
+    throw e;
+  }
 }
 
 /**
@@ -20,19 +39,19 @@ export async function writeFileAtomic(
   options: WriteOptions = {},
 ): Promise<void> {
   const dir = dirname(path);
-  await fs.mkdir(dir, { recursive: true, mode: 0o700 });
   const tmp = join(dir, `.${basename(path)}.${process.pid}.${randomBytes(4).toString('hex')}.tmp`);
   const mode = options.mode ?? 0o644;
-  const handle = await fs.open(tmp, 'wx', mode);
   try {
-    await handle.writeFile(data);
-    await handle.sync();
-  } finally {
-    await handle.close();
-  }
-  // The umask may have narrowed the mode; make it exact.
-  await fs.chmod(tmp, mode);
-  try {
+    await makeDir(dir);
+    const handle = await fs.open(tmp, 'wx', mode);
+    try {
+      await handle.writeFile(data);
+      await handle.sync();
+    } finally {
+      await handle.close();
+    }
+    // The umask may have narrowed the mode; make it exact.
+    await fs.chmod(tmp, mode);
     if (options.exclusive) {
       await fs.link(tmp, path);
       await fs.unlink(tmp);
@@ -41,13 +60,13 @@ export async function writeFileAtomic(
     }
   } catch (e) {
     await fs.unlink(tmp).catch(() => undefined);
-    if ((e as NodeJS.ErrnoException).code === 'EEXIST') {
+    if ((e as NodeJS.ErrnoException).code === 'EEXIST' && options.exclusive) {
       throw new SmartError('usage', `${path} already exists`, {
         code: 'file_exists',
         hint: 'use --force to replace it (the old file will be lost)',
       });
     }
-    throw fileError(e, path, 'write');
+    throw fileError(e, path, 'write', 'file', undefined, options.fromUser);
   }
 }
 
@@ -65,12 +84,18 @@ export async function readTextFile(
   }
 }
 
+/**
+ * A failed read or write as one line naming the path and the operation (see fileSystemError):
+ * exit 1, or 2 when the path is the user's (`fromUser`; reads of input files default to it: a
+ * key, a JWKS or a CA file the user named). A missing file is a usage error naming it.
+ */
 export function fileError(
   e: unknown,
   path: string,
   op: 'read' | 'write',
   what = 'file',
   missingHint?: string,
+  fromUser = op === 'read',
 ): SmartError {
   const code = systemErrorCode(e);
   if (code === 'ENOENT') {
@@ -80,17 +105,14 @@ export function fileError(
       hint: missingHint,
     });
   }
-  if (code === 'EACCES' || code === 'EPERM') {
-    return new SmartError('usage', `permission denied: cannot ${op} ${path}`, { cause: e, code });
-  }
-  if (code === 'EISDIR') {
-    return new SmartError('usage', `${path} is a directory, expected a ${what}`, {
+  const known = fileSystemError(e, { path, operation: op, fromUser });
+  if (known) return known;
+  return new SmartError(
+    fromUser ? 'usage' : 'runtime',
+    `cannot ${op} ${path}: ${(e as Error).message}`,
+    {
       cause: e,
       code,
-    });
-  }
-  return new SmartError('runtime', `cannot ${op} ${path}: ${(e as Error).message}`, {
-    cause: e,
-    code,
-  });
+    },
+  );
 }

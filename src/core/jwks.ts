@@ -1,7 +1,7 @@
 import { promises as fs } from 'node:fs';
 import { join } from 'node:path';
 import { usageError } from './errors.js';
-import { fileError, readTextFile, writeFileAtomic } from './fsutil.js';
+import { fileError, makeDir, readTextFile, writeFileAtomic } from './fsutil.js';
 import {
   KEYGEN_ALGS,
   PRIVATE_MEMBERS,
@@ -274,7 +274,7 @@ export async function createKeyPair(options: CreateKeyOptions): Promise<CreatedK
   const { jwks, replaced } = await addKeyToJwks(current, generated.publicJwk, jwksPath, {
     force: options.force,
   });
-  await fs.mkdir(options.dir, { recursive: true, mode: 0o700 });
+  await makeDir(options.dir);
   await writeFileAtomic(privatePath, generated.privateKeyPem, {
     mode: PRIVATE_KEY_MODE,
     exclusive: !options.force,

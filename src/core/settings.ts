@@ -1,7 +1,7 @@
 import { homedir } from 'node:os';
 import { join, resolve, isAbsolute } from 'node:path';
 import { promises as fs } from 'node:fs';
-import { SmartError, configError, usageError } from './errors.js';
+import { SmartError, configError, fileSystemError, usageError } from './errors.js';
 import { writeFileAtomic } from './fsutil.js';
 import { SERVER_KINDS } from './registration/types.js';
 
@@ -123,9 +123,12 @@ export async function loadConfig(path: string): Promise<ConfigFile> {
     text = await fs.readFile(path, 'utf8');
   } catch (e) {
     if ((e as NodeJS.ErrnoException).code === 'ENOENT') return { profiles: {} };
-    throw configError(`cannot read config file ${path}: ${(e as Error).message}`, undefined, {
-      cause: e,
-    });
+    throw (
+      fileSystemError(e, { path, operation: 'read', what: 'config file' }) ??
+      configError(`cannot read config file ${path}: ${(e as Error).message}`, undefined, {
+        cause: e,
+      })
+    );
   }
   if (text.trim() === '') return { profiles: {} };
   let raw: unknown;
