@@ -3,6 +3,7 @@ import type { Readable, Writable } from 'node:stream';
 import { sleep, type Clock } from './core/clock.js';
 import type { HttpClient } from './core/http.js';
 import type { Settings } from './core/settings.js';
+import type { GlobalFlags } from './core/settings/table.js';
 import { SmartError } from './core/errors.js';
 import { escapeControls } from './output/escape.js';
 
@@ -25,27 +26,17 @@ export interface Streams {
   stdin: InStream;
 }
 
-/** Global options as Commander parsed them (flags only; the resolver adds env and profile). */
-export interface GlobalOptions {
-  profile?: string;
+/**
+ * Global options as Commander parsed them (flags only; the resolver adds env and profile). The
+ * settings' flags come from the settings table (src/core/settings/table.ts).
+ */
+export interface GlobalOptions extends GlobalFlags {
   output?: OutputFormat;
   json?: boolean;
   verbose?: boolean;
   debug?: boolean;
   color?: boolean;
   input?: boolean;
-  timeout?: number;
-  baseUrl?: string;
-  fhirUrl?: string;
-  tokenUrl?: string;
-  serverUrl?: string;
-  clientId?: string;
-  key?: string;
-  scope?: string;
-  alg?: string;
-  caFile?: string;
-  insecure?: boolean;
-  maxResponse?: string;
   /** `smart export --trust-origin`, repeatable. */
   trustOrigin?: string[];
 }

@@ -5,24 +5,22 @@ import {
   VERSION,
   type Context,
   type GlobalOptions,
-  type OutputFormat,
   type RunOptions,
 } from './context.js';
-import { SmartError, fileSystemError, isSmartError } from './core/errors.js';
+import { fileSystemError, isSmartError } from './core/errors.js';
 import { redactText } from './core/redact.js';
 import { escapeControls } from './output/escape.js';
+import { OUTPUT_FORMATS } from './output/format.js';
+import { SETTINGS, flagsOf, helpOf, settingOf, type GlobalKey } from './core/settings/table.js';
 import { commandManifest, type CommandEntry } from './commands/index.js';
 
 export type { RunOptions };
 
-const OUTPUTS: OutputFormat[] = ['table', 'json', 'ndjson', 'csv'];
-
-function parseTimeout(v: string): number {
-  const n = Number(v);
-  if (!Number.isFinite(n) || n <= 0) {
-    throw new SmartError('usage', `--timeout: "${v}" is not a positive number of seconds`);
-  }
-  return n;
+/** A setting's global option, from its row in the settings table. */
+function settingOption(key: GlobalKey): Option {
+  const s = settingOf(key);
+  const option = new Option(flagsOf(s), helpOf(s));
+  return s.parse ? option.argParser(s.parse) : option;
 }
 
 /**
@@ -88,42 +86,18 @@ export async function buildProgram(ctx: Context, argv?: string[]): Promise<Comma
       // Commander's own parse errors are rewritten by run() into one line.
       outputError: () => undefined,
     })
-    .option('--profile <name>', 'use this profile from the config file (env SMART_PROFILE)')
+    .addOption(settingOption('profile'))
     .addOption(
       new Option(
         '-o, --output <format>',
         'output format (default: table on a TTY, json when piped)',
-      ).choices(OUTPUTS),
+      ).choices(OUTPUT_FORMATS),
     )
-    .option('--json', 'shortcut for --output json')
-    .option(
-      '--base-url <url>',
-      'server origin, e.g. https://aidbox.example.com (env SMART_BASE_URL)',
-    )
-    .option('--fhir-url <url>', 'FHIR base URL (default <base-url>/fhir; env SMART_FHIR_URL)')
-    .option('--token-url <url>', 'token endpoint (default: discovered; env SMART_TOKEN_URL)')
-    .option(
-      '--server-url <origin>',
-      "the server's own name for itself, when it differs from --base-url (env SMART_SERVER_URL)",
-    )
-    .option('--client-id <id>', 'client id (env SMART_CLIENT_ID)')
-    .option('--key <file>', 'private key file (env SMART_KEY)')
-    .option('--scope <scopes>', 'space-separated scopes (default system/*.read; env SMART_SCOPE)')
-    .option('--alg <alg>', 'signing algorithm (default: from the key; env SMART_ALG)')
-    .option('--ca-file <file>', 'trust this PEM CA bundle for TLS, in addition to the system CAs')
-    .option(
-      '--insecure',
-      'allow tokens and secrets over plain http to a non-loopback host (env SMART_INSECURE=1)',
-    )
-    .addOption(
-      new Option('--timeout <seconds>', 'HTTP timeout per request (default 30)').argParser(
-        parseTimeout,
-      ),
-    )
-    .option(
-      '--max-response <MiB>',
-      'largest response read into memory, in MiB (default 256; env SMART_MAX_RESPONSE)',
-    )
+    .option('--json', 'shortcut for --output json');
+  // Every other global setting, in the table's order: flags, help and env names from its rows.
+  for (const s of SETTINGS)
+    if (s.global && s.key !== 'profile') program.addOption(settingOption(s.key));
+  program
     .option('--verbose', 'log one line per HTTP request on stderr (secrets redacted)')
     .option('--debug', 'show stack traces and error causes')
     .option('--no-color', 'disable colours (also NO_COLOR=1)')

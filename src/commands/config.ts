@@ -2,30 +2,14 @@ import type { Command } from 'commander';
 import { isAbsolute, resolve } from 'node:path';
 import type { Context } from '../context.js';
 import { SmartError, usageError } from '../core/errors.js';
-import type { ProfileKey, Settings, Source } from '../core/settings.js';
+import type { Settings, Source } from '../core/settings.js';
+import { PROFILE_KEYS, settingOf, type ProfileKey } from '../core/settings/table.js';
 import type { RecordsResult } from '../output/results.js';
 
-// Kept here (not imported from settings.ts) so that `--help` does not load the settings module;
-// test/unit/core/settings.test.ts checks that it matches PROFILE_KEYS.
-export const CONFIG_KEYS: readonly ProfileKey[] = [
-  'baseUrl',
-  'fhirUrl',
-  'tokenUrl',
-  'serverUrl',
-  'clientId',
-  'key',
-  'scope',
-  'alg',
-  'jwksUri',
-  'caFile',
-  'insecure',
-  'server',
-  'registrationUrl',
-  'maxResponse',
-  'trustedOrigins',
-];
+// From the settings table (a light module: `--help` does not load settings.ts).
+export const CONFIG_KEYS: readonly ProfileKey[] = PROFILE_KEYS;
 
-const PATH_KEYS: readonly ProfileKey[] = ['key', 'caFile'];
+const PATH_KEYS: readonly ProfileKey[] = PROFILE_KEYS.filter((k) => settingOf(k).isPath);
 
 /** The key as a ProfileKey, or an error with a did-you-mean (and a word about secrets). */
 export async function checkConfigKey(key: string): Promise<ProfileKey> {

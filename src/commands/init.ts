@@ -2,26 +2,14 @@ import type { Command } from 'commander';
 import { isAbsolute, resolve } from 'node:path';
 import type { Context } from '../context.js';
 import { usageError } from '../core/errors.js';
-import type { Profile, ProfileKey } from '../core/settings.js';
+import type { Profile } from '../core/settings.js';
+import { PROFILE_KEYS, settingOf, type ProfileKey } from '../core/settings/table.js';
 
-/** What the wizard asks, in order, with the flag that gives each value without a prompt. */
-const FIELDS: Array<{ key: ProfileKey; flag: string; message: string }> = [
-  {
-    key: 'baseUrl',
-    flag: '--base-url',
-    message: 'Server base URL (origin), e.g. https://aidbox.example.com',
-  },
-  { key: 'fhirUrl', flag: '--fhir-url', message: 'FHIR base URL (empty: <base URL>/fhir)' },
-  { key: 'tokenUrl', flag: '--token-url', message: 'Token URL (empty: discovered)' },
-  { key: 'clientId', flag: '--client-id', message: 'Client id' },
-  {
-    key: 'key',
-    flag: '--key',
-    message: 'Private key file (empty: create one later with `smart keygen`)',
-  },
-  { key: 'scope', flag: '--scope', message: 'Scopes (empty: system/*.read)' },
-  { key: 'alg', flag: '--alg', message: 'Signing algorithm (empty: from the key)' },
-];
+/** What the wizard asks, in the settings table's order: the rows with a prompt. */
+const FIELDS: Array<{ key: ProfileKey; message: string }> = PROFILE_KEYS.flatMap((key) => {
+  const message = settingOf(key).prompt;
+  return message ? [{ key, message }] : [];
+});
 
 async function prompt(ctx: Context, existing: Profile, given: Profile): Promise<Profile> {
   const [{ default: inquirer }, { checkValue }] = await Promise.all([
@@ -102,9 +90,9 @@ Examples:
         const { checkAlg } = await import('../core/keys.js');
         values.alg = checkAlg(values.alg);
       }
-      for (const k of ['key', 'caFile'] as const) {
+      for (const k of PROFILE_KEYS) {
         const v = values[k];
-        if (v && !isAbsolute(v)) values[k] = resolve(ctx.cwd, v);
+        if (settingOf(k).isPath && v && !isAbsolute(v)) values[k] = resolve(ctx.cwd, v);
       }
       if (values.key) {
         const { existsSync } = await import('node:fs');

@@ -3,27 +3,18 @@ import { join, resolve, isAbsolute } from 'node:path';
 import { promises as fs } from 'node:fs';
 import { SmartError, configError, fileSystemError, usageError } from './errors.js';
 import { writeFileAtomic } from './fsutil.js';
-import { SERVER_KINDS } from './registration/types.js';
+import {
+  PROFILE_KEYS,
+  flagAttribute,
+  flagOf,
+  kebab,
+  listOf,
+  settingOf,
+  type ProfileKey,
+} from './settings/table.js';
 
-/** Keys a profile may hold. Names are part of the interface: scripts depend on them. */
-export const PROFILE_KEYS = [
-  'baseUrl',
-  'fhirUrl',
-  'tokenUrl',
-  'serverUrl',
-  'clientId',
-  'key',
-  'scope',
-  'alg',
-  'jwksUri',
-  'caFile',
-  'insecure',
-  'server',
-  'registrationUrl',
-  'maxResponse',
-  'trustedOrigins',
-] as const;
-export type ProfileKey = (typeof PROFILE_KEYS)[number];
+export { PROFILE_KEYS, flagOf, kebab, listOf, type ProfileKey };
+
 export type Profile = Partial<Record<ProfileKey, string>>;
 
 export interface ConfigFile {
@@ -31,45 +22,16 @@ export interface ConfigFile {
   profiles: Record<string, Profile>;
 }
 
-export const ENV_NAMES: Record<ProfileKey, string> = {
-  baseUrl: 'SMART_BASE_URL',
-  fhirUrl: 'SMART_FHIR_URL',
-  tokenUrl: 'SMART_TOKEN_URL',
-  clientId: 'SMART_CLIENT_ID',
-  key: 'SMART_KEY',
-  scope: 'SMART_SCOPE',
-  alg: 'SMART_ALG',
-  jwksUri: 'SMART_JWKS_URI',
-  caFile: 'SMART_CA_FILE',
-  insecure: 'SMART_INSECURE',
-  serverUrl: 'SMART_SERVER_URL',
-  server: 'SMART_SERVER',
-  registrationUrl: 'SMART_REGISTRATION_URL',
-  maxResponse: 'SMART_MAX_RESPONSE',
-  trustedOrigins: 'SMART_TRUST_ORIGIN',
-};
+/** Each key's environment variable (from the settings table). */
+export const ENV_NAMES = Object.fromEntries(
+  PROFILE_KEYS.map((k) => [k, settingOf(k).env]),
+) as Record<ProfileKey, string>;
 
 /**
  * Keys held as a list: a JSON array of strings in the config file, a comma-separated string
  * everywhere else (SMART_TRUST_ORIGIN, `smart config set`, Settings).
  */
-export const LIST_KEYS: readonly ProfileKey[] = ['trustedOrigins'];
-
-/** The flag that sets a key, where it is not the key in kebab case. */
-const FLAG_NAMES: Partial<Record<ProfileKey, string>> = { trustedOrigins: 'trust-origin' };
-
-/** `--<flag>` for a key. */
-export function flagOf(key: ProfileKey): string {
-  return `--${FLAG_NAMES[key] ?? kebab(key)}`;
-}
-
-/** The items of a list setting (trustedOrigins): comma-separated, blanks dropped. */
-export function listOf(value: string | undefined): string[] {
-  return (value ?? '')
-    .split(',')
-    .map((v) => v.trim())
-    .filter(Boolean);
-}
+export const LIST_KEYS: readonly ProfileKey[] = PROFILE_KEYS.filter((k) => settingOf(k).list);
 
 export const DEFAULT_SCOPE = 'system/*.read';
 export const DEFAULT_PROFILE = 'default';
@@ -195,50 +157,14 @@ export function validateConfig(raw: unknown, path: string): ConfigFile {
   return { currentProfile: obj.currentProfile as string | undefined, profiles };
 }
 
-const URL_KEYS: ProfileKey[] = [
-  'baseUrl',
-  'fhirUrl',
-  'tokenUrl',
-  'jwksUri',
-  'serverUrl',
-  'registrationUrl',
-];
-
-/** A reason the value is unusable for that key, or undefined when it is fine. */
-const BOOLEAN_VALUES = new Set(['true', 'false', '1', '0', 'yes', 'no']);
-
 /** A boolean setting (`insecure`) as stored: true, 1 or yes. */
 export function isTrue(value: string | undefined): boolean {
   return value !== undefined && ['true', '1', 'yes'].includes(value.toLowerCase());
 }
 
+/** A reason the value is unusable for that key, or undefined when it is fine. */
 export function checkValue(key: ProfileKey, value: string): string | undefined {
-  if (URL_KEYS.includes(key)) {
-    let u: URL;
-    try {
-      u = new URL(value);
-    } catch {
-      return `"${value}" is not an absolute URL`;
-    }
-    if (u.protocol !== 'http:' && u.protocol !== 'https:')
-      return `"${value}" must be an http(s) URL`;
-  }
-  if (key === 'serverUrl' && !/^[a-z]+:\/\/[^/?#]+\/?$/i.test(value.trim()))
-    return `"${value}" must be an origin, e.g. http://aidbox:8080 (no path)`;
-  if (key === 'scope' && value.trim() === '') return 'must not be empty';
-  if (key === 'server' && !(SERVER_KINDS as readonly string[]).includes(value))
-    return `"${value}" is not a server kind (use ${SERVER_KINDS.join(', ')})`;
-  if (key === 'insecure' && !BOOLEAN_VALUES.has(value.toLowerCase()))
-    return `"${value}" is not true or false`;
-  if (key === 'maxResponse' && !(/^\s*\d+(\.\d+)?\s*$/.test(value) && Number(value) > 0))
-    return `"${value}" is not a positive number of MiB`;
-  if (key === 'trustedOrigins') {
-    for (const item of listOf(value)) {
-      if (!/^https?:\/\/[^/?#]+\/?$/i.test(item))
-        return `"${item}" is not an origin, e.g. https://files.example.org (http(s), no path)`;
-    }
-  }
-  return undefined;
+  return settingOf(key).check?.(value);
 }
 
 export async function saveConfig(path: string, config: ConfigFile): Promise<void> {
@@ -357,15 +283,18 @@ export async function resolveSettings(input: ResolveInput): Promise<Settings> {
 
   const values: Profile = {};
   for (const key of PROFILE_KEYS) {
-    // --insecure is a switch; as a setting it is the string "true". --trust-origin repeats.
-    const flag =
-      key === 'insecure'
-        ? flags.insecure
-          ? 'true'
-          : undefined
-        : key === 'trustedOrigins'
-          ? flags.trustOrigin?.join(',')
-          : flags[key];
+    // A switch (--insecure) is the string "true"; a list flag (--trust-origin) repeats.
+    const spec = settingOf(key);
+    const given = (flags as Record<string, unknown>)[flagAttribute(key)];
+    const flag = spec.boolean
+      ? given
+        ? 'true'
+        : undefined
+      : Array.isArray(given)
+        ? given.join(',')
+        : typeof given === 'string'
+          ? given
+          : undefined;
     const fromEnv = env[ENV_NAMES[key]];
     let value: string | undefined;
     // An empty flag is a mistake (an unset shell variable, `--scope ''`), never a silent fallback.
@@ -400,9 +329,11 @@ export async function resolveSettings(input: ResolveInput): Promise<Settings> {
     values[key] = value;
   }
 
-  // Relative key paths in flags/env are relative to the working directory.
-  if (values.key && !isAbsolute(values.key)) values.key = resolve(cwd, values.key);
-  if (values.caFile && !isAbsolute(values.caFile)) values.caFile = resolve(cwd, values.caFile);
+  // Relative paths in flags/env are relative to the working directory.
+  for (const key of PROFILE_KEYS) {
+    const v = values[key];
+    if (settingOf(key).isPath && v && !isAbsolute(v)) values[key] = resolve(cwd, v);
+  }
 
   // A profile's alg belongs to the profile's key: with a key from a flag or SMART_KEY and no
   // --alg/SMART_ALG, the alg is derived from that key (loadSigningKey), not taken from the profile.
@@ -438,8 +369,8 @@ export async function resolveSettings(input: ResolveInput): Promise<Settings> {
   if (flags.timeout !== undefined) {
     timeoutSeconds = flags.timeout;
     sources.timeout = 'flag';
-  } else if (env.SMART_TIMEOUT) {
-    timeoutSeconds = Number(env.SMART_TIMEOUT);
+  } else if (env[settingOf('timeout').env]) {
+    timeoutSeconds = Number(env[settingOf('timeout').env]);
     sources.timeout = 'env';
     if (!Number.isFinite(timeoutSeconds) || timeoutSeconds <= 0) {
       throw usageError(`SMART_TIMEOUT: "${env.SMART_TIMEOUT}" is not a positive number of seconds`);
@@ -462,10 +393,6 @@ export async function resolveSettings(input: ResolveInput): Promise<Settings> {
   };
 }
 
-export function kebab(key: string): string {
-  return key.replace(/[A-Z]/g, (c) => `-${c.toLowerCase()}`);
-}
-
 /** A setting the command cannot run without: an error that says every way to give it. */
 export function requireSetting<K extends ProfileKey>(
   settings: Settings,
@@ -482,38 +409,7 @@ export function requireSetting<K extends ProfileKey>(
 }
 
 export function describeKey(key: ProfileKey): string {
-  switch (key) {
-    case 'baseUrl':
-      return 'server base URL';
-    case 'fhirUrl':
-      return 'FHIR base URL';
-    case 'tokenUrl':
-      return 'token URL';
-    case 'clientId':
-      return 'client id';
-    case 'key':
-      return 'private key file';
-    case 'scope':
-      return 'scope';
-    case 'alg':
-      return 'signing algorithm';
-    case 'jwksUri':
-      return 'JWKS URL';
-    case 'caFile':
-      return 'CA file';
-    case 'insecure':
-      return 'plain-http permission';
-    case 'serverUrl':
-      return "server's own URL";
-    case 'server':
-      return 'server kind';
-    case 'registrationUrl':
-      return 'registration URL';
-    case 'maxResponse':
-      return 'response size cap (MiB)';
-    case 'trustedOrigins':
-      return 'trusted origins';
-  }
+  return settingOf(key).describe;
 }
 
 function noSuchProfile(path: string, name: string, config: ConfigFile): SmartError {

@@ -45,10 +45,10 @@ describe('smart (the CLI frame)', () => {
                                                  SMART_SCOPE)
         --alg <alg>                              signing algorithm (default: from the key; env SMART_ALG)
         --ca-file <file>                         trust this PEM CA bundle for TLS, in addition to the
-                                                 system CAs
+                                                 system CAs (env SMART_CA_FILE)
         --insecure                               allow tokens and secrets over plain http to a
                                                  non-loopback host (env SMART_INSECURE=1)
-        --timeout <seconds>                      HTTP timeout per request (default 30)
+        --timeout <seconds>                      HTTP timeout per request (default 30; env SMART_TIMEOUT)
         --max-response <MiB>                     largest response read into memory, in MiB (default 256;
                                                  env SMART_MAX_RESPONSE)
         --verbose                                log one line per HTTP request on stderr (secrets
