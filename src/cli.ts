@@ -43,11 +43,9 @@ function prerenderedHelp(): string | undefined {
  * process start), and collect it whenever more than a few MB of buffers are outstanding. Both
  * are V8 flags set at run time; if a V8 refuses them, only memory is at stake.
  */
-async function leanMemory(): Promise<void> {
-  const [{ setFlagsFromString }, { runInNewContext }] = await Promise.all([
-    import('node:v8'),
-    import('node:vm'),
-  ]);
+function leanMemory(): void {
+  // As a CommonJS object: an import() would build an ES module facade (start-up time).
+  const { setFlagsFromString } = process.getBuiltinModule('node:v8');
   try {
     setFlagsFromString('--semi-space-growth-factor=1');
   } catch {
@@ -59,7 +57,7 @@ async function leanMemory(): Promise<void> {
     if (!collect) {
       // A short command never gets here: the collector is made only when needed.
       setFlagsFromString('--expose-gc');
-      collect = runInNewContext('gc') as typeof collect;
+      collect = process.getBuiltinModule('node:vm').runInNewContext('gc') as typeof collect;
       if (typeof collect !== 'function') return clearInterval(timer);
     }
     collect!({ type: 'minor' });
@@ -81,7 +79,7 @@ if (only === '--version' || only === '-V') {
   const { fastRun } = await import('./fast.js');
   let run = fastRun(argv);
   if (!run) {
-    await leanMemory();
+    leanMemory();
     run = (await import('./program.js')).run;
   }
   const controller = new AbortController();
