@@ -119,7 +119,7 @@ export function registerSandbox(program: Command, ctx: Context): void {
     )
     .option(
       '--algs <list>',
-      'client assertion algs advertised and accepted (default RS384,ES384; Aidbox takes only RS384)',
+      'client assertion algs advertised and accepted (default RS384, as Aidbox; e.g. RS384,ES384)',
     )
     .option(
       '--export-no-storage',

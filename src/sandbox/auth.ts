@@ -24,7 +24,7 @@ import { covers, expandScope, parseScope, type Scope } from './scopes.js';
  */
 export const ASSERTION_ALGS = ['RS384', 'ES384'];
 /** What the sandbox advertises and accepts by default (`--algs` changes it). */
-export const DEFAULT_ALGS = ['RS384', 'ES384'];
+export const DEFAULT_ALGS = ['RS384'];
 /** What `--algs` may name. */
 export const KNOWN_ALGS = [
   'RS256',

@@ -12,7 +12,7 @@ let ws: Workspace;
 let rsa: string;
 
 beforeAll(async () => {
-  flow = await startFlow({ clientId: 'alg-client' });
+  flow = await startFlow({ clientId: 'alg-client', sandbox: { algs: ['RS384', 'ES384'] } });
   ws = makeWorkspace();
   const first = await runSmart(['keygen', '--alg', 'RS384', '-o', 'json'], { ws });
   expect(first.exitCode).toBe(0);

@@ -9,7 +9,8 @@ import { fixedServer } from '../helpers/servers.js';
 let flow: Flow;
 
 beforeAll(async () => {
-  flow = await startFlow({ clientId: 'assert-client' });
+  // ES384 as well as Aidbox's RS384: the ES384 tests sign against it.
+  flow = await startFlow({ clientId: 'assert-client', sandbox: { algs: ['RS384', 'ES384'] } });
 });
 afterAll(async () => {
   await flow?.close();

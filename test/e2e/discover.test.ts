@@ -67,7 +67,8 @@ describe('smart discover', () => {
     expect(r.exitCode).toBe(0);
     expect(r.stdout).toMatch(new RegExp(`^token endpoint\\s+${sandbox.tokenUrl}$`, 'm'));
     expect(r.stdout).toMatch(/^auth methods\s+private_key_jwt$/m);
-    expect(r.stdout).toMatch(/^signing algs\s+RS384, ES384/m);
+    // RS384 only, as Aidbox documents ("alg: fixed value RS384").
+    expect(r.stdout).toMatch(/^signing algs\s+RS384$/m);
     expect(r.stdout).toMatch(/^grant types\s+client_credentials$/m);
     expect(r.stdout).toMatch(/^capabilities\s+client-confidential-asymmetric/m);
     expect(r.stdout).toMatch(/^FHIR version\s+4\.0\.1/m);

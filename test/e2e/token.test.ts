@@ -126,8 +126,40 @@ describe('smart token against the sandbox', () => {
     expect(last.map((q) => q.status)).toEqual([503, 200]);
   });
 
-  test('ES384 keys get tokens too', async () => {
-    const es = await startFlow({ alg: 'ES384', clientId: 'token-es384', sandbox: flow.sandbox });
+  test('an ES384 key against the default sandbox (RS384 only, as Aidbox): refused, with a hint', async () => {
+    const es = await startFlow({
+      alg: 'ES384',
+      clientId: 'token-es-aidbox',
+      sandbox: flow.sandbox,
+    });
+    try {
+      // Discovered: smart knows the server takes RS384 only, and says which key to make.
+      const r = await runSmart(['token'], { env: es.env });
+      expect(r.exitCode).toBe(2);
+      expect(r.stderr).toContain(
+        `error: the key signs with ES384, but ${flow.sandbox.tokenUrl} accepts only RS384`,
+      );
+      expect(r.stderr).toContain('smart keygen --alg RS384');
+      // Without discovery (--token-url, nothing cached): the sandbox's own error, and the hint.
+      const direct = await runSmart(['token', '--token-url', flow.sandbox.tokenUrl], {
+        env: es.env,
+      });
+      expect(direct.exitCode).toBe(3);
+      expect(direct.stderr).toContain(
+        "invalid_client: client assertion alg 'ES384' is not supported; use RS384",
+      );
+      expect(direct.stderr).toContain('hint: the key signs with ES384');
+    } finally {
+      await es.close();
+    }
+  });
+
+  test('ES384 keys get tokens from a sandbox with --algs RS384,ES384', async () => {
+    const es = await startFlow({
+      alg: 'ES384',
+      clientId: 'token-es384',
+      sandbox: { algs: ['RS384', 'ES384'] },
+    });
     try {
       const r = await runSmart(['token', '-o', 'json'], { env: es.env });
       expect(r.stderr).toBe('');

@@ -17,7 +17,7 @@ let sb: SandboxHandle;
 const lines: string[] = [];
 
 beforeAll(async () => {
-  key = await makeKey('ES384');
+  key = await makeKey('RS384');
   jwks = await serveJwks([key.publicJwk]);
   sb = await startSandbox({
     port: 0,

@@ -97,7 +97,7 @@ describe('fault injection', () => {
   });
 
   it('drops an export file download mid-body; the next download is complete', async () => {
-    const key = await makeKey('ES384');
+    const key = await makeKey('RS384');
     const jwks = await serveJwks([key.publicJwk]);
     try {
       sb = await startSandbox({ port: 0, exportDelayMs: 0, generate: 100 });
@@ -146,7 +146,7 @@ describe('fault injection', () => {
 describe('request log', () => {
   it('has one entry and one line per request, with client id and never a secret', async () => {
     const lines: string[] = [];
-    const key = await makeKey('ES384');
+    const key = await makeKey('RS384');
     const jwks = await serveJwks([key.publicJwk]);
     const sb = await startSandbox({
       port: 0,

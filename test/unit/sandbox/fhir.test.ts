@@ -25,7 +25,7 @@ let token: string;
 const A1C_PATIENT = 'a6a91d7e-7ded-4325-9dbe-42a088e7e039';
 
 beforeAll(async () => {
-  key = await makeKey('ES384');
+  key = await makeKey('RS384');
   jwks = await serveJwks([key.publicJwk]);
   // 150 generated patients on top of the fixtures: enough for several pages.
   sb = await startSandbox({ port: 0, generate: 150, now: clock.now });
@@ -51,7 +51,8 @@ describe('discovery and metadata (no token needed)', () => {
         token_endpoint_auth_methods_supported: ['private_key_jwt'],
         grant_types_supported: ['client_credentials'],
       });
-      expect(conf.token_endpoint_auth_signing_alg_values_supported).toEqual(['RS384', 'ES384']);
+      // RS384 only by default, as Aidbox documents.
+      expect(conf.token_endpoint_auth_signing_alg_values_supported).toEqual(['RS384']);
       expect(conf.scopes_supported).toEqual(
         expect.arrayContaining(['system/*.rs', 'system/Observation.read', 'system/Patient.rs']),
       );

@@ -64,7 +64,7 @@ describe('sandbox quirks', () => {
     expect(d.token_endpoint).toBe(quirky.tokenUrl);
     const p = await discovery(plain);
     expect(p.grant_types_supported).toEqual(['client_credentials']);
-    expect(p.token_endpoint_auth_signing_alg_values_supported).toEqual(['RS384', 'ES384']);
+    expect(p.token_endpoint_auth_signing_alg_values_supported).toEqual(['RS384']);
   });
 
   it('lowercase-bearer: token_type "bearer"', async () => {

@@ -5,6 +5,8 @@ import { afterAll, beforeAll, describe, expect, it } from 'vitest';
 import { type SandboxHandle, startSandbox } from '../../../src/sandbox/index.js';
 import {
   JWT_BEARER,
+  adminPut,
+  clientBody,
   type TestKey,
   makeKey,
   register,
@@ -26,7 +28,8 @@ let jwks: Awaited<ReturnType<typeof serveJwks>>;
 beforeAll(async () => {
   [rsa, ec, other] = await Promise.all([makeKey('RS384'), makeKey('ES384'), makeKey('RS384')]);
   jwks = await serveJwks([rsa.publicJwk, ec.publicJwk]);
-  sb = await startSandbox({ port: 0, now: clock.now });
+  // ES384 besides Aidbox's RS384 (a test extra): the ES384 checks are the point here.
+  sb = await startSandbox({ port: 0, now: clock.now, algs: ['RS384', 'ES384'] });
   await register(sb, 'app', jwks.url);
   await register(sb, 'narrow', jwks.url, { scope: ['system/Patient.read'] });
   await register(sb, 'short', jwks.url, {
@@ -548,5 +551,39 @@ describe('as Aidbox: a Client without token_format or scope', () => {
       headers: { authorization: `Bearer ${String(r.body.access_token)}` },
     });
     expect(denied.status).toBe(403);
+  });
+});
+
+describe('as Aidbox by default: RS384 only', () => {
+  it('advertises and accepts RS384 alone, and takes inline jwks of RSA keys only', async () => {
+    const aidbox = await startSandbox({ port: 0, now: clock.now });
+    try {
+      const conf = await json(await fetch(`${aidbox.url}/.well-known/smart-configuration`));
+      expect(conf.token_endpoint_auth_signing_alg_values_supported).toEqual(['RS384']);
+      await register(aidbox, 'app', jwks.url);
+      const es = await requestToken(
+        aidbox,
+        tokenForm(await signAssertion({ key: ec, clientId: 'app', aud: aidbox.tokenUrl })),
+      );
+      expect(es.status).toBe(401);
+      expect(es.body).toMatchObject({
+        error: 'invalid_client',
+        error_description: "client assertion alg 'ES384' is not supported; use RS384",
+      });
+      const rs = await requestToken(
+        aidbox,
+        tokenForm(await signAssertion({ key: rsa, clientId: 'app', aud: aidbox.tokenUrl })),
+      );
+      expect(rs.status).toBe(200);
+      const inlineEc = await adminPut(
+        aidbox,
+        '/Client/inline-ec',
+        clientBody('http://unused.invalid/', { jwks_uri: undefined, jwks: [ec.publicJwk] }),
+      );
+      expect(inlineEc.status).toBe(422);
+      expect(JSON.stringify(inlineEc.body)).toContain('jwks[0].kty: must be RSA');
+    } finally {
+      await aidbox.close();
+    }
   });
 });
