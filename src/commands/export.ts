@@ -238,6 +238,7 @@ See README "Exporting to object storage" for the environment variables.
       // s3://, az://: the store's SDK is loaded now, and only now.
       const sink = await core.openSink(outDir, ctx.env);
       const settings = await ctx.settings();
+      if (opts.resume !== undefined) await useSavedServer(ctx, sink, opts.resume);
       // `smart export --timeout 600` gives up on the job after 600 s, as one would expect;
       // --wait, when given, says so explicitly and leaves --timeout to each request.
       if (opts.wait === undefined && settings.sources.timeout === 'flag')
@@ -350,6 +351,7 @@ The server stops the job, or frees the files of a finished one. Files already do
       const { cancelExport, isSinkUrl, openSink } = await import('../core/export/index.js');
       const outDir = destination(ctx, dir, isSinkUrl);
       const sink = await openSink(outDir, ctx.env);
+      await useSavedServer(ctx, sink, dir);
       const session = await openSession(ctx);
       const result = await cancelExport({ session, outDir, sink, signal: ctx.signal }).finally(() =>
         sink.close(),
@@ -362,3 +364,46 @@ The server stops the job, or frees the files of a finished one. Files already do
       });
     });
 }
+
+/**
+ * `--resume` and `cancel` of an export started with `--fhir-url` alone: with no FHIR URL
+ * configured now, the server is the one export.json names (the kick-off URL's FHIR base). A
+ * FHIR URL from the environment or a profile on another origin is refused with the right hint:
+ * its token is for that other server.
+ */
+async function useSavedServer(
+  ctx: Context,
+  sink: import('../core/export/index.js').Sink,
+  shown: string,
+): Promise<void> {
+  const settings = await ctx.settings();
+  if (settings.sources.fhirUrl === 'flag') return;
+  const { readState } = await import('../core/export/index.js');
+  const state = await readState(sink).catch(() => undefined);
+  if (!state?.kickoff?.url) return;
+  let saved: URL;
+  try {
+    saved = new URL(state.kickoff.url);
+  } catch {
+    return;
+  }
+  const path = saved.pathname.replace(/\/(Patient|Group\/[^/]+)?\/\$export$/, '');
+  const base = `${saved.origin}${path}`.replace(/\/+$/, '');
+  if (!settings.fhirUrl) {
+    settings.fhirUrl = base;
+    settings.baseUrl ??= saved.origin;
+    settings.sources.fhirUrl = 'derived';
+    ctx.log.verbose(`FHIR base ${base} (from ${shown}'s export.json)`);
+    return;
+  }
+  const configured = new URL(settings.fhirUrl).origin;
+  const alias = settings.serverUrl;
+  if (configured !== saved.origin && alias !== saved.origin) {
+    throw usageError(
+      `the export in ${shown} was started on ${saved.origin} (export.json), but the FHIR URL in use is ${settings.fhirUrl} (from ${settings.sources.fhirUrl === 'env' ? 'SMART_FHIR_URL' : `profile "${settings.profile}"`})`,
+      `give that server again: --fhir-url ${base} (and the --token-url, --client-id and --key used to start it)`,
+      { code: 'bad_export_state' },
+    );
+  }
+}
+
