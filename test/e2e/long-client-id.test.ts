@@ -1,5 +1,5 @@
 import { afterAll, beforeAll, describe, expect, test } from 'vitest';
-import { json, makeWorkspace, runSmart, smart, type Workspace } from '../helpers/cli.js';
+import { json, makeWorkspace, runSmart, type Workspace } from '../helpers/cli.js';
 import { makeKey, serveJwks, type FlowKey } from '../helpers/sandbox.js';
 import { startSandbox, type SandboxHandle } from '../../src/sandbox/index.js';
 
@@ -27,7 +27,7 @@ describe('a long, JWT-like client id', () => {
     jwks = await serveJwks(() => ({ keys: [key.publicJwk] }));
     ws = makeWorkspace();
     env = { SMART_BASE_URL: sandbox.url, SMART_KEY: key.keyFile };
-    const r = await smart(
+    const r = await runSmart(
       [
         'register-client',
         'ref',
@@ -55,7 +55,7 @@ describe('a long, JWT-like client id', () => {
   });
 
   test('token --verbose: no stderr line holds the whole id', async () => {
-    const r = await smart(['token', '--verbose', '--no-cache'], { ws, env });
+    const r = await runSmart(['token', '--verbose', '--no-cache'], { ws, env });
     expect(r.exitCode, r.stderr).toBe(0);
     expect(r.stderr).toContain(`* got a token for ${short}, expires in`);
     expect(r.stderr).not.toContain(id);
@@ -67,7 +67,7 @@ describe('a long, JWT-like client id', () => {
   test('failures whose hint names the client: shortened', async () => {
     const other = await makeKey('RS384');
     // A key the server does not know: invalid_client, whose hint names the client.
-    const bad = await smart(['token', '--no-cache', '--key', other.keyFile, '--verbose'], {
+    const bad = await runSmart(['token', '--no-cache', '--key', other.keyFile, '--verbose'], {
       ws,
       env,
     });
@@ -75,7 +75,7 @@ describe('a long, JWT-like client id', () => {
     expect(bad.stderr).toContain(`is client id "${short}" registered?`);
     expect(bad.stderr).not.toContain(id);
     // A scope outside the registered one: invalid_scope, whose hint says how to register again.
-    const scope = await smart(['token', '--no-cache', '--scope', 'system/*.write'], { ws, env });
+    const scope = await runSmart(['token', '--no-cache', '--scope', 'system/*.write'], { ws, env });
     expect(scope.exitCode).toBe(3);
     expect(scope.stderr).toContain('invalid_scope');
     expect(scope.stderr).not.toContain(id);
