@@ -1,7 +1,7 @@
 import { readFileSync } from 'node:fs';
 import type { Readable, Writable } from 'node:stream';
 import { sleep, type Clock } from './core/clock.js';
-import type { HttpClient } from './core/http.js';
+import type { HttpClient } from './core/http/index.js';
 import type { Settings } from './core/settings.js';
 import type { GlobalFlags } from './core/settings/table.js';
 import { SmartError } from './core/errors.js';
@@ -127,7 +127,7 @@ export function createContext(opts: RunOptions, signal: AbortSignal): Context {
         cached ??= (async () => {
           const settings = await ctx.settings();
           const [{ createHttpClient, maxResponseBytesOf }, { isTrue }] = await Promise.all([
-            import('./core/http.js'),
+            import('./core/http/index.js'),
             import('./core/settings.js'),
           ]);
           return createHttpClient({

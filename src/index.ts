@@ -66,7 +66,7 @@ export {
   type HttpClientOptions,
   type HttpRequest,
   type HttpResponse,
-} from './core/http.js';
+} from './core/http/index.js';
 
 /**
  * Keys: generate or load a signing key; the kid is the RFC 7638 thumbprint.

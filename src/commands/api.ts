@@ -178,7 +178,7 @@ JSON bodies are sent as application/fhir+json. A non-2xx answer prints its body 
       }
       // A body read whole (an error, or JSON pretty-printed on a terminal) is capped like any
       // buffered answer (--max-response); a 2xx body piped through is not.
-      const { readBodyCapped, maxResponseBytesOf } = await import('../core/http.js');
+      const { readBodyCapped, maxResponseBytesOf } = await import('../core/http/index.js');
       const text = res.nodeBody
         ? await readBodyCapped(
             res.nodeBody,

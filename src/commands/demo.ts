@@ -54,7 +54,7 @@ response (secrets shortened). Exit 0 only if every step succeeded; a failure nam
       ] = await Promise.all([
         import('../demo/flow.js'),
         import('../output/style.js'),
-        import('../core/http.js'),
+        import('../core/http/index.js'),
         import('../core/settings.js'),
         import('../output/escape.js'),
       ]);

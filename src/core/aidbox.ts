@@ -7,7 +7,7 @@ import {
   summarizeOperationOutcome,
   type HttpClient,
   type HttpResponse,
-} from './http.js';
+} from './http/index.js';
 import { parseJwks, privateMembers, type Jwks, type PublicJwk } from './keys.js';
 import { tryJson } from './json.js';
 import { maskExact, redactText, redactUrl } from './redact.js';

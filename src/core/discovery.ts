@@ -1,5 +1,5 @@
 import { SmartError } from './errors.js';
-import type { HttpClient, HttpResponse } from './http.js';
+import type { HttpClient, HttpResponse } from './http/index.js';
 import { FileCache } from './cache.js';
 import { SIGNING_ALGS } from './keys.js';
 

@@ -1,7 +1,7 @@
 import { SmartError, usageError } from './errors.js';
 import { BundleScanner, MalformedJson, setOwn } from './bundle-scan.js';
 import type { Readable } from 'node:stream';
-import { networkError, parseJsonBody, type HttpRequest, type HttpResponse } from './http.js';
+import { networkError, parseJsonBody, type HttpRequest, type HttpResponse } from './http/index.js';
 import { redactUrl } from './redact.js';
 
 /** A FHIR resource as JSON: resourceType and, for stored resources, id. */

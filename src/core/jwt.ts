@@ -1,5 +1,5 @@
 import { SmartError, usageError } from './errors.js';
-import type { HttpClient } from './http.js';
+import type { HttpClient } from './http/index.js';
 import { SIGNING_ALGS, parseJwks, readJwksFile, type Jwks } from './keys.js';
 import { MAX_ASSERTION_LIFETIME } from './assertion.js';
 import { formatDuration } from './duration.js';

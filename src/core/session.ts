@@ -5,7 +5,7 @@ import {
   type HttpClient,
   type HttpRequest,
   type HttpResponse,
-} from './http.js';
+} from './http/index.js';
 import { requireSetting, type Settings } from './settings.js';
 import { CACHE_MARGIN_MS, TokenProvider, type AccessToken } from './token.js';
 import { redactUrl } from './redact.js';

@@ -5,7 +5,7 @@ import {
   snippet,
   type HttpClient,
   type HttpResponse,
-} from './http.js';
+} from './http/index.js';
 import { JWT_BEARER, signClientAssertion, type SignedAssertion } from './assertion.js';
 import {
   backoffDelay,

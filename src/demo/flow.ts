@@ -2,7 +2,7 @@ import { mkdtemp, rm } from 'node:fs/promises';
 import { tmpdir } from 'node:os';
 import { join } from 'node:path';
 import { SmartError, isSmartError, systemErrorCode } from '../core/errors.js';
-import type { HttpClient } from '../core/http.js';
+import type { HttpClient } from '../core/http/index.js';
 import type { Bundle } from '../core/fhir.js';
 import type { Settings } from '../core/settings.js';
 import type { SandboxHandle } from '../sandbox/index.js';

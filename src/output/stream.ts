@@ -3,7 +3,7 @@ import type { OutputFormat } from './format.js';
 import type { Bundle, BundleEntry, Resource, SearchPage, SearchStats } from '../core/fhir.js';
 import { asSearchPage, entryText, isMatch } from '../core/fhir.js';
 import { memberText } from '../core/bundle-scan.js';
-import { summarizeOperationOutcome, type HeaderMap } from '../core/http.js';
+import { summarizeOperationOutcome, type HeaderMap } from '../core/http/index.js';
 import { csvRow } from './csv.js';
 import { DEFAULT_WIDTH } from './format.js';
 import type { Column } from './table.js';

@@ -7,7 +7,7 @@ import {
   type HttpClient,
   type HttpRequest,
   type HttpResponse,
-} from '../../src/core/http.js';
+} from '../../src/core/http/index.js';
 import { resolvePaths, type Settings } from '../../src/core/settings.js';
 import { tempDir } from './tmp.js';
 

@@ -6,7 +6,7 @@ import {
   type HttpClient,
   type HttpRequest,
   type HttpResponse,
-} from '../http.js';
+} from '../http/index.js';
 import { redactUrl } from '../redact.js';
 import { DirectorySink } from './sinks/directory.js';
 import type { FileMeta, Sink, SinkUpload } from './sinks/types.js';

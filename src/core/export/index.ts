@@ -2,7 +2,7 @@ import { createReadStream } from 'node:fs';
 import { createInterface } from 'node:readline';
 import type { Readable } from 'node:stream';
 import { SmartError, isSmartError } from '../errors.js';
-import { describeErrorBody, type HttpClient, type HttpResponse } from '../http.js';
+import { describeErrorBody, type HttpClient, type HttpResponse } from '../http/index.js';
 import { redactUrl } from '../redact.js';
 import { downloadFile } from './download.js';
 import { DirectorySink } from './sinks/directory.js';

@@ -1,6 +1,6 @@
 import { SmartError } from '../errors.js';
 import { parseRetryAfter } from '../clock.js';
-import { describeErrorBody } from '../http.js';
+import { describeErrorBody } from '../http/index.js';
 import { redactUrl } from '../redact.js';
 import type { ExportLevel, ExportParams, ExportSession } from './types.js';
 

@@ -1,5 +1,5 @@
 import { SmartError, isSmartError } from '../errors.js';
-import { describeErrorBody, type HttpResponse } from '../http.js';
+import { describeErrorBody, type HttpResponse } from '../http/index.js';
 import { redactUrl } from '../redact.js';
 import { sleep as defaultSleep } from '../clock.js';
 import { formatDuration } from '../duration.js';

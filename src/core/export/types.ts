@@ -1,4 +1,4 @@
-import type { HttpRequest, HttpResponse } from '../http.js';
+import type { HttpRequest, HttpResponse } from '../http/index.js';
 import type { SmartError } from '../errors.js';
 
 /** Where the export starts: the whole server, all patients, or one Group. */

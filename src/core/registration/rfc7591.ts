@@ -1,5 +1,5 @@
 import { SmartError, serverCode, usageError } from '../errors.js';
-import { describeErrorBody, snippet, type HttpResponse } from '../http.js';
+import { describeErrorBody, snippet, type HttpResponse } from '../http/index.js';
 import { tryJsonObject } from '../json.js';
 import { privateMembers, type PublicJwk } from '../keys.js';
 import { redactUrl, shortId } from '../redact.js';

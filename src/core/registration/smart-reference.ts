@@ -1,5 +1,5 @@
 import { SmartError } from '../errors.js';
-import { describeErrorBody } from '../http.js';
+import { describeErrorBody } from '../http/index.js';
 import { redactUrl, shortId } from '../redact.js';
 import { publicJwks } from './rfc7591.js';
 import type { PlannedCall, Registrar } from './types.js';

@@ -1,4 +1,4 @@
-import type { HttpClient } from '../http.js';
+import type { HttpClient } from '../http/index.js';
 import type { AdminCredentials } from '../aidbox.js';
 import type { Jwks } from '../keys.js';
 import type { SmartConfiguration } from '../discovery.js';

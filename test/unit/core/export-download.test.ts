@@ -4,7 +4,7 @@ import { existsSync, readFileSync, readdirSync } from 'node:fs';
 import { join } from 'node:path';
 import { afterAll, beforeAll, describe, expect, it } from 'vitest';
 import { SmartError } from '../../../src/core/errors.js';
-import { createHttpClient, type HttpClient } from '../../../src/core/http.js';
+import { createHttpClient, type HttpClient } from '../../../src/core/http/index.js';
 import { downloadFile } from '../../../src/core/export/download.js';
 import type { ExportEvent, ExportSession, PlannedFile } from '../../../src/core/export/types.js';
 import { tempDir } from '../../helpers/tmp.js';

@@ -4,7 +4,7 @@ import type { AddressInfo } from 'node:net';
 import { join } from 'node:path';
 import { afterAll, beforeAll, beforeEach, describe, expect, it } from 'vitest';
 import { SmartError } from '../../../src/core/errors.js';
-import { createHttpClient, type HttpClient } from '../../../src/core/http.js';
+import { createHttpClient, type HttpClient } from '../../../src/core/http/index.js';
 import {
   startExport,
   type ExportEvent,

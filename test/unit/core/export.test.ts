@@ -3,7 +3,7 @@ import { statSync, writeFileSync, mkdirSync } from 'node:fs';
 import { join } from 'node:path';
 import { describe, expect, it } from 'vitest';
 import { SmartError } from '../../../src/core/errors.js';
-import type { HttpRequest, HttpResponse } from '../../../src/core/http.js';
+import type { HttpRequest, HttpResponse } from '../../../src/core/http/index.js';
 import { buildKickoff, isFhirInstant, kickOff } from '../../../src/core/export/kickoff.js';
 import { LineCounter } from '../../../src/core/export/lines.js';
 import { planFiles, safeTypeName } from '../../../src/core/export/naming.js';

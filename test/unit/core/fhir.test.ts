@@ -18,7 +18,7 @@ import {
   searchPages,
   toSearchParams,
 } from '../../../src/core/fhir.js';
-import { parseJsonBody, type HttpResponse } from '../../../src/core/http.js';
+import { parseJsonBody, type HttpResponse } from '../../../src/core/http/index.js';
 import { fhirError } from '../../../src/core/session.js';
 import { BundleScanner, MalformedJson } from '../../../src/core/bundle-scan.js';
 

@@ -10,7 +10,7 @@ import {
   type HttpClientOptions,
   type HttpRequest,
   type RequestEvent,
-} from '../../../src/core/http.js';
+} from '../../../src/core/http/index.js';
 import {
   TEST_CA,
   TLS_DIR,
