@@ -2,7 +2,7 @@ import { execFileSync } from 'node:child_process';
 import { existsSync, mkdirSync, readdirSync, rmdirSync, writeFileSync } from 'node:fs';
 import { join } from 'node:path';
 import { afterAll, beforeAll, describe, expect, it } from 'vitest';
-import { makeWorkspace, smart, type RunResult, type Workspace } from '../helpers/cli.js';
+import { makeWorkspace, runSmart, type RunResult, type Workspace } from '../helpers/cli.js';
 import { startHostile, type HostileServer } from '../helpers/hostile.js';
 import { tempDir } from '../helpers/tmp.js';
 
@@ -41,7 +41,7 @@ describe('filesystem errors are not bugs', () => {
   it('init and config set with a config dir under a file: one line, exit 1', async () => {
     const ws = makeWorkspace();
     const env = { XDG_CONFIG_HOME: blockedConfig(ws) };
-    const init = await smart(
+    const init = await runSmart(
       ['init', '--no-input', '--base-url', 'http://127.0.0.1:9', '--client-id', 'c'],
       { ws, env },
     );
@@ -51,14 +51,14 @@ describe('filesystem errors are not bugs', () => {
       /^error: cannot read config file .*not-a-dir\/config\/smart\/config\.json: a part of the path is a file, not a directory$/,
     );
     expect(init.stderr).toMatch(/^hint: fix the path/m);
-    const set = await smart(['config', 'set', 'scope', 'system/*.read'], { ws, env });
+    const set = await runSmart(['config', 'set', 'scope', 'system/*.read'], { ws, env });
     expectOneLine(set, 1, /^error: cannot read config file .*: a part of the path is a file/);
   });
 
   it('init and config set where the config dir cannot be created (/sys): one line, exit 1', async () => {
     const ws = makeWorkspace();
     const env = { XDG_CONFIG_HOME: SYS };
-    const set = await smart(['config', 'set', 'scope', 'system/*.read'], { ws, env });
+    const set = await runSmart(['config', 'set', 'scope', 'system/*.read'], { ws, env });
     expectOneLine(
       set,
       1,
@@ -66,7 +66,7 @@ describe('filesystem errors are not bugs', () => {
         `^error: cannot write ${SYS}/smart/config\\.json: (operation not permitted|read-only file system|permission denied)$`,
       ),
     );
-    const init = await smart(
+    const init = await runSmart(
       ['init', '--no-input', '--base-url', 'http://127.0.0.1:9', '--client-id', 'c'],
       { ws, env },
     );
@@ -77,14 +77,14 @@ describe('filesystem errors are not bugs', () => {
   it('a directory where config.json should be (EISDIR): one line, exit 1', async () => {
     const ws = makeWorkspace();
     mkdirSync(join(ws.config, 'smart', 'config.json'), { recursive: true });
-    const r = await smart(['config', 'list'], { ws });
+    const r = await runSmart(['config', 'list'], { ws });
     expectOneLine(r, 1, /^error: cannot read config file .*config\.json: it is a directory$/);
   });
 
   it('keygen that wrote the key pair but cannot save the profile says so, and how to use it', async () => {
     const ws = makeWorkspace();
     const keys = join(ws.home, 'keys');
-    const r = await smart(['keygen', '--alg', 'ES384', '--dir', keys], {
+    const r = await runSmart(['keygen', '--alg', 'ES384', '--dir', keys], {
       ws,
       env: { XDG_CONFIG_HOME: SYS },
     });
@@ -105,13 +105,13 @@ describe('filesystem errors are not bugs', () => {
 
   it('keygen --dir that cannot be created is exit 2 (the path is the user’s); the default dir exit 1', async () => {
     const ws = makeWorkspace();
-    const flag = await smart(['keygen', '--dir', join(blockedConfig(ws), 'keys')], { ws });
+    const flag = await runSmart(['keygen', '--dir', join(blockedConfig(ws), 'keys')], { ws });
     expectOneLine(
       flag,
       2,
       /^error: cannot (read|create the directory) .*not-a-dir\/config\/keys.*: a part of the path is a file/,
     );
-    const byDefault = await smart(['keygen'], { ws, env: { XDG_CONFIG_HOME: SYS } });
+    const byDefault = await runSmart(['keygen'], { ws, env: { XDG_CONFIG_HOME: SYS } });
     expectOneLine(byDefault, 1, new RegExp(`^error: cannot create the directory ${SYS}`));
   });
 
@@ -119,13 +119,13 @@ describe('filesystem errors are not bugs', () => {
     const ws = makeWorkspace();
     const keys = join(ws.home, 'keys');
     expect(
-      (await smart(['keygen', '--no-save', '--alg', 'ES384', '--dir', keys], { ws })).exitCode,
+      (await runSmart(['keygen', '--no-save', '--alg', 'ES384', '--dir', keys], { ws })).exitCode,
     ).toBe(0);
     const pem = join(
       keys,
       readdirSync(keys).find((f) => f.endsWith('.pem'))!,
     );
-    const r = await smart(['jwks', 'add', pem, '--file', join(blockedConfig(ws), 'jwks.json')], {
+    const r = await runSmart(['jwks', 'add', pem, '--file', join(blockedConfig(ws), 'jwks.json')], {
       ws,
     });
     expectOneLine(
@@ -144,7 +144,7 @@ describe('filesystem errors are not bugs', () => {
 
     it('is one warning; the token is still printed (exit 0)', async () => {
       const ws = makeWorkspace();
-      const r = await smart(['token'], {
+      const r = await runSmart(['token'], {
         ws,
         env: { ...h.env, XDG_CACHE_HOME: blockedConfig(ws) },
       });
@@ -193,7 +193,7 @@ describe('filesystem errors are not bugs', () => {
           // ENOSPC: it is full now
         }
         const ws = makeWorkspace();
-        const nospace = await smart(['config', 'set', 'scope', 'system/*.read'], {
+        const nospace = await runSmart(['config', 'set', 'scope', 'system/*.read'], {
           ws,
           env: { XDG_CONFIG_HOME: full },
         });
@@ -205,7 +205,7 @@ describe('filesystem errors are not bugs', () => {
           ),
         );
         expect(nospace.stderr).toContain('hint: free some space');
-        const readOnly = await smart(['keygen', '--no-save', '--dir', join(ro, 'keys')], { ws });
+        const readOnly = await runSmart(['keygen', '--no-save', '--dir', join(ro, 'keys')], { ws });
         expectOneLine(
           readOnly,
           2,
