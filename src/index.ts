@@ -170,7 +170,7 @@ export {
   type SearchOptions,
   type SearchPage,
   type SearchParam,
-} from './core/fhir.js';
+} from './core/fhir/index.js';
 
 /**
  * JWT inspection, as `smart decode` does it: decode without trusting, check the SMART assertion

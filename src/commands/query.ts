@@ -1,7 +1,7 @@
 import type { Command } from 'commander';
 import type { Context } from '../context.js';
 import { usageError } from '../core/errors.js';
-import type { Resource } from '../core/fhir.js';
+import type { Resource } from '../core/fhir/index.js';
 import { openSession, outputFor } from './shared.js';
 
 interface QueryOptions {
@@ -74,7 +74,8 @@ resources and rate on stderr (one line that updates).
     .action(async (target: string, params: string[], opts: QueryOptions) => {
       const limit = parseCountFlag('--limit', opts.limit, 1);
       const count = parseCountFlag('--count', opts.count, 0);
-      const { parseQueryTarget, readResource, streamSearch } = await import('../core/fhir.js');
+      const { parseQueryTarget, readResource, streamSearch } =
+        await import('../core/fhir/index.js');
       const query = parseQueryTarget(target, params);
       const output = await outputFor(ctx, query.id !== undefined ? 'resource' : 'search', 'query');
       const format = output.format;

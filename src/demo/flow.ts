@@ -3,7 +3,7 @@ import { tmpdir } from 'node:os';
 import { join } from 'node:path';
 import { SmartError, isSmartError, systemErrorCode } from '../core/errors.js';
 import type { HttpClient } from '../core/http/index.js';
-import type { Bundle } from '../core/fhir.js';
+import type { Bundle } from '../core/fhir/index.js';
 import type { Settings } from '../core/settings.js';
 import type { SandboxHandle } from '../sandbox/index.js';
 import type { JwksServer } from '../core/jwks-server.js';
@@ -237,7 +237,7 @@ export async function runDemo(options: DemoOptions): Promise<DemoRun> {
       'Search Observations with the token',
       'smart query Observation code=4548-4 _count=2',
       async () => {
-        const { searchPages } = await import('../core/fhir.js');
+        const { searchPages } = await import('../core/fhir/index.js');
         const pages = searchPages(session, 'Observation', [
           ['code', '4548-4'],
           ['_count', '2'],

@@ -1,5 +1,5 @@
 import { SmartError, usageError, type SmartErrorCode } from '../core/errors.js';
-import type { Resource } from '../core/fhir.js';
+import type { Resource } from '../core/fhir/index.js';
 import type { Column } from './table.js';
 
 export interface ColumnSpec {

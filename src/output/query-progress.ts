@@ -1,5 +1,5 @@
 import type { OutStream } from '../context.js';
-import type { SearchStats } from '../core/fhir.js';
+import type { SearchStats } from '../core/fhir/index.js';
 import { formatDuration } from '../core/duration.js';
 import { formatCount } from './export-progress.js';
 import { terminalWidth } from './format.js';

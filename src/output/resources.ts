@@ -1,4 +1,4 @@
-import type { Resource } from '../core/fhir.js';
+import type { Resource } from '../core/fhir/index.js';
 import type { Column } from './table.js';
 
 /** Plain-text views of FHIR data types, for table cells. Each returns '' for nothing. */

@@ -1,7 +1,7 @@
 import type { OutStream } from '../context.js';
 import type { OutputFormat } from './format.js';
-import type { Bundle, BundleEntry, Resource, SearchPage, SearchStats } from '../core/fhir.js';
-import { asSearchPage, entryText, isMatch } from '../core/fhir.js';
+import type { Bundle, BundleEntry, Resource, SearchPage, SearchStats } from '../core/fhir/index.js';
+import { asSearchPage, entryText, isMatch } from '../core/fhir/index.js';
 import { memberText } from '../core/bundle-scan.js';
 import { summarizeOperationOutcome, type HeaderMap } from '../core/http/index.js';
 import { csvRow } from './csv.js';

@@ -1,7 +1,7 @@
 import { writeFileSync } from 'node:fs';
 import { join } from 'node:path';
 import { afterAll, beforeAll, describe, expect, it } from 'vitest';
-import type { Bundle, Resource } from '../../src/core/fhir.js';
+import type { Bundle, Resource } from '../../src/core/fhir/index.js';
 import { json, runSmart } from '../helpers/cli.js';
 import {
   sendJson,

@@ -1,5 +1,5 @@
 import { afterAll, beforeAll, describe, expect, it } from 'vitest';
-import type { Bundle, Resource } from '../../src/core/fhir.js';
+import type { Bundle, Resource } from '../../src/core/fhir/index.js';
 import { json, runSmart } from '../helpers/cli.js';
 import { startQueryFlow, type QueryFlow } from './query-flow.js';
 

@@ -3,7 +3,7 @@ import { execFileSync } from 'node:child_process';
 import { createServer } from 'node:http';
 import type { AddressInfo } from 'node:net';
 import { afterAll, beforeAll, describe, expect, it } from 'vitest';
-import type { Bundle, Resource } from '../../src/core/fhir.js';
+import type { Bundle, Resource } from '../../src/core/fhir/index.js';
 import { BIN, json, runSmart } from '../helpers/cli.js';
 import {
   sendJson,

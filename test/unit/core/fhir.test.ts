@@ -17,7 +17,7 @@ import {
   read,
   searchPages,
   toSearchParams,
-} from '../../../src/core/fhir.js';
+} from '../../../src/core/fhir/index.js';
 import { parseJsonBody, type HttpResponse } from '../../../src/core/http/index.js';
 import { fhirError } from '../../../src/core/session.js';
 import { BundleScanner, MalformedJson } from '../../../src/core/bundle-scan.js';

@@ -1,6 +1,6 @@
 import { describe, expect, test } from 'vitest';
 import { SmartError } from '../../../src/core/errors.js';
-import { checkNextLink } from '../../../src/core/fhir.js';
+import { checkNextLink } from '../../../src/core/fhir/index.js';
 import { resolveFhirUrl } from '../../../src/core/session.js';
 import {
   ownName,

@@ -1,7 +1,11 @@
 import fc from 'fast-check';
 import { Writable } from 'node:stream';
 import { describe, expect, it } from 'vitest';
-import { parseSearchPage, type Bundle, type SearchPageStream } from '../../../src/core/fhir.js';
+import {
+  parseSearchPage,
+  type Bundle,
+  type SearchPageStream,
+} from '../../../src/core/fhir/index.js';
 import { csvField, csvRow } from '../../../src/output/csv.js';
 import { renderSearch } from '../../../src/output/stream.js';
 import { cellText } from '../../../src/output/table.js';

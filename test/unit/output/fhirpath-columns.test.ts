@@ -1,6 +1,6 @@
 import { describe, expect, it } from 'vitest';
 import { SmartError } from '../../../src/core/errors.js';
-import type { Resource } from '../../../src/core/fhir.js';
+import type { Resource } from '../../../src/core/fhir/index.js';
 import { compileColumns, splitColumns } from '../../../src/output/fhirpath-columns.js';
 
 const obs: Resource = {

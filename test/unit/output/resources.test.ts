@@ -1,5 +1,5 @@
 import { describe, expect, it } from 'vitest';
-import type { Resource } from '../../../src/core/fhir.js';
+import type { Resource } from '../../../src/core/fhir/index.js';
 import {
   TYPES_WITH_COLUMNS,
   choice,

@@ -7,7 +7,7 @@ import {
   type Resource,
   type SearchPageStream,
   type SearchStats,
-} from '../../../src/core/fhir.js';
+} from '../../../src/core/fhir/index.js';
 import { defaultColumns } from '../../../src/output/resources.js';
 import {
   httpHead,

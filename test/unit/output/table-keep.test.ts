@@ -1,7 +1,7 @@
 import { describe, expect, it } from 'vitest';
 import { fitWidths, renderTable } from '../../../src/output/table.js';
 import { defaultColumns } from '../../../src/output/resources.js';
-import type { Resource } from '../../../src/core/fhir.js';
+import type { Resource } from '../../../src/core/fhir/index.js';
 
 // The walkthrough's HbA1c Observations, as the sandbox serves them.
 const a1c = (id: string, value: number): Resource =>

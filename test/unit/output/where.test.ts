@@ -1,6 +1,6 @@
 import { describe, expect, it } from 'vitest';
 import { compileWhere, fhirpathTruth } from '../../../src/output/fhirpath-columns.js';
-import type { Resource } from '../../../src/core/fhir.js';
+import type { Resource } from '../../../src/core/fhir/index.js';
 
 describe('--where', () => {
   it('reads a FHIRPath result as yes or no', () => {
