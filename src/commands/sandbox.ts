@@ -81,6 +81,7 @@ interface SandboxFlags {
   exportFileSize?: string;
   exportDelay?: string;
   exportNoToken?: boolean;
+  exportSignedStorage?: boolean;
   exportNoStorage?: boolean;
   algs?: string;
   latency?: string;
@@ -112,6 +113,10 @@ export function registerSandbox(program: Command, ctx: Context): void {
     .option(
       '--export-no-token',
       '$export files at pre-signed URLs (requiresAccessToken: false) instead of behind the token',
+    )
+    .option(
+      '--export-signed-storage',
+      'as Aidbox: $export files pre-signed on a storage listener of their own (another origin)',
     )
     .option(
       '--public-url <origin>',
@@ -205,6 +210,7 @@ export function registerSandbox(program: Command, ctx: Context): void {
           'milliseconds, e.g. --export-delay 2000',
         ),
         exportRequiresAccessToken: !flags.exportNoToken,
+        exportSignedStorage: flags.exportSignedStorage === true,
         exportStorage: !flags.exportNoStorage,
         algs,
         latencyMs: integer(
@@ -265,6 +271,9 @@ export function registerSandbox(program: Command, ctx: Context): void {
               ]
             : []),
           `  token URL   ${tokenUrl}`,
+          ...(sandbox.storageUrl
+            ? [`  storage     ${sandbox.storageUrl} (pre-signed $export file URLs, no token)`]
+            : []),
           `  FHIR base   ${fhirUrl}`,
           `  admin       client ${adminClientId}, secret ${adminSecret} (HTTP Basic; PUT /Client/<id>, /AccessPolicy/<id>)`,
           `  data        ${counts}`,

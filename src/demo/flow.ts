@@ -90,11 +90,16 @@ export async function runDemo(options: DemoOptions): Promise<DemoRun> {
   try {
     const sandbox = await step(
       'Start the sandbox',
-      `smart sandbox --port ${options.sandboxPort ?? 0}`,
+      `smart sandbox --port ${options.sandboxPort ?? 0} --export-signed-storage`,
       async () => {
         const { startSandbox } = await import('../sandbox/index.js');
         const port = options.sandboxPort ?? 0;
-        const s = await startSandbox({ port, log: options.sandboxLog }).catch((e: unknown) => {
+        // As Aidbox with cloud storage: export files pre-signed on another origin (for --keep).
+        const s = await startSandbox({
+          port,
+          log: options.sandboxLog,
+          exportSignedStorage: true,
+        }).catch((e: unknown) => {
           const code = systemErrorCode(e);
           throw new SmartError(
             'runtime',

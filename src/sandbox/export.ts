@@ -70,6 +70,12 @@ export interface ExportOptions {
   minPolls?: number;
   /** False: file URLs are pre-signed (`?exp=&sig=`) and need no token. */
   requiresAccessToken: boolean;
+  /**
+   * The origin of the storage listener (another port, as Aidbox's GCS/S3/Azure storage): file
+   * URLs are pre-signed `<origin>/exports/<id>/<name>?exp=&sig=` there. Undefined: on the FHIR
+   * server's origin.
+   */
+  storageOrigin?: () => string | undefined;
   /** How long a signed file URL is valid; default one hour. */
   signedUrlLifetimeSec?: number;
   /** The sandbox's clock, in milliseconds since 1970; default Date.now. */
@@ -373,10 +379,15 @@ export class Exports {
       });
       return;
     }
-    const signed = !this.options.requiresAccessToken;
+    const storage = this.options.storageOrigin?.();
+    const signed = !this.options.requiresAccessToken || storage !== undefined;
     // Signed URLs are made afresh on each poll, as storage services do.
     const exp = Math.floor(now / 1000) + (this.options.signedUrlLifetimeSec ?? 3600);
     const fileUrl = (f: ExportFile) => {
+      if (storage !== undefined) {
+        const path = `/exports/${job.id}/${f.name}`;
+        return `${storage}${path}?${this.signer.sign(path, exp)}`;
+      }
       const path = `/fhir/$export-file/${job.id}/${f.name}`;
       return `${job.origin}${path}${signed ? `?${this.signer.sign(path, exp)}` : ''}`;
     };

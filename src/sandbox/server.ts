@@ -94,7 +94,9 @@ export async function startSandbox(options: SandboxOptions = {}): Promise<Sandbo
     fileSize: options.exportFileSize ?? 1000,
     delayMs: options.exportDelayMs ?? 500,
     minPolls: options.exportMinPolls,
-    requiresAccessToken: options.exportRequiresAccessToken ?? true,
+    requiresAccessToken:
+      (options.exportRequiresAccessToken ?? true) && !options.exportSignedStorage,
+    storageOrigin: () => storageUrl,
     storage: options.exportStorage ?? true,
     now,
     quirks,
@@ -102,6 +104,7 @@ export async function startSandbox(options: SandboxOptions = {}): Promise<Sandbo
   const requests: RequestLogEntry[] = [];
   // Filled in once the port is known.
   let url = '';
+  let storageUrl: string | undefined;
   const publicUrl = options.publicUrl ? new URL(options.publicUrl).origin : undefined;
   const algs = options.algs?.length ? [...options.algs] : [...DEFAULT_ALGS];
   const inlineKeyTypes = algs.some((a) => a.startsWith('ES')) ? ['RSA', 'EC'] : ['RSA'];
@@ -226,7 +229,26 @@ export async function startSandbox(options: SandboxOptions = {}): Promise<Sandbo
     return handleRead(ex, fc, token, type, id);
   }
 
-  async function handle(req: IncomingMessage, res: ServerResponse): Promise<void> {
+  /**
+   * The storage listener (exportSignedStorage): pre-signed export file URLs only, as a cloud
+   * storage bucket; the signature is the credential, an Authorization header is ignored.
+   */
+  async function storageRoute(ex: Exchange): Promise<void> {
+    const parts = ex.pathname.split('/').filter(Boolean);
+    if (parts[0] === 'exports' && parts.length === 3 && ex.url.searchParams.has('sig')) {
+      return exports.signedFile(ex, parts[1]!, parts[2]!);
+    }
+    throw new HttpError(
+      403,
+      outcome('forbidden', 'access denied: not a signed URL of this storage'),
+    );
+  }
+
+  async function handle(
+    req: IncomingMessage,
+    res: ServerResponse,
+    routeTo: (ex: Exchange) => Promise<void> = route,
+  ): Promise<void> {
     const t0 = performance.now();
     const time = new Date().toISOString();
     const method = (req.method ?? 'GET').toUpperCase();
@@ -305,7 +327,7 @@ export async function startSandbox(options: SandboxOptions = {}): Promise<Sandbo
         'throttleBytesPerSec' in a ? [a.throttleBytesPerSec] : [],
       );
       if (rates.length) ex.throttle = new Pacer(Math.min(...rates));
-      await route(ex);
+      await routeTo(ex);
     } catch (e) {
       if (res.headersSent) {
         res.destroy();
@@ -335,9 +357,42 @@ export async function startSandbox(options: SandboxOptions = {}): Promise<Sandbo
   const address = server.address() as AddressInfo;
   url = `http://${displayHost(host)}:${address.port}`;
 
+  // Aidbox-like export storage: a listener of its own, so the file URLs are on another origin.
+  let storage: ReturnType<typeof createServer> | undefined;
+  if (options.exportSignedStorage) {
+    const s = createServer((req, res) => {
+      void handle(req, res, storageRoute);
+    });
+    s.keepAliveTimeout = 5000;
+    storage = s;
+    await new Promise<void>((resolve, reject) => {
+      s.once('error', reject);
+      s.listen(0, host, () => {
+        s.off('error', reject);
+        resolve();
+      });
+    }).catch(async (e: unknown) => {
+      await new Promise<void>((r) => server.close(() => r()));
+      throw e;
+    });
+    storageUrl = `http://${displayHost(host)}:${(s.address() as AddressInfo).port}`;
+  }
+  const closeServer = (srv: ReturnType<typeof createServer>, graceMs: number) =>
+    new Promise<void>((resolve, reject) => {
+      const timer = graceMs > 0 ? setTimeout(() => srv.closeAllConnections(), graceMs) : undefined;
+      srv.close((e) => {
+        clearTimeout(timer);
+        if (e) reject(e);
+        else resolve();
+      });
+      if (timer) srv.closeIdleConnections();
+      else srv.closeAllConnections();
+    });
+
   return {
     url,
     ...(publicUrl ? { publicUrl } : {}),
+    ...(storageUrl ? { storageUrl } : {}),
     tokenUrl: `${url}/auth/token`,
     fhirUrl: `${url}/fhir`,
     adminClientId: 'root',
@@ -345,17 +400,11 @@ export async function startSandbox(options: SandboxOptions = {}): Promise<Sandbo
     requests,
     counts: store.counts(),
     addFault: (rule) => faults.add(rule),
-    close: (graceMs = 0) =>
-      new Promise<void>((resolve, reject) => {
-        const timer =
-          graceMs > 0 ? setTimeout(() => server.closeAllConnections(), graceMs) : undefined;
-        server.close((e) => {
-          clearTimeout(timer);
-          if (e) reject(e);
-          else resolve();
-        });
-        if (timer) server.closeIdleConnections();
-        else server.closeAllConnections();
-      }),
+    close: async (graceMs = 0) => {
+      await Promise.all([
+        closeServer(server, graceMs),
+        ...(storage ? [closeServer(storage, graceMs)] : []),
+      ]);
+    },
   };
 }

@@ -83,6 +83,14 @@ export interface SandboxOptions {
    */
   exportRequiresAccessToken?: boolean;
   /**
+   * Aidbox's way: export files live in cloud storage (GCS, S3, Azure) on another origin, the
+   * manifest says `requiresAccessToken: false` and each file URL is pre-signed there. True: a
+   * second listener of the sandbox, on its own port (`SandboxHandle.storageUrl`), serves
+   * `GET /exports/<id>/<name>?exp=&sig=`; a tampered or expired signature gets 403, and it
+   * takes no token. Default false (files on the FHIR origin; see exportRequiresAccessToken).
+   */
+  exportSignedStorage?: boolean;
+  /**
    * False: no cloud storage for $export, as an Aidbox without it: every kick-off answers 500
    * "storage-type not specified" (a fault to test against). Default true.
    */
@@ -127,6 +135,8 @@ export interface SandboxHandle {
   url: string;
   /** The origin it calls itself (SandboxOptions.publicUrl), when set. */
   publicUrl?: string;
+  /** The storage listener's origin (SandboxOptions.exportSignedStorage), when there is one. */
+  storageUrl?: string;
   tokenUrl: string;
   fhirUrl: string;
   adminClientId: 'root';

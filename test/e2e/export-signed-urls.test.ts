@@ -1,7 +1,7 @@
 import { readFileSync, readdirSync } from 'node:fs';
 import { join } from 'node:path';
 import { describe, expect, it } from 'vitest';
-import { json, runSmart } from '../helpers/cli.js';
+import { json, runSmart, smart } from '../helpers/cli.js';
 import { startFlow } from '../helpers/sandbox.js';
 import { until } from '../helpers/servers.js';
 import { tempDir } from '../helpers/tmp.js';
@@ -86,6 +86,77 @@ describe('smart export: a server whose files need no token (requiresAccessToken:
       for (const e of entries) {
         expect(r.stderr + r.stdout).not.toContain(new URL(e.url).searchParams.get('sig'));
       }
+    } finally {
+      await flow.close();
+    }
+  });
+});
+
+describe('smart export against Aidbox-like storage: pre-signed file URLs on another origin', () => {
+  it('fetches every file from the storage origin without the token; the storage enforces the signature', async () => {
+    // The sandbox's clock, to move past the URLs' expiry without waiting.
+    let ahead = 0;
+    const flow = await startFlow({
+      sandbox: {
+        generate: 30,
+        exportFileSize: 40,
+        exportDelayMs: 0,
+        exportSignedStorage: true,
+        now: () => Date.now() + ahead,
+      },
+    });
+    try {
+      const storage = flow.sandbox.storageUrl!;
+      expect(new URL(storage).origin).not.toBe(new URL(flow.sandbox.url).origin);
+      const dir = outDir();
+      const r = await smart(['export', '--type', 'Patient,Observation', '--out', dir], {
+        ws: flow.ws,
+        env: flow.env,
+      });
+      expect(r.exitCode, r.stderr).toBe(0);
+      const s = json<Summary>(r);
+      expect(s.requiresAccessToken).toBe(false);
+      expect(s.resourcesByType).toEqual({
+        Patient: flow.sandbox.counts.Patient,
+        Observation: flow.sandbox.counts.Observation,
+      });
+      const manifest = JSON.parse(readFileSync(join(dir, 'manifest.json'), 'utf8')) as Manifest;
+      expect(manifest.requiresAccessToken).toBe(false);
+      expect(manifest.output.length).toBeGreaterThan(2);
+      for (const e of manifest.output) {
+        expect(new URL(e.url).origin).toBe(storage);
+        expect(new URL(e.url).searchParams.get('sig')).toBeTruthy();
+      }
+
+      const log = flow.sandbox.requests;
+      const stored = () => log.filter((q) => q.path.startsWith('/exports/'));
+      await until(() => stored().length >= manifest.output.length);
+      expect(stored()).toHaveLength(manifest.output.length);
+      expect(stored().every((q) => q.method === 'GET' && q.status === 200)).toBe(true);
+      // Another origin, requiresAccessToken false: the token never goes there.
+      expect(stored().filter((q) => q.authorization)).toEqual([]);
+      expect(log.filter((q) => q.path.startsWith('/fhir/$export-file/'))).toEqual([]);
+
+      // The signature is enforced: tampered, missing or expired, the storage answers 403.
+      const url = new URL(manifest.output[0]!.url);
+      expect((await fetch(url)).status).toBe(200);
+      const tampered = new URL(url);
+      const sig = tampered.searchParams.get('sig')!;
+      tampered.searchParams.set('sig', (sig[0] === 'A' ? 'B' : 'A') + sig.slice(1));
+      expect((await fetch(tampered)).status).toBe(403);
+      const later = new URL(url);
+      later.searchParams.set('exp', String(Number(url.searchParams.get('exp')) + 3600));
+      expect((await fetch(later)).status).toBe(403);
+      const unsigned = new URL(url.pathname, storage);
+      const token = await smart(['token'], { ws: flow.ws, env: flow.env });
+      const withToken = await fetch(unsigned, {
+        headers: { authorization: `Bearer ${token.stdout.trim()}` },
+      });
+      expect(withToken.status).toBe(403);
+      ahead = 2 * 3600 * 1000;
+      const expired = await fetch(url);
+      expect(expired.status).toBe(403);
+      expect(await expired.text()).toContain('expired');
     } finally {
       await flow.close();
     }
