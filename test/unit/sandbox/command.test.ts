@@ -2,7 +2,7 @@ import { Command } from 'commander';
 import { PassThrough } from 'node:stream';
 import { describe, expect, it } from 'vitest';
 import { registerSandbox } from '../../../src/commands/sandbox.js';
-import type { Context } from '../../../src/context.js';
+import { createContext, type RunOptions } from '../../../src/context.js';
 import { SmartError } from '../../../src/core/errors.js';
 import { startSandbox } from '../../../src/sandbox/index.js';
 
@@ -14,13 +14,17 @@ function harness(format: 'json' | 'table' = 'json', env: Record<string, string> 
   stdout.on('data', (c) => (out += c));
   stderr.on('data', (c) => (err += c));
   const controller = new AbortController();
-  const ctx = {
-    io: { stdout, stderr, stdin: new PassThrough() },
-    env,
-    cwd: process.cwd(),
-    signal: controller.signal,
-    outputFormat: () => format,
-  } as unknown as Context;
+  // The real context of a run (as program.ts builds it), with the -o flag already parsed.
+  const ctx = createContext(
+    {
+      argv: [],
+      io: { stdout, stderr, stdin: new PassThrough() } as unknown as RunOptions['io'],
+      env,
+      cwd: process.cwd(),
+    },
+    controller.signal,
+  );
+  ctx.globals.output = format;
   const program = new Command('smart').exitOverride();
   registerSandbox(program, ctx);
   const run = (...args: string[]) => program.parseAsync(['sandbox', ...args], { from: 'user' });
