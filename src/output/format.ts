@@ -1,11 +1,4 @@
-/**
- * The output formats `-o` takes. A new format is one more name here, one line in the registry
- * of src/output/render.ts and its renderer file under src/output/formats/ (the compiler then
- * names every result the file does not render yet).
- */
-export const OUTPUT_FORMATS = ['table', 'json', 'ndjson', 'csv'] as const;
-
-export type OutputFormat = (typeof OUTPUT_FORMATS)[number];
+export { OUTPUT_FORMATS, type OutputFormat } from './render.js';
 
 /** The width a table may take when nothing says otherwise. */
 export const DEFAULT_WIDTH = 80;

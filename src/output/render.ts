@@ -1,6 +1,5 @@
 import type { OutStream } from '../context.js';
 import { usageError } from '../core/errors.js';
-import { OUTPUT_FORMATS, type OutputFormat } from './format.js';
 import { PIPED_FORMAT, type Result, type ResultKind, type Results } from './results.js';
 
 /** What a renderer may use: stdout for data, the logger for lines on stderr. */
@@ -30,15 +29,21 @@ export type FormatRenderers = { [K in ResultKind]: Renderer<Results[K]> | Unsupp
 };
 
 /**
- * Every format and where its renderers are (loaded only when used). A new format: one line
- * here, its name in OUTPUT_FORMATS (format.ts) and its file under formats/.
+ * Every format `-o` takes, and where its renderers are (loaded only when used). A new format is
+ * its file under formats/ and one line here; the compiler then names every kind of result the
+ * file does not render yet.
  */
-const FORMATS: Record<OutputFormat, () => Promise<FormatRenderers>> = {
+const FORMATS = {
   table: () => import('./formats/table.js').then((m) => m.renderers),
   json: () => import('./formats/json.js').then((m) => m.renderers),
   ndjson: () => import('./formats/ndjson.js').then((m) => m.renderers),
   csv: () => import('./formats/csv.js').then((m) => m.renderers),
-};
+} satisfies Record<string, () => Promise<FormatRenderers>>;
+
+export type OutputFormat = keyof typeof FORMATS;
+
+/** The formats, in -o order (the choices of -o, the lists of an unsupported-format error). */
+export const OUTPUT_FORMATS = Object.keys(FORMATS) as OutputFormat[];
 
 /** The renderers of one format. */
 export function renderersOf(format: OutputFormat): Promise<FormatRenderers> {

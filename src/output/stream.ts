@@ -1,5 +1,4 @@
 import type { OutStream } from '../context.js';
-import type { OutputFormat } from './format.js';
 import type { Bundle, BundleEntry, Resource, SearchPage, SearchStats } from '../core/fhir/index.js';
 import { asSearchPage, entryText, isMatch } from '../core/fhir/index.js';
 import { memberText } from '../core/bundle-scan.js';
@@ -9,7 +8,8 @@ import { DEFAULT_WIDTH } from './format.js';
 import type { Column } from './table.js';
 
 export interface StreamRenderOptions {
-  format: OutputFormat;
+  /** Which built-in writer renderSearch/renderResource use when not given one. */
+  format?: BuiltinFormat;
   /** Table and CSV columns. */
   columns: Column<Resource>[];
   /** json: one searchset Bundle of every page (--all, --limit) instead of the server's Bundle. */
@@ -51,7 +51,7 @@ const ignoreBrokenPipe = (e: Error) => {
  * Writes with backpressure: a write that fills the buffer waits for 'drain', so memory stays flat
  * however fast pages arrive. A closed pipe (EPIPE) rejects instead of hanging.
  */
-class Sink {
+export class Sink {
   private failure?: Error;
   private readonly onError = (e: Error) => {
     this.failure = e;
@@ -149,10 +149,11 @@ export async function renderSearch(
   out: OutStream,
   pages: RenderablePages,
   options: StreamRenderOptions,
+  writer: SearchWriter = SEARCH_WRITERS[options.format ?? 'json'],
 ): Promise<RenderResult> {
   const sink = new Sink(out);
   try {
-    return await SEARCH_WRITERS[options.format](sink, pages, options);
+    return await writer(sink, pages, options);
   } catch (e) {
     // A reader that stops reading (`| head -1`) is not an error: stop fetching pages.
     if (isBrokenPipe(e)) return { shown: 0, closed: true };
@@ -162,19 +163,22 @@ export async function renderSearch(
   }
 }
 
-type SearchWriter = (
+/** Writes search pages to the sink as they stream in; a format file picks (or brings) one. */
+export type SearchWriter = (
   sink: Sink,
   pages: RenderablePages,
   o: StreamRenderOptions,
 ) => Promise<RenderResult>;
 
-/** How each format streams search pages (the compiler names a format missing here). */
-const SEARCH_WRITERS: Record<OutputFormat, SearchWriter> = {
+/** The built-in formats' search writers. */
+export const SEARCH_WRITERS = {
   ndjson: (sink, pages, o) => ndjson(sink, pages, o),
   json: (sink, pages, o) => (o.combine ? jsonCombined(sink, pages, o) : jsonPages(sink, pages, o)),
   csv: (sink, pages, o) => csv(sink, pages, o),
   table: (sink, pages, o) => table(sink, pages, o),
-};
+} satisfies Record<string, SearchWriter>;
+
+export type BuiltinFormat = keyof typeof SEARCH_WRITERS;
 
 /** An entry's resource on one line, its numbers as the server wrote them. */
 function resourceLine(e: BundleEntry): string {
@@ -398,10 +402,11 @@ export async function renderResource(
   resource: Resource,
   options: StreamRenderOptions,
   text?: string,
+  writer: ResourceWriter = RESOURCE_WRITERS[options.format ?? 'json'],
 ): Promise<void> {
   const sink = new Sink(out);
   try {
-    await RESOURCE_WRITERS[options.format](sink, resource, options, text);
+    await writer(sink, resource, options, text);
   } catch (e) {
     if (!isBrokenPipe(e)) throw e;
   } finally {
@@ -409,15 +414,16 @@ export async function renderResource(
   }
 }
 
-type ResourceWriter = (
+/** Writes one resource (a read) to the sink. */
+export type ResourceWriter = (
   sink: Sink,
   resource: Resource,
   o: StreamRenderOptions,
   text?: string,
 ) => Promise<void>;
 
-/** How each format writes one resource (a read). */
-const RESOURCE_WRITERS: Record<OutputFormat, ResourceWriter> = {
+/** The built-in formats' resource writers. */
+export const RESOURCE_WRITERS = {
   json: async (sink, resource, o, text) => {
     if (o.pretty || text === undefined) {
       return sink.write(jsonValue(resource, Boolean(o.pretty)) + '\n');
@@ -444,7 +450,7 @@ const RESOURCE_WRITERS: Record<OutputFormat, ResourceWriter> = {
     const { renderTable } = await import('./table.js');
     return sink.write(renderTable([resource], o.columns, o.width || DEFAULT_WIDTH));
   },
-};
+} satisfies Record<BuiltinFormat, ResourceWriter>;
 
 /** Raw bytes (a response body) to the stream, chunk by chunk with backpressure. */
 export async function pipeBody(out: OutStream, body: AsyncIterable<Uint8Array>): Promise<void> {

@@ -62,16 +62,16 @@ export const renderers: FormatRenderers = {
       { header: 'result', get: (o) => (o.result === 'absent' ? 'already gone' : o.result) },
     ]),
   search: async (r, io) => {
-    const { renderSearch } = await import('../stream.js');
-    await renderSearch(r.stdout ?? io.io.stdout, r.pages, { ...r.options, format: 'csv' });
+    const { renderSearch, SEARCH_WRITERS } = await import('../stream.js');
+    await renderSearch(r.stdout ?? io.io.stdout, r.pages, r.options, SEARCH_WRITERS.csv);
   },
   demo: async (r, io) => {
-    const { renderSearch } = await import('../stream.js');
-    await renderSearch(r.stdout ?? io.io.stdout, r.pages, { ...r.options, format: 'csv' });
+    const { renderSearch, SEARCH_WRITERS } = await import('../stream.js');
+    await renderSearch(r.stdout ?? io.io.stdout, r.pages, r.options, SEARCH_WRITERS.csv);
   },
   resource: async (r, io) => {
-    const { renderResource } = await import('../stream.js');
-    await renderResource(io.io.stdout, r.resource, { ...r.options, format: 'csv' }, r.text);
+    const { renderResource, RESOURCE_WRITERS } = await import('../stream.js');
+    await renderResource(io.io.stdout, r.resource, r.options, r.text, RESOURCE_WRITERS.csv);
   },
   exportSummary: (r, io) =>
     rowsCsv(io, r.summary.files, [

@@ -47,16 +47,16 @@ export const renderers: FormatRenderers = {
   decode: (r, io) => doc(io, decodeDocument(r)),
   registration: (r, io) => doc(io, registrationDocument(r, io)),
   search: async (r, io) => {
-    const { renderSearch } = await import('../stream.js');
-    await renderSearch(r.stdout ?? io.io.stdout, r.pages, { ...r.options, format: 'json' });
+    const { renderSearch, SEARCH_WRITERS } = await import('../stream.js');
+    await renderSearch(r.stdout ?? io.io.stdout, r.pages, r.options, SEARCH_WRITERS.json);
   },
   demo: async (r, io) => {
-    const { renderSearch } = await import('../stream.js');
-    await renderSearch(r.stdout ?? io.io.stdout, r.pages, { ...r.options, format: 'json' });
+    const { renderSearch, SEARCH_WRITERS } = await import('../stream.js');
+    await renderSearch(r.stdout ?? io.io.stdout, r.pages, r.options, SEARCH_WRITERS.json);
   },
   resource: async (r, io) => {
-    const { renderResource } = await import('../stream.js');
-    await renderResource(io.io.stdout, r.resource, { ...r.options, format: 'json' }, r.text);
+    const { renderResource, RESOURCE_WRITERS } = await import('../stream.js');
+    await renderResource(io.io.stdout, r.resource, r.options, r.text, RESOURCE_WRITERS.json);
   },
   exportSummary: (r, io) => doc(io, r.summary),
   exportCancel: (r, io) =>

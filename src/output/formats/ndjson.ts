@@ -21,16 +21,16 @@ export const renderers: FormatRenderers = {
   decode: (r, io) => line(io, decodeDocument(r)),
   registration: (r, io) => line(io, registrationDocument(r, io)),
   search: async (r, io) => {
-    const { renderSearch } = await import('../stream.js');
-    await renderSearch(r.stdout ?? io.io.stdout, r.pages, { ...r.options, format: 'ndjson' });
+    const { renderSearch, SEARCH_WRITERS } = await import('../stream.js');
+    await renderSearch(r.stdout ?? io.io.stdout, r.pages, r.options, SEARCH_WRITERS.ndjson);
   },
   demo: async (r, io) => {
-    const { renderSearch } = await import('../stream.js');
-    await renderSearch(r.stdout ?? io.io.stdout, r.pages, { ...r.options, format: 'ndjson' });
+    const { renderSearch, SEARCH_WRITERS } = await import('../stream.js');
+    await renderSearch(r.stdout ?? io.io.stdout, r.pages, r.options, SEARCH_WRITERS.ndjson);
   },
   resource: async (r, io) => {
-    const { renderResource } = await import('../stream.js');
-    await renderResource(io.io.stdout, r.resource, { ...r.options, format: 'ndjson' }, r.text);
+    const { renderResource, RESOURCE_WRITERS } = await import('../stream.js');
+    await renderResource(io.io.stdout, r.resource, r.options, r.text, RESOURCE_WRITERS.ndjson);
   },
   // The `complete` event of the progress stream already carries it.
   exportSummary: async () => undefined,

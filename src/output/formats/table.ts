@@ -104,16 +104,16 @@ export const renderers: FormatRenderers = {
       { header: 'result', get: (o) => (o.result === 'absent' ? 'already gone' : o.result) },
     ]),
   search: async (r, io) => {
-    const { renderSearch } = await import('../stream.js');
-    await renderSearch(r.stdout ?? io.io.stdout, r.pages, { ...r.options, format: 'table' });
+    const { renderSearch, SEARCH_WRITERS } = await import('../stream.js');
+    await renderSearch(r.stdout ?? io.io.stdout, r.pages, r.options, SEARCH_WRITERS.table);
   },
   demo: async (r, io) => {
-    const { renderSearch } = await import('../stream.js');
-    await renderSearch(r.stdout ?? io.io.stdout, r.pages, { ...r.options, format: 'table' });
+    const { renderSearch, SEARCH_WRITERS } = await import('../stream.js');
+    await renderSearch(r.stdout ?? io.io.stdout, r.pages, r.options, SEARCH_WRITERS.table);
   },
   resource: async (r, io) => {
-    const { renderResource } = await import('../stream.js');
-    await renderResource(io.io.stdout, r.resource, { ...r.options, format: 'table' }, r.text);
+    const { renderResource, RESOURCE_WRITERS } = await import('../stream.js');
+    await renderResource(io.io.stdout, r.resource, r.options, r.text, RESOURCE_WRITERS.table);
   },
   exportSummary: async (r, io) => {
     // A person at a terminal: one row per type; the totals are already on stderr.
