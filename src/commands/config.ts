@@ -195,6 +195,22 @@ Examples:
     });
 
   config
+    .command('path')
+    .description('Print the config file path (without reading the file: works when it is broken)')
+    .addHelpText(
+      'after',
+      `
+Examples:
+  $ smart config path
+  $ "$EDITOR" "$(smart config path)"
+`,
+    )
+    .action(async () => {
+      const { resolvePaths } = await import('../core/settings.js');
+      ctx.io.stdout.write(`${resolvePaths(ctx.env).configFile}\n`);
+    });
+
+  config
     .command('unset <key>')
     .description('Remove a value from the active profile (or the one named by --profile)')
     .addHelpText(
@@ -206,6 +222,17 @@ Examples:
 `,
     )
     .action(async (rawKey: string) => {
+      // A key the file should not hold (the config file names it as unknown): removed as is,
+      // without validating the rest of the file first.
+      if (!(CONFIG_KEYS as readonly string[]).includes(rawKey)) {
+        const { removeUnknownKey, resolvePaths } = await import('../core/settings.js');
+        const file = resolvePaths(ctx.env).configFile;
+        const removed = await removeUnknownKey(file, rawKey, ctx.globals.profile, ctx.env);
+        if (removed) {
+          ctx.log.info(`removed unknown key ${rawKey} from profile "${removed}" (${file})`);
+          return;
+        }
+      }
       const key = await checkConfigKey(rawKey);
       const { name, configFile } = await targetProfile(ctx);
       const { loadConfig, updateProfile } = await import('../core/settings.js');

@@ -97,6 +97,7 @@ export type SmartErrorCode =
   | 'paging_cycle'
   | 'registration_failed'
   | 'registration_refused'
+  | 'redirect_loop'
   | 'registration_token_rejected'
   | 'response_too_large'
   | 'signature_invalid'

@@ -99,7 +99,7 @@ export async function loadConfig(path: string): Promise<ConfigFile> {
   } catch (e) {
     throw configError(
       `config file ${path} is not valid JSON: ${(e as Error).message}`,
-      `fix or remove the file; \`smart config list\` shows what is expected`,
+      `fix the JSON in ${path}, or move the file away to start afresh (\`smart config path\` prints where it is)`,
       { cause: e },
     );
   }
@@ -107,10 +107,11 @@ export async function loadConfig(path: string): Promise<ConfigFile> {
 }
 
 export function validateConfig(raw: unknown, path: string): ConfigFile {
-  const bad = (where: string, what: string) =>
+  const bad = (where: string, what: string, hint?: string) =>
     configError(
       `config file ${path}: ${where} ${what}`,
-      `edit the file, or fix it with \`smart config set\` / \`smart config unset\``,
+      hint ??
+        `edit ${path} (\`smart config path\` prints where it is), or fix the value with \`smart config set\``,
       { code: 'bad_config', details: { key: where } },
     );
   if (!raw || typeof raw !== 'object' || Array.isArray(raw))
@@ -137,6 +138,7 @@ export function validateConfig(raw: unknown, path: string): ConfigFile {
           throw bad(
             `profiles.${name}.${k}`,
             `is not a known key (known: ${PROFILE_KEYS.join(', ')})`,
+            `remove it with \`smart --profile ${name} config unset ${k}\`, or edit ${path}`,
           );
         }
         let value: string;
@@ -460,3 +462,35 @@ export async function renameProfile(
   await saveConfig(path, config);
   return { config, wasCurrent };
 }
+
+/**
+ * Remove a key the config file should not hold from the profile `config unset` targets, without
+ * validating the rest of the file (which names that key as unknown). The profile's name when it
+ * was there; undefined when it was not (the caller then reports an unknown key).
+ */
+export async function removeUnknownKey(
+  path: string,
+  key: string,
+  profileFlag: string | undefined,
+  env: Env,
+): Promise<string | undefined> {
+  let raw: unknown;
+  try {
+    raw = JSON.parse(await fs.readFile(path, 'utf8'));
+  } catch {
+    return undefined;
+  }
+  if (!raw || typeof raw !== 'object' || Array.isArray(raw)) return undefined;
+  const obj = raw as { currentProfile?: unknown; profiles?: unknown };
+  const profiles = obj.profiles as Record<string, Record<string, unknown>> | undefined;
+  const name =
+    profileFlag ||
+    env.SMART_PROFILE ||
+    (typeof obj.currentProfile === 'string' ? obj.currentProfile : DEFAULT_PROFILE);
+  const profile = profiles?.[name];
+  if (!profile || typeof profile !== 'object' || !(key in profile)) return undefined;
+  delete profile[key];
+  await writeFileAtomic(path, JSON.stringify(raw, null, 2) + '\n', { mode: 0o600 });
+  return name;
+}
+

@@ -218,6 +218,66 @@ describe('output errors', () => {
 });
 
 describe('small ones', () => {
+  it('a redirect loop is its own error (exit 1), not a network error', async () => {
+    const r = await run(['query', 'Loop', '-o', 'json']);
+    expect(r.exitCode, r.stderr).toBe(1);
+    expect(r.stderr).toContain(`error: ${h.fhirUrl}/Loop redirected more than 20 times`);
+    expect(r.stderr).toContain('hint: the server sends redirects in a loop');
+    expect(r.stderr).not.toContain('is the server running');
+    expect(r.stderr).not.toContain('running and reachable');
+    // 21 requests, not more: the loop was cut.
+    expect(h.hits.filter((x) => x.startsWith('GET /fhir/Loop')).length).toBeLessThanOrEqual(22);
+  });
+
+  it('https:// to a plain-http port: "does not speak TLS", not a private-CA hint', async () => {
+    const https = h.url.replace(/^http:/, 'https:');
+    const r = await run(['discover', `${https}/fhir`]);
+    expect(r.exitCode, r.stderr).toBe(4);
+    expect(r.stderr).toContain(
+      `error: the server at ${new URL(h.url).host} does not speak TLS on this port (try http://)`,
+    );
+    expect(r.stderr).toContain(`hint: if it is a plain http server, use ${h.url}/fhir`);
+    expect(r.stderr).not.toMatch(/ca-file|private CA|NODE_EXTRA_CA_CERTS/);
+  });
+
+  it('a corrupt config.json: the hint names the file and `smart config path`, which works', async () => {
+    const { mkdirSync, writeFileSync } = await import('node:fs');
+    const { join } = await import('node:path');
+    const { makeWorkspace } = await import('../helpers/cli.js');
+    const ws = makeWorkspace();
+    const file = join(ws.config, 'smart', 'config.json');
+    mkdirSync(join(ws.config, 'smart'), { recursive: true });
+    writeFileSync(file, '{"profiles": {');
+    const r = await runSmart(['config', 'list'], { ws });
+    expect(r.exitCode, r.stderr).toBe(2);
+    expect(r.stderr).toContain(`error: config file ${file} is not valid JSON`);
+    expect(r.stderr).toContain(`hint: fix the JSON in ${file}`);
+    expect(r.stderr).toContain('`smart config path`');
+    const path = await runSmart(['config', 'path'], { ws });
+    expect(path.exitCode, path.stderr).toBe(0);
+    expect(path.stdout).toBe(`${file}\n`);
+  });
+
+  it('an unknown key in config.json: the hint `smart config unset <key>` works', async () => {
+    const { mkdirSync, readFileSync, writeFileSync } = await import('node:fs');
+    const { join } = await import('node:path');
+    const { makeWorkspace } = await import('../helpers/cli.js');
+    const ws = makeWorkspace();
+    const file = join(ws.config, 'smart', 'config.json');
+    mkdirSync(join(ws.config, 'smart'), { recursive: true });
+    writeFileSync(file, JSON.stringify({ profiles: { default: { scpoe: 'x', clientId: 'c' } } }));
+    const r = await runSmart(['config', 'list'], { ws });
+    expect(r.exitCode, r.stderr).toBe(2);
+    const hint = /hint: remove it with `(smart [^`]+)`/.exec(r.stderr);
+    expect(hint?.[1]).toBe('smart --profile default config unset scpoe');
+    const unset = await runSmart(hint![1]!.split(' ').slice(1), { ws });
+    expect(unset.exitCode, unset.stderr).toBe(0);
+    expect(JSON.parse(readFileSync(file, 'utf8'))).toEqual({
+      profiles: { default: { clientId: 'c' } },
+    });
+    expect((await runSmart(['config', 'list'], { ws })).exitCode).toBe(0);
+  });
+
   it('a --ca-file holding no certificate is exit 2', async () => {
     const { writeFileSync } = await import('node:fs');
     const { join } = await import('node:path');

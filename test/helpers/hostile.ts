@@ -179,6 +179,11 @@ export const BEHAVIOURS: Record<string, Behaviour> = {
     endless(res, '{"token_endpoint":"', 'w'.repeat(16_384), tallyOf(s));
   },
 
+  /** Redirects in a loop: Loop -> Loop2 -> Loop -> ... */
+  '/fhir/Loop': (_req, res, _url, s) =>
+    res.writeHead(302, { location: `${s.fhirUrl}/Loop2` }).end(),
+  '/fhir/Loop2': (_req, res) => res.writeHead(302, { location: '/fhir/Loop' }).end(),
+
   /** A search answering one escape-laden Patient. */
   '/fhir/Patient': (_req, res) =>
     json(res, 200, searchset([evilPatient()], undefined, { total: 1 })),

@@ -27,6 +27,20 @@ function errorCodes(e: unknown): string[] {
 
 const TLS_CODES = /CERT|SELF_SIGNED|TLS|SSL|UNABLE_TO_(GET|VERIFY)|ERR_TLS/;
 
+/** Redirects followed for one request (as fetch does); one more is a loop. */
+export const MAX_REDIRECTS = 20;
+
+/** "<url> redirected more than 20 times": a server configuration problem, exit 1. */
+export function redirectLoop(url: string, last?: string): SmartError {
+  return new SmartError('http', `${redactUrl(url)} redirected more than ${MAX_REDIRECTS} times`, {
+    code: 'redirect_loop',
+    hint: `the server sends redirects in a loop${last ? ` (the last one to ${redactUrl(last)})` : ''}: check the URL, or the server's or proxy's configuration`,
+  });
+}
+
+/** OpenSSL's words for a TLS handshake answered in plain text (an http:// port). */
+const NOT_TLS = /WRONG_VERSION_NUMBER|wrong version number|packet length too long|http request/i;
+
 /** Map a failure without a response to a one-line SmartError that names the host. */
 export function networkError(
   e: unknown,
@@ -63,6 +77,16 @@ export function networkError(
     message = `connection to ${host} timed out`;
   } else if (has('EHOSTUNREACH') || has('ENETUNREACH')) {
     message = `cannot reach ${host}: no route to host`;
+  } else if (
+    codes.includes('ERR_SSL_WRONG_VERSION_NUMBER') ||
+    (url.startsWith('https:') && NOT_TLS.test(deepestMessage(e)))
+  ) {
+    // An https:// URL for a port that speaks plain http: not a certificate problem.
+    message = `the server at ${host} does not speak TLS on this port (try http://)`;
+    kind = 'network';
+    hint = `if it is a plain http server, use ${redactUrl(url.replace(/^https:/, 'http:'))}; otherwise check the port`;
+  } else if (/redirect count exceeded/i.test(deepestMessage(e))) {
+    return redirectLoop(url);
   } else if (codes.some((c) => TLS_CODES.test(c))) {
     const tls = codes.find((c) => TLS_CODES.test(c));
     message = `TLS verification failed for ${host} (${tls})`;

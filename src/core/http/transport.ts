@@ -1,6 +1,7 @@
 import type { IncomingMessage } from 'node:http';
 import { SmartError } from '../errors.js';
 import { redactUrl } from '../redact.js';
+import { MAX_REDIRECTS, redirectLoop } from './network-errors.js';
 
 /**
  * How bytes go out: node:http(s) with keep-alive agents and our own redirect loop, or undici's
@@ -155,7 +156,11 @@ export async function createTransports(o: {
       });
       const status = res.statusCode ?? 0;
       const location = res.headers.location;
-      if (REDIRECT_STATUS.has(status) && location && hop < 20) {
+      if (REDIRECT_STATUS.has(status) && location && hop >= MAX_REDIRECTS) {
+        res.resume();
+        throw redirectLoop(url, new URL(location, current).href);
+      }
+      if (REDIRECT_STATUS.has(status) && location) {
         res.resume();
         const next = new URL(location, current);
         // A bearer token is for its own server: never for storage a file URL redirects to.
