@@ -493,4 +493,3 @@ export async function removeUnknownKey(
   await writeFileAtomic(path, JSON.stringify(raw, null, 2) + '\n', { mode: 0o600 });
   return name;
 }
-
