@@ -1,7 +1,7 @@
 import { readFileSync, readdirSync } from 'node:fs';
 import { join } from 'node:path';
 import { describe, expect, it } from 'vitest';
-import { json, runSmart, smart } from '../helpers/cli.js';
+import { json, runSmart } from '../helpers/cli.js';
 import { startFlow } from '../helpers/sandbox.js';
 import { until } from '../helpers/servers.js';
 import { tempDir } from '../helpers/tmp.js';
@@ -109,7 +109,7 @@ describe('smart export against Aidbox-like storage: pre-signed file URLs on anot
       const storage = flow.sandbox.storageUrl!;
       expect(new URL(storage).origin).not.toBe(new URL(flow.sandbox.url).origin);
       const dir = outDir();
-      const r = await smart(['export', '--type', 'Patient,Observation', '--out', dir], {
+      const r = await runSmart(['export', '--type', 'Patient,Observation', '--out', dir], {
         ws: flow.ws,
         env: flow.env,
       });
@@ -148,7 +148,7 @@ describe('smart export against Aidbox-like storage: pre-signed file URLs on anot
       later.searchParams.set('exp', String(Number(url.searchParams.get('exp')) + 3600));
       expect((await fetch(later)).status).toBe(403);
       const unsigned = new URL(url.pathname, storage);
-      const token = await smart(['token'], { ws: flow.ws, env: flow.env });
+      const token = await runSmart(['token'], { ws: flow.ws, env: flow.env });
       const withToken = await fetch(unsigned, {
         headers: { authorization: `Bearer ${token.stdout.trim()}` },
       });
