@@ -108,12 +108,13 @@ describe('FHIR authorization', () => {
     expect(bad.status).toBe(401);
     expect(bad.headers.get('www-authenticate')).toMatch(/invalid_token/);
 
-    // An expired token of this sandbox: a client whose tokens live 1 s.
+    // An expired token of this sandbox: a client whose tokens live 60 s, then 61 s pass on the
+    // sandbox's clock (a 1 s lifetime could run out on a loaded machine before the first use).
     await register(sb, 'brief', jwks.url, {
       auth: {
         client_credentials: {
           client_assertion_types: ['urn:ietf:params:oauth:client-assertion-type:jwt-bearer'],
-          access_token_expiration: 1,
+          access_token_expiration: 60,
           token_format: 'jwt',
         },
       },
@@ -121,8 +122,8 @@ describe('FHIR authorization', () => {
     const short = await getToken(sb, key, 'brief');
     expect((await fhirGet(sb, 'Patient', short)).status).toBe(200);
     // Time moves on the sandbox's clock: no wall-clock wait, and no race with a loaded machine.
-    clock.advance(2100);
-    const expired = await fhirGet(sb, 'Patient', short).finally(() => clock.advance(-2100));
+    clock.advance(61_000);
+    const expired = await fhirGet(sb, 'Patient', short).finally(() => clock.advance(-61_000));
     expect(expired.status).toBe(401);
     expect(expired.body!.issue[0].diagnostics).toMatch(/expired/);
   });
