@@ -15,7 +15,8 @@ let flow: Flow;
 beforeAll(async () => {
   flow = await startFlow({
     clientId: 'aidbox-like',
-    sandbox: { generate: 30, exportFileSize: 40, exportDelayMs: 0 },
+    // As Aidbox with cloud storage: files pre-signed on another origin, requiresAccessToken false.
+    sandbox: { generate: 30, exportFileSize: 40, exportDelayMs: 0, exportSignedStorage: true },
   });
 });
 afterAll(async () => {
