@@ -1,6 +1,8 @@
 import { SmartError } from './errors.js';
-import { parseJsonBody, snippet, type HttpClient, type HttpResponse } from './http/index.js';
-import { JWT_BEARER, signClientAssertion, type SignedAssertion } from './assertion.js';
+// The HTTP stack, the signer and the error texts are loaded only when a token is fetched: a
+// cached token (`$(smart token)` in scripts) needs none of them (bench/startup.mjs).
+import type { HttpClient, HttpResponse } from './http/index.js';
+import type { SignedAssertion } from './assertion.js';
 import {
   backoffDelay,
   MAX_RETRY_AFTER_MS,
@@ -9,7 +11,7 @@ import {
   type Clock,
 } from './clock.js';
 import { tryJsonObject } from './json.js';
-import { isAlgComplaint, oauthError, type OAuthErrorContext } from './token-errors.js';
+import type { OAuthErrorContext } from './token-errors.js';
 import { cachedDiscovery, readCachedDiscovery, type SmartConfiguration } from './discovery.js';
 import { loadSigningKey, type SigningKey } from './keys.js';
 import { FileCache } from './cache.js';
@@ -300,6 +302,7 @@ export class TokenProvider {
   ): Promise<OAuthErrorContext> {
     const body = tryJsonObject(res.text);
     if (!body || typeof body.error !== 'string') return base;
+    const { isAlgComplaint } = await import('./token-errors.js');
     const error = body.error;
     const description =
       typeof body.error_description === 'string' ? body.error_description : undefined;
@@ -373,7 +376,13 @@ export class TokenProvider {
     const s = this.options.settings;
     const advertised = this.advertisedAlgs;
     this.checkAlgAdvertised(p.key, p.tokenUrl);
-    const http = await this.options.http();
+    const [http, { JWT_BEARER, signClientAssertion }, { parseJsonBody, snippet }, { oauthError }] =
+      await Promise.all([
+        this.options.http(),
+        import('./assertion.js'),
+        import('./http/index.js'),
+        import('./token-errors.js'),
+      ]);
     let res: HttpResponse | undefined;
     // POSTs are not retried by the HTTP layer: a retry here signs a new assertion (new jti).
     for (let attempt = 1; attempt <= 3; attempt++) {
