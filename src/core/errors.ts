@@ -123,6 +123,7 @@ export type SmartErrorCode =
   | 'store_failed'
   | 'store_no_container'
   | 'store_no_credentials'
+  | 'store_no_region'
   | 'store_throttled'
   | 'store_unreachable'
   | 'untrusted_origin'

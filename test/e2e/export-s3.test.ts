@@ -242,6 +242,21 @@ describe('smart export --out s3://bucket/prefix (s3rver)', () => {
     expect(none.exitCode, none.stderr).toBe(3);
     expect(none.stderr).toMatch(/^error: no S3 credentials for s3:\/\/smart\/none: /m);
     expect(none.stderr).toMatch(/^hint: set AWS_ACCESS_KEY_ID and AWS_SECRET_ACCESS_KEY/m);
+
+    // Credentials but no region (and AWS itself, no endpoint: the SDK needs the region to sign,
+    // and fails before any request): a setting to add (exit 2), not a credentials problem.
+    const { AWS_REGION: _region, AWS_ENDPOINT_URL_S3: _endpoint, ...noRegion } = env;
+    const region = await smart(['export', '--out', 's3://smart/region'], {
+      ws: flow.ws,
+      env: {
+        ...noRegion,
+        AWS_CONFIG_FILE: '/nonexistent',
+        AWS_SHARED_CREDENTIALS_FILE: '/nonexistent',
+      },
+    });
+    expect(region.exitCode, region.stderr).toBe(2);
+    expect(region.stderr).toMatch(/^error: no S3 region for s3:\/\/smart\/region$/m);
+    expect(region.stderr).toMatch(/^hint: set AWS_REGION/m);
     // Nothing was kicked off for any of them.
     expect(flow.sandbox.requests.slice(mark).filter((q) => q.path.includes('$export'))).toEqual([]);
   }, 60_000);

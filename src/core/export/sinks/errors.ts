@@ -21,7 +21,7 @@ export function scrub(text: string): string {
 }
 
 export type StoreProblem =
-  'credentials' | 'no-container' | 'denied' | 'throttled' | 'network' | 'other';
+  'credentials' | 'no-region' | 'no-container' | 'denied' | 'throttled' | 'network' | 'other';
 
 export interface StoreErrorInfo {
   problem: StoreProblem;
@@ -61,6 +61,12 @@ export function storeError(
         ...base,
         code: 'store_no_credentials',
         hint: `set ${o.env} (see README "Exporting to object storage")`,
+      });
+    case 'no-region':
+      return new SmartError('usage', `no ${o.store} region for ${o.where}`, {
+        ...base,
+        code: 'store_no_region',
+        hint: 'set AWS_REGION (or a region in the AWS_PROFILE config); an S3-compatible store takes any region, e.g. us-east-1',
       });
     case 'no-container':
       return new SmartError('usage', `${o.store}: ${o.container} does not exist (${o.where})`, {
