@@ -85,7 +85,7 @@ async function startAzurite() {
       }),
   };
 }
-const { generateSigningKey } = await import(join(root, 'dist', 'core', 'keys.js'));
+const { generateSigningKey } = await import(join(root, 'dist', 'core', 'auth', 'keys.js'));
 
 const PATIENTS = Number(process.argv[2] ?? 8000);
 const PARALLEL = 4;

@@ -14,7 +14,7 @@ import { report, startSandboxProcess } from './lib/common.mjs';
 
 const root = join(dirname(fileURLToPath(import.meta.url)), '..');
 const bin = join(root, 'bin', 'smart.js');
-for (const f of ['cli.js', 'sandbox/index.js', 'core/keys.js']) {
+for (const f of ['cli.js', 'sandbox/index.js', 'core/auth/keys.js']) {
   if (!existsSync(join(root, 'dist', f))) {
     console.error(`dist/${f} is missing: run \`npm run build\` first`);
     process.exit(1);
@@ -22,7 +22,7 @@ for (const f of ['cli.js', 'sandbox/index.js', 'core/keys.js']) {
 }
 const runs = Math.max(1, Number(process.argv[2] ?? 3));
 const { generateSigningKey } = await import(
-  pathToFileURL(join(root, 'dist', 'core', 'keys.js')).href
+  pathToFileURL(join(root, 'dist', 'core', 'auth', 'keys.js')).href
 );
 const TIME = '/usr/bin/time';
 const hasGnuTime = existsSync(TIME) && spawnSync(TIME, ['-v', 'true']).status === 0;

@@ -19,7 +19,7 @@ if (!existsSync(join(root, 'dist', 'cli.js'))) {
   console.error('dist/cli.js is missing: run `npm run build` first');
   process.exit(1);
 }
-const { generateSigningKey } = await import(join(root, 'dist', 'core', 'keys.js'));
+const { generateSigningKey } = await import(join(root, 'dist', 'core', 'auth', 'keys.js'));
 
 const MB = Number(process.argv[2] ?? 40);
 const RUNS = 3;

@@ -85,7 +85,7 @@ export {
   thumbprint,
   SIGNING_ALGS,
   type SigningAlg,
-} from './core/keys.js';
+} from './core/auth/keys.js';
 
 /**
  * Key pairs on disk and the public JWKS a server fetches from the client's `jwks_uri`.
@@ -97,7 +97,7 @@ export {
  * const server = await startJwksServer({ file: pair.jwks, port: 0 });
  * ```
  */
-export { createKeyPair, stripPrivate } from './core/jwks.js';
+export { createKeyPair, stripPrivate } from './core/auth/jwks.js';
 export { startJwksServer } from './core/jwks-server.js';
 
 /**
@@ -118,7 +118,7 @@ export {
   MAX_ASSERTION_LIFETIME,
   type AssertionOptions,
   type SignedAssertion,
-} from './core/assertion.js';
+} from './core/auth/assertion.js';
 
 /**
  * Discovery: `.well-known/smart-configuration`, and what SMART Backend Services needs of it.
@@ -144,7 +144,7 @@ export { discoverSmartConfiguration, backendServicesChecks } from './core/discov
  * const { accessToken, expiresAt } = await tokens.getToken();
  * ```
  */
-export { TokenProvider, type TokenProviderOptions } from './core/token.js';
+export { TokenProvider, type TokenProviderOptions } from './core/auth/token.js';
 
 /**
  * A FHIR session (a token obtained or reused, one retry on 401) and searches as async
@@ -159,7 +159,7 @@ export { TokenProvider, type TokenProviderOptions } from './core/token.js';
  * }
  * ```
  */
-export { FhirSession, type SessionOptions } from './core/session.js';
+export { FhirSession, type SessionOptions } from './core/auth/session.js';
 export {
   searchPages,
   streamSearch,
@@ -183,7 +183,7 @@ export {
  * const violated = checkAssertionRules(d, { nowMs: Date.now() }).filter((c) => !c.ok);
  * ```
  */
-export { decodeJwt, checkAssertionRules, verifyJwtSignature } from './core/jwt.js';
+export { decodeJwt, checkAssertionRules, verifyJwtSignature } from './core/auth/jwt.js';
 
 /**
  * Bulk Data `$export`: kick-off, polling, streaming downloads checked against the manifest,

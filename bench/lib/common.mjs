@@ -18,7 +18,7 @@ export const root = join(dirname(fileURLToPath(import.meta.url)), '..', '..');
 export const bin = join(root, 'bin', 'smart.js');
 
 export function requireBuild() {
-  for (const f of ['cli.js', 'sandbox/index.js', 'core/keys.js']) {
+  for (const f of ['cli.js', 'sandbox/index.js', 'core/auth/keys.js']) {
     if (!existsSync(join(root, 'dist', f))) {
       console.error(`dist/${f} is missing: run \`npm run build\` first`);
       process.exit(1);
@@ -87,7 +87,7 @@ export async function startSandboxProcess(generate = 0) {
  */
 export async function benchClient(sandbox, id = 'bench') {
   const { generateSigningKey } = await import(
-    pathToFileURL(join(root, 'dist', 'core', 'keys.js')).href
+    pathToFileURL(join(root, 'dist', 'core', 'auth', 'keys.js')).href
   );
   const home = mkdtempSync(join(tmpdir(), `smart-bench-${id}-`));
   const key = await generateSigningKey('RS384');

@@ -63,7 +63,7 @@ Examples:
         { requireSetting },
         { openTokenProvider, outputFor },
       ] = await Promise.all([
-        import('../core/assertion.js'),
+        import('../core/auth/assertion.js'),
         import('../core/settings.js'),
         import('./shared.js'),
       ]);

@@ -38,7 +38,7 @@ Examples:
       ] = await Promise.all([
         import('../program.js'),
         import('../output/completion.js'),
-        import('../core/keys.js'),
+        import('../core/auth/keys.js'),
         import('../core/settings.js'),
         import('../output/index.js'),
       ]);

@@ -107,7 +107,7 @@ Examples:
       const { name, configFile } = await targetProfile(ctx);
       let value = rawValue;
       if (key === 'alg') {
-        const { checkAlg } = await import('../core/keys.js');
+        const { checkAlg } = await import('../core/auth/keys.js');
         value = checkAlg(rawValue);
       }
       if (PATH_KEYS.includes(key) && !isAbsolute(value)) value = resolve(ctx.cwd, value);

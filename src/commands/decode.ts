@@ -57,7 +57,7 @@ Examples:
         const output = await outputFor(ctx, 'decode', 'decode');
         const token = input === '-' ? await readStdin(ctx) : input;
         if (!token) throw usageError('no token given', 'pass a JWT, or - to read it from stdin');
-        const jwt = await import('../core/jwt.js');
+        const jwt = await import('../core/auth/jwt.js');
         const decoded = jwt.decodeJwt(token);
         const now = ctx.now();
         const times = jwt.describeTimes(decoded.claims, now);

@@ -62,7 +62,7 @@ Examples:
 
       let keyAlg: string | undefined;
       if (settings.key) {
-        const { loadSigningKey } = await import('../core/keys.js');
+        const { loadSigningKey } = await import('../core/auth/keys.js');
         keyAlg = await loadSigningKey(settings.key, { alg: settings.alg })
           .then((k) => k.alg)
           .catch(() => undefined);

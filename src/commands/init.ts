@@ -87,7 +87,7 @@ Examples:
       }
 
       if (values.alg) {
-        const { checkAlg } = await import('../core/keys.js');
+        const { checkAlg } = await import('../core/auth/keys.js');
         values.alg = checkAlg(values.alg);
       }
       for (const k of PROFILE_KEYS) {

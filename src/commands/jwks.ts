@@ -1,7 +1,7 @@
 import type { Command } from 'commander';
 import { join, resolve } from 'node:path';
 import type { Context } from '../context.js';
-import type { JwkSummary } from '../core/jwks.js';
+import type { JwkSummary } from '../core/auth/jwks.js';
 import { usageError } from '../core/errors.js';
 
 async function jwksPath(ctx: Context, given: string | undefined): Promise<string> {
@@ -70,8 +70,8 @@ Examples:
       const output = await outputFor(ctx, 'records', 'jwks show');
       const path = await jwksPath(ctx, file);
       const [{ readJwksFile, privateMembers }, { summarizeJwk, stripPrivate }] = await Promise.all([
-        import('../core/keys.js'),
-        import('../core/jwks.js'),
+        import('../core/auth/keys.js'),
+        import('../core/auth/jwks.js'),
       ]);
       const set = await readJwksFile(path);
       const leaks = privateMembers(set);
@@ -115,7 +115,7 @@ Examples:
         opts: { kid?: string; alg?: string; file?: string; force?: boolean },
       ) => {
         const path = await jwksPath(ctx, opts.file);
-        const { addKeyFileToJwks } = await import('../core/jwks.js');
+        const { addKeyFileToJwks } = await import('../core/auth/jwks.js');
         const { withPathOrigin } = await import('../core/errors.js');
         const added = await addKeyFileToJwks(resolve(ctx.cwd, keyFile), path, {
           kid: opts.kid,
@@ -158,7 +158,7 @@ Examples:
     )
     .action(async (kid: string, opts: { file?: string }) => {
       const path = await jwksPath(ctx, opts.file);
-      const { removeKidFromJwksFile } = await import('../core/jwks.js');
+      const { removeKidFromJwksFile } = await import('../core/auth/jwks.js');
       const { withPathOrigin } = await import('../core/errors.js');
       const result = await removeKidFromJwksFile(path, kid).catch((e: unknown) => {
         throw withPathOrigin(e, opts.file !== undefined);

@@ -49,7 +49,7 @@ The new public key is added to <dir>/jwks.json beside the existing ones (rotatio
       const bits = parseBits(opts.bits);
       const settings = await ctx.settings();
       const dir = opts.dir ? resolve(ctx.cwd, opts.dir) : settings.paths.keysDir;
-      const { createKeyPair } = await import('../core/jwks.js');
+      const { createKeyPair } = await import('../core/auth/jwks.js');
       const { SmartError, withPathOrigin } = await import('../core/errors.js');
       const created = await createKeyPair({
         alg,

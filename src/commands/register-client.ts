@@ -4,7 +4,7 @@ import type { Context } from '../context.js';
 import { SmartError, usageError } from '../core/errors.js';
 import type { AdminCredentials } from '../core/aidbox.js';
 import { isLoopbackUrl, loopbackWarning } from '../core/aidbox.js';
-import type { Jwks } from '../core/keys.js';
+import type { Jwks } from '../core/auth/keys.js';
 import { shortId } from '../core/redact.js';
 import { adminSecret, outputFor } from './shared.js';
 
@@ -124,7 +124,7 @@ Examples:
             'a JWKS URL is preferred: the keys can rotate without re-registering',
           );
         }
-        const { readJwksFile } = await import('../core/keys.js');
+        const { readJwksFile } = await import('../core/auth/keys.js');
         jwksFile = resolve(ctx.cwd, opts.jwksFile);
         fileJwks = await readJwksFile(jwksFile);
       } else if (!opts.jwksUri) {
@@ -139,7 +139,7 @@ Examples:
       let alg: string | undefined;
       if (kind === 'rfc7591') {
         if (settings.key) {
-          const { loadSigningKey } = await import('../core/keys.js');
+          const { loadSigningKey } = await import('../core/auth/keys.js');
           alg = (await loadSigningKey(settings.key, { alg: settings.alg })).alg;
         } else if (fileJwks?.keys.length === 1 && typeof fileJwks.keys[0]!.alg === 'string') {
           alg = fileJwks.keys[0]!.alg;
@@ -292,7 +292,7 @@ async function preCheck(
   const settings = await ctx.settings();
   const [aidbox, { loadSigningKey }] = await Promise.all([
     import('../core/aidbox.js'),
-    import('../core/keys.js'),
+    import('../core/auth/keys.js'),
   ]);
   let kid: string | undefined;
   if (settings.key) {

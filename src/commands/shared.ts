@@ -5,7 +5,7 @@ import type { Result, ResultKind, Results } from '../output/results.js';
 /** The authenticated FHIR session for this run, built from the resolved settings. */
 export async function openSession(ctx: Context, options: { noCache?: boolean } = {}) {
   const [{ FhirSession }, settings] = await Promise.all([
-    import('../core/session.js'),
+    import('../core/auth/session.js'),
     ctx.settings(),
   ]);
   return new FhirSession({
@@ -23,7 +23,7 @@ export async function openSession(ctx: Context, options: { noCache?: boolean } =
 /** The token provider alone (smart token, smart assertion). */
 export async function openTokenProvider(ctx: Context) {
   const [{ TokenProvider }, settings] = await Promise.all([
-    import('../core/token.js'),
+    import('../core/auth/token.js'),
     ctx.settings(),
   ]);
   return new TokenProvider({

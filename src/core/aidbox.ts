@@ -1,4 +1,4 @@
-import { JWT_BEARER } from './assertion.js';
+import { JWT_BEARER } from './auth/assertion.js';
 import { SmartError, usageError } from './errors.js';
 import {
   describeErrorBody,
@@ -8,7 +8,7 @@ import {
   type HttpClient,
   type HttpResponse,
 } from './http/index.js';
-import { parseJwks, privateMembers, type Jwks, type PublicJwk } from './keys.js';
+import { parseJwks, privateMembers, type Jwks, type PublicJwk } from './auth/keys.js';
 import { tryJson } from './json.js';
 import { maskExact, redactText, redactUrl } from './redact.js';
 

@@ -1,7 +1,7 @@
 import { SmartError } from './errors.js';
 import type { HttpClient, HttpResponse } from './http/index.js';
 import { FileCache } from './cache.js';
-import { SIGNING_ALGS } from './keys.js';
+import { SIGNING_ALGS } from './auth/keys.js';
 
 export interface SmartConfiguration {
   issuer?: string;

@@ -1,7 +1,7 @@
 import { createServer, type IncomingMessage, type ServerResponse } from 'node:http';
 import { promises as fs } from 'node:fs';
 import { SmartError, usageError } from './errors.js';
-import { parseJwks, privateMembers, readJwksFile, type Jwks } from './keys.js';
+import { parseJwks, privateMembers, readJwksFile, type Jwks } from './auth/keys.js';
 
 export const JWKS_PATHS = ['/.well-known/jwks.json', '/jwks.json'] as const;
 

@@ -130,7 +130,7 @@ export async function runDemo(options: DemoOptions): Promise<DemoRun> {
       'Make a key pair and its public JWKS',
       `smart keygen --alg ${options.alg ?? 'RS384'} --dir ${keysDir}`,
       async () => {
-        const { createKeyPair } = await import('../core/jwks.js');
+        const { createKeyPair } = await import('../core/auth/jwks.js');
         const k = await createKeyPair({ dir: keysDir, alg: options.alg ?? 'RS384', force: true });
         emit({
           type: 'note',
@@ -200,7 +200,7 @@ export async function runDemo(options: DemoOptions): Promise<DemoRun> {
       cwd: workspace,
     });
 
-    const { FhirSession } = await import('../core/session.js');
+    const { FhirSession } = await import('../core/auth/session.js');
     const session = new FhirSession({
       settings,
       http: options.http,
@@ -209,7 +209,7 @@ export async function runDemo(options: DemoOptions): Promise<DemoRun> {
     });
     // Step 5 signs and exchanges through the shared token path; step 6's session then finds
     // that token in the (demo's own) cache, as every later command would.
-    const { TokenProvider } = await import('../core/token.js');
+    const { TokenProvider } = await import('../core/auth/token.js');
     const tokens = new TokenProvider({
       settings,
       http: options.http,

@@ -2,7 +2,7 @@ import type { OutStream } from '../context.js';
 import type { BackendServicesCheck } from '../core/discovery.js';
 import type { ExportSummary } from '../core/export/types.js';
 import type { Resource } from '../core/fhir/index.js';
-import type { DecodedJwt, RuleCheck, TimeInfo, Verification } from '../core/jwt.js';
+import type { DecodedJwt, RuleCheck, TimeInfo, Verification } from '../core/auth/jwt.js';
 import type { RegistrationRow } from '../core/registration/types.js';
 import type { OutputFormat } from './format.js';
 import type { RenderablePages, StreamRenderOptions } from './stream.js';

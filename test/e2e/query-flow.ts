@@ -2,7 +2,7 @@ import { writeFileSync } from 'node:fs';
 import { createServer, type IncomingMessage, type ServerResponse } from 'node:http';
 import type { AddressInfo } from 'node:net';
 import { join } from 'node:path';
-import { generateSigningKey } from '../../src/core/keys.js';
+import { generateSigningKey } from '../../src/core/auth/keys.js';
 import type { SandboxHandle, SandboxOptions } from '../../src/sandbox/index.js';
 import type { Workspace } from '../helpers/cli.js';
 import { startFlow, type Flow } from '../helpers/sandbox.js';

@@ -19,7 +19,7 @@ import { createServer, type IncomingMessage, type Server, type ServerResponse } 
 import type { AddressInfo } from 'node:net';
 import { join } from 'node:path';
 import { execa } from 'execa';
-import { generateSigningKey } from '../../src/core/keys.js';
+import { generateSigningKey } from '../../src/core/auth/keys.js';
 import { BIN, makeWorkspace, type RunResult, type Workspace } from './cli.js';
 
 export type Behaviour = (

@@ -30,7 +30,7 @@ import { writeFileSync } from 'node:fs';
 import { join } from 'node:path';
 import { startSandbox } from '../../src/sandbox/index.js';
 import type { SandboxHandle, SandboxOptions } from '../../src/sandbox/index.js';
-import { generateSigningKey, type Jwks, type SigningAlg } from '../../src/core/keys.js';
+import { generateSigningKey, type Jwks, type SigningAlg } from '../../src/core/auth/keys.js';
 import { makeWorkspace, type Workspace } from './cli.js';
 import { tempDir } from './tmp.js';
 

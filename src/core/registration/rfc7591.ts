@@ -1,7 +1,7 @@
 import { SmartError, serverCode, usageError } from '../errors.js';
 import { describeErrorBody, snippet, type HttpResponse } from '../http/index.js';
 import { tryJsonObject } from '../json.js';
-import { privateMembers, type PublicJwk } from '../keys.js';
+import { privateMembers, type PublicJwk } from '../auth/keys.js';
 import { redactUrl, shortId } from '../redact.js';
 import { deleteManagement, loadManagement } from './store.js';
 import type {

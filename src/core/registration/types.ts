@@ -1,6 +1,6 @@
 import type { HttpClient } from '../http/index.js';
 import type { AdminCredentials } from '../aidbox.js';
-import type { Jwks } from '../keys.js';
+import type { Jwks } from '../auth/keys.js';
 import type { SmartConfiguration } from '../discovery.js';
 
 /** The server kinds `register-client --server` knows; one module each in this folder. */

@@ -19,7 +19,7 @@ import {
   toSearchParams,
 } from '../../../src/core/fhir/index.js';
 import { parseJsonBody, type HttpResponse } from '../../../src/core/http/index.js';
-import { fhirError } from '../../../src/core/session.js';
+import { fhirError } from '../../../src/core/auth/session.js';
 import { BundleScanner, MalformedJson } from '../../../src/core/bundle-scan.js';
 
 // ---------------------------------------------------------------------------------------------

@@ -1,7 +1,7 @@
 import { describe, expect, test } from 'vitest';
 import { SmartError } from '../../../src/core/errors.js';
 import { checkNextLink } from '../../../src/core/fhir/index.js';
-import { resolveFhirUrl } from '../../../src/core/session.js';
+import { resolveFhirUrl } from '../../../src/core/auth/session.js';
 import {
   ownName,
   reachable,

@@ -1,5 +1,5 @@
 import { randomUUID } from 'node:crypto';
-import { usageError } from './errors.js';
+import { usageError } from '../errors.js';
 import type { SigningKey } from './keys.js';
 
 /** The client_assertion_type of a JWT client assertion (RFC 7523), as SMART requires it. */

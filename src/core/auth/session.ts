@@ -1,15 +1,15 @@
-import { SmartError } from './errors.js';
+import { SmartError } from '../errors.js';
 import {
   describeErrorBody,
   summarizeOperationOutcome,
   type HttpClient,
   type HttpRequest,
   type HttpResponse,
-} from './http/index.js';
-import { requireSetting, type Settings } from './settings.js';
+} from '../http/index.js';
+import { requireSetting, type Settings } from '../settings.js';
 import { CACHE_MARGIN_MS, TokenProvider, type AccessToken } from './token.js';
-import { redactUrl } from './redact.js';
-import { reachable, serverAlias, type ServerAlias } from './server-url.js';
+import { redactUrl } from '../redact.js';
+import { reachable, serverAlias, type ServerAlias } from '../server-url.js';
 
 export interface SessionOptions {
   settings: Settings;

@@ -3,7 +3,7 @@ import { writeFileSync } from 'node:fs';
 import { join } from 'node:path';
 import { SignJWT, createLocalJWKSet, jwtVerify } from 'jose';
 import { describe, expect, it } from 'vitest';
-import { SmartError } from '../../../src/core/errors.js';
+import { SmartError } from '../../../../src/core/errors.js';
 import {
   KEYGEN_ALGS,
   SIGNING_ALGS,
@@ -16,8 +16,8 @@ import {
   publicJwkOf,
   thumbprint,
   type SigningAlg,
-} from '../../../src/core/keys.js';
-import { tempDir } from '../../helpers/tmp.js';
+} from '../../../../src/core/auth/keys.js';
+import { tempDir } from '../../../helpers/tmp.js';
 
 const tmp = () => tempDir('smart-keys-');
 

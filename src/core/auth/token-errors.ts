@@ -1,7 +1,7 @@
-import { SmartError, serverCode } from './errors.js';
-import { describeErrorBody, snippet, type HttpResponse } from './http/index.js';
-import { tryJsonObject } from './json.js';
-import { redactUrl, shortId } from './redact.js';
+import { SmartError, serverCode } from '../errors.js';
+import { describeErrorBody, snippet, type HttpResponse } from '../http/index.js';
+import { tryJsonObject } from '../json.js';
+import { redactUrl, shortId } from '../redact.js';
 
 /**
  * A refused token request as one line and a hint that names the likely cause (the key and its

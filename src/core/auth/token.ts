@@ -1,7 +1,7 @@
-import { SmartError } from './errors.js';
+import { SmartError } from '../errors.js';
 // The HTTP stack, the signer and the error texts are loaded only when a token is fetched: a
 // cached token (`$(smart token)` in scripts) needs none of them (bench/startup.mjs).
-import type { HttpClient, HttpResponse } from './http/index.js';
+import type { HttpClient, HttpResponse } from '../http/index.js';
 import type { SignedAssertion } from './assertion.js';
 import {
   backoffDelay,
@@ -9,21 +9,21 @@ import {
   parseRetryAfter,
   systemClock,
   type Clock,
-} from './clock.js';
-import { tryJsonObject } from './json.js';
+} from '../clock.js';
+import { tryJsonObject } from '../json.js';
 import type { OAuthErrorContext } from './token-errors.js';
-import { cachedDiscovery, readCachedDiscovery, type SmartConfiguration } from './discovery.js';
+import { cachedDiscovery, readCachedDiscovery, type SmartConfiguration } from '../discovery.js';
 import { loadSigningKey, type SigningKey } from './keys.js';
-import { FileCache } from './cache.js';
-import { loadConfig, requireSetting, type Settings } from './settings.js';
-import { redactUrl, shortId } from './redact.js';
+import { FileCache } from '../cache.js';
+import { loadConfig, requireSetting, type Settings } from '../settings.js';
+import { redactUrl, shortId } from '../redact.js';
 import {
   ownName,
   reachable,
   serverAlias,
   serverUrlAdvice,
   unreachableOwnName,
-} from './server-url.js';
+} from '../server-url.js';
 
 /** A cached token is reused until this long before it expires. */
 export const CACHE_MARGIN_MS = 60_000;
@@ -380,7 +380,7 @@ export class TokenProvider {
       await Promise.all([
         this.options.http(),
         import('./assertion.js'),
-        import('./http/index.js'),
+        import('../http/index.js'),
         import('./token-errors.js'),
       ]);
     let res: HttpResponse | undefined;

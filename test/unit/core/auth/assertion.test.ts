@@ -6,9 +6,13 @@ import {
   MAX_ASSERTION_LIFETIME,
   checkLifetime,
   signClientAssertion,
-} from '../../../src/core/assertion.js';
-import { SmartError } from '../../../src/core/errors.js';
-import { generateSigningKey, type SigningAlg, type SigningKey } from '../../../src/core/keys.js';
+} from '../../../../src/core/auth/assertion.js';
+import { SmartError } from '../../../../src/core/errors.js';
+import {
+  generateSigningKey,
+  type SigningAlg,
+  type SigningKey,
+} from '../../../../src/core/auth/keys.js';
 
 async function key(alg: SigningAlg): Promise<SigningKey> {
   const g = await generateSigningKey(alg);

@@ -1,15 +1,15 @@
 import { describe, expect, test } from 'vitest';
 import { writeFileSync } from 'node:fs';
 import { join } from 'node:path';
-import { generateSigningKey } from '../../../src/core/keys.js';
-import { FhirSession, fhirError, resolveFhirUrl } from '../../../src/core/session.js';
+import { generateSigningKey } from '../../../../src/core/auth/keys.js';
+import { FhirSession, fhirError, resolveFhirUrl } from '../../../../src/core/auth/session.js';
 import {
   fakeHttp,
   testSettings,
   type FakeCall,
   type FakeHandler,
-} from '../../helpers/fake-http.js';
-import { tempDir } from '../../helpers/tmp.js';
+} from '../../../helpers/fake-http.js';
+import { tempDir } from '../../../helpers/tmp.js';
 
 const FHIR = 'https://fhir.example.org/fhir';
 const TOKEN_URL = 'https://fhir.example.org/auth/token';

@@ -1,7 +1,7 @@
 import { promises as fs } from 'node:fs';
 import { join } from 'node:path';
-import { usageError } from './errors.js';
-import { fileError, makeDir, readTextFile, writeFileAtomic } from './fsutil.js';
+import { usageError } from '../errors.js';
+import { fileError, makeDir, readTextFile, writeFileAtomic } from '../fsutil.js';
 import {
   KEYGEN_ALGS,
   PRIVATE_MEMBERS,

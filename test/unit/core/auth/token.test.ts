@@ -3,13 +3,13 @@ import { statSync, readdirSync } from 'node:fs';
 import { join } from 'node:path';
 import { mkdirSync, writeFileSync } from 'node:fs';
 import { decodeJwt } from 'jose';
-import { SmartError } from '../../../src/core/errors.js';
-import { generateSigningKey, type SigningAlg } from '../../../src/core/keys.js';
-import { CACHE_MARGIN_MS, TokenProvider, jwtExpiry } from '../../../src/core/token.js';
-import type { Settings } from '../../../src/core/settings.js';
-import { saveDiscovery } from '../../../src/core/discovery.js';
-import { fakeHttp, formOf, testSettings, type FakeHandler } from '../../helpers/fake-http.js';
-import { tempDir } from '../../helpers/tmp.js';
+import { SmartError } from '../../../../src/core/errors.js';
+import { generateSigningKey, type SigningAlg } from '../../../../src/core/auth/keys.js';
+import { CACHE_MARGIN_MS, TokenProvider, jwtExpiry } from '../../../../src/core/auth/token.js';
+import type { Settings } from '../../../../src/core/settings.js';
+import { saveDiscovery } from '../../../../src/core/discovery.js';
+import { fakeHttp, formOf, testSettings, type FakeHandler } from '../../../helpers/fake-http.js';
+import { tempDir } from '../../../helpers/tmp.js';
 
 const TOKEN_URL = 'https://auth.example.org/auth/token';
 const T0 = 1_800_000_000_000;
@@ -517,7 +517,7 @@ test('the alg follows the key: ES384 for a P-384 key', async () => {
 
 test("the kid of the cache key (thumbprint, without jose) equals jose's RFC 7638 thumbprint", async () => {
   const { calculateJwkThumbprint } = await import('jose');
-  const { thumbprint } = await import('../../../src/core/keys.js');
+  const { thumbprint } = await import('../../../../src/core/auth/keys.js');
   for (const alg of ['RS384', 'ES384', 'ES256', 'ES512'] as const) {
     const g = await generateSigningKey(alg);
     expect(await thumbprint(g.publicJwk)).toBe(

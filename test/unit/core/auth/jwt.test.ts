@@ -3,9 +3,9 @@ import { createPrivateKey } from 'node:crypto';
 import { writeFileSync } from 'node:fs';
 import { join } from 'node:path';
 import { SignJWT } from 'jose';
-import { signClientAssertion } from '../../../src/core/assertion.js';
-import { SmartError } from '../../../src/core/errors.js';
-import { generateSigningKey, type SigningAlg } from '../../../src/core/keys.js';
+import { signClientAssertion } from '../../../../src/core/auth/assertion.js';
+import { SmartError } from '../../../../src/core/errors.js';
+import { generateSigningKey, type SigningAlg } from '../../../../src/core/auth/keys.js';
 import {
   checkAssertionRules,
   decodeJwt,
@@ -13,9 +13,9 @@ import {
   loadJwks,
   looksLikeClientAssertion,
   verifyJwtSignature,
-} from '../../../src/core/jwt.js';
-import { fakeHttp } from '../../helpers/fake-http.js';
-import { tempDir } from '../../helpers/tmp.js';
+} from '../../../../src/core/auth/jwt.js';
+import { fakeHttp } from '../../../helpers/fake-http.js';
+import { tempDir } from '../../../helpers/tmp.js';
 
 const AUD = 'https://server.example.org/auth/token';
 const NOW = 1_800_000_000;

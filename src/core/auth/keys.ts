@@ -8,8 +8,8 @@ import {
 import { promisify } from 'node:util';
 import { dirname, join } from 'node:path';
 import { promises as fs } from 'node:fs';
-import { SmartError, usageError } from './errors.js';
-import { readTextFile } from './fsutil.js';
+import { SmartError, usageError } from '../errors.js';
+import { readTextFile } from '../fsutil.js';
 
 const generateKeyPairAsync = promisify(nodeGenerateKeyPair);
 

@@ -1,9 +1,9 @@
-import { SmartError, usageError } from './errors.js';
-import type { HttpClient } from './http/index.js';
+import { SmartError, usageError } from '../errors.js';
+import type { HttpClient } from '../http/index.js';
 import { SIGNING_ALGS, parseJwks, readJwksFile, type Jwks } from './keys.js';
 import { MAX_ASSERTION_LIFETIME } from './assertion.js';
-import { formatDuration } from './duration.js';
-import { redactUrl } from './redact.js';
+import { formatDuration } from '../duration.js';
+import { redactUrl } from '../redact.js';
 
 /**
  * Reading JWTs without trusting them: decode, describe the times, check the SMART client

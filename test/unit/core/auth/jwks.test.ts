@@ -3,7 +3,7 @@ import { existsSync, readFileSync, statSync, writeFileSync } from 'node:fs';
 import { createServer } from 'node:net';
 import { join } from 'node:path';
 import { afterEach, describe, expect, it } from 'vitest';
-import { SmartError } from '../../../src/core/errors.js';
+import { SmartError } from '../../../../src/core/errors.js';
 import {
   addKeyFileToJwks,
   addKeyToJwks,
@@ -16,19 +16,19 @@ import {
   stripPrivate,
   summarizeJwk,
   writeJwksFile,
-} from '../../../src/core/jwks.js';
+} from '../../../../src/core/auth/jwks.js';
 import {
   startJwksServer,
   type JwksFetchEvent,
   type JwksServer,
-} from '../../../src/core/jwks-server.js';
+} from '../../../../src/core/jwks-server.js';
 import {
   generateSigningKey,
   privateMembers,
   publicJwkOf,
   thumbprint,
-} from '../../../src/core/keys.js';
-import { tempDir } from '../../helpers/tmp.js';
+} from '../../../../src/core/auth/keys.js';
+import { tempDir } from '../../../helpers/tmp.js';
 
 const tmp = () => tempDir('smart-jwks-');
 
