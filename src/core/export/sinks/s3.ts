@@ -62,8 +62,7 @@ function classify(e: unknown): StoreErrorInfo {
   const base = { ...(name ? { code: name } : {}), ...(status ? { status } : {}), message };
   if (err?.name === 'CredentialsProviderError' || /could not load credentials/i.test(message))
     return { ...base, problem: 'credentials' };
-  if (/region is missing/i.test(message))
-    return { ...base, problem: 'no-region' };
+  if (/region is missing/i.test(message)) return { ...base, problem: 'no-region' };
   if (name === 'NoSuchBucket') return { ...base, problem: 'no-container' };
   if ((name && DENIED.has(name)) || status === 403) return { ...base, problem: 'denied' };
   if ((name && THROTTLED.has(name)) || status === 503 || status === 429)
