@@ -11,17 +11,11 @@ import { fileSystemError, isSmartError } from './core/errors.js';
 import { redactText } from './core/redact.js';
 import { escapeControls } from './output/escape.js';
 import { OUTPUT_FORMATS } from './output/format.js';
-import { SETTINGS, flagsOf, helpOf, settingOf, type GlobalKey } from './core/settings/table.js';
+import { SETTINGS } from './core/settings/table.js';
 import { commandManifest, type CommandEntry } from './commands/index.js';
+import { settingOption } from './commands/shared.js';
 
 export type { RunOptions };
-
-/** A setting's global option, from its row in the settings table. */
-function settingOption(key: GlobalKey): Option {
-  const s = settingOf(key);
-  const option = new Option(flagsOf(s), helpOf(s));
-  return s.parse ? option.argParser(s.parse) : option;
-}
 
 /**
  * The command a command line runs: the first word that is not a global option or its value

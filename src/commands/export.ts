@@ -4,7 +4,7 @@ import type { Context } from '../context.js';
 import { SmartError, isSmartError, usageError } from '../core/errors.js';
 import { checkOutputFormat } from '../core/export/naming.js';
 import type { ExportParams, ExportSummary } from '../core/export/types.js';
-import { openSession, outputFor } from './shared.js';
+import { addSettingOptions, openSession, outputFor } from './shared.js';
 
 interface ExportOptions {
   group?: string;
@@ -156,12 +156,9 @@ export function registerExport(program: Command, ctx: Context): void {
     .option(
       '--resume <dir|url>',
       'continue the export saved in <dir|url>: poll again and fetch only missing files',
-    )
-    .option(
-      '--trust-origin <origin>',
-      'send the token to files on this origin too (requiresAccessToken: true); repeatable',
-      collect,
-    )
+    );
+  // --trust-origin (repeatable): from its row in the settings table.
+  addSettingOptions(exportCmd, ['trustedOrigins'])
     .option(
       '--wait <seconds>',
       'give up when the server has not finished the job after this long (default 3600, or --timeout when given)',

@@ -6,7 +6,7 @@ import type { AdminCredentials } from '../core/aidbox.js';
 import { isLoopbackUrl, loopbackWarning } from '../core/aidbox.js';
 import type { Jwks } from '../core/auth/keys.js';
 import { shortId } from '../core/redact.js';
-import { adminSecret, outputFor } from './shared.js';
+import { addSettingOptions, adminSecret, outputFor } from './shared.js';
 
 interface RegisterOptions {
   server?: string;
@@ -47,14 +47,13 @@ function checkHttpUrl(flag: string, value: string): string {
 }
 
 export function registerRegisterClient(program: Command, ctx: Context): void {
-  program
+  const cmd = program
     .command('register-client <client-id>')
     .description(
       'Register a backend-services client: Aidbox admin API (default), RFC 7591, or SMART reference servers',
-    )
-    .option('--server <kind>', 'aidbox | rfc7591 | smart-reference (default aidbox)')
-    .option('--registration-url <url>', 'rfc7591/smart-reference: the registration endpoint')
-    .option('--jwks-uri <url>', 'where the server fetches the public keys (preferred)')
+    );
+  // --server, --registration-url, --jwks-uri: from their rows in the settings table.
+  addSettingOptions(cmd, ['server', 'registrationUrl', 'jwksUri'])
     .option(
       '--jwks-file <file>',
       'register the public keys of this JWKS inline instead of a jwks_uri',
@@ -107,6 +106,11 @@ Examples:
       ]);
       const settings = await ctx.settings();
       const kind = registration.serverKindOf(settings);
+      // The JWKS URL to register: --jwks-uri, else SMART_JWKS_URI (not with --jwks-file). The
+      // profile's jwksUri is the one registered last time, for hints: never taken from there.
+      const jwksUri =
+        opts.jwksUri ??
+        (!opts.jwksFile && settings.sources.jwksUri === 'env' ? settings.jwksUri : undefined);
       if (opts.jwksUri) checkHttpUrl('--jwks-uri', opts.jwksUri);
       const expiration = parseSeconds('--token-expiration', opts.tokenExpiration);
       const baseUrl = requireSetting(
@@ -127,7 +131,7 @@ Examples:
         const { readJwksFile } = await import('../core/auth/keys.js');
         jwksFile = resolve(ctx.cwd, opts.jwksFile);
         fileJwks = await readJwksFile(jwksFile);
-      } else if (!opts.jwksUri) {
+      } else if (!jwksUri) {
         throw usageError(
           'register-client needs --jwks-uri <url> (or --jwks-file <file>)',
           'serve the public keys with `smart jwks serve` and pass that URL; it must be reachable from the server',
@@ -159,7 +163,7 @@ Examples:
         baseUrl,
         fhirUrl: settings.fhirUrl,
         scope: settings.scope,
-        jwksUri: opts.jwksUri,
+        jwksUri,
         jwks: fileJwks,
         jwksSource: jwksFile,
         alg,
@@ -170,7 +174,7 @@ Examples:
         accessPolicy: opts.accessPolicy,
       };
 
-      if (opts.jwksUri && isLoopbackUrl(opts.jwksUri)) ctx.log.warn(loopbackWarning(opts.jwksUri));
+      if (jwksUri && isLoopbackUrl(jwksUri)) ctx.log.warn(loopbackWarning(jwksUri));
 
       const registrar = await registration.registrarFor(kind);
       // Plan first (it validates everything, and --dry-run needs nothing else).
@@ -188,7 +192,7 @@ Examples:
         return;
       }
 
-      if (opts.check) await preCheck(ctx, opts.jwksUri, fileJwks, jwksFile);
+      if (opts.check) await preCheck(ctx, jwksUri, fileJwks, jwksFile);
 
       let admin: AdminCredentials | undefined;
       if (registrar.needsAdmin) {
@@ -258,13 +262,13 @@ Examples:
           scope: settings.scope.trim().split(/\s+/).join(' '),
           baseUrl,
         };
-        if (opts.jwksUri) patch.jwksUri = opts.jwksUri;
+        if (jwksUri) patch.jwksUri = jwksUri;
         if (kind !== 'aidbox' || settings.sources.server === 'flag') patch.server = kind;
         if (settings.sources.registrationUrl === 'flag')
           patch.registrationUrl = settings.registrationUrl;
         await updateProfile(settings.paths.configFile, settings.profile, patch);
         ctx.log.info(
-          `saved clientId ${shortId(result.clientId)}${opts.jwksUri ? ', jwksUri' : ''}, scope and baseUrl in profile "${settings.profile}" (${settings.paths.configFile})`,
+          `saved clientId ${shortId(result.clientId)}${jwksUri ? ', jwksUri' : ''}, scope and baseUrl in profile "${settings.profile}" (${settings.paths.configFile})`,
         );
         if (baseUrl && before?.baseUrl !== baseUrl) {
           // A --base-url (or SMART_BASE_URL) given for this run now stays in the profile.

@@ -2,7 +2,7 @@ import type { Command } from 'commander';
 import type { Context } from '../context.js';
 import type { AdminCredentials } from '../core/aidbox.js';
 import { shortId } from '../core/redact.js';
-import { adminSecret, outputFor } from './shared.js';
+import { addSettingOptions, adminSecret, outputFor } from './shared.js';
 
 interface UnregisterOptions {
   server?: string;
@@ -12,12 +12,13 @@ interface UnregisterOptions {
 }
 
 export function registerUnregisterClient(program: Command, ctx: Context): void {
-  program
+  const cmd = program
     .command('unregister-client <client-id>')
     .description(
       'Delete a registered client: Aidbox Client and AccessPolicy, or an RFC 7592 registration',
-    )
-    .option('--server <kind>', 'aidbox | rfc7591 | smart-reference (default aidbox)')
+    );
+  // --server: from its row in the settings table.
+  addSettingOptions(cmd, ['server'])
     .option('--no-access-policy', 'aidbox: leave the AccessPolicy with the same id alone')
     .option('--dry-run', 'print each request and send nothing')
     .option(

@@ -75,6 +75,22 @@ describe('smart register-client', () => {
     });
   });
 
+  test('SMART_JWKS_URI stands for --jwks-uri, as its --help line says', async () => {
+    const r = await runSmart(['register-client', 'dry-env', '--dry-run'], {
+      env: {
+        SMART_BASE_URL: sandbox.url,
+        SMART_JWKS_URI: 'https://env-keys.example.org/jwks.json',
+      },
+    });
+    expect(r.exitCode).toBe(0);
+    const client = JSON.parse(r.stdout.split('\n\n')[0]!.split('\n').slice(1).join('\n')) as {
+      jwks_uri?: string;
+    };
+    expect(client.jwks_uri).toBe('https://env-keys.example.org/jwks.json');
+    const help = await runSmart(['register-client', '--help']);
+    expect(help.stdout).toMatch(/--jwks-uri <url> .*\(env\s+SMART_JWKS_URI\)/s);
+  });
+
   test('--dry-run honours --scope, --token-expiration, --type and --no-access-policy', async () => {
     const r = await runSmart(
       [

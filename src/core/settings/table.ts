@@ -5,7 +5,9 @@ import { SERVER_KINDS } from '../registration/types.js';
 // (src/program.ts), the resolver (flag > SMART_* env > profile > default, src/core/settings.ts),
 // `smart config get/set/list/unset` (the keys and their checks), the `smart init` prompts and
 // the README's table of global options (`node scripts/render-settings.mjs`; a test fails when
-// README.md is behind). Adding a setting is one row here.
+// README.md is behind). A row that is not global is a command's own option: the command names
+// its key in `addSettingOptions(cmd, [...])` (src/commands/shared.ts), which makes the flag, its
+// help line and its parsing from the row. Adding a setting is one row here.
 // Light on purpose: program.ts reads it on every run, --help included.
 
 /** One setting. */
@@ -28,13 +30,19 @@ export interface SettingSpec {
   readonly readme?: string;
   /** The flag's placeholder in the README, when not `arg`. */
   readonly readmeArg?: string;
-  /** A global option of every command (else a command's own option, or no flag at all). */
+  /**
+   * A global option of every command; else a command's own option, declared by the command with
+   * `addSettingOptions(cmd, [key])` from this row.
+   */
   readonly global: boolean;
   /** Kept in a profile of the config file (`smart config set` takes it). */
   readonly stored: boolean;
   /** A file path: relative to the working directory when given, absolute once stored. */
   readonly isPath?: boolean;
-  /** A list: a JSON array in the config file, comma-separated everywhere else. */
+  /**
+   * A list: a JSON array in the config file, comma-separated in the environment and
+   * `smart config set`; its flag repeats.
+   */
   readonly list?: boolean;
   /** A switch stored as `true`/`false`. */
   readonly boolean?: boolean;
@@ -192,9 +200,10 @@ export const SETTINGS = [
   },
   {
     key: 'jwksUri',
+    arg: '<url>',
     env: 'SMART_JWKS_URI',
     describe: 'JWKS URL',
-    help: 'the registered JWKS URL, used in hints',
+    help: 'where the server fetches the public keys, preferred to --jwks-file',
     global: false,
     stored: true,
     check: url,
@@ -225,9 +234,11 @@ export const SETTINGS = [
   },
   {
     key: 'server',
+    arg: '<kind>',
     env: 'SMART_SERVER',
     describe: 'server kind',
-    help: 'the server kind for register-client and unregister-client',
+    help: SERVER_KINDS.join(' | '),
+    helpDefault: 'default aidbox',
     global: false,
     stored: true,
     check: (v) =>
@@ -237,9 +248,10 @@ export const SETTINGS = [
   },
   {
     key: 'registrationUrl',
+    arg: '<url>',
     env: 'SMART_REGISTRATION_URL',
     describe: 'registration URL',
-    help: 'the RFC 7591 registration endpoint',
+    help: 'rfc7591/smart-reference: the registration endpoint',
     global: false,
     stored: true,
     check: url,
@@ -275,9 +287,10 @@ export const SETTINGS = [
   {
     key: 'trustedOrigins',
     flag: 'trust-origin',
+    arg: '<origin>',
     env: 'SMART_TRUST_ORIGIN',
     describe: 'trusted origins',
-    help: 'export file origins that may get the token',
+    help: 'send the token to files on this origin too (requiresAccessToken: true)',
     global: false,
     stored: true,
     list: true,
@@ -297,6 +310,8 @@ type Row = (typeof SETTINGS)[number];
 export type ProfileKey = Extract<Row, { stored: true }>['key'];
 /** Settings with a global flag. */
 export type GlobalKey = Extract<Row, { global: true }>['key'];
+/** Settings whose flag belongs to the commands that name them (`addSettingOptions`). */
+export type CommandKey = Extract<Row, { global: false }>['key'];
 
 type FlagValue<S> = S extends { parse: (v: string) => infer T }
   ? T
@@ -316,7 +331,7 @@ export const PROFILE_KEYS: readonly ProfileKey[] = SETTINGS.filter(
 const BY_KEY = new Map<string, SettingSpec>(SETTINGS.map((s) => [s.key, s]));
 
 /** The row of a key. */
-export function settingOf(key: ProfileKey | GlobalKey): SettingSpec {
+export function settingOf(key: ProfileKey | GlobalKey | CommandKey): SettingSpec {
   return BY_KEY.get(key)!;
 }
 
@@ -337,10 +352,14 @@ export function flagAttribute(key: ProfileKey | GlobalKey): string {
     .replace(/-([a-z])/g, (_, c: string) => c.toUpperCase());
 }
 
-/** The --help line of a setting's flag: its text, then the default and the variable. */
+/**
+ * The --help line of a setting's flag: its text (a list's flag repeats), then the default and
+ * the variable.
+ */
 export function helpOf(s: SettingSpec): string {
-  const env = `env ${s.env}${s.boolean ? '=1' : ''}`;
-  return `${s.help} (${[s.helpDefault, env].filter(Boolean).join('; ')})`;
+  const env = `env ${s.env}${s.boolean ? '=1' : ''}${s.list ? ', comma-separated' : ''}`;
+  const help = s.list ? `${s.help}; repeatable` : s.help;
+  return `${help} (${[s.helpDefault, env].filter(Boolean).join('; ')})`;
 }
 
 /** The flag as Commander declares it: `--base-url <url>`. */
