@@ -8,7 +8,7 @@ import {
   type RunOptions,
 } from './context.js';
 import { fileSystemError, isSmartError } from './core/errors.js';
-import { redactText } from './core/redact.js';
+import { redactText, shortId } from './core/redact.js';
 import { escapeControls } from './output/escape.js';
 import { OUTPUT_FORMATS } from './output/format.js';
 import { SETTINGS } from './core/settings/table.js';
@@ -162,6 +162,19 @@ function commanderMessage(e: CommanderError): string {
   return suggestion ? `${main} ${suggestion.replace(/^\(Did you mean/, '(did you mean')}` : main;
 }
 
+/**
+ * The hint for a usage error. An "unknown option" that cannot be one of ours (`-ys2nIAj…`, as a
+ * server-assigned client id or a search value can start with a dash) is a value: it goes after
+ * `--`, which ends the options.
+ */
+function usageHint(e: CommanderError): string {
+  const option = /unknown option '([^']*)'/.exec(e.message)?.[1];
+  if (option && !/^(-[a-zA-Z]|--[a-z][a-z0-9-]*)$/.test(option)) {
+    return `if ${shortId(option)} is a value (an id or a search value that starts with "-"), put \`--\` before it: \`smart <command> [options] -- ${shortId(option)}\``;
+  }
+  return 'run `smart --help` (or `smart help <command>`) for usage';
+}
+
 export function printError(ctx: Context, e: unknown): number {
   const err = ctx.io.stderr;
   if (isSmartError(e)) {
@@ -191,7 +204,7 @@ export function printError(ctx: Context, e: unknown): number {
     if (e.code === 'commander.help') return e.exitCode === 0 ? 0 : 2;
     if (e.code === 'commander.executeSubCommandAsync') return e.exitCode;
     err.write(`error: ${escapeControls(commanderMessage(e), { oneLine: true })}\n`);
-    err.write(`hint: run \`smart --help\` (or \`smart help <command>\`) for usage\n`);
+    err.write(`hint: ${escapeControls(usageHint(e), { oneLine: true })}\n`);
     return 2;
   }
   // A file the environment will not let us read or write (a read-only or full disk, a file where

@@ -173,6 +173,22 @@ describe('smart (the CLI frame)', () => {
     expect(g.stderr.split('\n')[0]).toBe("error: unknown option '--bogus'");
   });
 
+  it('a value that starts with "-" (a server-assigned id) is not a flag: the hint says to put `--` before it, which works', async () => {
+    const id = '-ys2nIAjTXaR0gHJuREbWbJCU-fIQE4v--nR3msE8Ci';
+    const r = await runSmart(['decode', id]);
+    expect(r.exitCode).toBe(2);
+    expect(r.stderr).toBe(
+      `error: unknown option '${id}'\n` +
+        'hint: if -ys2nIAj…8Ci is a value (an id or a search value that starts with "-"), put `--` before it: `smart <command> [options] -- -ys2nIAj…8Ci`\n',
+    );
+    // A flag of ours mistyped keeps the usage hint.
+    expect((await runSmart(['keygen', '--forse'])).stderr).toContain('hint: run `smart --help`');
+    // After `--` it is the command's argument: decode says it is not a JWT, not "unknown option".
+    const v = await runSmart(['decode', '--', id]);
+    expect(v.exitCode).toBe(2);
+    expect(v.stderr).not.toContain('unknown option');
+  });
+
   it('a bad --output choice is a usage error', async () => {
     const r = await runSmart(['-o', 'xml', 'config', 'list']);
     expect(r.exitCode).toBe(2);

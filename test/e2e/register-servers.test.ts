@@ -129,7 +129,8 @@ describe('register-client --server rfc7591 (oidc-provider, registration on)', ()
     );
     expect(r.exitCode).toBe(0);
     const id = await registered(ws);
-    const u = await runSmart(['unregister-client', id, '--server', 'rfc7591', '-o', 'json'], {
+    // oidc-provider's ids are random base64url: one can start with "-", so `--` ends the options.
+    const u = await runSmart(['unregister-client', '--server', 'rfc7591', '-o', 'json', '--', id], {
       ws,
       env: env(open),
     });
@@ -143,7 +144,7 @@ describe('register-client --server rfc7591 (oidc-provider, registration on)', ()
     });
     const t = await runSmart(['token', '--token-url', open.tokenUrl], { ws, env: env(open) });
     expect(t.exitCode).toBe(3);
-    const again = await runSmart(['unregister-client', id, '--server', 'rfc7591'], {
+    const again = await runSmart(['unregister-client', '--server', 'rfc7591', '--', id], {
       ws,
       env: env(open),
     });
