@@ -4,27 +4,8 @@ import { join } from 'node:path';
 import { PassThrough } from 'node:stream';
 import type { Command } from 'commander';
 import { buildProgram, run } from '../../../src/program.js';
-import type { Context } from '../../../src/context.js';
-import { systemClock } from '../../../src/core/clock.js';
 import { ROOT } from '../../helpers/cli.js';
-
-function quietContext(): Context {
-  const io = { stdout: new PassThrough(), stderr: new PassThrough(), stdin: new PassThrough() };
-  return {
-    io,
-    env: {},
-    cwd: ROOT,
-    version: '0.0.0',
-    now: Date.now,
-    clock: systemClock,
-    signal: new AbortController().signal,
-    globals: {},
-    log: { info() {}, warn() {}, verbose() {}, debug() {} },
-    interactive: () => false,
-    settings: () => Promise.reject(new Error('not in this test')),
-    http: () => Promise.reject(new Error('not in this test')),
-  };
-}
+import { quietContext } from '../../helpers/context.js';
 
 /** Every command path of the full program: [], ['query'], ['config', 'set'], ... */
 function commandPaths(cmd: Command, prefix: string[] = []): string[][] {

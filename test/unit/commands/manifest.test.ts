@@ -1,32 +1,12 @@
 import { describe, expect, it } from 'vitest';
-import { PassThrough } from 'node:stream';
 import { Help } from 'commander';
 import { buildProgram, run, targetCommand } from '../../../src/program.js';
 import { commandManifest } from '../../../src/commands/index.js';
-import type { Context } from '../../../src/context.js';
-import { systemClock } from '../../../src/core/clock.js';
-
-function fakeContext(): Context {
-  const io = { stdout: new PassThrough(), stderr: new PassThrough(), stdin: new PassThrough() };
-  return {
-    io,
-    env: {},
-    cwd: process.cwd(),
-    version: '0.0.0',
-    now: Date.now,
-    clock: systemClock,
-    signal: new AbortController().signal,
-    globals: {},
-    log: { info() {}, warn() {}, verbose() {}, debug() {} },
-    interactive: () => false,
-    settings: () => Promise.reject(new Error('not in this test')),
-    http: () => Promise.reject(new Error('not in this test')),
-  };
-}
+import { quietContext } from '../../helpers/context.js';
 
 describe('command manifest', () => {
   it('lists every command with the term and description the command itself declares', async () => {
-    const program = await buildProgram(fakeContext());
+    const program = await buildProgram(quietContext());
     const help = new Help();
     const real = program.commands
       .filter((c) => c.name() !== 'help')
@@ -37,7 +17,7 @@ describe('command manifest', () => {
   });
 
   it('loads only the command that runs', async () => {
-    const program = await buildProgram(fakeContext(), ['--json', 'token', '--no-cache']);
+    const program = await buildProgram(quietContext(), ['--json', 'token', '--no-cache']);
     const token = program.commands.find((c) => c.name() === 'token')!;
     const query = program.commands.find((c) => c.name() === 'query')!;
     expect(token.options.map((o) => o.long)).toContain('--no-cache');
@@ -60,7 +40,7 @@ describe('command manifest', () => {
   });
 
   it('an unknown command is one line with a suggestion, exit 2', async () => {
-    const ctx = fakeContext();
+    const ctx = quietContext();
     let err = '';
     ctx.io.stderr.on('data', (d: Buffer) => (err += d.toString()));
     const code = await run({ argv: ['tokne'], io: ctx.io, env: {}, cwd: process.cwd() });

@@ -1,29 +1,8 @@
 import { describe, expect, it } from 'vitest';
-import { PassThrough } from 'node:stream';
 import type { Command } from 'commander';
 import { buildProgram } from '../../../src/program.js';
-import type { Context } from '../../../src/context.js';
-import { systemClock } from '../../../src/core/clock.js';
 import { SETTINGS, flagsOf, helpOf, type SettingSpec } from '../../../src/core/settings/table.js';
-import { ROOT } from '../../helpers/cli.js';
-
-function quietContext(): Context {
-  const io = { stdout: new PassThrough(), stderr: new PassThrough(), stdin: new PassThrough() };
-  return {
-    io,
-    env: {},
-    cwd: ROOT,
-    version: '0.0.0',
-    now: Date.now,
-    clock: systemClock,
-    signal: new AbortController().signal,
-    globals: {},
-    log: { info() {}, warn() {}, verbose() {}, debug() {} },
-    interactive: () => false,
-    settings: () => Promise.reject(new Error('not in this test')),
-    http: () => Promise.reject(new Error('not in this test')),
-  };
-}
+import { quietContext } from '../../helpers/context.js';
 
 /** Every command of the full program below the root, with its path: ['export'], ['config', 'set'], ... */
 function commands(cmd: Command, prefix: string[] = []): { path: string; cmd: Command }[] {

@@ -1,9 +1,6 @@
 import { readFileSync } from 'node:fs';
-import { PassThrough } from 'node:stream';
 import { describe, expect, it } from 'vitest';
 import { CONFIG_KEYS } from '../../../src/commands/config.js';
-import type { Context } from '../../../src/context.js';
-import { systemClock } from '../../../src/core/clock.js';
 import { ENV_NAMES, checkValue, describeKey, resolveSettings } from '../../../src/core/settings.js';
 import { settingsMarkdown, withSettingsBlock } from '../../../src/core/settings/readme.js';
 import {
@@ -14,24 +11,7 @@ import {
   helpOf,
 } from '../../../src/core/settings/table.js';
 import { buildProgram } from '../../../src/program.js';
-
-function fakeContext(): Context {
-  const io = { stdout: new PassThrough(), stderr: new PassThrough(), stdin: new PassThrough() };
-  return {
-    io,
-    env: {},
-    cwd: process.cwd(),
-    version: '0.0.0',
-    now: Date.now,
-    clock: systemClock,
-    signal: new AbortController().signal,
-    globals: {},
-    log: { info() {}, warn() {}, verbose() {}, debug() {} },
-    interactive: () => false,
-    settings: () => Promise.reject(new Error('not in this test')),
-    http: () => Promise.reject(new Error('not in this test')),
-  };
-}
+import { quietContext } from '../../helpers/context.js';
 
 describe('the settings table', () => {
   it("README.md's table of global options is the one generated from it", () => {
@@ -42,7 +22,7 @@ describe('the settings table', () => {
   });
 
   it('declares every global setting as an option of the program, help and env name derived', async () => {
-    const program = await buildProgram(fakeContext());
+    const program = await buildProgram(quietContext());
     for (const s of SETTINGS.filter((x) => x.global)) {
       const option = program.options.find((o) => o.long === flagOf(s.key));
       expect(option, s.key).toBeDefined();
