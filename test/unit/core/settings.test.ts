@@ -14,6 +14,7 @@ import {
   useProfile,
 } from '../../../src/core/settings.js';
 import { tempDir } from '../../helpers/tmp.js';
+import { rejected } from '../../helpers/rejected.js';
 
 function workspace(config?: unknown) {
   const home = tempDir('smart-settings-');
@@ -28,16 +29,6 @@ function workspace(config?: unknown) {
     writeFileSync(file, typeof config === 'string' ? config : JSON.stringify(config));
   }
   return { home, env, file };
-}
-
-async function rejection(p: Promise<unknown>): Promise<SmartError> {
-  try {
-    await p;
-  } catch (e) {
-    expect(e).toBeInstanceOf(SmartError);
-    return e as SmartError;
-  }
-  throw new Error('expected a rejection');
 }
 
 describe('resolvePaths', () => {
@@ -159,7 +150,7 @@ describe('resolveSettings precedence', () => {
 
   it('names an unknown profile and lists the known ones', async () => {
     const ws = workspace(config);
-    const e = await rejection(
+    const e = await rejected(
       resolveSettings({ flags: { profile: 'prod' }, env: ws.env, cwd: ws.home }),
     );
     expect(e.exitCode).toBe(2);
@@ -182,7 +173,7 @@ describe('resolveSettings precedence', () => {
 
   it('rejects a bad URL naming where it came from', async () => {
     const ws = workspace();
-    const e = await rejection(
+    const e = await rejected(
       resolveSettings({ flags: {}, env: { ...ws.env, SMART_BASE_URL: 'not a url' }, cwd: ws.home }),
     );
     expect(e.message).toContain('SMART_BASE_URL');
@@ -195,7 +186,7 @@ describe('resolveSettings precedence', () => {
       profiles: { dev: { scope: 'system/Patient.rs' } },
     });
     for (const flags of [{ scope: '' }, { clientId: '  ' }, { baseUrl: '' }]) {
-      const e = await rejection(resolveSettings({ flags, env: ws.env, cwd: ws.home }));
+      const e = await rejected(resolveSettings({ flags, env: ws.env, cwd: ws.home }));
       expect(e.exitCode).toBe(2);
       expect(e.message).toMatch(/^--(scope|client-id|base-url) is empty$/);
       expect(e.hint).toMatch(/SMART_(SCOPE|CLIENT_ID|BASE_URL)/);
@@ -223,7 +214,7 @@ describe('resolveSettings precedence', () => {
 describe('malformed config files', () => {
   it('names the file when it is not JSON', async () => {
     const ws = workspace('{ "profiles": ');
-    const e = await rejection(loadConfig(ws.file));
+    const e = await rejected(loadConfig(ws.file));
     expect(e.kind).toBe('config');
     expect(e.exitCode).toBe(2);
     expect(e.message).toContain(ws.file);
@@ -232,22 +223,22 @@ describe('malformed config files', () => {
 
   it('names the file and the unknown key', async () => {
     const ws = workspace({ profiles: { dev: { baseURL: 'http://x' } } });
-    const e = await rejection(resolveSettings({ flags: {}, env: ws.env, cwd: ws.home }));
+    const e = await rejected(resolveSettings({ flags: {}, env: ws.env, cwd: ws.home }));
     expect(e.message).toContain(ws.file);
     expect(e.message).toContain('profiles.dev.baseURL');
   });
 
   it('names a value of the wrong type or shape', async () => {
     const notString = workspace({ profiles: { dev: { scope: 42 } } });
-    expect((await rejection(loadConfig(notString.file))).message).toContain(
+    expect((await rejected(loadConfig(notString.file))).message).toContain(
       'profiles.dev.scope must be a string',
     );
     const badUrl = workspace({ profiles: { dev: { fhirUrl: 'ftp://x' } } });
-    expect((await rejection(loadConfig(badUrl.file))).message).toContain('profiles.dev.fhirUrl');
+    expect((await rejected(loadConfig(badUrl.file))).message).toContain('profiles.dev.fhirUrl');
     const array = workspace([]);
-    expect((await rejection(loadConfig(array.file))).message).toContain('top level');
+    expect((await rejected(loadConfig(array.file))).message).toContain('top level');
     const extra = workspace({ profiles: {}, colour: 'red' });
-    expect((await rejection(loadConfig(extra.file))).message).toContain('"colour"');
+    expect((await rejected(loadConfig(extra.file))).message).toContain('"colour"');
   });
 
   it('treats a missing or empty file as an empty config', async () => {
@@ -273,7 +264,7 @@ describe('writing profiles', () => {
 
   it('validates values on write', async () => {
     const ws = workspace();
-    const e = await rejection(updateProfile(ws.file, 'p', { tokenUrl: 'nope' }));
+    const e = await rejected(updateProfile(ws.file, 'p', { tokenUrl: 'nope' }));
     expect(e.message).toContain('tokenUrl');
   });
 
@@ -281,7 +272,7 @@ describe('writing profiles', () => {
     const ws = workspace({ profiles: { a: {}, b: {} }, currentProfile: 'a' });
     await useProfile(ws.file, 'b');
     expect((await loadConfig(ws.file)).currentProfile).toBe('b');
-    const e = await rejection(useProfile(ws.file, 'c'));
+    const e = await rejected(useProfile(ws.file, 'c'));
     expect(e.hint).toContain('a, b');
     const { created } = await useProfile(ws.file, 'c', { create: true });
     expect(created).toBe(true);

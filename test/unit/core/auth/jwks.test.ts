@@ -29,18 +29,9 @@ import {
   thumbprint,
 } from '../../../../src/core/auth/keys.js';
 import { tempDir } from '../../../helpers/tmp.js';
+import { rejected } from '../../../helpers/rejected.js';
 
 const tmp = () => tempDir('smart-jwks-');
-
-async function rejected(p: Promise<unknown>): Promise<SmartError> {
-  try {
-    await p;
-  } catch (e) {
-    expect(e).toBeInstanceOf(SmartError);
-    return e as SmartError;
-  }
-  throw new Error('expected a rejection');
-}
 
 describe('JWKS file operations', () => {
   it('adds keys beside each other (rotation) and refuses a duplicate kid without force', async () => {

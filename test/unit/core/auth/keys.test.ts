@@ -18,6 +18,7 @@ import {
   type SigningAlg,
 } from '../../../../src/core/auth/keys.js';
 import { tempDir } from '../../../helpers/tmp.js';
+import { rejected } from '../../../helpers/rejected.js';
 
 const tmp = () => tempDir('smart-keys-');
 
@@ -29,16 +30,6 @@ function thrown(fn: () => unknown): SmartError {
     return e as SmartError;
   }
   throw new Error('expected a throw');
-}
-
-async function rejected(p: Promise<unknown>): Promise<SmartError> {
-  try {
-    await p;
-  } catch (e) {
-    expect(e).toBeInstanceOf(SmartError);
-    return e as SmartError;
-  }
-  throw new Error('expected a rejection');
 }
 
 /** Sign with the loaded private key, verify with the public JWKS entry. */

@@ -7,7 +7,8 @@ import {
   readBodyCapped,
 } from '../../../../src/core/http/body.js';
 import { SmartError } from '../../../../src/core/errors.js';
-import { client, failure, reply, useServer } from './harness.js';
+import { client, reply, useServer } from './harness.js';
+import { rejected } from '../../../helpers/rejected.js';
 
 const srv = useServer();
 
@@ -47,7 +48,7 @@ describe('size caps', () => {
       res.end(big(600 * 1024));
     };
     const { http } = await client({ maxResponseBytes: 1024 * 1024, retries: 0 });
-    const e = await failure(http.request(`${srv.base}/fhir/Patient`));
+    const e = await rejected(http.request(`${srv.base}/fhir/Patient`));
     expect(e.code).toBe('response_too_large');
     expect(e.exitCode).toBe(1);
     expect(e.message).toBe(`response from ${srv.base}/fhir/Patient is over 1 MiB`);
@@ -60,7 +61,7 @@ describe('size caps', () => {
   it('refuses a declared Content-Length over the cap before reading, and caps token answers at 1 MiB', async () => {
     srv.handler = reply(200, { 'content-type': 'application/json' }, big(1024 * 1024 + 1));
     const { http } = await client({ retries: 0 });
-    const e = await failure(http.request(`${srv.base}/token`, { sizeCap: 'small' }));
+    const e = await rejected(http.request(`${srv.base}/token`, { sizeCap: 'small' }));
     expect(e.code).toBe('response_too_large');
     expect(e.hint).toMatch(/token or discovery answer is never this big/);
     expect((await http.request(`${srv.base}/token`)).text).toHaveLength(1024 * 1024 + 1);

@@ -2,7 +2,8 @@ import { describe, expect, it } from 'vitest';
 import { isLoopbackHost, type HttpRequest } from '../../../../src/core/http/index.js';
 import { lowerKeys, refuseCleartextCredentials } from '../../../../src/core/http/guard.js';
 import { SmartError } from '../../../../src/core/errors.js';
-import { client, failure, reply, useServer } from './harness.js';
+import { client, reply, useServer } from './harness.js';
+import { rejected } from '../../../helpers/rejected.js';
 
 const srv = useServer();
 
@@ -26,7 +27,7 @@ describe('credentials over plain http', () => {
       ],
     ];
     for (const [init, what] of cases) {
-      const e = await failure(http.request(`${remote}/x`, init));
+      const e = await rejected(http.request(`${remote}/x`, init));
       expect(e.kind).toBe('usage');
       expect(e.code).toBe('insecure_http');
       expect(e.message).toBe(`refusing to send ${what} over plain http to fhir.invalid`);
@@ -37,18 +38,18 @@ describe('credentials over plain http', () => {
   it('lets through requests without credentials, loopback hosts, https, and --insecure', async () => {
     const { http } = await client({ retries: 0 });
     // No credentials: the request is made (and fails on DNS, a network error).
-    expect((await failure(http.request(`${remote}/metadata`))).kind).toBe('network');
+    expect((await rejected(http.request(`${remote}/metadata`))).kind).toBe('network');
     // Loopback: fine.
     srv.handler = reply(200, {}, 'ok');
     const local = await http.request(`${srv.base}/x`, { headers: { authorization: 'Bearer abc' } });
     expect(local.status).toBe(200);
     // https: no objection (DNS fails instead).
-    const tls = await failure(
+    const tls = await rejected(
       http.request('https://fhir.invalid/x', { headers: { authorization: 'Bearer abc' } }),
     );
     expect(tls.kind).toBe('network');
     const { http: insecure } = await client({ retries: 0, allowInsecureHttp: true });
-    const e = await failure(
+    const e = await rejected(
       insecure.request(`${remote}/x`, { headers: { authorization: 'Bearer abc' } }),
     );
     expect(e.kind).toBe('network');

@@ -1,7 +1,6 @@
 import { createServer, type IncomingMessage, type Server, type ServerResponse } from 'node:http';
 import type { AddressInfo } from 'node:net';
-import { afterAll, afterEach, beforeAll, expect } from 'vitest';
-import { SmartError } from '../../../../src/core/errors.js';
+import { afterAll, afterEach, beforeAll } from 'vitest';
 import {
   createHttpClient,
   type HttpClientOptions,
@@ -65,13 +64,3 @@ export const reply =
     res.writeHead(status, headers);
     res.end(body);
   };
-
-export async function failure(p: Promise<unknown>): Promise<SmartError> {
-  try {
-    await p;
-  } catch (e) {
-    expect(e).toBeInstanceOf(SmartError);
-    return e as SmartError;
-  }
-  throw new Error('expected a failure');
-}

@@ -7,7 +7,8 @@ import {
   networkError,
   redirectLoop,
 } from '../../../../src/core/http/network-errors.js';
-import { client, failure, useServer } from './harness.js';
+import { client, useServer } from './harness.js';
+import { rejected } from '../../../helpers/rejected.js';
 
 const srv = useServer();
 
@@ -18,7 +19,7 @@ describe('network errors', () => {
     const port = (tmp.address() as AddressInfo).port;
     await new Promise((r) => tmp.close(r));
     const { http, events } = await client();
-    const e = await failure(http.request(`http://127.0.0.1:${port}/fhir/metadata`));
+    const e = await rejected(http.request(`http://127.0.0.1:${port}/fhir/metadata`));
     expect(e.kind).toBe('network');
     expect(e.exitCode).toBe(4);
     expect(e.message).toBe(`cannot connect to 127.0.0.1:${port}: connection refused`);
@@ -28,7 +29,7 @@ describe('network errors', () => {
 
   it('connects to a port that fetch would refuse (the "bad ports" list): node:http has no such list', async () => {
     const { http, events } = await client({ retries: 0 });
-    const e = await failure(http.request('http://127.0.0.1:6000/fhir/metadata'));
+    const e = await rejected(http.request('http://127.0.0.1:6000/fhir/metadata'));
     expect(e.kind).toBe('network');
     expect(e.message).toBe('cannot connect to 127.0.0.1:6000: connection refused');
     expect(events[0]?.error).toBe('ECONNREFUSED');
@@ -37,7 +38,7 @@ describe('network errors', () => {
   it('times out a request that gets no answer', async () => {
     srv.handler = () => undefined; // never answers
     const { http } = await client({ timeoutMs: 150, retries: 0 });
-    const e = await failure(http.request(`${srv.base}/slow`));
+    const e = await rejected(http.request(`${srv.base}/slow`));
     expect(e.kind).toBe('network');
     expect(e.code).toBe('ETIMEDOUT');
     expect(e.message).toContain(`127.0.0.1:${new URL(srv.base).port}`);

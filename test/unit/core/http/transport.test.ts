@@ -9,7 +9,8 @@ import {
   startHttpsServer,
   type ForwardProxy,
 } from '../../../helpers/servers.js';
-import { client, failure, reply, useServer } from './harness.js';
+import { client, reply, useServer } from './harness.js';
+import { rejected } from '../../../helpers/rejected.js';
 
 const srv = useServer();
 
@@ -37,7 +38,7 @@ describe('private CAs and proxies', () => {
 
   it('refuses a certificate from an unknown CA, and says how to trust it', async () => {
     const { http } = await client({ retries: 0 });
-    const e = await failure(http.request(`${httpsBase}/x`));
+    const e = await rejected(http.request(`${httpsBase}/x`));
     expect(e.kind).toBe('network');
     expect(e.message).toMatch(/^TLS verification failed for 127\.0\.0\.1:\d+ \(/);
     expect(e.hint).toMatch(/--ca-file/);
@@ -51,7 +52,7 @@ describe('private CAs and proxies', () => {
   });
 
   it('names an unreadable CA file as a usage error', async () => {
-    const e = await failure(client({ caFile: join(TLS_DIR, 'missing.pem') }));
+    const e = await rejected(client({ caFile: join(TLS_DIR, 'missing.pem') }));
     expect(e.kind).toBe('usage');
     expect(e.message).toMatch(/cannot read CA file .*missing\.pem/);
   });
@@ -74,7 +75,7 @@ describe('private CAs and proxies', () => {
     expect(proxied).toEqual([`CONNECT ${new URL(httpsBase).host}`]);
 
     const { http: untrusting } = await client({ env: { HTTPS_PROXY: proxyUrl }, retries: 0 });
-    const e = await failure(untrusting.request(`${httpsBase}/tunnel`));
+    const e = await rejected(untrusting.request(`${httpsBase}/tunnel`));
     expect(e.message).toMatch(/^TLS verification failed/);
   });
 
@@ -85,7 +86,7 @@ describe('private CAs and proxies', () => {
       return Buffer.concat(chunks).toString('utf8');
     };
     const { http: untrusting } = await client({ retries: 0 });
-    const e = await failure(untrusting.request(`${httpsBase}/f`, { stream: 'node' }));
+    const e = await rejected(untrusting.request(`${httpsBase}/f`, { stream: 'node' }));
     expect(e.message).toMatch(/^TLS verification failed for 127\.0\.0\.1:\d+ \(/);
 
     const { http } = await client({ caFile: TEST_CA });
@@ -168,7 +169,7 @@ describe("stream: 'node' (export downloads over node:http)", () => {
   it('times out when no headers come, and names the host', async () => {
     srv.handler = () => undefined; // never answers
     const { http } = await client({ timeoutMs: 100, retries: 0 });
-    const e = await failure(http.request(`${srv.base}/slow`, { stream: 'node' }));
+    const e = await rejected(http.request(`${srv.base}/slow`, { stream: 'node' }));
     expect(e.kind).toBe('network');
     expect(e.message).toMatch(/^no response from 127\.0\.0\.1:\d+ within 100ms/);
   });
@@ -176,7 +177,7 @@ describe("stream: 'node' (export downloads over node:http)", () => {
   it('a timeout after retries says how many attempts there were', async () => {
     srv.handler = () => undefined; // never answers
     const { http } = await client({ timeoutMs: 100, retries: 1, backoffMs: 1 });
-    const e = await failure(http.request(`${srv.base}/slow`));
+    const e = await rejected(http.request(`${srv.base}/slow`));
     expect(e.message).toMatch(/^no response from 127\.0\.0\.1:\d+ within 100ms \(2 attempts\)$/);
   });
 
@@ -186,7 +187,7 @@ describe("stream: 'node' (export downloads over node:http)", () => {
     const port = (tmp.address() as AddressInfo).port;
     await new Promise((r) => tmp.close(r));
     const { http } = await client({ retries: 0 });
-    const e = await failure(http.request(`http://127.0.0.1:${port}/f`, { stream: 'node' }));
+    const e = await rejected(http.request(`http://127.0.0.1:${port}/f`, { stream: 'node' }));
     expect(e.message).toBe(`cannot connect to 127.0.0.1:${port}: connection refused`);
   });
 });
