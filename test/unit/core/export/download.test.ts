@@ -3,11 +3,11 @@ import type { AddressInfo } from 'node:net';
 import { existsSync, readFileSync, readdirSync } from 'node:fs';
 import { join } from 'node:path';
 import { afterAll, beforeAll, describe, expect, it } from 'vitest';
-import { SmartError } from '../../../src/core/errors.js';
-import { createHttpClient, type HttpClient } from '../../../src/core/http/index.js';
-import { downloadFile } from '../../../src/core/export/download.js';
-import type { ExportEvent, ExportSession, PlannedFile } from '../../../src/core/export/types.js';
-import { tempDir } from '../../helpers/tmp.js';
+import { SmartError } from '../../../../src/core/errors.js';
+import { createHttpClient, type HttpClient } from '../../../../src/core/http/index.js';
+import { downloadFile } from '../../../../src/core/export/download.js';
+import type { ExportEvent, ExportSession, PlannedFile } from '../../../../src/core/export/types.js';
+import { tempDir } from '../../../helpers/tmp.js';
 
 const line = (i: number) => JSON.stringify({ resourceType: 'Patient', id: `p${i}` }) + '\n';
 const body = (n: number) => Array.from({ length: n }, (_, i) => line(i)).join('');
@@ -182,11 +182,15 @@ describe('downloadFile', () => {
 
   it('stops on abort and removes the .part file', async () => {
     const controller = new AbortController();
-    const { p, outDir } = download('/stall', {}, true, { signal: controller.signal });
-    setTimeout(
-      () => controller.abort(new SmartError('runtime', 'interrupted', { code: 'interrupted' })),
-      100,
-    );
+    // Aborted once the first bytes are in: the file-progress event of the first chunk.
+    const { p, outDir } = download('/stall', {}, true, {
+      signal: controller.signal,
+      progressIntervalMs: 0,
+      onEvent: (e: ExportEvent) => {
+        if (e.event === 'file-progress' && !controller.signal.aborted)
+          controller.abort(new SmartError('runtime', 'interrupted', { code: 'interrupted' }));
+      },
+    });
     await expect(p).rejects.toMatchObject({ code: 'interrupted' });
     expect(readdirSync(outDir)).toEqual([]);
   });

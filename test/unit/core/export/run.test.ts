@@ -1,16 +1,17 @@
-import { existsSync, readFileSync, readdirSync } from 'node:fs';
+import { existsSync, mkdirSync, readFileSync, readdirSync, statSync, writeFileSync } from 'node:fs';
 import { createServer, type IncomingMessage, type ServerResponse } from 'node:http';
 import type { AddressInfo } from 'node:net';
 import { join } from 'node:path';
 import { afterAll, beforeAll, beforeEach, describe, expect, it } from 'vitest';
-import { SmartError } from '../../../src/core/errors.js';
-import { createHttpClient, type HttpClient } from '../../../src/core/http/index.js';
+import { SmartError } from '../../../../src/core/errors.js';
+import { createHttpClient, type HttpClient } from '../../../../src/core/http/index.js';
 import {
+  prepareOutDir,
   startExport,
   type ExportEvent,
   type ExportSession,
-} from '../../../src/core/export/index.js';
-import { tempDir } from '../../helpers/tmp.js';
+} from '../../../../src/core/export/index.js';
+import { tempDir } from '../../../helpers/tmp.js';
 
 /**
  * startExport against a small Bulk Data server: what is on disk when, and how many downloads run
@@ -179,5 +180,23 @@ describe('startExport', () => {
   it.each([1, 2, 6])('downloads at most --parallel %i files at once', async (n) => {
     await exportWith(n).p;
     expect(maxInFlight).toBe(n);
+  });
+});
+
+describe('prepareOutDir', () => {
+  it('accepts only a new or empty --out', async () => {
+    const dir = tempDir('smart-export-unit-');
+    await prepareOutDir(join(dir, 'new', 'nested'));
+    expect(statSync(join(dir, 'new', 'nested')).isDirectory()).toBe(true);
+    await prepareOutDir(join(dir, 'new', 'nested')); // empty: fine
+    mkdirSync(join(dir, 'full'));
+    writeFileSync(join(dir, 'full', 'export.json'), '{}');
+    await expect(prepareOutDir(join(dir, 'full'))).rejects.toMatchObject({
+      kind: 'usage',
+      message: expect.stringContaining('is not empty'),
+      hint: expect.stringContaining('--resume'),
+    });
+    writeFileSync(join(dir, 'file'), 'x');
+    await expect(prepareOutDir(join(dir, 'file'))).rejects.toThrow(/is a file/);
   });
 });
