@@ -4,6 +4,7 @@ import {
   describeErrorBody,
   isLoopbackHost,
   oneLine,
+  statusError,
   summarizeOperationOutcome,
   type HttpClient,
   type HttpResponse,
@@ -286,15 +287,12 @@ export function adminError(
     );
   }
   if (res.status === 404 || res.status === 405) {
-    return new SmartError('http', `${req.method} ${url} answered ${res.status}: ${described}`, {
-      status: res.status,
+    return statusError(req.method, req.url, res, {
+      said: described,
       hint: `--base-url must be the server origin (e.g. https://aidbox.example.com), not the FHIR base: ${req.resourceType} is an Aidbox native resource at /${req.resourceType}/<id>`,
     });
   }
-  return new SmartError('http', `${req.method} ${url} answered ${res.status}: ${described}`, {
-    status: res.status,
-    details: { body },
-  });
+  return statusError(req.method, req.url, res, { said: described, details: { body } });
 }
 
 /**
@@ -391,15 +389,11 @@ export async function checkJwksUri(
 ): Promise<JwksCheck> {
   const res = await http.request(jwksUri, { headers: { accept: 'application/json' } });
   if (!res.ok) {
-    throw new SmartError(
-      'http',
-      `jwks_uri ${redactUrl(jwksUri)} answered ${res.status}: ${describeErrorBody(res)}`,
-      {
-        status: res.status,
-        code: 'jwks_unavailable',
-        hint: 'the server will fetch this URL to verify assertions: publish the JWKS there (`smart jwks serve`), or pass --no-check',
-      },
-    );
+    throw statusError(undefined, jwksUri, res, {
+      prefix: 'jwks_uri',
+      code: 'jwks_unavailable',
+      hint: 'the server will fetch this URL to verify assertions: publish the JWKS there (`smart jwks serve`), or pass --no-check',
+    });
   }
   let jwks: Jwks;
   try {

@@ -4,6 +4,7 @@ import { SIGNING_ALGS, parseJwks, readJwksFile, type Jwks } from './keys.js';
 import { MAX_ASSERTION_LIFETIME } from './assertion.js';
 import { formatDuration } from '../duration.js';
 import { redactUrl } from '../redact.js';
+import { statusError } from '../http/status-error.js';
 
 /**
  * Reading JWTs without trusting them: decode, describe the times, check the SMART client
@@ -259,8 +260,9 @@ export async function loadJwks(source: string, http: () => Promise<HttpClient>):
   if (!isUrl(source)) return readJwksFile(source);
   const res = await (await http()).request(source, { headers: { accept: 'application/json' } });
   if (!res.ok) {
-    throw new SmartError('http', `JWKS ${redactUrl(source)} answered ${res.status}`, {
-      status: res.status,
+    throw statusError(undefined, source, res, {
+      prefix: 'JWKS',
+      said: false,
       code: 'jwks_unavailable',
     });
   }

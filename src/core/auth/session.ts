@@ -1,6 +1,7 @@
 import { SmartError } from '../errors.js';
 import {
   describeErrorBody,
+  statusError,
   summarizeOperationOutcome,
   type HttpClient,
   type HttpRequest,
@@ -194,12 +195,9 @@ export function fhirError(res: HttpResponse, method: string, grantedScope?: stri
       },
     );
   }
-  return new SmartError(
-    outcome ? 'fhir' : 'http',
-    `${method} ${url} answered ${res.status}: ${summary}`,
-    {
-      status: res.status,
-      details: { outcome: body },
-    },
-  );
+  return statusError(method, res.url, res, {
+    kind: outcome ? 'fhir' : 'http',
+    said: summary,
+    details: { outcome: body },
+  });
 }

@@ -6,6 +6,7 @@
  * - network-errors.ts: a failure without a response, as one line naming the host;
  * - body.ts: decoding and the size caps of response bodies;
  * - summary.ts: what a server said, for an error line (OperationOutcome, OAuth error, text);
+ * - status-error.ts: the generic "<METHOD> <url> answered <status>: <what it said>" error;
  * - headers.ts, types.ts: the shapes.
  */
 export { createHttpClient } from './client.js';
@@ -19,6 +20,7 @@ export {
 export { isLoopbackHost } from './guard.js';
 export { ResponseHeaders, type HeaderMap } from './headers.js';
 export { networkError } from './network-errors.js';
+export { statusError, type StatusErrorOptions } from './status-error.js';
 export {
   describeErrorBody,
   oneLine,
