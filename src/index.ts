@@ -217,5 +217,6 @@ export type {
   SandboxHandle,
   FaultRule,
   FaultAction,
+  RequestArrival,
   RequestLogEntry,
 } from './sandbox/index.js';

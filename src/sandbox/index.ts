@@ -11,6 +11,7 @@ export { DEFAULT_ALGS, KNOWN_ALGS } from './auth.js';
 export type {
   FaultAction,
   FaultRule,
+  RequestArrival,
   RequestLogEntry,
   Resource,
   SandboxHandle,

@@ -32,7 +32,8 @@ import {
   readBody,
   send,
 } from './http.js';
-import type { RequestLogEntry, SandboxHandle, SandboxOptions } from './types.js';
+import type { RequestArrival, RequestLogEntry, SandboxHandle, SandboxOptions } from './types.js';
+import { Watched } from './watch.js';
 
 const SECRET_PARAMS =
   /^(access_token|client_assertion|client_secret|password|token|secret|sig|signature)$/i;
@@ -101,7 +102,9 @@ export async function startSandbox(options: SandboxOptions = {}): Promise<Sandbo
     now,
     quirks,
   });
-  const requests: RequestLogEntry[] = [];
+  // What tests wait on: requests as they arrive, and the log entry each one gets once it ends.
+  const requests = new Watched<RequestLogEntry>();
+  const arrivals = new Watched<RequestArrival>();
   // Filled in once the port is known.
   let url = '';
   let storageUrl: string | undefined;
@@ -272,6 +275,7 @@ export async function startSandbox(options: SandboxOptions = {}): Promise<Sandbo
     if (clockOffsetMs) res.setHeader('Date', new Date(now()).toUTCString());
     const applied = faults.match(method, ex.pathname);
     const label = applied.map(faultLabel).join(',') || undefined;
+    arrivals.push({ method, path: loggablePath(reqUrl), time, ...(label ? { fault: label } : {}) });
     res.on('close', () => {
       const entry: RequestLogEntry = {
         method,
@@ -397,7 +401,9 @@ export async function startSandbox(options: SandboxOptions = {}): Promise<Sandbo
     fhirUrl: `${url}/fhir`,
     adminClientId: 'root',
     adminSecret,
-    requests,
+    requests: requests.items,
+    logged: (match, count) => requests.when(match, count),
+    received: (match, count) => arrivals.when(match, count),
     counts: store.counts(),
     addFault: (rule) => faults.add(rule),
     close: async (graceMs = 0) => {
@@ -405,6 +411,9 @@ export async function startSandbox(options: SandboxOptions = {}): Promise<Sandbo
         closeServer(server, graceMs),
         ...(storage ? [closeServer(storage, graceMs)] : []),
       ]);
+      const closed = new Error('the sandbox closed before such a request came');
+      requests.close(closed);
+      arrivals.close(closed);
     },
   };
 }

@@ -55,6 +55,17 @@ export interface RequestLogEntry {
   authorization: boolean;
 }
 
+/** A request as it arrives, before it is answered (`SandboxHandle.received`). */
+export interface RequestArrival {
+  method: string;
+  /** Pathname and query string, masked as in the log. */
+  path: string;
+  /** ISO time the request arrived. */
+  time: string;
+  /** The faults that apply to it, e.g. `delay` or `throttle,drop`. */
+  fault?: string;
+}
+
 export interface SandboxOptions {
   /** Default 8080; 0 = an ephemeral port. */
   port?: number;
@@ -141,8 +152,25 @@ export interface SandboxHandle {
   fhirUrl: string;
   adminClientId: 'root';
   adminSecret: string;
-  /** Every request served so far. */
+  /**
+   * Every request served so far. An entry is added when the response has closed, which can be a
+   * moment after the client has read all of it: wait for it with `logged`, not a timer.
+   */
   requests: RequestLogEntry[];
+  /**
+   * Resolves with the `count`-th (default first) entry of `requests`, counting from the start,
+   * that `match` accepts (default: any): at once when it is there, else as soon as it is logged.
+   * Rejects when the sandbox closes first.
+   *
+   * @example `await sandbox.logged((r) => r.path.startsWith('/fhir/Patient'))`
+   */
+  logged(match?: (entry: RequestLogEntry) => boolean, count?: number): Promise<RequestLogEntry>;
+  /**
+   * Resolves once the `count`-th (default first) request that `match` accepts has arrived,
+   * counting from the start: its faults are chosen and it is being served (a delay fault is
+   * waiting, a throttled body trickling). Rejects when the sandbox closes first.
+   */
+  received(match?: (request: RequestArrival) => boolean, count?: number): Promise<RequestArrival>;
   /** How many resources of each type the sandbox serves. */
   counts: Record<string, number>;
   addFault(rule: FaultRule): void;

@@ -150,9 +150,14 @@ describe('ndjson', () => {
     let pulled = 0;
     const big = (i: number) => page([patient(String(i), 'x'.repeat(1000))]);
     const pages = source([big(1), big(2), big(3), big(4)], {}, () => pulled++);
+    // The first write fills the buffer: the renderer waits for 'drain' (or, without
+    // backpressure, runs through every page and ends).
+    const waitsForDrain = new Promise<void>((resolve) =>
+      slow.on('newListener', (event) => event === 'drain' && resolve()),
+    );
     const done = renderSearch(slow, pages, options('ndjson').o);
-    await new Promise((r) => setTimeout(r, 50));
-    // The first write filled the buffer: nothing more is pulled until the reader drains.
+    await Promise.race([waitsForDrain, done]);
+    // Nothing more is pulled until the reader drains.
     expect(pulled).toBe(1);
     release();
     await done;

@@ -5,14 +5,13 @@ import { registerSandbox } from '../../../src/commands/sandbox.js';
 import { createContext, type RunOptions } from '../../../src/context.js';
 import { SmartError } from '../../../src/core/errors.js';
 import { startSandbox } from '../../../src/sandbox/index.js';
+import { streamText } from '../../helpers/wait.js';
 
 function harness(format: 'json' | 'table' = 'json', env: Record<string, string> = {}) {
   const stdout = new PassThrough();
   const stderr = new PassThrough();
-  let out = '';
-  let err = '';
-  stdout.on('data', (c) => (out += c));
-  stderr.on('data', (c) => (err += c));
+  const out = streamText(stdout);
+  const err = streamText(stderr);
   const controller = new AbortController();
   // The real context of a run (as program.ts builds it), with the -o flag already parsed.
   const ctx = createContext(
@@ -27,23 +26,20 @@ function harness(format: 'json' | 'table' = 'json', env: Record<string, string> 
   ctx.globals.output = format;
   const program = new Command('smart').exitOverride();
   registerSandbox(program, ctx);
-  const run = (...args: string[]) => program.parseAsync(['sandbox', ...args], { from: 'user' });
-  return { run, stop: () => controller.abort(), out: () => out, err: () => err };
-}
-
-async function until(check: () => boolean, ms = 5000) {
-  const end = Date.now() + ms;
-  while (!check()) {
-    if (Date.now() > end) throw new Error('timed out');
-    await new Promise((r) => setTimeout(r, 20));
-  }
+  // The streams end with the run, so that a wait for what it never said fails with its output.
+  const run = (...args: string[]) =>
+    program.parseAsync(['sandbox', ...args], { from: 'user' }).finally(() => {
+      stdout.end();
+      stderr.end();
+    });
+  return { run, stop: () => controller.abort(), out, err };
 }
 
 describe('smart sandbox', () => {
   it('prints the banner, a JSON line for scripts, logs requests and stops on abort', async () => {
     const h = harness('json', { SMART_SANDBOX_ADMIN_SECRET: 'from-env' });
     const done = h.run('--port', '0', '--generate', '3', '--fault', '503:/fhir/metadata:1');
-    await until(() => h.out().includes('\n'));
+    await h.out.until('\n');
     const info = JSON.parse(h.out());
     expect(info).toMatchObject({ adminClientId: 'root', adminSecret: 'from-env' });
     expect(info.tokenUrl).toBe(`${info.url}/auth/token`);
@@ -53,7 +49,7 @@ describe('smart sandbox', () => {
     }
     expect((await fetch(`${info.fhirUrl}/metadata`)).status).toBe(503);
     expect((await fetch(`${info.fhirUrl}/metadata`)).status).toBe(200);
-    await until(() => /GET \/fhir\/metadata 200/.test(h.err()));
+    await h.err.until(/GET \/fhir\/metadata 200/);
     expect(h.err()).toMatch(/GET \/fhir\/metadata 503 \d+ms fault=503/);
     h.stop();
     await done;
@@ -64,7 +60,7 @@ describe('smart sandbox', () => {
   it('prints no JSON on stdout for a table, and the flag secret wins over the environment', async () => {
     const h = harness('table', { SMART_SANDBOX_ADMIN_SECRET: 'from-env' });
     const done = h.run('--port', '0', '--admin-secret', 'from-flag');
-    await until(() => h.err().includes('Ctrl-C'));
+    await h.err.until('Ctrl-C');
     expect(h.out()).toBe('');
     expect(h.err()).toContain('from-flag');
     h.stop();
@@ -84,7 +80,7 @@ describe('smart sandbox', () => {
       '--fault',
       'throttle:/fhir/$export-file:rate=65536',
     );
-    await until(() => h.out().includes('\n'));
+    await h.out.until('\n');
     const { fhirUrl } = JSON.parse(h.out()) as { fhirUrl: string };
     const auth = { authorization: `Basic ${Buffer.from('root:s3cret').toString('base64')}` };
     const k = await fetch(`${fhirUrl}/$export?_type=Patient`, {
@@ -101,9 +97,7 @@ describe('smart sandbox', () => {
     const file = await fetch(manifest.output[0]!.url);
     expect(file.status).toBe(200);
     await file.text();
-    await until(() =>
-      /GET \/fhir\/\$export-file\/\S+ 200 \d+ms client=root fault=throttle/.test(h.err()),
-    );
+    await h.err.until(/GET \/fhir\/\$export-file\/\S+ 200 \d+ms client=root fault=throttle/);
     h.stop();
     await done;
   });

@@ -40,18 +40,17 @@ async function exportWith(sandbox: SandboxHandle, client: string, query = '_type
   const k = await fetch(`${sandbox.fhirUrl}/$export?${query}`, { headers: { ...auth, ...ASYNC } });
   expect(k.status).toBe(202);
   const location = k.headers.get('content-location')!;
-  for (;;) {
-    const res = await fetch(location, { headers: auth });
-    if (res.status === 200) {
-      return { manifest: (await json(res)) as Manifest, res, location, auth };
-    }
-    expect(res.status).toBe(202);
-    await res.arrayBuffer();
-    await new Promise((r) => setTimeout(r, 20));
-  }
+  // exportDelayMs: 0 and no exportMinPolls: the first poll has the manifest.
+  const res = await fetch(location, { headers: auth });
+  expect(res.status).toBe(200);
+  return { manifest: (await json(res)) as Manifest, res, location, auth };
 }
 
-const settle = () => new Promise((r) => setTimeout(r, 50));
+/** Log entries of this export's file downloads (the job id is in the path). */
+const fileOf = (location: string) => {
+  const prefix = `/fhir/$export-file/${location.split('/').pop()}/`;
+  return (r: { path: string }) => r.path.startsWith(prefix);
+};
 const countLines = (text: string) => text.split('\n').filter(Boolean).length;
 
 describe('$export with exportRequiresAccessToken: false', () => {
@@ -74,8 +73,7 @@ describe('$export with exportRequiresAccessToken: false', () => {
   });
 
   it('serves every file without a token, and with one too; the log says which carried one', async () => {
-    const { manifest } = await exportWith(sb, 'signed2');
-    const mark = sb.requests.length;
+    const { manifest, location } = await exportWith(sb, 'signed2');
     for (const f of manifest.output) {
       const res = await fetch(f.url);
       expect(res.status).toBe(200);
@@ -88,9 +86,11 @@ describe('$export with exportRequiresAccessToken: false', () => {
     });
     expect(withToken.status).toBe(200);
     expect(countLines(await withToken.text())).toBe(manifest.output[0]!.count);
-    await settle();
+    // Each entry is logged as its response ends: wait for the last one.
+    const isFile = fileOf(location);
+    await sb.logged(isFile, manifest.output.length + 1);
 
-    const files = sb.requests.slice(mark);
+    const files = sb.requests.filter(isFile);
     expect(files).toHaveLength(manifest.output.length + 1);
     expect(files.slice(0, -1).every((r) => r.authorization === false && r.status === 200)).toBe(
       true,
@@ -151,7 +151,7 @@ describe('$export with exportRequiresAccessToken: false', () => {
   it('by default files need the token and their URLs carry nothing', async () => {
     const plain = await startSandbox({ port: 0, exportFileSize: 5, exportDelayMs: 0 });
     try {
-      const { manifest, res, auth } = await exportWith(plain, 'plain');
+      const { manifest, res, auth, location } = await exportWith(plain, 'plain');
       expect(manifest.requiresAccessToken).toBe(true);
       expect(res.headers.get('expires')).toBeNull();
       const url = manifest.output[0]!.url;
@@ -160,8 +160,9 @@ describe('$export with exportRequiresAccessToken: false', () => {
       expect((await fetch(url, { headers: auth })).status).toBe(200);
       // Signatures are not a way around the token when the sandbox never issued any.
       expect((await fetch(`${url}?exp=9999999999&sig=${'A'.repeat(43)}`)).status).toBe(403);
-      await settle();
-      const files = plain.requests.filter((r) => r.path.startsWith('/fhir/$export-file/'));
+      const isFile = fileOf(location);
+      await plain.logged(isFile, 3);
+      const files = plain.requests.filter(isFile);
       expect(files.map((r) => r.authorization)).toEqual([false, true, false]);
     } finally {
       await plain.close();

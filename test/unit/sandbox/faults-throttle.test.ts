@@ -49,14 +49,10 @@ async function exportManifest(sb: SandboxHandle, type: string) {
   const auth = { authorization: basic(sb) };
   const k = await fetch(`${sb.fhirUrl}/$export?_type=${type}`, { headers: { ...auth, ...ASYNC } });
   expect(k.status).toBe(202);
-  for (;;) {
-    const res = await fetch(k.headers.get('content-location')!, { headers: auth });
-    if (res.status === 200) {
-      return (await json(res)) as { output: { type: string; url: string; count: number }[] };
-    }
-    await res.arrayBuffer();
-    await new Promise((r) => setTimeout(r, 20));
-  }
+  // exportDelayMs: 0 and no exportMinPolls: the first poll has the manifest.
+  const res = await fetch(k.headers.get('content-location')!, { headers: auth });
+  expect(res.status).toBe(200);
+  return (await json(res)) as { output: { type: string; url: string; count: number }[] };
 }
 
 describe('parseFaultSpec: throttle', () => {
@@ -122,12 +118,13 @@ describe('the throttle fault', () => {
     expect(bytesBy(slow, 500)).toBeGreaterThan(0);
     expect(bytesBy(slow, 500)).toBeLessThan(0.6 * slow.bytes);
     expect(slow.timeline.length).toBeGreaterThanOrEqual(10);
-    await new Promise((r) => setTimeout(r, 50));
-    expect(sb.requests.at(-1)).toMatchObject({ status: 200, fault: 'throttle' });
+    // The log entry follows the body: the second file request's.
+    const files = (r: { path: string }) => r.path.startsWith('/fhir/$export-file/');
+    expect(await sb.logged(files, 2)).toMatchObject({ status: 200, fault: 'throttle' });
     // The rule hit only its first request.
     const again = await timedGet(file.url, auth);
     expect(again.bytes).toBe(fast.bytes);
-    expect(sb.requests.at(-1)!.fault).toBeUndefined();
+    expect((await sb.logged(files, 3)).fault).toBeUndefined();
   });
 
   it('throttles a plain JSON response (with Content-Length) too', async () => {
@@ -160,8 +157,8 @@ describe('the throttle fault', () => {
     await expect(res.text()).rejects.toThrow();
     // Half the file at two seconds per file: about one second.
     expect(performance.now() - t0).toBeGreaterThanOrEqual(500);
-    await new Promise((r) => setTimeout(r, 50));
-    expect(sb.requests.at(-1)!.fault).toBe('throttle,drop');
+    const files = (r: { path: string }) => r.path.startsWith('/fhir/$export-file/');
+    expect((await sb.logged(files, 2)).fault).toBe('throttle,drop');
   });
 
   it('stops writing as soon as the client goes away, and logs the request as aborted', async () => {
@@ -186,11 +183,8 @@ describe('the throttle fault', () => {
     let got = 0;
     while (got < 20_000) got += (await reader.read()).value?.length ?? 0;
     controller.abort();
-    const deadline = Date.now() + 2000;
-    while (!sb.requests.some((r) => r.fault?.endsWith('aborted')) && Date.now() < deadline) {
-      await new Promise((r) => setTimeout(r, 10));
-    }
-    const entry = sb.requests.at(-1)!;
+    const entry = await sb.logged((r) => r.path.startsWith('/fhir/$export-file/'));
+    expect(entry).toBe(sb.requests.at(-1));
     expect(entry.fault).toBe('throttle,aborted');
     expect(entry.ms).toBeLessThan(5000);
     expect(performance.now() - t0).toBeLessThan(5000);
@@ -232,10 +226,10 @@ describe('Pacer', () => {
     pacer.sentBytes(10_000); // ten seconds ahead
     const t0 = performance.now();
     const waiting = pacer.ready(res);
-    setTimeout(() => {
-      fake.destroyed = true;
-      fake.emit('close');
-    }, 50);
+    // Closed while the pacer waits (it listens for 'close' from the start of its wait).
+    expect(fake.listenerCount('close')).toBe(1);
+    fake.destroyed = true;
+    fake.emit('close');
     expect(await waiting).toBe(false);
     expect(performance.now() - t0).toBeLessThan(1000);
     expect(fake.listenerCount('close')).toBe(0);

@@ -118,7 +118,7 @@ describe('fault injection', () => {
       await expect(res.text()).rejects.toThrow(); // ...the body does not
       const full = await (await fetch(file.url, { headers: auth })).text();
       expect(full.trim().split('\n')).toHaveLength(file.count);
-      expect(sb.requests.some((r) => r.fault === 'drop')).toBe(true);
+      expect(await sb.logged((r) => r.fault === 'drop')).toMatchObject({ status: 200 });
     } finally {
       await jwks.close();
     }
@@ -132,7 +132,8 @@ describe('fault injection', () => {
     });
     expect((await fetch(`${sb.fhirUrl}/metadata`)).status).toBe(200);
     expect((await fetch(`${sb.fhirUrl}/metadata`)).status).toBe(200);
-    await new Promise((r) => setTimeout(r, 50)); // the log entry follows the response
+    // The log entry follows the response: wait for the second one.
+    await sb.logged(undefined, 2);
     // Server-side durations: the first request got delay + latency, the second latency only.
     const [first, second] = sb.requests;
     expect(first!.ms).toBeGreaterThanOrEqual(390);
@@ -160,7 +161,7 @@ describe('request log', () => {
         headers: { authorization: `Bearer ${token}` },
       });
       await fetch(`${sb.url}/Client/logged`, { headers: { authorization: basic(sb) } });
-      await new Promise((r) => setTimeout(r, 50));
+      await sb.logged((r) => r.method === 'GET' && r.path === '/Client/logged');
       expect(lines).toHaveLength(sb.requests.length);
       expect(lines).toHaveLength(5); // PUT Client, PUT AccessPolicy, token, search, GET Client
       const search = sb.requests.find((r) => r.path.startsWith('/fhir/Patient'))!;
@@ -180,5 +181,45 @@ describe('request log', () => {
       await sb.close();
       await jwks.close();
     }
+  });
+
+  it('logged() and received(): entries already there or yet to come, the n-th, and none after close', async () => {
+    const sb = await startSandbox({
+      port: 0,
+      faults: [{ path: '/fhir/Patient', action: { delayMs: 60_000 } }],
+    });
+    let never: Promise<unknown> | undefined;
+    try {
+      await (await fetch(`${sb.fhirUrl}/metadata`)).arrayBuffer();
+      const first = await sb.logged();
+      expect(first).toMatchObject({ method: 'GET', path: '/fhir/metadata', status: 200 });
+      expect(await sb.received()).toMatchObject({ method: 'GET', path: '/fhir/metadata' });
+      const secondMetadata = sb.logged((r) => r.path === '/fhir/metadata', 2);
+      await (await fetch(`${sb.fhirUrl}/metadata?_format=json`)).arrayBuffer();
+      await (await fetch(`${sb.fhirUrl}/metadata`)).arrayBuffer();
+      expect(sb.requests.map((r) => r.path)).toContain('/fhir/metadata?_format=json');
+      expect(await secondMetadata).toBe(sb.requests.at(-1));
+      await expect(sb.logged(undefined, 0)).rejects.toThrow(/positive integer/);
+
+      // A request held by a delay fault has arrived but is not logged yet.
+      const controller = new AbortController();
+      const slow = fetch(`${sb.fhirUrl}/Patient`, { signal: controller.signal }).catch(
+        (e: unknown) => e,
+      );
+      expect(await sb.received((r) => r.path === '/fhir/Patient')).toMatchObject({
+        method: 'GET',
+        fault: 'delay',
+      });
+      expect(sb.requests.some((r) => r.path === '/fhir/Patient')).toBe(false);
+      never = sb.logged((r) => r.path === '/nowhere');
+      const aborted = sb.logged((r) => r.path === '/fhir/Patient');
+      controller.abort();
+      await slow;
+      expect(await aborted).toMatchObject({ fault: 'delay,aborted' });
+    } finally {
+      await sb.close();
+    }
+    await expect(never).rejects.toThrow(/closed before/);
+    await expect(sb.received((r) => r.path === '/nowhere')).rejects.toThrow(/closed before/);
   });
 });

@@ -172,12 +172,27 @@ describe('TokenProvider: the request', () => {
   });
 
   test('concurrent requests for the same token share one POST', async () => {
+    // The token endpoint answers only when the test says: the first POST is surely in flight
+    // when the second call asks. No cache (noCache): the second call cannot be served from a
+    // file the first one wrote, and has no file to read before it reaches the in-flight check,
+    // which it does in the same tick as the first call.
+    let answer!: () => void;
+    const gate = new Promise<void>((r) => (answer = r));
+    let posted!: () => void;
+    const inFlight = new Promise<void>((r) => (posted = r));
+    let n = 0;
     const { provider, http } = await setup(async () => {
-      await new Promise((r) => setTimeout(r, 20));
-      return okToken(1);
+      posted();
+      await gate;
+      return okToken(++n);
     });
-    const [a, b] = await Promise.all([provider.getToken(), provider.getToken()]);
-    expect(a.accessToken).toBe(b.accessToken);
+    const a = provider.getToken({ noCache: true });
+    const b = provider.getToken({ noCache: true });
+    await inFlight;
+    answer();
+    const [ta, tb] = await Promise.all([a, b]);
+    expect(ta.accessToken).toBe('tok-1');
+    expect(tb.accessToken).toBe('tok-1');
     expect(http.calls).toHaveLength(1);
   });
 });
