@@ -20,6 +20,16 @@ export async function makeDir(dir: string, mode = 0o700): Promise<void> {
   try {
     await fs.mkdir(dir, { recursive: true, mode });
   } catch (e) {
+    if ((e as NodeJS.ErrnoException).code === 'EEXIST') {
+      // A file stands where the directory should be: say so, not "file already exists" (which
+      // an exclusive write would take for its own target).
+      throw Object.assign(new Error(`ENOTDIR: not a directory, mkdir '${dir}'`), {
+        code: 'ENOTDIR',
+        syscall: 'mkdir',
+        path: dir,
+        cause: e,
+      });
+    }
     if ((e as NodeJS.ErrnoException).code !== 'ENOENT') throw e;
     let missing = dir;
     while (dirname(missing) !== missing && !(await fs.stat(dirname(missing)).catch(() => false)))
