@@ -1,8 +1,7 @@
 import { generateKeyPairSync } from 'node:crypto';
 import { existsSync, readFileSync, statSync, writeFileSync } from 'node:fs';
-import { createServer } from 'node:net';
 import { join } from 'node:path';
-import { afterEach, describe, expect, it } from 'vitest';
+import { describe, expect, it } from 'vitest';
 import { SmartError } from '../../../../src/core/errors.js';
 import {
   addKeyFileToJwks,
@@ -17,11 +16,6 @@ import {
   summarizeJwk,
   writeJwksFile,
 } from '../../../../src/core/auth/jwks.js';
-import {
-  startJwksServer,
-  type JwksFetchEvent,
-  type JwksServer,
-} from '../../../../src/core/jwks-server.js';
 import {
   generateSigningKey,
   privateMembers,
@@ -182,87 +176,5 @@ describe('createKeyPair', () => {
     expect((await rejected(createKeyPair({ dir, alg: 'HS256' }))).code).toBe('bad_alg');
     expect((await rejected(createKeyPair({ dir, bits: 1024 }))).code).toBe('bad_bits');
     expect(existsSync(dir)).toBe(false);
-  });
-});
-
-describe('startJwksServer', () => {
-  let server: JwksServer | undefined;
-  afterEach(async () => {
-    await server?.close();
-    server = undefined;
-  });
-
-  async function setup(maxAge?: number) {
-    const dir = tmp();
-    const file = join(dir, 'jwks.json');
-    const key = await generateSigningKey('ES384', { kid: 'k1' });
-    writeFileSync(file, JSON.stringify({ keys: [key.publicJwk] }));
-    const events: JwksFetchEvent[] = [];
-    server = await startJwksServer({ file, port: 0, maxAge, onRequest: (e) => events.push(e) });
-    return { file, events, server, key };
-  }
-
-  it('serves the JWKS at both paths with JSON and Cache-Control, and logs each fetch', async () => {
-    const { server, events, key } = await setup(120);
-    expect(server.url).toMatch(/^http:\/\/127\.0\.0\.1:\d+\/\.well-known\/jwks\.json$/);
-    const res = await fetch(server.url, { headers: { 'user-agent': 'Aidbox/1.0' } });
-    expect(res.status).toBe(200);
-    expect(res.headers.get('content-type')).toBe('application/json');
-    expect(res.headers.get('cache-control')).toBe('public, max-age=120');
-    expect(await res.json()).toEqual({ keys: [key.publicJwk] });
-    const alt = await fetch(server.url.replace('/.well-known/jwks.json', '/jwks.json'));
-    expect(alt.status).toBe(200);
-    await alt.arrayBuffer();
-    const missing = await fetch(server.url.replace('/.well-known/jwks.json', '/other'));
-    expect(missing.status).toBe(404);
-    expect(missing.headers.get('content-type')).toBe('application/json');
-    expect(((await missing.json()) as { error: string }).error).toBe('not_found');
-    expect(events.map((e) => [e.path, e.status])).toEqual([
-      ['/.well-known/jwks.json', 200],
-      ['/jwks.json', 200],
-      ['/other', 404],
-    ]);
-    expect(events[0]!.userAgent).toBe('Aidbox/1.0');
-    expect(events[0]!.remoteAddress).toContain('127.0.0.1');
-    expect(events[0]!.time).toBeInstanceOf(Date);
-  });
-
-  it('re-reads the file when it changes, but never serves private members', async () => {
-    const { file, server } = await setup();
-    const k2 = await generateSigningKey('RS384', { kid: 'k2' });
-    const first = (await (await fetch(server.url)).json()) as { keys: unknown[] };
-    writeFileSync(file, JSON.stringify({ keys: [...first.keys, k2.publicJwk] }));
-    const second = (await (await fetch(server.url)).json()) as { keys: Array<{ kid: string }> };
-    expect(second.keys.map((k) => k.kid)).toEqual(['k1', 'k2']);
-    writeFileSync(file, JSON.stringify({ keys: [{ ...k2.publicJwk, d: 'leak-me-not-please' }] }));
-    const third = await (await fetch(server.url)).text();
-    expect(third).not.toContain('leak-me');
-    expect(JSON.parse(third).keys).toHaveLength(2);
-  });
-
-  it('refuses to start on a JWKS with private members, listing them', async () => {
-    const dir = tmp();
-    const file = join(dir, 'jwks.json');
-    writeFileSync(
-      file,
-      JSON.stringify({ keys: [{ kty: 'EC', kid: 'bad', crv: 'P-256', x: 'a', y: 'b', d: 'c' }] }),
-    );
-    const e = await rejected(startJwksServer({ file, port: 0 }));
-    expect(e.exitCode).toBe(2);
-    expect(e.message).toContain('keys[0] (kid bad): d');
-  });
-
-  it('says which port is in use', async () => {
-    const blocker = createServer();
-    await new Promise<void>((r) => blocker.listen(0, '127.0.0.1', r));
-    const port = (blocker.address() as { port: number }).port;
-    try {
-      const e = await rejected(startJwksServer({ jwks: { keys: [] }, port }));
-      expect(e.message).toBe(`cannot listen on 127.0.0.1:${port}: the port is already in use`);
-      expect(e.exitCode).toBe(1);
-      expect(e.hint).toContain('--port');
-    } finally {
-      await new Promise((r) => blocker.close(r));
-    }
   });
 });
