@@ -1,6 +1,6 @@
 // Rewrites the table of global options in README.md (between the settings:start and
 // settings:end markers) from the settings table, src/core/settings/table.ts. Run it after
-// `npm run build` whenever a row changes; test/unit/core/settings-table.test.ts fails until then.
+// `npm run build` whenever a row changes; test/unit/core/settings/readme.test.ts fails until then.
 import { readFileSync, writeFileSync } from 'node:fs';
 import { withSettingsBlock } from '../dist/core/settings/readme.js';
 

@@ -1,7 +1,7 @@
 import { SETTINGS, flagOf, type SettingSpec } from './table.js';
 
 // The README's table of global options, generated from the settings table by
-// `node scripts/render-settings.mjs` (after `npm run build`); test/unit/core/settings-table.test.ts
+// `node scripts/render-settings.mjs` (after `npm run build`); test/unit/core/settings/readme.test.ts
 // fails when README.md is behind.
 
 export const README_START =
