@@ -132,15 +132,17 @@ describe('fault injection', () => {
     });
     expect((await fetch(`${sb.fhirUrl}/metadata`)).status).toBe(200);
     expect((await fetch(`${sb.fhirUrl}/metadata`)).status).toBe(200);
-    // The log entry follows the response: wait for the second one.
+    // The log entry follows the response: wait for the second one. Entries are in the order
+    // the responses ended, so each is found by what it is.
     await sb.logged(undefined, 2);
-    // Server-side durations: the first request got delay + latency, the second latency only.
-    const [first, second] = sb.requests;
+    const first = sb.requests.find((r) => r.fault === 'delay');
+    const second = sb.requests.find((r) => r !== first);
+    // Server-side durations (a timer never fires early, so lower bounds hold under any load):
+    // the first request got delay + latency, the second latency only, with no fault applied.
     expect(first!.ms).toBeGreaterThanOrEqual(390);
-    expect(first!.fault).toBe('delay');
     expect(second!.ms).toBeGreaterThanOrEqual(95);
-    expect(second!.ms).toBeLessThan(first!.ms);
     expect(second!.fault).toBeUndefined();
+    expect(sb.requests).toHaveLength(2);
   });
 });
 
