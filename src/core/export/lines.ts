@@ -96,17 +96,29 @@ export function gunzipCountingStream(counter: LineCounter, onChunk: () => void):
   const inner = new LineCounter();
   const gunzip = createGunzip();
   let failed: Error | undefined;
+  /** The callback of the chunk gunzip is working on: gunzip never calls back after an error. */
+  let waiting: TransformCallback | undefined;
   gunzip.on('data', (d: Buffer) => {
     inner.push(d);
     counter.lines = inner.lines;
   });
-  gunzip.on('error', (e) => (failed = e));
+  gunzip.on('error', (e) => {
+    failed = e;
+    const cb = waiting;
+    waiting = undefined;
+    cb?.(e);
+  });
   return new Transform({
     transform(chunk: Buffer, _enc: BufferEncoding, cb: TransformCallback) {
       counter.bytes += chunk.length;
       onChunk();
       if (failed) return cb(failed);
-      gunzip.write(chunk, () => cb(failed ?? null, chunk));
+      waiting = cb;
+      gunzip.write(chunk, () => {
+        if (waiting !== cb) return;
+        waiting = undefined;
+        cb(failed ?? null, chunk);
+      });
     },
     flush(cb: TransformCallback) {
       if (failed) return cb(failed);

@@ -2,6 +2,7 @@ import { createServer, type IncomingMessage, type ServerResponse } from 'node:ht
 import type { AddressInfo } from 'node:net';
 import { existsSync, readFileSync, readdirSync } from 'node:fs';
 import { join } from 'node:path';
+import { gzipSync } from 'node:zlib';
 import { afterAll, beforeAll, describe, expect, it } from 'vitest';
 import { SmartError } from '../../../../src/core/errors.js';
 import { createHttpClient, type HttpClient } from '../../../../src/core/http/index.js';
@@ -51,6 +52,15 @@ function handle(req: IncomingMessage, res: ServerResponse) {
         return;
       }
       res.writeHead(200, ndjson).end(body(5));
+      return;
+    case '/gz':
+      res
+        .writeHead(200, { 'content-type': 'application/fhir+ndjson+gzip' })
+        .end(gzipSync(body(40)));
+      return;
+    case '/not-gz':
+      // Said to be gzip (the export asked for application/fhir+ndjson+gzip), sent plain.
+      res.writeHead(200, ndjson).end(body(40));
       return;
     case '/stall':
       res.writeHead(200, ndjson);
@@ -192,6 +202,30 @@ describe('downloadFile', () => {
       },
     });
     await expect(p).rejects.toMatchObject({ code: 'interrupted' });
+    expect(readdirSync(outDir)).toEqual([]);
+  });
+
+  it('keeps a gzip file byte-exact and counts the lines inside it', async () => {
+    const { p, outDir } = download('/gz', { count: 40, name: 'Patient.000.ndjson.gz' }, true, {
+      gzip: true,
+    });
+    const r = await p;
+    expect(r).toMatchObject({ resources: 40, attempts: 1 });
+    expect(readFileSync(join(outDir, 'Patient.000.ndjson.gz')).equals(gzipSync(body(40)))).toBe(
+      true,
+    );
+  });
+
+  it('a gzip file that is not gzip fails its download (it used to hang until the idle timeout)', async () => {
+    const { p, outDir } = download('/not-gz', { name: 'Patient.000.ndjson.gz' }, true, {
+      gzip: true,
+      retries: 1,
+    });
+    await expect(p).rejects.toMatchObject({
+      kind: 'network',
+      code: 'download_failed',
+      message: expect.stringContaining('incorrect header check'),
+    });
     expect(readdirSync(outDir)).toEqual([]);
   });
 });

@@ -167,4 +167,20 @@ describe('gunzipCountingStream', () => {
     );
     expect(counter.lines).toBe(2);
   });
+
+  it('fails on bytes that are not gzip, and on a cut gzip stream', async () => {
+    await expect(
+      through(
+        [Buffer.from(NDJSON)],
+        gunzipCountingStream(new LineCounter(), () => undefined),
+      ),
+    ).rejects.toThrow(/incorrect header check/);
+    const gz = gzipSync(NDJSON);
+    await expect(
+      through(
+        [gz.subarray(0, gz.length - 20)],
+        gunzipCountingStream(new LineCounter(), () => undefined),
+      ),
+    ).rejects.toThrow(/unexpected end of file/);
+  });
 });
