@@ -13,7 +13,7 @@ import { escapeControls } from './output/escape.js';
 import { OUTPUT_FORMATS } from './output/format.js';
 import { SETTINGS } from './core/settings/table.js';
 import { commandManifest, type CommandEntry } from './commands/index.js';
-import { settingOption } from './commands/shared.js';
+import { settingOption } from './commands/options.js';
 
 export type { RunOptions };
 

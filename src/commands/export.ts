@@ -4,7 +4,8 @@ import type { Context } from '../context.js';
 import { SmartError, isSmartError, usageError } from '../core/errors.js';
 import { checkOutputFormat } from '../core/export/naming.js';
 import type { ExportParams, ExportSummary } from '../core/export/types.js';
-import { addSettingOptions, openSession, outputFor } from './shared.js';
+import { addSettingOptions } from './options.js';
+import { openSession, outputFor } from './shared.js';
 
 interface ExportOptions {
   group?: string;

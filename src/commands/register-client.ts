@@ -6,7 +6,8 @@ import type { AdminCredentials } from '../core/aidbox.js';
 import { isLoopbackUrl, loopbackWarning } from '../core/aidbox.js';
 import type { Jwks } from '../core/auth/keys.js';
 import { shortId } from '../core/redact.js';
-import { addSettingOptions, adminSecret, outputFor } from './shared.js';
+import { addSettingOptions } from './options.js';
+import { adminSecret, outputFor } from './shared.js';
 
 interface RegisterOptions {
   server?: string;

@@ -2,7 +2,8 @@ import type { Command } from 'commander';
 import type { Context } from '../context.js';
 import type { AdminCredentials } from '../core/aidbox.js';
 import { shortId } from '../core/redact.js';
-import { addSettingOptions, adminSecret, outputFor } from './shared.js';
+import { addSettingOptions } from './options.js';
+import { adminSecret, outputFor } from './shared.js';
 
 interface UnregisterOptions {
   server?: string;

@@ -6,7 +6,7 @@ import { SERVER_KINDS } from '../registration/types.js';
 // `smart config get/set/list/unset` (the keys and their checks), the `smart init` prompts and
 // the README's table of global options (`node scripts/render-settings.mjs`; a test fails when
 // README.md is behind). A row that is not global is a command's own option: the command names
-// its key in `addSettingOptions(cmd, [...])` (src/commands/shared.ts), which makes the flag, its
+// its key in `addSettingOptions(cmd, [...])` (src/commands/options.ts), which makes the flag, its
 // help line and its parsing from the row. Adding a setting is one row here.
 // Light on purpose: program.ts reads it on every run, --help included.
 
