@@ -4,7 +4,6 @@ import { run } from '../../../src/program.js';
 import { startSandbox, type SandboxHandle } from '../../../src/sandbox/index.js';
 import type { Context } from '../../../src/context.js';
 import { adminSecret } from '../../../src/commands/shared.js';
-import { describeCalls } from '../../../src/core/registration/index.js';
 import { tempDir } from '../../helpers/tmp.js';
 
 function ctxWith(interactive: boolean) {
@@ -48,34 +47,6 @@ describe('adminSecret', () => {
     expect(stderr()).toContain('Admin secret for root at http://aidbox:8080');
     expect(stderr()).not.toContain('hunter2');
   });
-});
-
-test('describeCalls: METHOD <url>, secret headers masked, then the body (JSON pretty, form decoded)', () => {
-  expect(
-    describeCalls([
-      {
-        what: 'Client',
-        id: 'c',
-        method: 'PUT',
-        url: 'http://x/Client/c',
-        headers: {},
-        body: { a: 1 },
-      },
-      { what: 'Client', id: 'c', method: 'DELETE', url: 'http://x/Client/c', headers: {} },
-    ]),
-  ).toBe('PUT http://x/Client/c\n{\n  "a": 1\n}\n\nDELETE http://x/Client/c\n');
-  expect(
-    describeCalls([
-      {
-        what: 'registration',
-        method: 'POST',
-        url: 'http://x/reg',
-        headers: { authorization: 'Bearer s3cret-token' },
-        secretHeaders: ['authorization'],
-        body: 'jwks_url=http%3A%2F%2Fk%2Fjwks.json',
-      },
-    ]),
-  ).toBe('POST http://x/reg\nauthorization: Bearer ***\njwks_url=http://k/jwks.json\n');
 });
 
 describe('register-client through the whole program, stdin a terminal', () => {
