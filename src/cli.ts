@@ -65,6 +65,16 @@ function leanMemory(): void {
   timer.unref();
 }
 
+/**
+ * The AWS SDK (an export to s3://) warns on stderr, once per process, that its releases from
+ * 2027 on need Node 22: noise in an export's output that the user of `smart` cannot act on. The
+ * SDK's own switch is this variable; the CLI, as the process, sets it (unless the user did), so
+ * that the library (src/core) never mutates process.env.
+ */
+function quietSdks(): void {
+  process.env.AWS_SDK_JS_NODE_VERSION_SUPPORT_WARNING_DISABLED ??= 'true';
+}
+
 const argv = process.argv.slice(2);
 const only = argv.length === 1 ? argv[0] : undefined;
 const help = only === '--help' || only === '-h' ? prerenderedHelp() : undefined;
@@ -80,6 +90,7 @@ if (only === '--version' || only === '-V') {
   let run = fastRun(argv);
   if (!run) {
     leanMemory();
+    quietSdks();
     run = (await import('./program.js')).run;
   }
   const controller = new AbortController();

@@ -104,14 +104,13 @@ export class S3Sink implements Sink {
 
   static async create(url: URL, location: string, o: S3SinkOptions): Promise<S3Sink> {
     splitUrl(url, location);
-    // Set before the SDK loads (it reads it when a client is made).
     const [sdk, { Upload }] = await Promise.all([
       import('@aws-sdk/client-s3'),
       import('@aws-sdk/lib-storage'),
     ]);
     const env = o.env;
-    // The SDK warns on stderr that its 2027 releases need Node 22: noise in an export's output.
-    process.env.AWS_SDK_JS_NODE_VERSION_SUPPORT_WARNING_DISABLED ??= 'true';
+    // The SDK's Node support notice on stderr is silenced by the CLI (src/cli.ts), not here: a
+    // library leaves process.env alone.
     const endpoint = env.AWS_ENDPOINT_URL_S3 || env.AWS_ENDPOINT_URL || undefined;
     let host = '';
     try {
