@@ -3,7 +3,13 @@ import { afterAll, beforeAll, describe, expect, it } from 'vitest';
 import type { RequestLogEntry } from '../../src/sandbox/index.js';
 import { BIN, json, runSmart } from '../helpers/cli.js';
 import { startFlow, type Flow } from '../helpers/sandbox.js';
-import { AZURITE_ACCOUNT, AZURITE_KEY, startAzurite, type Azurite } from '../helpers/stores.js';
+import {
+  AZURITE_ACCOUNT,
+  AZURITE_KEY,
+  startAzurite,
+  whenOutput,
+  type Azurite,
+} from '../helpers/stores.js';
 
 // An export into Azure Blob Storage, against Azurite (Microsoft's emulator, in memory, on a free
 // port of 127.0.0.1). One 100k-resource export: Ctrl-C in the middle, then --resume.
@@ -24,13 +30,12 @@ interface State {
   files: Array<{ name: string; url: string; status: string; count?: number; bytes?: number }>;
 }
 
-const sleep = (ms: number) => new Promise((r) => setTimeout(r, ms));
 const remoteName = (url: string) => new URL(url, 'http://x').pathname.split('/').pop()!;
 const complete = (r: RequestLogEntry) => r.status === 200 && !r.fault?.includes('aborted');
+const fileGet = (r: RequestLogEntry) =>
+  r.method === 'GET' && r.path.startsWith('/fhir/$export-file/');
 function fileGets(requests: RequestLogEntry[]): Array<RequestLogEntry & { name: string }> {
-  return requests
-    .filter((r) => r.method === 'GET' && r.path.startsWith('/fhir/$export-file/'))
-    .map((r) => ({ ...r, name: remoteName(r.path) }));
+  return requests.filter(fileGet).map((r) => ({ ...r, name: remoteName(r.path) }));
 }
 
 // Blocks of 256 KiB: the bigger files (about 1 MB) take several blocks each.
@@ -125,12 +130,7 @@ describe('smart export --out az://container/prefix (Azurite)', () => {
       );
       return done.size >= 3 && deep.size >= 2;
     };
-    const deadline = Date.now() + 90_000;
-    while (!ready()) {
-      if (Date.now() > deadline || child.exitCode !== null)
-        throw new Error(`no upload in flight in time:\n${stderr}`);
-      await sleep(25);
-    }
+    await whenOutput(child, ready, () => stderr);
     child.kill('SIGINT');
     const first = await child;
     expect(first.exitCode, stderr).toBe(130);
@@ -147,12 +147,18 @@ describe('smart export --out az://container/prefix (Azurite)', () => {
       expect(stored.get(f.name)!.meta.smartlines, f.name).toBe(String(f.count));
       expect(lines(await text(`run1/${f.name}`)), f.name).toBe(f.count);
     }
-    const before = fileGets(flow.sandbox.requests);
-    const completeBefore = before.filter(complete).map((r) => r.name);
+    // A download's log entry comes when its response has closed, a moment after the client has
+    // read it: wait for the complete ones.
+    await flow.sandbox.logged((q) => fileGet(q) && complete(q), done.length);
+    const completeBefore = fileGets(flow.sandbox.requests)
+      .filter(complete)
+      .map((r) => r.name);
     expect(completeBefore.sort()).toEqual(done.map((f) => remoteName(f.url)).sort());
 
-    // Resume: only what is missing.
-    const mark = flow.sandbox.requests.length;
+    // Resume: only what is missing. Its requests are those that arrive from now on (the first
+    // run's cut downloads may be logged later, when their responses close).
+    const mark = Date.now();
+    const ofResume = (q: RequestLogEntry) => fileGet(q) && Date.parse(q.time) >= mark;
     const r = await runSmart(['export', '--resume', url, '-o', 'json'], {
       ws: flow.ws,
       env,
@@ -164,8 +170,8 @@ describe('smart export --out az://container/prefix (Azurite)', () => {
     expect(s.outDir).toBe(url);
     expect(s.skipped).toBe(done.length);
     expect(s.downloaded).toBe(state.files.length - done.length);
-    await sleep(50);
-    const after = fileGets(flow.sandbox.requests.slice(mark));
+    await flow.sandbox.logged(ofResume, state.files.length - done.length);
+    const after = fileGets(flow.sandbox.requests.filter(ofResume));
     expect(after.filter((q) => completeBefore.includes(q.name))).toEqual([]);
     expect(after.every(complete)).toBe(true);
     expect(after).toHaveLength(state.files.length - done.length);

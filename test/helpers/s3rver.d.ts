@@ -10,6 +10,13 @@ declare module 's3rver' {
       configureBuckets?: Array<{ name: string }>;
     });
     run(): Promise<AddressInfo>;
+    /** S3 event notifications: one per object created (Put, Post = multipart completed, Copy). */
+    on(
+      event: 'event',
+      listener: (e: {
+        Records: Array<{ eventName: string; s3: { object: { key: string } } }>;
+      }) => void,
+    ): this;
     close(): Promise<void>;
   }
 }

@@ -1,7 +1,8 @@
 /**
  * Object stores for the export tests, real servers on 127.0.0.1: Azurite (Microsoft's Azure
- * Storage emulator, in memory) and s3rver (an S3 server on a temp directory; it implements
- * single-part objects only, no multipart uploads).
+ * Storage emulator, in memory) and s3rver (an S3 server on a temp directory). s3rver 3.7
+ * completes multipart uploads (create, parts, complete) but cannot abort or list them
+ * (AbortMultipartUpload answers 405, ListMultipartUploads 501).
  */
 import { spawn, type ChildProcess } from 'node:child_process';
 import { mkdtempSync, rmSync } from 'node:fs';
@@ -76,6 +77,8 @@ export async function startAzurite(): Promise<Azurite> {
 
 export interface S3rver {
   endpoint: string;
+  /** Objects created so far, in order: how (Put, Post = a completed multipart upload, Copy). */
+  created: Array<{ key: string; how: string }>;
   close(): Promise<void>;
 }
 
@@ -90,12 +93,53 @@ export async function startS3rver(buckets: string[]): Promise<S3rver> {
     directory,
     configureBuckets: buckets.map((name) => ({ name })),
   });
+  const created: S3rver['created'] = [];
+  server.on('event', (e) => {
+    for (const r of e.Records) {
+      const m = /^ObjectCreated:(\w+)$/.exec(r.eventName);
+      if (m) created.push({ key: r.s3.object.key, how: m[1]! });
+    }
+  });
   const { port } = await server.run();
   return {
     endpoint: `http://127.0.0.1:${port}`,
+    created,
     close: async () => {
       await server.close();
       rmSync(directory, { recursive: true, force: true });
     },
   };
+}
+
+/**
+ * Resolves as soon as `ready()` holds, checked on each chunk of the child's stdout (after the
+ * test's own listener has appended it); rejects if the child exits first.
+ */
+export function whenOutput(
+  child: {
+    stdout: NodeJS.ReadableStream | null;
+    once(e: 'exit', l: () => void): unknown;
+    off(e: 'exit', l: () => void): unknown;
+  },
+  ready: () => boolean,
+  why: () => string,
+): Promise<void> {
+  return new Promise((resolve, reject) => {
+    const stop = () => {
+      child.stdout?.off('data', check);
+      child.off('exit', exited);
+    };
+    const check = () => {
+      if (!ready()) return;
+      stop();
+      resolve();
+    };
+    const exited = () => {
+      stop();
+      reject(new Error(`the export ended before the expected output:\n${why()}`));
+    };
+    child.stdout?.on('data', check);
+    child.once('exit', exited);
+    check();
+  });
 }
