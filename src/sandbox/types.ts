@@ -159,18 +159,25 @@ export interface SandboxHandle {
   requests: RequestLogEntry[];
   /**
    * Resolves with the `count`-th (default first) entry of `requests`, counting from the start,
-   * that `match` accepts (default: any): at once when it is there, else as soon as it is logged.
-   * Rejects when the sandbox closes first.
+   * that `match` accepts (default: any; `index` is the entry's position in `requests`): at once
+   * when it is there, else as soon as it is logged. Rejects when the sandbox closes first.
    *
-   * @example `await sandbox.logged((r) => r.path.startsWith('/fhir/Patient'))`
+   * @example `await sandbox.logged((r, i) => i >= mark && r.path.startsWith('/fhir/Patient'))`
    */
-  logged(match?: (entry: RequestLogEntry) => boolean, count?: number): Promise<RequestLogEntry>;
+  logged(
+    match?: (entry: RequestLogEntry, index: number) => boolean,
+    count?: number,
+  ): Promise<RequestLogEntry>;
   /**
    * Resolves once the `count`-th (default first) request that `match` accepts has arrived,
-   * counting from the start: its faults are chosen and it is being served (a delay fault is
-   * waiting, a throttled body trickling). Rejects when the sandbox closes first.
+   * counting from the start (`index`: its position among all arrivals): its faults are chosen
+   * and it is being served (a delay fault is waiting, a throttled body trickling). Rejects when
+   * the sandbox closes first.
    */
-  received(match?: (request: RequestArrival) => boolean, count?: number): Promise<RequestArrival>;
+  received(
+    match?: (request: RequestArrival, index: number) => boolean,
+    count?: number,
+  ): Promise<RequestArrival>;
   /** How many resources of each type the sandbox serves. */
   counts: Record<string, number>;
   addFault(rule: FaultRule): void;

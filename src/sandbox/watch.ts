@@ -3,7 +3,7 @@
  * (`SandboxHandle.logged`, `SandboxHandle.received`).
  */
 interface Waiter<T> {
-  match: (item: T) => boolean;
+  match: (item: T, index: number) => boolean;
   count: number;
   resolve: (item: T) => void;
   reject: (e: Error) => void;
@@ -19,9 +19,9 @@ export class Watched<T> {
   ) {}
 
   push(item: T): void {
-    this.items.push(item);
+    const index = this.items.push(item) - 1;
     for (const w of [...this.waiters]) {
-      if (w.match(item) && --w.count === 0) {
+      if (w.match(item, index) && --w.count === 0) {
         this.waiters.delete(w);
         w.resolve(item);
       }
@@ -29,16 +29,17 @@ export class Watched<T> {
   }
 
   /**
-   * Resolves with the `count`-th entry, counting from the first one ever, that `match` accepts:
-   * at once when it is already there, else when it comes. Rejects when the log closes first.
+   * Resolves with the `count`-th entry, counting from the first one ever, that `match` accepts
+   * (`index`: the entry's position in `items`): at once when it is already there, else when it
+   * comes. Rejects when the log closes first.
    */
-  when(match: (item: T) => boolean = () => true, count = 1): Promise<T> {
+  when(match: (item: T, index: number) => boolean = () => true, count = 1): Promise<T> {
     if (!Number.isInteger(count) || count < 1) {
       return Promise.reject(new Error(`count must be a positive integer, not ${count}`));
     }
     let left = count;
-    for (const item of this.items) {
-      if (match(item) && --left === 0) return Promise.resolve(item);
+    for (const [i, item] of this.items.entries()) {
+      if (match(item, i) && --left === 0) return Promise.resolve(item);
     }
     if (this.closed) return Promise.reject(this.closed);
     return new Promise<T>((resolve, reject) => {

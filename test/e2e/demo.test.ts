@@ -4,6 +4,7 @@ import { createServer } from 'node:net';
 import { readFileSync } from 'node:fs';
 import { join } from 'node:path';
 import { BIN, json, makeWorkspace, runSmart } from '../helpers/cli.js';
+import { streamText } from '../helpers/wait.js';
 
 interface Bundle {
   resourceType: string;
@@ -65,17 +66,8 @@ describe('smart demo', () => {
       reject: false,
       stdin: 'ignore',
     });
-    let stderr = '';
-    await new Promise<void>((resolve, reject) => {
-      const timer = setTimeout(() => reject(new Error(`no prompt to stop:\n${stderr}`)), 30_000);
-      child.stderr!.on('data', (d: Buffer) => {
-        stderr += d.toString();
-        if (stderr.includes('Press Ctrl-C to stop.')) {
-          clearTimeout(timer);
-          resolve();
-        }
-      });
-    });
+    const stderr = streamText(child.stderr!);
+    await stderr.until('Press Ctrl-C to stop.');
     const config = JSON.parse(readFileSync(join(ws.config, 'smart', 'config.json'), 'utf8')) as {
       profiles: Record<string, Record<string, string>>;
     };
@@ -85,13 +77,12 @@ describe('smart demo', () => {
     const q = await runSmart(['--profile', 'demo', 'query', 'Patient', '-o', 'json'], { ws });
     expect(q.exitCode, q.stderr).toBe(0);
     expect(json<{ resourceType: string }>(q).resourceType).toBe('Bundle');
-    // The sandbox logs the request the other command made.
-    await new Promise((r) => setTimeout(r, 200));
-    expect(stderr).toMatch(/sandbox: GET \/fhir\/Patient.* 200 /);
+    // The sandbox logs the request the other command made (as its response ends).
+    await stderr.until(/sandbox: GET \/fhir\/Patient.* 200 /);
 
     child.kill('SIGINT');
     const done = await child;
     expect(done.exitCode).toBe(0);
-    expect(stderr + String(done.stderr ?? '')).toContain('stopping the demo servers');
+    expect(stderr() + String(done.stderr ?? '')).toContain('stopping the demo servers');
   });
 });

@@ -250,9 +250,14 @@ describe('smart export: a download cut in the middle', () => {
               .filter((n) => n.endsWith('.part'))
               .map((n) => statSync(join(dir, n)).size)
           : [];
-      // Observed, not timed: the stalled bytes are on disk.
+      // Observed, not timed: the stalled bytes are on disk. They get there in the child process
+      // and nothing it says tells when (its progress events are rate-limited and stop with the
+      // stall; fs.watch may coalesce or miss events), so the file itself is looked at: a short
+      // poll with a deadline.
+      const deadline = Date.now() + 30_000;
       while (!parts().some((size) => size >= at)) {
         if (child.exitCode !== null) throw new Error('the export ended early');
+        if (Date.now() > deadline) throw new Error(`the .part never reached ${at} bytes`);
         await new Promise((r) => setTimeout(r, 20));
       }
       child.kill('SIGINT');

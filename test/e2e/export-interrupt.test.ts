@@ -1,11 +1,12 @@
 import { execa } from 'execa';
-import { existsSync, readFileSync, readdirSync, statSync } from 'node:fs';
+import { existsSync, readFileSync, readdirSync } from 'node:fs';
 import { join } from 'node:path';
 import { describe, expect, it } from 'vitest';
 import type { RequestLogEntry } from '../../src/sandbox/index.js';
 import { BIN, json, runSmart } from '../helpers/cli.js';
 import { startFlow } from '../helpers/sandbox.js';
 import { tempDir } from '../helpers/tmp.js';
+import { streamText } from '../helpers/wait.js';
 
 interface Summary {
   files: Array<{ kind: string; type: string; file: string; resources: number }>;
@@ -24,7 +25,6 @@ interface Manifest {
 }
 
 const outDir = () => join(tempDir('smart-export-int-'), 'out');
-const sleep = (ms: number) => new Promise((r) => setTimeout(r, ms));
 const remoteName = (url: string) => new URL(url, 'http://x').pathname.split('/').pop()!;
 
 function lineCount(path: string): number {
@@ -63,7 +63,19 @@ describe('smart export: Ctrl-C in the middle of a (slow) file download', () => {
       const dir = outDir();
       const child = execa(
         process.execPath,
-        [BIN, 'export', '--type', 'Patient,Observation', '--parallel', '2', '--out', dir],
+        // -o ndjson: the download events on stdout, to wait on.
+        [
+          BIN,
+          'export',
+          '--type',
+          'Patient,Observation',
+          '--parallel',
+          '2',
+          '--out',
+          dir,
+          '-o',
+          'ndjson',
+        ],
         {
           env: { PATH: process.env.PATH, NO_COLOR: '1', ...flow.ws.env, ...flow.env },
           extendEnv: false,
@@ -73,42 +85,38 @@ describe('smart export: Ctrl-C in the middle of a (slow) file download', () => {
           timeout: 60_000,
         },
       );
-      let stderr = '';
-      child.stderr!.on('data', (d: Buffer) => (stderr += d.toString()));
+      const stderr = streamText(child.stderr!);
+      const events = streamText(child.stdout!);
 
-      // Wait for two files done and the two throttled ones half-way in: .part files growing.
-      const partSizes = () =>
-        existsSync(dir)
-          ? readdirSync(dir)
-              .filter((n) => n.endsWith('.part'))
-              .map((n) => statSync(join(dir, n)).size)
-          : [];
-      const deadline = Date.now() + 20_000;
-      while (!(
-        (stderr.match(/^downloaded /gm) ?? []).length >= 2 &&
-        partSizes().filter((s) => s > 0).length >= 2
-      )) {
-        if (Date.now() > deadline || child.exitCode !== null) {
-          throw new Error(`no download in flight in time:\n${stderr}`);
-        }
-        await sleep(25);
-      }
-      const inFlight = readdirSync(dir)
-        .filter((n) => n.endsWith('.part'))
-        .map((n) => n.replace(/(\.[a-z0-9]+)?\.part$/, ''));
+      // Wait for two files done and the two throttled ones half-way in: bytes of each have come
+      // in (a file-progress event) and gone to its .part file.
+      const progress = (text: string) => {
+        const lines = text
+          .split('\n')
+          .filter((l) => l.startsWith('{'))
+          .map((l) => JSON.parse(l) as { event: string; file: string; bytes?: number });
+        const done = new Set(lines.filter((e) => e.event === 'file-done').map((e) => e.file));
+        const moving = new Set(
+          lines
+            .filter((e) => e.event === 'file-progress' && e.bytes! > 0 && !done.has(e.file))
+            .map((e) => e.file),
+        );
+        return { done, moving };
+      };
+      await events.until((t) => {
+        const p = progress(t);
+        return p.done.size >= 2 && p.moving.size >= 2;
+      });
+      const inFlight = [...progress(events()).moving];
       child.kill('SIGINT');
       const first = await child;
-      expect(first.exitCode, stderr).toBe(130);
+      expect(first.exitCode, stderr()).toBe(130);
       expect(first.stderr).toContain(`to resume: smart export --resume ${dir}`);
 
       // The server saw the two slow downloads cut off by the client.
-      const end = Date.now() + 3000;
-      while (
-        fileGets(flow.sandbox.requests).filter((r) => r.fault === 'throttle,aborted').length < 2 &&
-        Date.now() < end
-      ) {
-        await sleep(20);
-      }
+      const isFileGet = (r: RequestLogEntry) =>
+        r.method === 'GET' && r.path.startsWith('/fhir/$export-file/');
+      await flow.sandbox.logged((r) => isFileGet(r) && r.fault === 'throttle,aborted', 2);
       const before = fileGets(flow.sandbox.requests);
       const cut = before.filter((r) => r.fault === 'throttle,aborted');
       expect(cut).toHaveLength(2);
@@ -134,7 +142,8 @@ describe('smart export: Ctrl-C in the middle of a (slow) file download', () => {
       const s = json<Summary>(r);
       expect(s.skipped).toBe(2);
       expect(s.downloaded).toBe(9);
-      await sleep(50);
+      // Each log entry follows its response: wait for the nine downloads'.
+      await flow.sandbox.logged((r, i) => i >= mark && isFileGet(r), 9);
       const after = fileGets(flow.sandbox.requests.slice(mark));
       expect(after.filter((q) => completeBefore.includes(q.name))).toEqual([]);
       expect(after.every(complete)).toBe(true);
@@ -176,18 +185,11 @@ describe('smart export: Ctrl-C while the server is still preparing the export', 
         stdin: 'ignore',
         timeout: 30_000,
       });
-      let stderr = '';
-      child.stderr!.on('data', (d: Buffer) => (stderr += d.toString()));
-      const deadline = Date.now() + 15_000;
-      while (!/^status: /m.test(stderr)) {
-        if (Date.now() > deadline || child.exitCode !== null) {
-          throw new Error(`no status poll in time:\n${stderr}`);
-        }
-        await sleep(25);
-      }
+      const stderr = streamText(child.stderr!);
+      await stderr.until(/^status: /m);
       child.kill('SIGINT');
       const first = await child;
-      expect(first.exitCode, stderr).toBe(130);
+      expect(first.exitCode, stderr()).toBe(130);
       expect(first.stderr).toContain(
         `stopped: the job is still running on the server; its state is in ${join(dir, 'export.json')}`,
       );

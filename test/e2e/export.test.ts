@@ -6,6 +6,7 @@ import type { SandboxOptions } from '../../src/sandbox/index.js';
 import { BIN, json, runSmart, testClock, type RunResult } from '../helpers/cli.js';
 import { startFlow, type Flow } from '../helpers/sandbox.js';
 import { tempDir } from '../helpers/tmp.js';
+import { streamText } from '../helpers/wait.js';
 
 // Small exports: 100 generated patients (about 1,250 resources), 200 resources per file.
 const DATA: SandboxOptions = { generate: 100, exportFileSize: 200, exportDelayMs: 0 };
@@ -360,23 +361,11 @@ describe('smart export against a flaky server', () => {
           timeout: 30_000,
         },
       );
-      let stderr = '';
-      await new Promise<void>((resolve, reject) => {
-        const timer = setTimeout(
-          () => reject(new Error(`no two downloads in time:\n${stderr}`)),
-          20_000,
-        );
-        child.stderr!.on('data', (d: Buffer) => {
-          stderr += d.toString();
-          if ((stderr.match(/^downloaded /gm) ?? []).length >= 2) {
-            clearTimeout(timer);
-            resolve();
-          }
-        });
-      });
-      // The two hanging requests start as soon as the first two files are done; the sandbox logs
-      // a request only when it ends, so give them a moment to be in flight instead of polling.
-      await new Promise((r) => setTimeout(r, 500));
+      const stderr = streamText(child.stderr!);
+      await stderr.until((t) => (t.match(/^downloaded /gm) ?? []).length >= 2);
+      // The two hanging requests start as soon as the first two files are done: both are at the
+      // sandbox, in their delay, before Ctrl-C.
+      await flow.sandbox.received((q) => q.fault === 'delay', 2);
       child.kill('SIGINT');
       const first = await child;
       expect(first.exitCode, String(first.stderr)).toBe(130);

@@ -4,6 +4,7 @@ import { createInterface } from 'node:readline';
 import { SignJWT, calculateJwkThumbprint, exportJWK, generateKeyPair } from 'jose';
 import { afterEach, describe, expect, it } from 'vitest';
 import { BIN, makeWorkspace, runSmart } from '../helpers/cli.js';
+import { type StreamText, streamText } from '../helpers/wait.js';
 
 /** `smart sandbox` as a user runs it: the built bin, a scrubbed environment, real signals. */
 
@@ -16,7 +17,7 @@ interface Started {
     adminClientId: string;
     adminSecret: string;
   };
-  stderr: () => string;
+  stderr: StreamText;
 }
 
 const running: ResultPromise[] = [];
@@ -37,22 +38,13 @@ async function startCli(args: string[], env: Record<string, string> = {}): Promi
     stdin: 'ignore',
   });
   running.push(child);
-  let stderr = '';
-  child.stderr!.on('data', (d) => (stderr += d));
+  const stderr = streamText(child.stderr!);
   const line = await new Promise<string>((resolve, reject) => {
     const rl = createInterface({ input: child.stdout! });
     rl.once('line', resolve);
-    child.once('exit', () => reject(new Error(`exited early: ${stderr}`)));
+    child.once('exit', () => reject(new Error(`exited early: ${stderr()}`)));
   });
-  return { child, info: JSON.parse(line) as Started['info'], stderr: () => stderr };
-}
-
-async function until(check: () => boolean, ms = 5000) {
-  const end = Date.now() + ms;
-  while (!check()) {
-    if (Date.now() > end) throw new Error('timed out');
-    await new Promise((r) => setTimeout(r, 20));
-  }
+  return { child, info: JSON.parse(line) as Started['info'], stderr };
 }
 
 describe('smart sandbox (the CLI)', () => {
@@ -73,7 +65,7 @@ describe('smart sandbox (the CLI)', () => {
     const { url, tokenUrl, fhirUrl, adminSecret } = s.info;
     expect(url).toMatch(/^http:\/\/127\.0\.0\.1:\d+$/);
     expect(adminSecret).toBe('env-secret-123');
-    await until(() => s.stderr().includes('Ctrl-C'));
+    await s.stderr.until('Ctrl-C');
     expect(s.stderr()).toMatch(new RegExp(`base URL\\s+${url}\\n`));
     expect(s.stderr()).toMatch(new RegExp(`token URL\\s+${tokenUrl}\\n`));
     expect(s.stderr()).toMatch(new RegExp(`FHIR base\\s+${fhirUrl}\\n`));
@@ -149,7 +141,7 @@ describe('smart sandbox (the CLI)', () => {
     expect(obs.status).toBe(200);
     await obs.arrayBuffer();
 
-    await until(() => /GET \/fhir\/Observation\S* 200/.test(s.stderr()));
+    await s.stderr.until(/GET \/fhir\/Observation\S* 200/);
     s.child.kill('SIGTERM');
     const done = await s.child;
     expect(done.exitCode).toBe(0);
@@ -176,7 +168,7 @@ describe('smart sandbox (the CLI)', () => {
     const s = await startCli([]);
     const secret = s.info.adminSecret;
     expect(secret.length).toBeGreaterThanOrEqual(16);
-    await until(() => s.stderr().includes('Ctrl-C'));
+    await s.stderr.until('Ctrl-C');
     expect(s.stderr()).toContain(`secret ${secret} `);
     const ok = await fetch(`${s.info.url}/Client`, {
       headers: { authorization: `Basic ${Buffer.from(`root:${secret}`).toString('base64')}` },

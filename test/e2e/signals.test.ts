@@ -4,6 +4,7 @@ import { createInterface } from 'node:readline';
 import { afterEach, describe, expect, it } from 'vitest';
 import { BIN, makeWorkspace } from '../helpers/cli.js';
 import { startBulkStub } from '../helpers/bulk-stub.js';
+import { streamText } from '../helpers/wait.js';
 
 /** SIGTERM and SIGINT: exit codes, and servers that stop even with connections open. */
 
@@ -67,11 +68,7 @@ describe('signals', () => {
           ws,
         );
         // Observed: the job was accepted (the ndjson event) before the signal.
-        let out = '';
-        child.stdout!.on('data', (d) => (out += d));
-        while (!out.includes('"accepted"') && child.exitCode === null) {
-          await new Promise((r) => setTimeout(r, 20));
-        }
+        await streamText(child.stdout!).until('"accepted"');
         child.kill(signal);
         const r = await child;
         expect(r.exitCode, stderr()).toBe(code);
