@@ -1,4 +1,4 @@
-import { writeFileSync } from 'node:fs';
+import { rmSync, writeFileSync } from 'node:fs';
 import { request } from 'node:http';
 import { createServer } from 'node:net';
 import { join } from 'node:path';
@@ -150,6 +150,11 @@ describe('startJwksServer', () => {
     expect(kept.keys).toHaveLength(2);
     expect(reloads[1]).toMatchObject({ file, keys: 2 });
     expect(reloads[1]!.error?.message).toMatch(/is not valid JSON/);
+    // The file removed: the previous keys are still served, and the error names the file.
+    rmSync(file);
+    expect((await fetch(server.url)).status).toBe(200);
+    expect(reloads[2]).toMatchObject({ file, keys: 2 });
+    expect(reloads[2]!.error?.message).toMatch(new RegExp(`^cannot read ${file}: .*ENOENT`));
   });
 
   it('serves a JWKS held in memory, on the host it was given', async () => {
