@@ -3,7 +3,6 @@ import { join } from 'node:path';
 import { describe, expect, it } from 'vitest';
 import { json, runSmart } from '../helpers/cli.js';
 import { startFlow } from '../helpers/sandbox.js';
-import { until } from '../helpers/servers.js';
 import { tempDir } from '../helpers/tmp.js';
 
 interface Summary {
@@ -63,9 +62,10 @@ describe('smart export: a server whose files need no token (requiresAccessToken:
       expect(readdirSync(dir).filter((n) => n.endsWith('.part'))).toEqual([]);
 
       const log = flow.sandbox.requests;
-      const fileRequests = () => log.filter((q) => q.path.startsWith('/fhir/$export-file/'));
+      const isFile = (q: { path: string }) => q.path.startsWith('/fhir/$export-file/');
+      const fileRequests = () => log.filter(isFile);
       // The sandbox logs a request once its response is finished: a moment after the CLI exits.
-      await until(() => fileRequests().length >= entries.length);
+      await flow.sandbox.logged(isFile, entries.length);
       const files = fileRequests();
       expect(files).toHaveLength(entries.length);
       expect(files.every((q) => q.method === 'GET' && q.status === 200)).toBe(true);
@@ -129,8 +129,9 @@ describe('smart export against Aidbox-like storage: pre-signed file URLs on anot
       }
 
       const log = flow.sandbox.requests;
-      const stored = () => log.filter((q) => q.path.startsWith('/exports/'));
-      await until(() => stored().length >= manifest.output.length);
+      const isStored = (q: { path: string }) => q.path.startsWith('/exports/');
+      const stored = () => log.filter(isStored);
+      await flow.sandbox.logged(isStored, manifest.output.length);
       expect(stored()).toHaveLength(manifest.output.length);
       expect(stored().every((q) => q.method === 'GET' && q.status === 200)).toBe(true);
       // Another origin, requiresAccessToken false: the token never goes there.

@@ -5,7 +5,6 @@ import { join } from 'node:path';
 import { startSandbox, type SandboxHandle } from '../../src/sandbox/index.js';
 import { BIN, json, makeWorkspace, runSmart, testClock } from '../helpers/cli.js';
 import { makeKey, startFlow, type Flow } from '../helpers/sandbox.js';
-import { until } from '../helpers/servers.js';
 import { tempDir } from '../helpers/tmp.js';
 
 /**
@@ -228,9 +227,11 @@ describe('error-counts', () => {
     expect(s.errorCountMismatches).toEqual([
       { file: 'error/OperationOutcome.000.ndjson', expected: patients, actual: 1 },
     ]);
-    const errorGets = () =>
-      flow.sandbox.requests.filter((q) => /^\/fhir\/\$export-file\/[^/]+\/errors-/.test(q.path));
-    await until(() => errorGets().length >= 1);
+    const isErrorGet = (q: { path: string }) =>
+      /^\/fhir\/\$export-file\/[^/]+\/errors-/.test(q.path);
+    const errorGets = () => flow.sandbox.requests.filter(isErrorGet);
+    // Logged once its response ends, which can be a moment after the CLI has exited.
+    await flow.sandbox.logged(isErrorGet);
     expect(errorGets().map((q) => [q.method, q.status])).toEqual([['GET', 200]]);
 
     const again = await runSmart(['export', '--resume', dir, '-o', 'json'], {

@@ -164,15 +164,3 @@ export async function startHttpsServer(
       }),
   };
 }
-
-/**
- * Resolves once `condition()` holds: for what a test can observe but that happens a moment after
- * something else (a server's log entry after its response). Fails after `timeoutMs`.
- */
-export async function until(condition: () => boolean, timeoutMs = 5000): Promise<void> {
-  const deadline = Date.now() + timeoutMs;
-  while (!condition()) {
-    if (Date.now() > deadline) throw new Error(`condition not met within ${timeoutMs} ms`);
-    await new Promise((r) => setTimeout(r, 5));
-  }
-}
