@@ -1,4 +1,4 @@
-import { SmartError } from '../errors.js';
+import { statusError } from '../http/status-error.js';
 import { redactUrl } from '../redact.js';
 import { DirectorySink } from './sinks/directory.js';
 import type { Sink } from './sinks/types.js';
@@ -27,15 +27,13 @@ export async function cancelExport(o: {
     signal: o.signal,
   });
   if (res.status === 404 || res.status === 410) {
-    throw new SmartError(
-      'fhir',
-      `no such export (already finished or cancelled): DELETE ${redactUrl(state.statusUrl)} answered ${res.status}`,
-      {
-        status: res.status,
-        code: 'no_such_export',
-        hint: 'the server no longer knows this export; nothing to cancel',
-      },
-    );
+    throw statusError('DELETE', state.statusUrl, res, {
+      kind: 'fhir',
+      prefix: 'no such export (already finished or cancelled):',
+      said: false,
+      code: 'no_such_export',
+      hint: 'the server no longer knows this export; nothing to cancel',
+    });
   }
   if (!res.ok) throw o.session.error(res, 'DELETE');
   const file = new StateFile(sink, { ...state, status: 'cancelled' });

@@ -3,6 +3,7 @@ import { pipeline } from 'node:stream/promises';
 import { SmartError, isSmartError, systemErrorCode } from '../errors.js';
 import {
   describeErrorBody,
+  statusError,
   type HttpClient,
   type HttpRequest,
   type HttpResponse,
@@ -279,15 +280,12 @@ async function tryOnce(
       throw new RetryableError(`HTTP ${res.status}: ${describeErrorBody(full)}`, after);
     }
     if (res.status === 404 || res.status === 410) {
-      throw new SmartError(
-        'fhir',
-        `export file ${file.name} is gone: GET ${redactUrl(file.url)} answered ${res.status}: ${describeErrorBody(full)}`,
-        {
-          status: res.status,
-          code: 'file_gone',
-          hint: "export files expire (see the manifest's Expires) and vanish when the export is deleted; start a new export",
-        },
-      );
+      throw statusError('GET', file.url, full, {
+        kind: 'fhir',
+        prefix: `export file ${file.name} is gone:`,
+        code: 'file_gone',
+        hint: "export files expire (see the manifest's Expires) and vanish when the export is deleted; start a new export",
+      });
     }
     throw o.session.error(full, 'GET');
   }

@@ -1,5 +1,5 @@
 import { SmartError, isSmartError } from '../errors.js';
-import { describeErrorBody, type HttpResponse } from '../http/index.js';
+import { statusError, type HttpResponse } from '../http/index.js';
 import { redactUrl } from '../redact.js';
 import { DirectorySink } from './sinks/directory.js';
 import { META_LINES, META_MANIFEST } from './sinks/meta.js';
@@ -207,15 +207,12 @@ async function readSavedManifest(sink: Sink, statusUrl: string): Promise<Manifes
 }
 
 function goneError(res: HttpResponse, outDir: string): SmartError {
-  return new SmartError(
-    'fhir',
-    `no such export: GET ${redactUrl(res.url)} answered ${res.status}: ${describeErrorBody(res)}`,
-    {
-      status: res.status,
-      code: 'no_such_export',
-      hint: `the server no longer knows this export (cancelled, expired or never finished); start a new one with a new --out (${outDir} keeps what was downloaded)`,
-    },
-  );
+  return statusError('GET', res.url, res, {
+    kind: 'fhir',
+    prefix: 'no such export:',
+    code: 'no_such_export',
+    hint: `the server no longer knows this export (cancelled, expired or never finished); start a new one with a new --out (${outDir} keeps what was downloaded)`,
+  });
 }
 
 async function continueExport(run: Run, file: StateFile, resumed: boolean): Promise<ExportSummary> {
