@@ -39,24 +39,36 @@ function prerenderedHelp(): string | undefined {
  * generation is collected. Left alone, V8 grows the young generation to 2 x 16 MB and collects
  * it rarely: ~30 MB of dead buffers wait, and peak RSS grows with the size of the transfer
  * (bench/memory.mjs: export of 100k resources 103 MB). So: keep the young generation at its
- * initial size (set before the heap has grown; `--max-semi-space-size` would need a flag at
- * process start), and collect it whenever more than a few MB of buffers are outstanding. Both
- * are V8 flags set at run time; if a V8 refuses them, only memory is at stake.
+ * size (`--max-semi-space-size` would need a flag at process start), and collect it whenever
+ * more than a few MB of buffers are outstanding. Both are V8 flags set at run time; if a V8
+ * refuses them, only memory is at stake.
+ *
+ * Neither is set at start-up: after a V8 flag is changed at run time, each built-in module
+ * loaded (node:http, node:net, ...) takes longer to compile (its code cache seems to be
+ * refused), which cost a one-page `smart query` or `smart api` 0.1-0.2x of `smart --version`
+ * (bench/startup.mjs); set after they are loaded, it costs nothing measurable. The
+ * young generation's size is fixed once 256 KB of buffers are outstanding (a transfer is under
+ * way, its modules are loaded; a one-page query holds under 100 KB), the collector from 4 MB.
  */
 function leanMemory(): void {
-  // As a CommonJS object: an import() would build an ES module facade (start-up time).
-  const { setFlagsFromString } = process.getBuiltinModule('node:v8');
-  try {
-    setFlagsFromString('--semi-space-growth-factor=1');
-  } catch {
-    return;
-  }
+  let setFlags: ((flags: string) => void) | undefined;
   let collect: ((options: { type: 'minor' }) => void) | undefined;
   const timer = setInterval(() => {
-    if (process.memoryUsage().arrayBuffers < 4 * 1024 * 1024) return;
+    const buffers = process.memoryUsage().arrayBuffers;
+    if (buffers < 256 * 1024) return;
+    if (!setFlags) {
+      // A short command never gets here: the flags and the collector come only when needed.
+      // As a CommonJS object: an import() would build an ES module facade.
+      setFlags = process.getBuiltinModule('node:v8').setFlagsFromString;
+      try {
+        setFlags('--semi-space-growth-factor=1');
+      } catch {
+        return clearInterval(timer);
+      }
+    }
+    if (buffers < 4 * 1024 * 1024) return;
     if (!collect) {
-      // A short command never gets here: the collector is made only when needed.
-      setFlagsFromString('--expose-gc');
+      setFlags('--expose-gc');
       collect = process.getBuiltinModule('node:vm').runInNewContext('gc') as typeof collect;
       if (typeof collect !== 'function') return clearInterval(timer);
     }
