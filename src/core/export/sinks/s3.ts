@@ -120,9 +120,21 @@ export class S3Sink implements Sink {
     }
     const pathStyle = env.SMART_S3_PATH_STYLE === '1' || (!!host && isIpOrLocalhost(host));
     const region = env.AWS_REGION || env.AWS_DEFAULT_REGION || (endpoint ? 'us-east-1' : undefined);
+    // Keys in the environment given (the process's, for the CLI) come first, as in the SDK's own
+    // chain; without them the chain looks further (profile, SSO, instance role).
+    const keys =
+      env.AWS_ACCESS_KEY_ID && env.AWS_SECRET_ACCESS_KEY
+        ? {
+            accessKeyId: env.AWS_ACCESS_KEY_ID,
+            secretAccessKey: env.AWS_SECRET_ACCESS_KEY,
+            ...(env.AWS_SESSION_TOKEN ? { sessionToken: env.AWS_SESSION_TOKEN } : {}),
+          }
+        : undefined;
     const client = new sdk.S3Client({
       ...(endpoint ? { endpoint } : {}),
       ...(region ? { region } : {}),
+      ...(keys ? { credentials: keys } : {}),
+      ...(env.AWS_PROFILE ? { profile: env.AWS_PROFILE } : {}),
       forcePathStyle: pathStyle,
       followRegionRedirects: true,
       // The SDK logs nothing (no logger): no request, header or credential reaches a log line.
