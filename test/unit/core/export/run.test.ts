@@ -31,7 +31,7 @@ import { OO, httpSession } from './helpers.js';
  * at once.
  */
 
-const FILES = 10;
+const FILES = 7;
 const line = (i: number) => JSON.stringify({ resourceType: 'Patient', id: `p${i}` }) + '\n';
 
 let base = '';
@@ -479,5 +479,43 @@ describe('an export from kick-off to summary, and its resume', () => {
     expect(events.at(-1)).toEqual({ event: 'interrupted', outDir: dir, pending: 2 });
     expect(saved(dir).status).toBe('downloading');
     expect(readdirSync(dir).filter((n) => n.endsWith('.ndjson'))).toEqual([]);
+  });
+
+  it('a job whose state cannot be saved is never lost: the fallback dir, else the status URL and how to stop it', async () => {
+    for (const fallback of [true, false]) {
+      const dir = join(tempDir('smart-export-run-'), 'out');
+      const stateDir = join(tempDir('smart-export-run-'), 'state');
+      // The destination goes away once the server has accepted the job: a file takes its place.
+      answers.kickoff = (_req, res) => {
+        rmSync(dir, { recursive: true, force: true });
+        writeFileSync(dir, 'not a directory');
+        res.writeHead(202, { 'content-location': `${srv.base}/fhir/status/1?sig=s3cr3t` }).end();
+      };
+      srv.hits = [];
+      const { o } = options(dir, fallback ? { stateFallbackDir: stateDir } : {});
+      const e = await startExport(system, o).catch((x: unknown) => x);
+      expect(e).toMatchObject({
+        kind: 'runtime',
+        code: 'state_not_saved',
+        message: expect.stringMatching(
+          /^the export was started \(status URL \S+\/fhir\/status\/1\?sig=\S+\) but its state cannot be saved in /,
+        ),
+      });
+      expect((e as Error).message).not.toContain('s3cr3t');
+      // No status request: nothing goes on without a record of the job.
+      expect(paths()).toEqual(['GET /fhir/$export']);
+      if (fallback) {
+        expect((e as { hint: string }).hint).toContain(`smart export --resume ${stateDir}`);
+        expect(saved(stateDir)).toMatchObject({
+          statusUrl: `${srv.base}/fhir/status/1?sig=s3cr3t`,
+          status: 'in-progress',
+        });
+      } else {
+        expect((e as { hint: string }).hint).toMatch(
+          /^the job keeps running on the server: stop it with `smart api -X DELETE /,
+        );
+        expect(existsSync(stateDir)).toBe(false);
+      }
+    }
   });
 });
