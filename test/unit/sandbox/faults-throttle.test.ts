@@ -1,6 +1,6 @@
 import { EventEmitter } from 'node:events';
 import type { ServerResponse } from 'node:http';
-import { afterEach, describe, expect, it } from 'vitest';
+import { afterEach, describe, expect, it, vi } from 'vitest';
 import { Pacer } from '../../../src/sandbox/http.js';
 import { type SandboxHandle, parseFaultSpec, startSandbox } from '../../../src/sandbox/index.js';
 import { basic, json } from './helpers.js';
@@ -207,15 +207,28 @@ describe('Pacer', () => {
   }
 
   it('lets the first slice go at once, then waits for the bytes already sent', async () => {
-    const pacer = new Pacer(20_000);
-    expect(pacer.slice).toBe(1000); // 50 ms of data
-    const res = fakeResponse() as unknown as ServerResponse;
-    const t0 = performance.now();
-    expect(await pacer.ready(res)).toBe(true);
-    expect(performance.now() - t0).toBeLessThan(30);
-    pacer.sentBytes(4000); // 200 ms worth
-    expect(await pacer.ready(res)).toBe(true);
-    expect(performance.now() - t0).toBeGreaterThanOrEqual(150);
+    // The pacer's time (performance.now) and its timer are the test's: no real wait, and no
+    // bound that a loaded machine could break.
+    vi.useFakeTimers({ toFake: ['setTimeout', 'clearTimeout', 'performance'] });
+    try {
+      const pacer = new Pacer(20_000);
+      expect(pacer.slice).toBe(1000); // 50 ms of data
+      const res = fakeResponse() as unknown as ServerResponse;
+      expect(await pacer.ready(res)).toBe(true);
+      expect(vi.getTimerCount()).toBe(0); // at once: no timer
+      pacer.sentBytes(4000); // 200 ms worth
+      let ready = false;
+      const next = pacer.ready(res).then((r) => {
+        ready = true;
+        return r;
+      });
+      await vi.advanceTimersByTimeAsync(199);
+      expect(ready).toBe(false);
+      await vi.advanceTimersByTimeAsync(1);
+      expect(await next).toBe(true);
+    } finally {
+      vi.useRealTimers();
+    }
   });
 
   it('wakes up when the response closes, answers false and leaves no listener behind', async () => {
