@@ -2,7 +2,8 @@ import { createContext, runSignal, type RunOptions } from './context.js';
 
 // Command lines served without Commander and the command manifest (~40 ms less at start-up),
 // for the calls scripts make again and again: `$(smart token)`. Anything else, and every
-// error, goes through program.ts as usual.
+// error, goes through program.ts as usual. The build makes dist/fast.js one file with the
+// modules a cached token needs (scripts/bundle-fast.mjs): keep them free of module state.
 
 /** The runner for `argv` when it is one of the fast command lines. */
 export function fastRun(argv: string[]): ((opts: RunOptions) => Promise<number>) | undefined {
