@@ -269,7 +269,7 @@ describe('downloadFile', () => {
   });
 
   it('abandons a stalled transfer after the idle timeout, then gives up', async () => {
-    const { p, outDir } = download('/stall', {}, true, { idleTimeoutMs: 100, retries: 1 });
+    const { p, outDir } = download('/stall', {}, true, { idleTimeoutMs: 20, retries: 1 });
     await expect(p).rejects.toMatchObject({
       kind: 'network',
       code: 'download_failed',
