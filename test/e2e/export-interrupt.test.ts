@@ -173,7 +173,9 @@ describe('smart export: Ctrl-C in the middle of a (slow) file download', () => {
 describe('smart export: Ctrl-C while the server is still preparing the export', () => {
   it('exits 130, keeps export.json, says the job runs on; --resume re-attaches without a new kick-off', async () => {
     const flow = await startFlow({
-      sandbox: { generate: 10, exportFileSize: 200, exportDelayMs: 4000 },
+      // In progress for two polls, however long they take (not for a time): the first run is
+      // stopped after its first; the resume's first poll gets 202 too, then the manifest.
+      sandbox: { generate: 10, exportFileSize: 200, exportDelayMs: 0, exportMinPolls: 2 },
     });
     try {
       const dir = outDir();
