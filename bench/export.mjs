@@ -15,6 +15,7 @@ import {
   mkdtempSync,
   readFileSync,
   readdirSync,
+  rmSync,
   statSync,
   writeFileSync,
 } from 'node:fs';
@@ -168,9 +169,10 @@ async function scenario(fileSize) {
     exportFileSize: fileSize,
     exportDelayMs: 0,
   });
+  let work;
   try {
     const total = Object.values(sandbox.counts).reduce((a, b) => a + b, 0);
-    const work = mkdtempSync(join(tmpdir(), 'smart-bench-export-'));
+    work = mkdtempSync(join(tmpdir(), 'smart-bench-export-'));
     const key = await generateSigningKey('RS384');
     writeFileSync(join(work, 'key.pem'), key.privateKeyPem, { mode: 0o600 });
     const auth = `Basic ${Buffer.from(`root:${sandbox.adminSecret}`).toString('base64')}`;
@@ -311,6 +313,8 @@ async function scenario(fileSize) {
     };
   } finally {
     await sandbox.close();
+    // The exported files (about 55 MB a run, 7 runs a scenario) go with the scenario.
+    if (work) rmSync(work, { recursive: true, force: true });
   }
 }
 
