@@ -4,7 +4,7 @@ import { createServer } from 'node:http';
 import { join } from 'node:path';
 import type { AddressInfo } from 'node:net';
 import { decodeJwt } from 'jose';
-import { json, makeWorkspace, runSmart } from '../helpers/cli.js';
+import { json, makeWorkspace, runSmart, smart } from '../helpers/cli.js';
 import { startFlow, type Flow } from '../helpers/sandbox.js';
 import { closedPort, fixedServer } from '../helpers/servers.js';
 
@@ -20,6 +20,30 @@ afterAll(async () => {
 });
 
 describe('smart token against the sandbox', () => {
+  // The built CLI serves a bare `smart token` from one bundled file (scripts/bundle-fast.mjs):
+  // the same answers as the sources, as a process.
+  test('the built CLI: a fresh token, the same one from the cache without a request, an error', async () => {
+    const ws = makeWorkspace();
+    const cold = await smart(['token'], { ws, env: flow.env });
+    expect(cold.stderr).toBe('');
+    expect(cold.exitCode).toBe(0);
+    expect(cold.stdout).toMatch(/^eyJ[\w-]+\.[\w-]+\.[\w-]+\n$/);
+    const before = flow.sandbox.requests.length;
+    const warm = await smart(['token'], { ws, env: flow.env });
+    expect(warm).toEqual({ stdout: cold.stdout, stderr: '', exitCode: 0 });
+    expect(flow.sandbox.requests.length).toBe(before);
+    // Errors: what the sources print in-process, byte for byte, with the same exit code.
+    for (const env of [
+      { ...flow.env, SMART_CLIENT_ID: 'nobody' },
+      { ...flow.env, SMART_KEY: join(ws.home, 'none.pem') },
+    ]) {
+      const r = await smart(['token'], { env });
+      expect(r.exitCode).toBeGreaterThan(0);
+      expect(r.stderr).toMatch(/^error: /);
+      expect(r).toEqual(await runSmart(['token'], { env }));
+    }
+  });
+
   test('prints the access token alone on stdout; the sandbox accepts it', async () => {
     const ws = makeWorkspace();
     const r = await runSmart(['token'], { ws, env: flow.env });
