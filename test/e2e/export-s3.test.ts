@@ -4,14 +4,23 @@ import type { RequestLogEntry } from '../../src/sandbox/index.js';
 import { BIN, json, smart } from '../helpers/cli.js';
 import { startFlow, type Flow } from '../helpers/sandbox.js';
 import { fixedServer } from '../helpers/servers.js';
-import { startS3rver, whenOutput, type S3rver } from '../helpers/stores.js';
+import {
+  s3AbortRecorder,
+  startS3rver,
+  whenOutput,
+  type S3AbortRecorder,
+  type S3rver,
+} from '../helpers/stores.js';
 
 // An export into S3, against s3rver on 127.0.0.1. s3rver completes multipart uploads but cannot
-// abort or list them (AbortMultipartUpload answers 405, ListMultipartUploads 501), so the tests
-// of Ctrl-C and resume set the part size (64 MiB) above every file's size: each file is one PUT
-// sent after its last byte and the line count check. One test sets the smallest part size
-// (5 MiB) below the size of a file, which then lands as a completed multipart upload. That no
-// multipart upload is left behind after Ctrl-C cannot be checked against s3rver.
+// abort or list them (AbortMultipartUpload answers 405, ListMultipartUploads 501), so the first
+// Ctrl-C and resume test sets the part size (64 MiB) above every file's size: each file is one
+// PUT sent after its last byte and the line count check. One test sets the smallest part size
+// (5 MiB) below the size of a file, which then lands as a completed multipart upload. The last
+// ones go through `s3AbortRecorder`, a proxy in front of s3rver that answers AbortMultipartUpload
+// as S3 does and records the uploads created, completed and aborted: a multipart upload cut by
+// Ctrl-C or by a broken download is aborted (none is left behind), and --resume completes the
+// export. (A resume's sweep of uploads left by a killed run lists them, which s3rver cannot.)
 
 interface Summary {
   outDir: string;
@@ -93,7 +102,7 @@ describe('smart export --out s3://bucket/prefix (s3rver)', () => {
       AWS_REGION: 'us-east-1',
       AWS_ENDPOINT_URL_S3: s3.endpoint,
     };
-    // Above every file's size: s3rver cannot abort a multipart upload cut by Ctrl-C.
+    // Above every file's size: one PUT per file (multipart uploads are tested below).
     env = { ...flow.env, ...store, SMART_UPLOAD_PART_SIZE: '64m' };
   }, 60_000);
   afterAll(async () => {
@@ -329,4 +338,128 @@ describe('smart export --out s3://bucket/prefix (s3rver)', () => {
       await slow.close();
     }
   }, 60_000);
+
+  describe('multipart uploads cut short are aborted (through a proxy that answers AbortMultipartUpload)', () => {
+    let big: Flow;
+    let proxy: S3AbortRecorder;
+    let bigEnv: Record<string, string>;
+    const partSize = 5 * 1024 * 1024;
+
+    /** Every upload created was completed or aborted: none is left behind. */
+    const noneLeft = () =>
+      expect([...proxy.created].sort()).toEqual(
+        [...proxy.completed, ...proxy.aborted.map((a) => a.uploadId)].sort(),
+      );
+    const missing = (key: string) =>
+      client.send(new sdk.HeadObjectCommand({ Bucket: 'smart', Key: key })).then(
+        () => 'exists',
+        (e: { name?: string }) => e.name,
+      );
+
+    beforeAll(async () => {
+      proxy = await s3AbortRecorder(s3.endpoint);
+      // 3000 patients in files of up to 100,000 resources: one Observation file of about 12 MB,
+      // of which a dropped download still sends more than one 5 MiB part.
+      big = await startFlow({
+        sandbox: { generate: 3000, exportFileSize: 100_000, exportDelayMs: 0 },
+      });
+      bigEnv = {
+        ...big.env,
+        ...store,
+        AWS_ENDPOINT_URL_S3: proxy.endpoint,
+        SMART_UPLOAD_PART_SIZE: '5m',
+      };
+    }, 60_000);
+    afterAll(async () => {
+      await big?.close();
+      await proxy?.close();
+    });
+
+    it('Ctrl-C during a multipart upload aborts it (exit 130), then --resume completes the export', async () => {
+      const url = 's3://smart/exports/cut';
+      // The download trickles at 2 MiB/s: the upload has sent its first part long before the end.
+      big.sandbox.addFault({
+        path: '/fhir/$export-file',
+        method: 'GET',
+        times: 1,
+        action: { throttleBytesPerSec: 2 * 1024 * 1024 },
+      });
+      const child = execa(
+        process.execPath,
+        [BIN, 'export', '--type', 'Observation', '--out', url, '-o', 'ndjson'],
+        {
+          env: { PATH: process.env.PATH, NO_COLOR: '1', ...big.ws.env, ...bigEnv },
+          extendEnv: false,
+          reject: false,
+          cwd: big.ws.home,
+          stdin: 'ignore',
+          timeout: 60_000,
+        },
+      );
+      const cut = (p: { key: string }) => /^exports\/cut\/.+\.ndjson$/.test(p.key);
+      await Promise.race([
+        proxy.until(() => proxy.parts.some(cut)),
+        child.then((r) => {
+          throw new Error(`the export ended before any part was uploaded:\n${r.stderr}`);
+        }),
+      ]);
+      const part = proxy.parts.find(cut)!;
+      child.kill('SIGINT');
+      const first = await child;
+      expect(first.exitCode, first.stderr).toBe(130);
+      expect(first.stderr).toContain(`to resume: smart export --resume ${url}`);
+      // The cut upload was aborted, and no other one was left open.
+      expect(proxy.completed).not.toContain(part.uploadId);
+      expect(proxy.aborted).toContainEqual({
+        bucket: 'smart',
+        key: part.key,
+        uploadId: part.uploadId,
+      });
+      noneLeft();
+      expect(await missing(part.key)).toBe('NotFound');
+
+      const r = await smart(['export', '--resume', url, '-o', 'json'], {
+        ws: big.ws,
+        env: bigEnv,
+      });
+      expect(r.exitCode, r.stderr).toBe(0);
+      expect(json<Summary>(r).resourcesByType).toEqual({
+        Observation: big.sandbox.counts.Observation,
+      });
+      const state = JSON.parse(await text('exports/cut/export.json')) as State;
+      expect(state.status).toBe('complete');
+      const file = state.files.find((f) => `exports/cut/${f.name}` === part.key)!;
+      expect(file.bytes).toBeGreaterThan(partSize);
+      expect(lines(await text(part.key))).toBe(file.count);
+      noneLeft();
+    }, 120_000);
+
+    it('a download cut in the middle of a multipart upload aborts it, and the retry lands the file', async () => {
+      const url = 's3://smart/exports/drop';
+      // The first download sends about half the file (more than one part), then breaks off.
+      big.sandbox.addFault({
+        path: '/fhir/$export-file',
+        method: 'GET',
+        times: 1,
+        action: { drop: 'mid-body' },
+      });
+      const before = proxy.aborted.length;
+      const r = await smart(['export', '--type', 'Observation', '--out', url, '-o', 'json'], {
+        ws: big.ws,
+        env: bigEnv,
+      });
+      expect(r.exitCode, r.stderr).toBe(0);
+      const state = JSON.parse(await text('exports/drop/export.json')) as State;
+      expect(state.status).toBe('complete');
+      const [file] = state.files;
+      const key = `exports/drop/${file!.name}`;
+      expect(lines(await text(key))).toBe(file!.count);
+      // The cut attempt's upload had sent a part, and was aborted; the retry's was completed.
+      const cut = proxy.aborted.slice(before).filter((a) => a.key === key);
+      expect(cut).toHaveLength(1);
+      expect(proxy.parts.some((p) => p.uploadId === cut[0]!.uploadId)).toBe(true);
+      expect(proxy.completed).not.toContain(cut[0]!.uploadId);
+      noneLeft();
+    }, 120_000);
+  });
 });

@@ -2,10 +2,14 @@
  * Object stores for the export tests, real servers on 127.0.0.1: Azurite (Microsoft's Azure
  * Storage emulator, in memory) and s3rver (an S3 server on a temp directory). s3rver 3.7
  * completes multipart uploads (create, parts, complete) but cannot abort or list them
- * (AbortMultipartUpload answers 405, ListMultipartUploads 501).
+ * (AbortMultipartUpload answers 405, ListMultipartUploads 501). `s3AbortRecorder` is a proxy in
+ * front of s3rver that adds the one missing behaviour: it answers AbortMultipartUpload as S3 does,
+ * and records which multipart uploads were created, completed and aborted.
  */
 import { spawn, type ChildProcess } from 'node:child_process';
 import { mkdtempSync, rmSync } from 'node:fs';
+import { createServer, request, type IncomingMessage } from 'node:http';
+import type { AddressInfo } from 'node:net';
 import { createRequire } from 'node:module';
 import { tmpdir } from 'node:os';
 import { dirname, join } from 'node:path';
@@ -108,6 +112,113 @@ export async function startS3rver(buckets: string[]): Promise<S3rver> {
       await server.close();
       rmSync(directory, { recursive: true, force: true });
     },
+  };
+}
+
+export interface S3AbortRecorder {
+  /** The proxy's endpoint (path-style, like s3rver's). */
+  endpoint: string;
+  /** Upload ids in the order they were created (CreateMultipartUpload answered with one). */
+  created: string[];
+  /** Parts whose upload was answered 200 (UploadPart). */
+  parts: Array<{ key: string; uploadId: string; partNumber: number }>;
+  /** Upload ids that were completed (CompleteMultipartUpload answered 200). */
+  completed: string[];
+  /** The AbortMultipartUpload requests, answered 204 here (s3rver never sees them). */
+  aborted: Array<{ bucket: string; key: string; uploadId: string }>;
+  /** Resolves as soon as `ready()` holds, checked after each recorded request. */
+  until(ready: () => boolean): Promise<void>;
+  close(): Promise<void>;
+}
+
+/**
+ * A node:http proxy on 127.0.0.1 in front of an S3 endpoint (s3rver): every request goes through
+ * unchanged, bodies streamed both ways, except AbortMultipartUpload (`DELETE /<bucket>/<key>
+ * ?uploadId=X`), which it records and answers 204 with an empty body, as S3 does.
+ */
+export async function s3AbortRecorder(upstream: string): Promise<S3AbortRecorder> {
+  const target = new URL(upstream);
+  const rec: Omit<S3AbortRecorder, 'endpoint' | 'until' | 'close'> = {
+    created: [],
+    parts: [],
+    completed: [],
+    aborted: [],
+  };
+  const waiters = new Set<() => void>();
+  const changed = () => {
+    for (const w of [...waiters]) w();
+  };
+  const server = createServer((req, res) => {
+    const url = new URL(req.url ?? '/', 'http://x');
+    const [, bucket = '', ...rest] = url.pathname.split('/');
+    const key = rest.map(decodeURIComponent).join('/');
+    const uploadId = url.searchParams.get('uploadId');
+    if (req.method === 'DELETE' && uploadId !== null) {
+      req.resume();
+      req.on('end', () => {
+        rec.aborted.push({ bucket: decodeURIComponent(bucket), key, uploadId });
+        res.writeHead(204).end();
+        changed();
+      });
+      return;
+    }
+    const up = request(
+      {
+        host: target.hostname,
+        port: target.port,
+        method: req.method,
+        path: req.url,
+        headers: req.headers,
+      },
+      (ures: IncomingMessage) => {
+        res.writeHead(ures.statusCode ?? 502, ures.rawHeaders);
+        const ok = ures.statusCode === 200;
+        const creating = req.method === 'POST' && url.searchParams.has('uploads');
+        let body = '';
+        if (creating) ures.on('data', (d: Buffer) => (body += d.toString('utf8')));
+        ures.pipe(res);
+        ures.on('end', () => {
+          if (!ok) return;
+          if (creating) {
+            const id = /<UploadId>([^<]+)<\/UploadId>/.exec(body)?.[1];
+            if (id) rec.created.push(id);
+          } else if (req.method === 'POST' && uploadId !== null) {
+            rec.completed.push(uploadId);
+          } else if (req.method === 'PUT' && uploadId !== null) {
+            rec.parts.push({
+              key,
+              uploadId,
+              partNumber: Number(url.searchParams.get('partNumber')),
+            });
+          }
+          changed();
+        });
+      },
+    );
+    up.on('error', () => res.destroy());
+    req.on('aborted', () => up.destroy());
+    req.pipe(up);
+  });
+  await new Promise<void>((resolve) => server.listen(0, '127.0.0.1', resolve));
+  const { port } = server.address() as AddressInfo;
+  return {
+    endpoint: `http://127.0.0.1:${port}`,
+    ...rec,
+    until: (ready) =>
+      new Promise<void>((resolve) => {
+        const check = () => {
+          if (!ready()) return;
+          waiters.delete(check);
+          resolve();
+        };
+        waiters.add(check);
+        check();
+      }),
+    close: () =>
+      new Promise<void>((resolve) => {
+        server.closeAllConnections();
+        server.close(() => resolve());
+      }),
   };
 }
 
