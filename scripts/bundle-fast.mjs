@@ -31,6 +31,7 @@ const INLINE = [
   'output/format.js',
   'output/write.js',
   'core/auth/token.js',
+  'core/auth/token-cache.js',
   'core/settings.js',
   'core/settings/table.js',
   'core/registration/types.js',

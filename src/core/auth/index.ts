@@ -4,7 +4,8 @@
  * - jwks.ts: the client's own JWKS file and key files (keygen, jwks add/remove);
  * - assertion.ts: the signed client assertion (private_key_jwt);
  * - jwt.ts: JWT inspection for `smart decode` (times, assertion rules, signature);
- * - token.ts: the token exchange and its cache;
+ * - token.ts: the token provider (endpoint, discovery, the exchange and its retries);
+ * - token-cache.ts: which cached token answers a request, until when, and what is stored;
  * - token-errors.ts: a refused token request as one line and the hint naming its likely cause;
  * - session.ts: the FHIR session (a token obtained or reused, one retry on 401).
  *
@@ -16,5 +17,6 @@ export * from './jwks.js';
 export * from './jwt.js';
 export * from './keys.js';
 export * from './session.js';
+export * from './token-cache.js';
 export * from './token-errors.js';
 export * from './token.js';

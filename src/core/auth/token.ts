@@ -14,7 +14,7 @@ import { tryJsonObject } from '../json.js';
 import type { OAuthErrorContext } from './token-errors.js';
 import { cachedDiscovery, readCachedDiscovery, type SmartConfiguration } from '../discovery.js';
 import { loadSigningKey, type SigningKey } from './keys.js';
-import { FileCache } from '../cache.js';
+import { TokenCache, tokenExpiry } from './token-cache.js';
 import { loadConfig, requireSetting, type Settings } from '../settings.js';
 import { redactUrl, shortId } from '../redact.js';
 import {
@@ -25,8 +25,8 @@ import {
   unreachableOwnName,
 } from '../server-url.js';
 
-/** A cached token is reused until this long before it expires. */
-export const CACHE_MARGIN_MS = 60_000;
+// Kept where they were for the modules and tests that import them from here.
+export { CACHE_MARGIN_MS, jwtExpiry } from './token-cache.js';
 
 export interface TokenResponse {
   access_token: string;
@@ -77,79 +77,6 @@ export interface TokenProviderOptions {
   onAssertion?: (assertion: SignedAssertion) => void;
 }
 
-/** exp of a JWT access token, in epoch ms, without verifying it (only to schedule a refresh). */
-export function jwtExpiry(token: string): number | undefined {
-  const parts = token.split('.');
-  if (parts.length !== 3) return undefined;
-  try {
-    const claims = JSON.parse(Buffer.from(parts[1]!, 'base64url').toString('utf8')) as {
-      exp?: unknown;
-    };
-    return typeof claims.exp === 'number' ? claims.exp * 1000 : undefined;
-  } catch {
-    return undefined;
-  }
-}
-
-/** expires_in as a positive number of seconds; some servers send it as a string ("300"). */
-function secondsOf(v: unknown): number | undefined {
-  const n = typeof v === 'string' && /^\s*\d+(\.\d+)?\s*$/.test(v) ? Number(v) : v;
-  return typeof n === 'number' && Number.isFinite(n) && n > 0 ? n : undefined;
-}
-
-/** The earliest of the times given, or undefined when none is. */
-function earliest(...times: (number | undefined)[]): number | undefined {
-  const known = times.filter((t): t is number => typeof t === 'number' && Number.isFinite(t));
-  return known.length ? Math.min(...known) : undefined;
-}
-
-/**
- * Why a cache entry does not answer this request (another token URL, client, scope or key: a
- * hash collision or a file put there by hand), or undefined when it does.
- */
-function cachedTokenProblem(
-  hit: CachedToken,
-  want: { tokenUrl: string; clientId: string; scope: string; kid: string },
-): string | undefined {
-  if (typeof hit !== 'object' || typeof hit.accessToken !== 'string' || !hit.accessToken)
-    return 'no access token in the entry';
-  if (hit.tokenUrl !== want.tokenUrl) return 'it was issued by another token URL';
-  if (hit.clientId !== want.clientId) return 'it was issued to another client id';
-  if (hit.requestedScope !== want.scope) return 'it was issued for other scopes';
-  if (hit.kid !== want.kid) return 'it was issued for another key';
-  return undefined;
-}
-
-/**
- * When a cached token really expires: the recorded time, capped at the token's own `exp` (a JWT)
- * and at issue time + expires_in.
- */
-function cachedExpiry(hit: CachedToken): number {
-  const expiresIn = secondsOf(hit.response?.expires_in);
-  return (
-    earliest(
-      typeof hit.expiresAt === 'number' ? hit.expiresAt : 0,
-      jwtExpiry(hit.accessToken),
-      expiresIn && typeof hit.obtainedAt === 'number'
-        ? hit.obtainedAt + expiresIn * 1000
-        : undefined,
-    ) ?? 0
-  );
-}
-
-interface CachedToken {
-  accessToken: string;
-  tokenType: string;
-  scope?: string;
-  requestedScope: string;
-  expiresAt: number;
-  obtainedAt: number;
-  tokenUrl: string;
-  clientId: string;
-  kid: string;
-  response: TokenResponse;
-}
-
 /**
  * Gets access tokens: signs a fresh assertion, POSTs it, caches the answer. One per run; it
  * collapses concurrent requests for the same token into one.
@@ -158,10 +85,10 @@ export class TokenProvider {
   private keyPromise?: Promise<SigningKey>;
   private discovered?: SmartConfiguration;
   private readonly inflight = new Map<string, Promise<AccessToken>>();
-  private readonly cache: FileCache;
+  private readonly cache: TokenCache;
 
   constructor(private readonly options: TokenProviderOptions) {
-    this.cache = new FileCache(options.settings.paths.cacheDir, options.warn);
+    this.cache = new TokenCache(options.settings.paths.cacheDir, options.warn);
   }
 
   signingKey(): Promise<SigningKey> {
@@ -244,31 +171,18 @@ export class TokenProvider {
     }
   }
 
-  private cacheKey(tokenUrl: string, clientId: string, scope: string, kid: string): string {
-    return FileCache.keyOf(tokenUrl, clientId, scope, kid);
-  }
-
   async getToken(request: TokenRequestOptions = {}): Promise<AccessToken> {
     const s = this.options.settings;
     const clientId = requireSetting(s, 'clientId', 'to get a token');
     const scope = (request.scope ?? s.scope).trim().split(/\s+/).join(' ');
     const key = await this.signingKey();
     const tokenUrl = await this.tokenUrl();
-    const cacheKey = this.cacheKey(tokenUrl, clientId, scope, key.kid);
+    const want = { tokenUrl, clientId, scope, kid: key.kid };
     if (!request.noCache && !request.forceNew) {
-      const hit = await this.cache.get<CachedToken>('tokens', cacheKey);
-      const usable = hit && cachedTokenProblem(hit, { tokenUrl, clientId, scope, kid: key.kid });
-      if (hit && usable) this.options.log?.(`cached token not used: ${usable}`);
-      if (hit && !usable) {
-        const expiresAt = cachedExpiry(hit);
-        if (expiresAt - CACHE_MARGIN_MS > this.options.now()) {
-          this.options.log?.(
-            `using cached token (expires in ${Math.round((expiresAt - this.options.now()) / 1000)}s)`,
-          );
-          return { ...hit, expiresAt, fromCache: true };
-        }
-      }
+      const hit = await this.cache.lookup(want, this.options.now(), this.options.log);
+      if (hit) return hit;
     }
+    const cacheKey = TokenCache.keyOf(want);
     const existing = this.inflight.get(cacheKey);
     if (existing) return existing;
     const promise = this.fetchToken({
@@ -276,7 +190,6 @@ export class TokenProvider {
       clientId,
       scope,
       key,
-      cacheKey,
       store: !request.noCache,
     }).finally(() => this.inflight.delete(cacheKey));
     this.inflight.set(cacheKey, promise);
@@ -285,10 +198,7 @@ export class TokenProvider {
 
   /** Forget a token the server rejected. */
   async invalidate(token: AccessToken): Promise<void> {
-    await this.cache.delete(
-      'tokens',
-      this.cacheKey(token.tokenUrl, token.clientId, token.requestedScope, token.kid),
-    );
+    await this.cache.forget(token);
   }
 
   /**
@@ -370,7 +280,6 @@ export class TokenProvider {
     clientId: string;
     scope: string;
     key: SigningKey;
-    cacheKey: string;
     store: boolean;
   }): Promise<AccessToken> {
     const s = this.options.settings;
@@ -470,11 +379,7 @@ export class TokenProvider {
       );
     }
     const now = this.options.now();
-    const expiresIn = secondsOf(body.expires_in);
-    const expiresAt = earliest(
-      expiresIn ? now + expiresIn * 1000 : undefined,
-      jwtExpiry(body.access_token),
-    );
+    const expiresAt = tokenExpiry(body, now);
     const token: AccessToken = {
       accessToken: body.access_token,
       tokenType: body.token_type,
@@ -491,10 +396,7 @@ export class TokenProvider {
     this.options.log?.(
       `got a token for ${shortId(p.clientId)}${expiresAt ? `, expires in ${Math.round((expiresAt - now) / 1000)}s` : ', no expiry given (not cached)'}`,
     );
-    if (p.store && expiresAt && expiresAt - CACHE_MARGIN_MS > now) {
-      const { fromCache: _ignored, ...stored } = token;
-      await this.cache.set('tokens', p.cacheKey, stored);
-    }
+    if (p.store) await this.cache.store(token, now);
     return token;
   }
 }
