@@ -178,6 +178,10 @@ Examples:
       if (jwksUri && isLoopbackUrl(jwksUri)) ctx.log.warn(loopbackWarning(jwksUri));
 
       const registrar = await registration.registrarFor(kind);
+      // The dry run's format, decided before any request (-o csv of a plan is exit 2 at once).
+      const dryOutput = opts.dryRun
+        ? await outputFor(ctx, 'text', 'register-client --dry-run')
+        : undefined;
       // Plan first (it validates everything, and --dry-run needs nothing else).
       const planned = await registration.registerClient({
         kind,
@@ -186,9 +190,13 @@ Examples:
         dryRun: true,
       });
       for (const w of planned.plan.warnings) ctx.log.warn(w);
-      if (opts.dryRun) {
-        const { writeOut } = await import('../output/index.js');
-        await writeOut(ctx.io.stdout, registration.describeCalls(planned.plan.calls));
+      if (dryOutput) {
+        // The requests as text (secrets masked), or with -o json as data.
+        await dryOutput.show({
+          kind: 'text',
+          text: registration.describeCalls(planned.plan.calls).replace(/\n$/, ''),
+          json: registration.planDocument(planned.plan.calls),
+        });
         ctx.log.info('dry run: nothing was sent');
         return;
       }

@@ -58,9 +58,14 @@ Examples:
       const input = { clientId, baseUrl, accessPolicy: opts.accessPolicy };
       const configDir = settings.paths.configDir;
       if (opts.dryRun) {
+        const output = await outputFor(ctx, 'text', 'unregister-client --dry-run');
         const calls = await registrar.planRemoval(input, { http: await ctx.http(), configDir });
-        const { writeOut } = await import('../output/index.js');
-        await writeOut(ctx.io.stdout, registration.describeCalls(calls));
+        // The requests as text (secrets masked), or with -o json as data.
+        await output.show({
+          kind: 'text',
+          text: registration.describeCalls(calls).replace(/\n$/, ''),
+          json: registration.planDocument(calls),
+        });
         ctx.log.info('dry run: nothing was sent');
         return;
       }

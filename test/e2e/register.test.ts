@@ -136,6 +136,45 @@ describe('smart register-client', () => {
     }
   });
 
+  test('--dry-run -o json: the planned requests as data, secrets masked; -o csv is exit 2 before any request', async () => {
+    const before = sandbox.requests.length;
+    const r = await runSmart(
+      ['register-client', 'dry4', '--jwks-uri', jwks.url, '--dry-run', '-o', 'json', '--verbose'],
+      { env: env() },
+    );
+    expect(r.exitCode).toBe(0);
+    expect(sandbox.requests.length).toBe(before);
+    const doc = JSON.parse(r.stdout) as {
+      calls: { what: string; method: string; url: string; body: Record<string, unknown> }[];
+    };
+    expect(doc.calls.map((c) => [c.what, c.method, c.url])).toEqual([
+      ['Client', 'PUT', `${sandbox.url}/Client/dry4`],
+      ['AccessPolicy', 'PUT', `${sandbox.url}/AccessPolicy/dry4`],
+    ]);
+    expect(doc.calls[0]!.body).toMatchObject({ type: 'bulk-api-client', jwks_uri: jwks.url });
+    expect(doc.calls[1]!.body).toEqual({
+      engine: 'allow',
+      link: [{ id: 'dry4', resourceType: 'Client' }],
+    });
+    for (const s of [SECRET, Buffer.from(`root:${SECRET}`).toString('base64')]) {
+      expect(r.stdout).not.toContain(s);
+      expect(r.stderr).not.toContain(s);
+    }
+
+    const csv = await runSmart(
+      ['register-client', 'dry4', '--jwks-uri', jwks.url, '--dry-run', '-o', 'csv'],
+      {
+        env: env(),
+      },
+    );
+    expect(csv.exitCode).toBe(2);
+    expect(csv.stdout).toBe('');
+    expect(csv.stderr.split('\n').filter((l) => l.startsWith('error: '))).toEqual([
+      expect.stringMatching(/csv/),
+    ]);
+    expect(sandbox.requests.length).toBe(before);
+  });
+
   test('--no-access-policy: only the Client is written; no AccessPolicy exists afterwards', async () => {
     const r = await runSmart(
       [
@@ -464,6 +503,22 @@ describe('smart unregister-client', () => {
     expect(r.exitCode).toBe(0);
     expect(r.stdout).toBe(
       `DELETE ${sandbox.url}/AccessPolicy/x\n\nDELETE ${sandbox.url}/Client/x\n`,
+    );
+    const json = await runSmart(['unregister-client', 'x', '--dry-run', '--json'], {
+      env: { SMART_BASE_URL: sandbox.url },
+    });
+    expect(json.exitCode).toBe(0);
+    expect((JSON.parse(json.stdout) as { calls: { method: string; url: string }[] }).calls).toEqual(
+      [
+        {
+          what: 'AccessPolicy',
+          id: 'x',
+          method: 'DELETE',
+          url: `${sandbox.url}/AccessPolicy/x`,
+          headers: {},
+        },
+        { what: 'Client', id: 'x', method: 'DELETE', url: `${sandbox.url}/Client/x`, headers: {} },
+      ],
     );
   });
 

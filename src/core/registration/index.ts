@@ -38,6 +38,28 @@ export function describeCalls(calls: PlannedCall[]): string {
     .join('\n');
 }
 
+/**
+ * The planned requests as data (`--dry-run -o json`): each call's method, URL, headers and body,
+ * with the value of every secret header masked as describeCalls masks it (`Basic ***`).
+ */
+export function planDocument(calls: PlannedCall[]): { calls: Array<Record<string, unknown>> } {
+  return {
+    calls: calls.map((c) => {
+      const headers: Record<string, string> = {};
+      for (const [name, value] of Object.entries(c.headers))
+        headers[name] = c.secretHeaders?.includes(name) ? `${value.split(' ')[0]} ***` : value;
+      return {
+        what: c.what,
+        ...(c.id !== undefined ? { id: c.id } : {}),
+        method: c.method,
+        url: c.url,
+        headers,
+        ...(c.body !== undefined ? { body: c.body } : {}),
+      };
+    }),
+  };
+}
+
 export interface RegisterClientOptions {
   kind: ServerKind;
   input: RegistrationInput;

@@ -2,6 +2,7 @@ import { statSync } from 'node:fs';
 import { describe, expect, it } from 'vitest';
 import {
   describeCalls,
+  planDocument,
   registerClient,
   unregisterClient,
   type RegistrationPlan,
@@ -12,6 +13,35 @@ import { client, useServer } from '../http/harness.js';
 import { answerWith } from './fixture.js';
 
 const srv = useServer();
+
+describe('planDocument', () => {
+  it('each call as data: method, url, headers with secret values masked, the body as planned', () => {
+    const doc = planDocument([
+      {
+        what: 'registration',
+        method: 'POST',
+        url: 'http://x/reg',
+        headers: { authorization: 'Bearer s3cret-token', 'content-type': 'application/json' },
+        secretHeaders: ['authorization'],
+        body: { jwks_uri: 'http://k/jwks.json' },
+      },
+      { what: 'Client', id: 'c', method: 'DELETE', url: 'http://x/Client/c', headers: {} },
+    ]);
+    expect(doc).toEqual({
+      calls: [
+        {
+          what: 'registration',
+          method: 'POST',
+          url: 'http://x/reg',
+          headers: { authorization: 'Bearer ***', 'content-type': 'application/json' },
+          body: { jwks_uri: 'http://k/jwks.json' },
+        },
+        { what: 'Client', id: 'c', method: 'DELETE', url: 'http://x/Client/c', headers: {} },
+      ],
+    });
+    expect(JSON.stringify(doc)).not.toContain('s3cret');
+  });
+});
 
 describe('describeCalls', () => {
   it('METHOD <url>, secret headers masked, then the body (JSON pretty, form decoded)', () => {
