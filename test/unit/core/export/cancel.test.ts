@@ -1,22 +1,13 @@
 import { readFileSync, writeFileSync } from 'node:fs';
 import { join } from 'node:path';
-import { beforeAll, describe, expect, it } from 'vitest';
+import { describe, expect, it } from 'vitest';
 import { cancelExport } from '../../../../src/core/export/cancel.js';
-import { createHttpClient, type HttpClient } from '../../../../src/core/http/index.js';
 import type { ExportState } from '../../../../src/core/export/types.js';
 import { tempDir } from '../../../helpers/tmp.js';
-import { reply, useServer } from '../http/harness.js';
-import { OO, httpSession } from './helpers.js';
+import { reply } from '../http/harness.js';
+import { OO, useSessionServer } from './helpers.js';
 
-const srv = useServer();
-let http: HttpClient;
-beforeAll(async () => {
-  http = await createHttpClient({ retries: 0 });
-});
-const session = httpSession(
-  () => srv.base,
-  () => http,
-);
+const { srv, session } = useSessionServer();
 
 /** An export directory whose export.json points at the test server's status URL. */
 function exportDir(statusPath = '/fhir/status/7?sig=s3cr3t'): string {

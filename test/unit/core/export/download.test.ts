@@ -1,14 +1,14 @@
-import { createServer, type IncomingMessage, type ServerResponse } from 'node:http';
-import type { AddressInfo } from 'node:net';
+import type { IncomingMessage, ServerResponse } from 'node:http';
 import { existsSync, readFileSync, readdirSync, statSync, watch } from 'node:fs';
 import { join } from 'node:path';
 import { gzipSync } from 'node:zlib';
-import { afterAll, beforeAll, describe, expect, it } from 'vitest';
+import { beforeAll, beforeEach, describe, expect, it } from 'vitest';
 import { SmartError } from '../../../../src/core/errors.js';
 import { createHttpClient, type HttpClient } from '../../../../src/core/http/index.js';
 import { downloadFile } from '../../../../src/core/export/download.js';
 import type { ExportEvent, ExportSession, PlannedFile } from '../../../../src/core/export/types.js';
 import { tempDir } from '../../../helpers/tmp.js';
+import { useServer } from '../http/harness.js';
 
 const line = (i: number) => JSON.stringify({ resourceType: 'Patient', id: `p${i}` }) + '\n';
 const body = (n: number) => Array.from({ length: n }, (_, i) => line(i)).join('');
@@ -16,7 +16,6 @@ const body = (n: number) => Array.from({ length: n }, (_, i) => line(i)).join(''
 let base = '';
 const seen: Array<{ path: string; authorization?: string; range?: string; ifRange?: string }> = [];
 const hits = new Map<string, number>();
-let server: ReturnType<typeof createServer>;
 /** Cuts the connection of a `cut()` answer. */
 let cutNow: (() => void) | undefined;
 
@@ -165,15 +164,14 @@ function handle(req: IncomingMessage, res: ServerResponse) {
   }
 }
 
+// The file's server (test/unit/core/http/harness.ts), answering with this file's handler.
+const server = useServer();
 beforeAll(async () => {
-  server = createServer(handle);
-  await new Promise<void>((r) => server.listen(0, '127.0.0.1', r));
-  base = `http://127.0.0.1:${(server.address() as AddressInfo).port}`;
+  base = server.base;
   http = await createHttpClient({ retries: 0 });
 });
-afterAll(async () => {
-  server.closeAllConnections();
-  await new Promise<void>((r) => server.close(() => r()));
+beforeEach(() => {
+  server.handler = handle;
 });
 
 const session: ExportSession = {

@@ -1,3 +1,4 @@
+import { beforeAll } from 'vitest';
 /**
  * Shared pieces of the unit tests of src/core/export/: HTTP answers as the session hands them
  * over, a session answering from a script, OperationOutcomes, and a session over a real HTTP
@@ -5,7 +6,14 @@
  */
 import { fhirError, resolveFhirUrl } from '../../../../src/core/auth/session.js';
 import { SmartError } from '../../../../src/core/errors.js';
-import type { HttpClient, HttpRequest, HttpResponse } from '../../../../src/core/http/index.js';
+import {
+  createHttpClient,
+  type HttpClient,
+  type HttpClientOptions,
+  type HttpRequest,
+  type HttpResponse,
+} from '../../../../src/core/http/index.js';
+import { useServer } from '../http/harness.js';
 import type { ExportSession } from '../../../../src/core/export/types.js';
 
 export function response(
@@ -81,5 +89,24 @@ export function httpSession(base: () => string, http: () => HttpClient): ExportS
       ),
     resolve: (pathOrUrl) => resolveFhirUrl(`${base()}/fhir`, pathOrUrl),
     error: (res, method = 'GET') => fhirError(res, method),
+  };
+}
+
+/**
+ * A server on 127.0.0.1 for the calling file or describe block (useServer: its handler is set
+ * per test) and the export session over a real HTTP client made with `clientOptions`.
+ */
+export function useSessionServer(clientOptions: HttpClientOptions = { retries: 0 }) {
+  const srv = useServer();
+  let http: HttpClient;
+  beforeAll(async () => {
+    http = await createHttpClient(clientOptions);
+  });
+  return {
+    srv,
+    session: httpSession(
+      () => srv.base,
+      () => http,
+    ),
   };
 }

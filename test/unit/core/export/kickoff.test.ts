@@ -1,5 +1,4 @@
-import { beforeAll, describe, expect, it } from 'vitest';
-import { createHttpClient, type HttpClient } from '../../../../src/core/http/index.js';
+import { describe, expect, it } from 'vitest';
 import {
   MAX_KICKOFF_WAIT_MS,
   buildKickoff,
@@ -10,8 +9,8 @@ import {
 } from '../../../../src/core/export/kickoff.js';
 import type { ExportParams } from '../../../../src/core/export/types.js';
 import { testClock } from '../../../helpers/cli.js';
-import { reply, useServer } from '../http/harness.js';
-import { OO, fakeSession, httpSession, response } from './helpers.js';
+import { reply } from '../http/harness.js';
+import { OO, fakeSession, response, useSessionServer } from './helpers.js';
 
 describe('kick-off', () => {
   it('builds a GET with the parameters in the query', () => {
@@ -171,16 +170,8 @@ describe('kick-off requests', () => {
 });
 
 describe('kickOff against a server', () => {
-  const srv = useServer();
-  let http: HttpClient;
-  beforeAll(async () => {
-    // The client would retry a 503 three times: the kick-off must not let it.
-    http = await createHttpClient({ retries: 3, sleep: async () => undefined });
-  });
-  const session = httpSession(
-    () => srv.base,
-    () => http,
-  );
+  // The client would retry a 503 three times: the kick-off must not let it.
+  const { srv, session } = useSessionServer({ retries: 3, sleep: async () => undefined });
   const system: ExportParams = { level: { kind: 'system' }, method: 'GET' };
   const fhirJson = { 'content-type': 'application/fhir+json' };
   const accepted = () => reply(202, { 'content-location': `${srv.base}/fhir/status/9` });

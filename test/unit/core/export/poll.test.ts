@@ -1,10 +1,6 @@
-import { beforeAll, describe, expect, it } from 'vitest';
+import { describe, expect, it } from 'vitest';
 import { SmartError } from '../../../../src/core/errors.js';
-import {
-  createHttpClient,
-  type HttpClient,
-  type HttpResponse,
-} from '../../../../src/core/http/index.js';
+import type { HttpResponse } from '../../../../src/core/http/index.js';
 import {
   isTransientFailure,
   parseManifest,
@@ -13,8 +9,8 @@ import {
 } from '../../../../src/core/export/poll.js';
 import type { ExportEvent } from '../../../../src/core/export/types.js';
 import { testClock } from '../../../helpers/cli.js';
-import { reply, useServer, type Handler } from '../http/harness.js';
-import { OO, fakeSession, httpSession, response } from './helpers.js';
+import { reply, type Handler } from '../http/harness.js';
+import { OO, fakeSession, response, useSessionServer } from './helpers.js';
 
 describe('polling', () => {
   const manifest = {
@@ -154,15 +150,7 @@ describe('quoteArg', () => {
 });
 
 describe('pollUntilComplete against a server', () => {
-  const srv = useServer();
-  let http: HttpClient;
-  beforeAll(async () => {
-    http = await createHttpClient({ retries: 0 });
-  });
-  const session = httpSession(
-    () => srv.base,
-    () => http,
-  );
+  const { srv, session } = useSessionServer();
   const fhirJson = { 'content-type': 'application/fhir+json' };
   const manifest = (base: string) => ({
     transactionTime: '2024-06-01T00:00:00Z',

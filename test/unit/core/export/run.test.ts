@@ -7,10 +7,9 @@ import {
   statSync,
   writeFileSync,
 } from 'node:fs';
-import { createServer, type IncomingMessage, type ServerResponse } from 'node:http';
-import type { AddressInfo } from 'node:net';
+import type { IncomingMessage, ServerResponse } from 'node:http';
 import { join } from 'node:path';
-import { afterAll, beforeAll, beforeEach, describe, expect, it } from 'vitest';
+import { beforeAll, beforeEach, describe, expect, it } from 'vitest';
 import { SmartError } from '../../../../src/core/errors.js';
 import { createHttpClient, type HttpClient } from '../../../../src/core/http/index.js';
 import {
@@ -35,7 +34,6 @@ const FILES = 7;
 const line = (i: number) => JSON.stringify({ resourceType: 'Patient', id: `p${i}` }) + '\n';
 
 let base = '';
-let server: ReturnType<typeof createServer>;
 let http: HttpClient;
 let outDir = '';
 /** Whether export.json existed when the server was first asked for the status. */
@@ -111,15 +109,14 @@ function handle(req: IncomingMessage, res: ServerResponse) {
   res.writeHead(404).end();
 }
 
+// The file's server (test/unit/core/http/harness.ts), answering with this file's handler.
+const server = useServer();
 beforeAll(async () => {
-  server = createServer(handle);
-  await new Promise<void>((r) => server.listen(0, '127.0.0.1', r));
-  base = `http://127.0.0.1:${(server.address() as AddressInfo).port}`;
+  base = server.base;
   http = await createHttpClient({ retries: 0 });
 });
-afterAll(async () => {
-  server.closeAllConnections();
-  await new Promise<void>((r) => server.close(() => r()));
+beforeEach(() => {
+  server.handler = handle;
 });
 beforeEach(() => {
   outDir = join(tempDir('smart-export-run-'), 'out');
