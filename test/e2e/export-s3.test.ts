@@ -20,7 +20,8 @@ import {
 // ones go through `s3AbortRecorder`, a proxy in front of s3rver that answers AbortMultipartUpload
 // as S3 does and records the uploads created, completed and aborted: a multipart upload cut by
 // Ctrl-C or by a broken download is aborted (none is left behind), and --resume completes the
-// export. (A resume's sweep of uploads left by a killed run lists them, which s3rver cannot.)
+// export. The proxy also answers ListMultipartUploads (s3rver cannot): an upload left open by a
+// run killed with SIGKILL is listed and aborted by the resume's sweep.
 
 interface Summary {
   outDir: string;
@@ -430,6 +431,63 @@ describe('smart export --out s3://bucket/prefix (s3rver)', () => {
       expect(state.status).toBe('complete');
       const file = state.files.find((f) => `exports/cut/${f.name}` === part.key)!;
       expect(file.bytes).toBeGreaterThan(partSize);
+      expect(lines(await text(part.key))).toBe(file.count);
+      noneLeft();
+    }, 120_000);
+
+    it('a run killed during a multipart upload leaves it open; --resume aborts it (the sweep) and completes', async () => {
+      const url = 's3://smart/exports/kill';
+      big.sandbox.addFault({
+        path: '/fhir/$export-file',
+        method: 'GET',
+        times: 1,
+        action: { throttleBytesPerSec: 2 * 1024 * 1024 },
+      });
+      const child = execa(
+        process.execPath,
+        [BIN, 'export', '--type', 'Observation', '--out', url, '-o', 'ndjson'],
+        {
+          env: { PATH: process.env.PATH, NO_COLOR: '1', ...big.ws.env, ...bigEnv },
+          extendEnv: false,
+          reject: false,
+          cwd: big.ws.home,
+          stdin: 'ignore',
+          timeout: 60_000,
+        },
+      );
+      const killed = (p: { key: string }) => /^exports\/kill\/.+\.ndjson$/.test(p.key);
+      await Promise.race([
+        proxy.until(() => proxy.parts.some(killed)),
+        child.then((r) => {
+          throw new Error(`the export ended before any part was uploaded:\n${r.stderr}`);
+        }),
+      ]);
+      const part = proxy.parts.find(killed)!;
+      // SIGKILL: no chance to abort the upload.
+      child.kill('SIGKILL');
+      const first = await child;
+      expect(first.signal).toBe('SIGKILL');
+      expect(proxy.created).toContain(part.uploadId);
+      expect(proxy.completed).not.toContain(part.uploadId);
+      expect(proxy.aborted.map((a) => a.uploadId)).not.toContain(part.uploadId);
+
+      const r = await smart(['export', '--resume', url, '-o', 'json'], {
+        ws: big.ws,
+        env: bigEnv,
+      });
+      expect(r.exitCode, r.stderr).toBe(0);
+      expect(json<Summary>(r).resourcesByType).toEqual({
+        Observation: big.sandbox.counts.Observation,
+      });
+      const state = JSON.parse(await text('exports/kill/export.json')) as State;
+      expect(state.status).toBe('complete');
+      // The orphaned upload was listed and aborted by the resume's sweep.
+      expect(proxy.aborted).toContainEqual({
+        bucket: 'smart',
+        key: part.key,
+        uploadId: part.uploadId,
+      });
+      const file = state.files.find((f) => `exports/kill/${f.name}` === part.key)!;
       expect(lines(await text(part.key))).toBe(file.count);
       noneLeft();
     }, 120_000);

@@ -3,8 +3,9 @@
  * Storage emulator, in memory) and s3rver (an S3 server on a temp directory). s3rver 3.7
  * completes multipart uploads (create, parts, complete) but cannot abort or list them
  * (AbortMultipartUpload answers 405, ListMultipartUploads 501). `s3AbortRecorder` is a proxy in
- * front of s3rver that adds the one missing behaviour: it answers AbortMultipartUpload as S3 does,
- * and records which multipart uploads were created, completed and aborted.
+ * front of s3rver that adds the two missing behaviours: it answers AbortMultipartUpload and
+ * ListMultipartUploads as S3 does, and records which multipart uploads were created, completed
+ * and aborted.
  */
 import { spawn, type ChildProcess } from 'node:child_process';
 import { mkdtempSync, rmSync } from 'node:fs';
@@ -134,7 +135,9 @@ export interface S3AbortRecorder {
 /**
  * A node:http proxy on 127.0.0.1 in front of an S3 endpoint (s3rver): every request goes through
  * unchanged, bodies streamed both ways, except AbortMultipartUpload (`DELETE /<bucket>/<key>
- * ?uploadId=X`), which it records and answers 204 with an empty body, as S3 does.
+ * ?uploadId=X`), which it records and answers 204 with an empty body, as S3 does, and
+ * ListMultipartUploads (`GET /<bucket>?uploads[&prefix=P]`), which it answers 200 with the
+ * uploads created through it and neither completed nor aborted.
  */
 export async function s3AbortRecorder(upstream: string): Promise<S3AbortRecorder> {
   const target = new URL(upstream);
@@ -144,6 +147,8 @@ export async function s3AbortRecorder(upstream: string): Promise<S3AbortRecorder
     completed: [],
     aborted: [],
   };
+  /** Bucket, key and time of each upload created, by id (for ListMultipartUploads). */
+  const uploads = new Map<string, { bucket: string; key: string; initiated: string }>();
   const waiters = new Set<() => void>();
   const changed = () => {
     for (const w of [...waiters]) w();
@@ -159,6 +164,14 @@ export async function s3AbortRecorder(upstream: string): Promise<S3AbortRecorder
         rec.aborted.push({ bucket: decodeURIComponent(bucket), key, uploadId });
         res.writeHead(204).end();
         changed();
+      });
+      return;
+    }
+    if (req.method === 'GET' && key === '' && url.searchParams.has('uploads')) {
+      req.resume();
+      req.on('end', () => {
+        res.writeHead(200, { 'content-type': 'application/xml' });
+        res.end(listUploads(decodeURIComponent(bucket), url.searchParams));
       });
       return;
     }
@@ -181,7 +194,14 @@ export async function s3AbortRecorder(upstream: string): Promise<S3AbortRecorder
           if (!ok) return;
           if (creating) {
             const id = /<UploadId>([^<]+)<\/UploadId>/.exec(body)?.[1];
-            if (id) rec.created.push(id);
+            if (id) {
+              rec.created.push(id);
+              uploads.set(id, {
+                bucket: decodeURIComponent(bucket),
+                key,
+                initiated: new Date().toISOString(),
+              });
+            }
           } else if (req.method === 'POST' && uploadId !== null) {
             rec.completed.push(uploadId);
           } else if (req.method === 'PUT' && uploadId !== null) {
@@ -199,6 +219,39 @@ export async function s3AbortRecorder(upstream: string): Promise<S3AbortRecorder
     req.on('aborted', () => up.destroy());
     req.pipe(up);
   });
+  /**
+   * A ListMultipartUploadsResult of the uploads in `bucket` created here and neither completed
+   * nor aborted, whose key starts with `prefix`, sorted by key then upload id, at most
+   * `max-uploads` (default 1000) of them; markers and delimiter are not supported (a longer list
+   * is cut and says IsTruncated).
+   */
+  const listUploads = (bucket: string, q: URLSearchParams): string => {
+    const prefix = q.get('prefix') ?? '';
+    const max = Math.min(Number(q.get('max-uploads') ?? 1000) || 1000, 1000);
+    const done = new Set([...rec.completed, ...rec.aborted.map((a) => a.uploadId)]);
+    const open = [...uploads]
+      .filter(([id, u]) => !done.has(id) && u.bucket === bucket && u.key.startsWith(prefix))
+      .sort(([ia, a], [ib, b]) => (a.key === b.key ? ia.localeCompare(ib) : a.key < b.key ? -1 : 1));
+    const page = open.slice(0, max);
+    const esc = (v: string) =>
+      v.replace(/&/g, '&amp;').replace(/</g, '&lt;').replace(/>/g, '&gt;');
+    return [
+      '<?xml version="1.0" encoding="UTF-8"?>',
+      '<ListMultipartUploadsResult xmlns="http://s3.amazonaws.com/doc/2006-03-01/">',
+      `<Bucket>${esc(bucket)}</Bucket>`,
+      '<KeyMarker></KeyMarker>',
+      '<UploadIdMarker></UploadIdMarker>',
+      `<Prefix>${esc(prefix)}</Prefix>`,
+      `<MaxUploads>${max}</MaxUploads>`,
+      `<IsTruncated>${open.length > page.length}</IsTruncated>`,
+      ...page.map(
+        ([id, u]) =>
+          `<Upload><Key>${esc(u.key)}</Key><UploadId>${esc(id)}</UploadId>` +
+          `<Initiated>${u.initiated}</Initiated><StorageClass>STANDARD</StorageClass></Upload>`,
+      ),
+      '</ListMultipartUploadsResult>',
+    ].join('');
+  };
   await new Promise<void>((resolve) => server.listen(0, '127.0.0.1', resolve));
   const { port } = server.address() as AddressInfo;
   return {
