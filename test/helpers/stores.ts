@@ -231,10 +231,11 @@ export async function s3AbortRecorder(upstream: string): Promise<S3AbortRecorder
     const done = new Set([...rec.completed, ...rec.aborted.map((a) => a.uploadId)]);
     const open = [...uploads]
       .filter(([id, u]) => !done.has(id) && u.bucket === bucket && u.key.startsWith(prefix))
-      .sort(([ia, a], [ib, b]) => (a.key === b.key ? ia.localeCompare(ib) : a.key < b.key ? -1 : 1));
+      .sort(([ia, a], [ib, b]) =>
+        a.key === b.key ? ia.localeCompare(ib) : a.key < b.key ? -1 : 1,
+      );
     const page = open.slice(0, max);
-    const esc = (v: string) =>
-      v.replace(/&/g, '&amp;').replace(/</g, '&lt;').replace(/>/g, '&gt;');
+    const esc = (v: string) => v.replace(/&/g, '&amp;').replace(/</g, '&lt;').replace(/>/g, '&gt;');
     return [
       '<?xml version="1.0" encoding="UTF-8"?>',
       '<ListMultipartUploadsResult xmlns="http://s3.amazonaws.com/doc/2006-03-01/">',
