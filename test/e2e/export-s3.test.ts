@@ -357,6 +357,58 @@ describe('smart export --out s3://bucket/prefix (s3rver)', () => {
         (e: { name?: string }) => e.name,
       );
 
+    /**
+     * An export into `url` whose one download trickles at 2 MiB/s, returned once the proxy has
+     * seen a part of one of its files uploaded (so a multipart upload is open): the child, and
+     * that part.
+     */
+    async function exportWithPartUploaded(url: string) {
+      big.sandbox.addFault({
+        path: '/fhir/$export-file',
+        method: 'GET',
+        times: 1,
+        action: { throttleBytesPerSec: 2 * 1024 * 1024 },
+      });
+      const child = execa(
+        process.execPath,
+        [BIN, 'export', '--type', 'Observation', '--out', url, '-o', 'ndjson'],
+        {
+          env: { PATH: process.env.PATH, NO_COLOR: '1', ...big.ws.env, ...bigEnv },
+          extendEnv: false,
+          reject: false,
+          cwd: big.ws.home,
+          stdin: 'ignore',
+          timeout: 60_000,
+        },
+      );
+      const prefix = `${new URL(url).pathname.slice(1)}/`;
+      const ours = (p: { key: string }) => p.key.startsWith(prefix) && p.key.endsWith('.ndjson');
+      await Promise.race([
+        proxy.until(() => proxy.parts.some(ours)),
+        child.then((r) => {
+          throw new Error(`the export ended before any part was uploaded:\n${r.stderr}`);
+        }),
+      ]);
+      return { child, part: proxy.parts.find(ours)! };
+    }
+
+    /** `--resume url` exits 0 with every Observation; the export's state, then complete. */
+    async function resumeCompletes(url: string): Promise<State> {
+      const r = await smart(['export', '--resume', url, '-o', 'json'], {
+        ws: big.ws,
+        env: bigEnv,
+      });
+      expect(r.exitCode, r.stderr).toBe(0);
+      expect(json<Summary>(r).resourcesByType).toEqual({
+        Observation: big.sandbox.counts.Observation,
+      });
+      const state = JSON.parse(
+        await text(`${new URL(url).pathname.slice(1)}/export.json`),
+      ) as State;
+      expect(state.status).toBe('complete');
+      return state;
+    }
+
     beforeAll(async () => {
       proxy = await s3AbortRecorder(s3.endpoint);
       // 3000 patients in files of up to 100,000 resources: one Observation file of about 12 MB,
@@ -378,33 +430,8 @@ describe('smart export --out s3://bucket/prefix (s3rver)', () => {
 
     it('Ctrl-C during a multipart upload aborts it (exit 130), then --resume completes the export', async () => {
       const url = 's3://smart/exports/cut';
-      // The download trickles at 2 MiB/s: the upload has sent its first part long before the end.
-      big.sandbox.addFault({
-        path: '/fhir/$export-file',
-        method: 'GET',
-        times: 1,
-        action: { throttleBytesPerSec: 2 * 1024 * 1024 },
-      });
-      const child = execa(
-        process.execPath,
-        [BIN, 'export', '--type', 'Observation', '--out', url, '-o', 'ndjson'],
-        {
-          env: { PATH: process.env.PATH, NO_COLOR: '1', ...big.ws.env, ...bigEnv },
-          extendEnv: false,
-          reject: false,
-          cwd: big.ws.home,
-          stdin: 'ignore',
-          timeout: 60_000,
-        },
-      );
-      const cut = (p: { key: string }) => /^exports\/cut\/.+\.ndjson$/.test(p.key);
-      await Promise.race([
-        proxy.until(() => proxy.parts.some(cut)),
-        child.then((r) => {
-          throw new Error(`the export ended before any part was uploaded:\n${r.stderr}`);
-        }),
-      ]);
-      const part = proxy.parts.find(cut)!;
+      // The download trickles: the upload has sent its first part long before the end.
+      const { child, part } = await exportWithPartUploaded(url);
       child.kill('SIGINT');
       const first = await child;
       expect(first.exitCode, first.stderr).toBe(130);
@@ -419,16 +446,7 @@ describe('smart export --out s3://bucket/prefix (s3rver)', () => {
       noneLeft();
       expect(await missing(part.key)).toBe('NotFound');
 
-      const r = await smart(['export', '--resume', url, '-o', 'json'], {
-        ws: big.ws,
-        env: bigEnv,
-      });
-      expect(r.exitCode, r.stderr).toBe(0);
-      expect(json<Summary>(r).resourcesByType).toEqual({
-        Observation: big.sandbox.counts.Observation,
-      });
-      const state = JSON.parse(await text('exports/cut/export.json')) as State;
-      expect(state.status).toBe('complete');
+      const state = await resumeCompletes(url);
       const file = state.files.find((f) => `exports/cut/${f.name}` === part.key)!;
       expect(file.bytes).toBeGreaterThan(partSize);
       expect(lines(await text(part.key))).toBe(file.count);
@@ -437,32 +455,7 @@ describe('smart export --out s3://bucket/prefix (s3rver)', () => {
 
     it('a run killed during a multipart upload leaves it open; --resume aborts it (the sweep) and completes', async () => {
       const url = 's3://smart/exports/kill';
-      big.sandbox.addFault({
-        path: '/fhir/$export-file',
-        method: 'GET',
-        times: 1,
-        action: { throttleBytesPerSec: 2 * 1024 * 1024 },
-      });
-      const child = execa(
-        process.execPath,
-        [BIN, 'export', '--type', 'Observation', '--out', url, '-o', 'ndjson'],
-        {
-          env: { PATH: process.env.PATH, NO_COLOR: '1', ...big.ws.env, ...bigEnv },
-          extendEnv: false,
-          reject: false,
-          cwd: big.ws.home,
-          stdin: 'ignore',
-          timeout: 60_000,
-        },
-      );
-      const killed = (p: { key: string }) => /^exports\/kill\/.+\.ndjson$/.test(p.key);
-      await Promise.race([
-        proxy.until(() => proxy.parts.some(killed)),
-        child.then((r) => {
-          throw new Error(`the export ended before any part was uploaded:\n${r.stderr}`);
-        }),
-      ]);
-      const part = proxy.parts.find(killed)!;
+      const { child, part } = await exportWithPartUploaded(url);
       // SIGKILL: no chance to abort the upload.
       child.kill('SIGKILL');
       const first = await child;
@@ -471,16 +464,7 @@ describe('smart export --out s3://bucket/prefix (s3rver)', () => {
       expect(proxy.completed).not.toContain(part.uploadId);
       expect(proxy.aborted.map((a) => a.uploadId)).not.toContain(part.uploadId);
 
-      const r = await smart(['export', '--resume', url, '-o', 'json'], {
-        ws: big.ws,
-        env: bigEnv,
-      });
-      expect(r.exitCode, r.stderr).toBe(0);
-      expect(json<Summary>(r).resourcesByType).toEqual({
-        Observation: big.sandbox.counts.Observation,
-      });
-      const state = JSON.parse(await text('exports/kill/export.json')) as State;
-      expect(state.status).toBe('complete');
+      const state = await resumeCompletes(url);
       // The orphaned upload was listed and aborted by the resume's sweep.
       expect(proxy.aborted).toContainEqual({
         bucket: 'smart',
