@@ -1,4 +1,6 @@
-import { readFileSync } from 'node:fs';
+import { existsSync, readFileSync } from 'node:fs';
+import { join } from 'node:path';
+import { fileURLToPath } from 'node:url';
 
 // The process entry point (bin/smart.js imports this). Only this file ends the process.
 
@@ -55,6 +57,7 @@ function prerenderedHelp(): string | undefined {
  */
 function leanMemory(now = false): void {
   let setFlags: ((flags: string) => void) | undefined;
+  const changed = () => (flagsChanged = true);
   let collect: ((options: { type: 'minor' }) => void) | undefined;
   const timer = setInterval(() => {
     const buffers = process.memoryUsage().arrayBuffers;
@@ -64,6 +67,7 @@ function leanMemory(now = false): void {
       // As a CommonJS object: an import() would build an ES module facade.
       setFlags = process.getBuiltinModule('node:v8').setFlagsFromString;
       try {
+        changed();
         setFlags('--semi-space-growth-factor=1');
       } catch {
         return clearInterval(timer);
@@ -82,11 +86,38 @@ function leanMemory(now = false): void {
     // Before the SDK loads, not at the first tick of the timer.
     try {
       setFlags = process.getBuiltinModule('node:v8').setFlagsFromString;
+      changed();
       setFlags('--semi-space-growth-factor=1');
     } catch {
       setFlags = undefined;
     }
   }
+}
+
+/** Whether leanMemory() changed a V8 flag (the code cache is then not written). */
+let flagsChanged = false;
+
+/**
+ * The CLI's code: the bundle the build makes (dist/bundle/), run by its loader with V8's code
+ * cache (compile-cache.ts, built into dist/bundle/loader.cjs so that it loads as one CommonJS
+ * file), or the ES modules under dist/ when there is no bundle (a build by `tsc` alone).
+ */
+async function loadEntry(): Promise<{
+  entry: typeof import('./entry.js');
+  cache?: import('./compile-cache.js').CompileCache;
+}> {
+  const bundleDir = fileURLToPath(new URL('./bundle/', import.meta.url));
+  const loaderFile = join(bundleDir, 'loader.cjs');
+  if (!existsSync(loaderFile)) return { entry: await import('./entry.js') };
+  const { createRequire } = process.getBuiltinModule('node:module');
+  const loader = createRequire(import.meta.url)(loaderFile) as typeof import('./compile-cache.js');
+  const cache = loader.openCompileCache({
+    bundleDir,
+    distDir: fileURLToPath(new URL('.', import.meta.url)),
+    env: process.env,
+    importer: (specifier) => import(specifier),
+  });
+  return { entry: cache.require('main.cjs') as typeof import('./entry.js'), cache };
 }
 
 /** `--out s3://...`, `--resume az://...`, `cancel s3://...`: a command on an object store. */
@@ -115,12 +146,12 @@ if (only === '--version' || only === '-V') {
 } else if (help !== undefined) {
   process.stdout.write(help);
 } else {
-  const { fastRun } = await import('./fast.js');
-  let run = fastRun(argv);
+  const { entry, cache } = await loadEntry();
+  let run = entry.fastRun(argv);
   if (!run) {
     leanMemory(onObjectStore(argv));
     quietSdks();
-    run = (await import('./program.js')).run;
+    run = entry.run;
   }
   const controller = new AbortController();
   let interrupts = 0;
@@ -142,4 +173,6 @@ if (only === '--version' || only === '-V') {
   });
   process.off('SIGINT', onSignal);
   process.off('SIGTERM', onSignal);
+  // Entries made after a V8 flag changed would be refused at the next start.
+  if (!flagsChanged) cache?.flush();
 }

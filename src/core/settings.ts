@@ -1,8 +1,8 @@
-import { homedir } from 'node:os';
-import { join, resolve, isAbsolute } from 'node:path';
+import { resolve, isAbsolute } from 'node:path';
 import { promises as fs } from 'node:fs';
 import { SmartError, configError, fileSystemError, usageError } from './errors.js';
 import { writeFileAtomic } from './fsutil.js';
+import { resolvePaths, type Paths } from './paths.js';
 import {
   PROFILE_KEYS,
   flagAttribute,
@@ -13,7 +13,7 @@ import {
   type ProfileKey,
 } from './settings/table.js';
 
-export { PROFILE_KEYS, flagOf, kebab, listOf, type ProfileKey };
+export { PROFILE_KEYS, flagOf, kebab, listOf, resolvePaths, type Paths, type ProfileKey };
 
 export type Profile = Partial<Record<ProfileKey, string>>;
 
@@ -39,13 +39,6 @@ export const DEFAULT_TIMEOUT_SECONDS = 30;
 
 export type Source = 'flag' | 'env' | 'profile' | 'default' | 'derived';
 
-export interface Paths {
-  configDir: string;
-  configFile: string;
-  cacheDir: string;
-  keysDir: string;
-}
-
 export interface Settings extends Profile {
   /** The active profile's name (whether or not it exists in the file). */
   profile: string;
@@ -65,18 +58,6 @@ export interface Settings extends Profile {
 }
 
 type Env = Record<string, string | undefined>;
-
-export function resolvePaths(env: Env): Paths {
-  const home = env.HOME || homedir();
-  const configDir = join(env.XDG_CONFIG_HOME || join(home, '.config'), 'smart');
-  const cacheDir = join(env.XDG_CACHE_HOME || join(home, '.cache'), 'smart');
-  return {
-    configDir,
-    configFile: join(configDir, 'config.json'),
-    cacheDir,
-    keysDir: join(configDir, 'keys'),
-  };
-}
 
 /** Read and validate the config file; a missing file is an empty config. */
 export async function loadConfig(path: string): Promise<ConfigFile> {

@@ -7,7 +7,6 @@ import {
   PROFILE_KEYS,
   loadConfig,
   requireSetting,
-  resolvePaths,
   resolveSettings,
   selectProfile,
   updateProfile,
@@ -30,21 +29,6 @@ function workspace(config?: unknown) {
   }
   return { home, env, file };
 }
-
-describe('resolvePaths', () => {
-  it('uses XDG dirs, with ~/.config and ~/.cache as fallbacks', () => {
-    expect(
-      resolvePaths({ HOME: '/h', XDG_CONFIG_HOME: '/x/cfg', XDG_CACHE_HOME: '/x/cache' }),
-    ).toEqual({
-      configDir: '/x/cfg/smart',
-      configFile: '/x/cfg/smart/config.json',
-      cacheDir: '/x/cache/smart',
-      keysDir: '/x/cfg/smart/keys',
-    });
-    expect(resolvePaths({ HOME: '/h' }).configFile).toBe('/h/.config/smart/config.json');
-    expect(resolvePaths({ HOME: '/h' }).cacheDir).toBe('/h/.cache/smart');
-  });
-});
 
 describe('resolveSettings precedence', () => {
   const config = {

@@ -1,0 +1,119 @@
+// Build step: dist/bundle/, the CLI as CommonJS chunks that src/compile-cache.ts runs with V8's
+// code cache. dist/entry.js is the entry; every `await import('./x.js')` of ours becomes a chunk
+// boundary, so that a command line loads only its own code. Commander, chalk, jose and
+// cli-table3 are inlined (they are read and compiled like our code, from the cache); the large
+// or rarely used packages (the AWS and Azure SDKs, undici, fhirpath, inquirer) stay imports of
+// node_modules.
+//
+// What a chunk's code gets besides CommonJS's require/module/exports (see compile-cache.ts):
+//   __smartImport(specifier)  import() of a package or built-in: a script run by node:vm has no
+//                             import() of its own (V8 loses it with a code cache on Node 20).
+//   __smartUrl(path)          what import.meta.url was in the module's own file under dist/
+//                             (`new URL('../package.json', import.meta.url)` must still work).
+// The library (dist/index.js) and the unit tests use the ES modules under dist/ and src/; the
+// CLI process runs only the bundle, so every module of ours exists once in it.
+import { rm } from 'node:fs/promises';
+import { builtinModules } from 'node:module';
+import { dirname, join, relative, sep } from 'node:path';
+import { fileURLToPath } from 'node:url';
+import { rolldown } from 'rolldown';
+
+const root = join(dirname(fileURLToPath(import.meta.url)), '..');
+const dist = join(root, 'dist');
+const out = join(dist, 'bundle');
+
+/** Packages (and scopes) left to node_modules: loaded by import() when a command needs them. */
+const EXTERNAL = ['@aws-sdk', '@azure', 'undici', 'fhirpath', 'inquirer'];
+const builtins = new Set(builtinModules);
+const isExternal = (id) =>
+  id.startsWith('node:') ||
+  builtins.has(id) ||
+  EXTERNAL.some((p) => id === p || id.startsWith(`${p}/`));
+
+const ours = (id) => id.startsWith(dist + sep) && !id.startsWith(out + sep);
+
+const bundle = await rolldown({
+  input: { main: join(dist, 'entry.js') },
+  platform: 'node',
+  logLevel: 'warn',
+  // "dynamic import will not move module into another chunk": a module that one command imports
+  // on demand and another statically is simply in the chunk of the latter.
+  onLog: (level, log, handler) => {
+    if (log.code !== 'INEFFECTIVE_DYNAMIC_IMPORT') handler(level, log);
+  },
+  external: (id) => isExternal(id),
+  plugins: [
+    {
+      name: 'smart-module-urls',
+      transform(code, id) {
+        if (!code.includes('import.meta')) return null;
+        if (!ours(id)) {
+          throw new Error(`${relative(root, id)} uses import.meta: teach bundle-cli.mjs its URL`);
+        }
+        const path = relative(dist, id).split(sep).join('/');
+        return code.replaceAll('import.meta.url', `__smartUrl(${JSON.stringify(path)})`);
+      },
+    },
+    {
+      // Commander loads node:child_process at start-up (~4 ms) for executable subcommands, which
+      // smart has none of: it is loaded when spawn() is first called, if ever.
+      name: 'commander-lazy-child-process',
+      transform(code, id) {
+        if (!/[\\/]node_modules[\\/]commander[\\/]lib[\\/]command\.js$/.test(id)) return null;
+        const eager = "const childProcess = require('node:child_process');";
+        const uses = code.match(/\bchildProcess\b/g)?.length ?? 0;
+        const spawns = code.match(/\bchildProcess\.spawn\(/g)?.length ?? 0;
+        if (!code.includes(eager) || uses !== spawns + 1) {
+          throw new Error(
+            'commander changed how it uses node:child_process: review bundle-cli.mjs',
+          );
+        }
+        return code.replace(
+          eager,
+          "const childProcess = { spawn: (...args) => require('node:child_process').spawn(...args) };",
+        );
+      },
+    },
+    {
+      name: 'smart-dynamic-imports',
+      renderChunk(code) {
+        // An import() left in the output is one of an external (a package or a built-in).
+        const rewritten = code.replace(/\bimport\(("[^"]+")\)/g, (all, spec) =>
+          isExternal(JSON.parse(spec)) ? `__smartImport(${spec})` : all,
+        );
+        if (/\bimport\.meta\b/.test(rewritten)) throw new Error('import.meta left in a chunk');
+        return rewritten;
+      },
+    },
+  ],
+});
+await rm(out, { recursive: true, force: true });
+try {
+  const { output } = await bundle.write({
+    dir: out,
+    format: 'cjs',
+    entryFileNames: '[name].cjs',
+    chunkFileNames: '[name]-[hash].cjs',
+  });
+  for (const chunk of output) {
+    if (chunk.type !== 'chunk') continue;
+    const left = /\bimport\((?!")/.exec(chunk.code);
+    if (left) throw new Error(`${chunk.fileName}: an import() the loader cannot serve`);
+  }
+} finally {
+  await bundle.close();
+}
+
+// The loader itself (compile-cache.ts and what it imports) as one CommonJS file: src/cli.ts
+// requires it, which costs less than loading it as two ES modules.
+const loader = await rolldown({
+  input: join(dist, 'compile-cache.js'),
+  platform: 'node',
+  logLevel: 'warn',
+  external: (id) => isExternal(id),
+});
+try {
+  await loader.write({ file: join(out, 'loader.cjs'), format: 'cjs', codeSplitting: false });
+} finally {
+  await loader.close();
+}

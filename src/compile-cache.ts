@@ -1,0 +1,259 @@
+import {
+  closeSync,
+  constants,
+  fstatSync,
+  mkdirSync,
+  openSync,
+  readFileSync,
+  readdirSync,
+  renameSync,
+  rmSync,
+  statSync,
+  writeFileSync,
+} from 'node:fs';
+import { createRequire } from 'node:module';
+import { dirname, join } from 'node:path';
+import { pathToFileURL } from 'node:url';
+import { Script } from 'node:vm';
+import { resolvePaths } from './core/paths.js';
+
+// The CLI's loader: the build (scripts/bundle-cli.mjs) turns dist/entry.js and everything it
+// reaches into CommonJS chunks under dist/bundle/, and this file runs them with V8's code cache,
+// kept in the user's cache directory. A process then reads a handful of files instead of ~50 ES
+// modules (each resolved, read asynchronously and linked by Node 20's ES module loader) and
+// compiles almost nothing: V8 takes the bytecode of every function the last run of the same
+// chunk compiled from the cache. Node 22 has this built in (module.enableCompileCache), for ES
+// modules too; Node 20 has only the V8 API below, for scripts.
+//
+// A cache entry is bytecode the process runs: it is read only when it is a regular file of this
+// user's, 0600, in directories of this user's that no one else can write (the token cache's
+// rule), and written like every cache of ours (0700 directories, 0600 file, temp + rename).
+// V8 itself refuses an entry made by another V8 version, with other V8 flags, or for a source of
+// another length; chunk names carry a hash of their content. Any failure to read or write the
+// cache only costs time.
+
+/** What a chunk's code may call that a CommonJS wrapper does not give (see bundle-cli.mjs). */
+const WRAPPER_ARGS = [
+  'exports',
+  'require',
+  'module',
+  '__filename',
+  '__dirname',
+  '__smartImport',
+  '__smartUrl',
+];
+
+export interface CompileCacheOptions {
+  /** Where the bundle's chunks are (dist/bundle). */
+  bundleDir: string;
+  /** The directory above the bundle, for the modules' own URLs (dist). */
+  distDir: string;
+  /** smart's cache directory ($XDG_CACHE_HOME/smart); undefined: no code cache. */
+  smartCacheDir?: string;
+  /** import() as seen from dist/: the bundle's dynamic imports of packages and built-ins. */
+  importer: (specifier: string) => Promise<unknown>;
+}
+
+export interface CompileCacheStats {
+  /** Chunks run, their entries found in the cache and taken by V8, and entries V8 refused. */
+  loaded: number;
+  cached: number;
+  rejected: number;
+}
+
+interface Loaded {
+  script: Script;
+  cacheFile?: string;
+  /** The cache did not answer: write one when the run is over. */
+  stale: boolean;
+}
+
+/** Why a file or directory of the cache cannot be trusted, or undefined when it can. */
+export function trustProblem(
+  st: { uid: number; mode: number; isFile(): boolean; isDirectory(): boolean },
+  kind: 'file' | 'directory',
+  uid: number | undefined,
+): string | undefined {
+  if (kind === 'file' && !st.isFile()) return 'it is not a regular file';
+  if (kind === 'directory' && !st.isDirectory()) return 'it is not a directory';
+  if (uid !== undefined && st.uid !== uid) return `it is owned by another user (uid ${st.uid})`;
+  if (kind === 'directory' && st.mode & 0o022) return 'it is writable by other users';
+  if (kind === 'file' && st.mode & 0o077) return 'other users can read or change it';
+  return undefined;
+}
+
+/** The directory of the V8 code cache: one per Node version and CPU, under smart's cache. */
+export function codeCacheDir(smartCacheDir: string): string {
+  return join(smartCacheDir, 'v8', `${process.version}-${process.arch}`);
+}
+
+/**
+ * The loader of the CLI's bundle, with the code cache under smart's cache directory (from `env`
+ * as for every cache of smart's), or none when NODE_DISABLE_COMPILE_CACHE (Node's own switch for
+ * its compile cache) is set.
+ */
+export function openCompileCache(options: {
+  bundleDir: string;
+  distDir: string;
+  env: Record<string, string | undefined>;
+  importer: (specifier: string) => Promise<unknown>;
+}): CompileCache {
+  const { env, ...rest } = options;
+  return new CompileCache({
+    ...rest,
+    smartCacheDir: env.NODE_DISABLE_COMPILE_CACHE ? undefined : resolvePaths(env).cacheDir,
+  });
+}
+
+export class CompileCache {
+  private readonly modules = new Map<string, { exports: unknown }>();
+  private readonly loaded: Loaded[] = [];
+  private readonly uid = typeof process.getuid === 'function' ? process.getuid() : undefined;
+  private readonly nodeRequire: NodeJS.Require;
+  /** Whether the cache's directories may be read from and written to. */
+  private trusted: boolean | undefined;
+  readonly stats: CompileCacheStats = { loaded: 0, cached: 0, rejected: 0 };
+
+  /** Where the entries are: one directory per Node version and CPU. */
+  private readonly dir: string | undefined;
+
+  constructor(private readonly options: CompileCacheOptions) {
+    this.nodeRequire = createRequire(join(options.bundleDir, 'main.cjs'));
+    this.dir = options.smartCacheDir && codeCacheDir(options.smartCacheDir);
+  }
+
+  /** The exports of a chunk of the bundle ("main.cjs"), run once per process. */
+  require(file: string): unknown {
+    const known = this.modules.get(file);
+    if (known) return known.exports;
+    const filename = join(this.options.bundleDir, file);
+    const source = readFileSync(filename, 'utf8');
+    const module = { exports: {} };
+    this.modules.set(file, module);
+    const cacheFile = this.cacheFileFor(file);
+    const cachedData = cacheFile ? this.readCache(cacheFile) : undefined;
+    const script = new Script(`(function (${WRAPPER_ARGS.join(', ')}) {${source}\n})`, {
+      filename,
+      cachedData,
+    });
+    this.stats.loaded++;
+    if (cachedData && !script.cachedDataRejected) this.stats.cached++;
+    if (cachedData && script.cachedDataRejected) this.stats.rejected++;
+    this.loaded.push({
+      script,
+      cacheFile,
+      stale: !cachedData || script.cachedDataRejected === true,
+    });
+    const { distDir, bundleDir, importer } = this.options;
+    const localRequire = (id: string): unknown =>
+      id.startsWith('./') ? this.require(id.slice(2)) : this.nodeRequire(id);
+    const url = (path: string) => pathToFileURL(join(distDir, path)).href;
+    const fn = script.runInThisContext() as (...args: unknown[]) => void;
+    fn.call(
+      module.exports,
+      module.exports,
+      localRequire,
+      module,
+      filename,
+      bundleDir,
+      importer,
+      url,
+    );
+    return module.exports;
+  }
+
+  /**
+   * Write the cache of every chunk that ran without one (or with one V8 refused), with the
+   * bytecode of every function compiled so far. Call it once the run is over, and not after V8
+   * flags were changed at run time: V8 would refuse the entries at the next start.
+   */
+  flush(): number {
+    let written = 0;
+    for (const entry of this.loaded) {
+      if (!entry.stale || !entry.cacheFile) continue;
+      if (!this.writable(dirname(entry.cacheFile))) break;
+      try {
+        writeAtomic(entry.cacheFile, entry.script.createCachedData());
+        entry.stale = false;
+        written++;
+      } catch {
+        break; // a full disk or a read-only home: only time is lost
+      }
+    }
+    if (written) this.prune();
+    return written;
+  }
+
+  private cacheFileFor(file: string): string | undefined {
+    const dir = this.dir;
+    // The entry chunk's name carries no hash; it is a few lines that dispatch to the others.
+    if (!dir || !/-[\w-]{8}\.cjs$/.test(file)) return undefined;
+    return join(dir, `${file}.v8`);
+  }
+
+  private readCache(file: string): Buffer | undefined {
+    if (!this.isTrusted()) return undefined;
+    let fd: number | undefined;
+    try {
+      // Not through a symbolic link: the checks are of the file that is read.
+      fd = openSync(file, constants.O_RDONLY | constants.O_NOFOLLOW);
+      if (trustProblem(fstatSync(fd), 'file', this.uid)) return undefined;
+      return readFileSync(fd);
+    } catch {
+      return undefined;
+    } finally {
+      if (fd !== undefined) closeSync(fd);
+    }
+  }
+
+  /** smart's cache directory and the two below it are this user's, and no one else's to write. */
+  private isTrusted(): boolean {
+    if (this.trusted !== undefined) return this.trusted;
+    const dir = this.dir!;
+    try {
+      for (const d of [dirname(dirname(dir)), dirname(dir), dir]) {
+        if (trustProblem(statSync(d), 'directory', this.uid)) return (this.trusted = false);
+      }
+      return (this.trusted = true);
+    } catch {
+      return false; // not made yet: nothing to read
+    }
+  }
+
+  private writable(dir: string): boolean {
+    if (this.trusted === false) return false;
+    try {
+      mkdirSync(dir, { recursive: true, mode: 0o700 });
+    } catch {
+      return false;
+    }
+    this.trusted = undefined;
+    return this.isTrusted();
+  }
+
+  /** Remove the entries of chunks that no longer exist (an earlier build of smart). */
+  private prune(): void {
+    const dir = this.dir!;
+    try {
+      const chunks = new Set(readdirSync(this.options.bundleDir));
+      for (const name of readdirSync(dir)) {
+        const chunk = name.endsWith('.v8') ? name.slice(0, -3) : undefined;
+        if (chunk && !chunks.has(chunk)) rmSync(join(dir, name), { force: true });
+      }
+    } catch {
+      // another run pruning at the same time, or a directory we cannot list: harmless
+    }
+  }
+}
+
+/** Temp file (0600) + rename: a reader sees the old entry or the new one, never a part. */
+function writeAtomic(file: string, data: Buffer): void {
+  const tmp = `${file}.${process.pid}.${Date.now().toString(36)}.tmp`;
+  try {
+    writeFileSync(tmp, data, { mode: 0o600, flag: 'wx' });
+    renameSync(tmp, file);
+  } catch (e) {
+    rmSync(tmp, { force: true });
+    throw e;
+  }
+}

@@ -1,0 +1,260 @@
+import {
+  chmodSync,
+  cpSync,
+  existsSync,
+  mkdirSync,
+  readFileSync,
+  readdirSync,
+  rmSync,
+  statSync,
+  symlinkSync,
+  writeFileSync,
+} from 'node:fs';
+import { join } from 'node:path';
+import { pathToFileURL } from 'node:url';
+import { describe, expect, it } from 'vitest';
+import {
+  CompileCache,
+  codeCacheDir,
+  openCompileCache,
+  trustProblem,
+} from '../../src/compile-cache.js';
+import { tempDir } from '../helpers/tmp.js';
+
+const modeOf = (p: string) => statSync(p).mode & 0o777;
+
+/**
+ * A bundle as bundle-cli.mjs writes it: an entry without a hash in its name, and chunks with
+ * one, each reaching the others by `require('./name')`.
+ */
+function bundle() {
+  const dist = tempDir('smart-cc-');
+  const bundleDir = join(dist, 'bundle');
+  mkdirSync(bundleDir);
+  let copies = 0;
+  const chunks: Record<string, string> = {
+    'main.cjs': 'exports.load = () => require("./work-AbCd1234.cjs");\n',
+    'work-AbCd1234.cjs': [
+      'const shared = require("./shared-Zz99_-xy.cjs");',
+      'shared.runs.push("work");',
+      'exports.sum = (n) => { let s = 0; for (let i = 1; i <= n; i++) s += i; return s + shared.base; };',
+      'exports.url = __smartUrl("core/x.js");',
+      'exports.imported = () => __smartImport("node:path");',
+      'exports.self = { filename: __filename, dirname: __dirname, isModule: typeof module };',
+    ].join('\n'),
+    'shared-Zz99_-xy.cjs': 'exports.base = 100;\nexports.runs = [];\n',
+    'broken-Bb00Bb00.cjs': 'throw new Error("the chunk fails");\n',
+  };
+  for (const [name, code] of Object.entries(chunks)) writeFileSync(join(bundleDir, name), code);
+  const smartCacheDir = join(tempDir('smart-cc-home-'), 'smart');
+  const imports: string[] = [];
+  // Each loader gets its own copy of the bundle, as a new process would: V8 keeps the scripts it
+  // compiled, by source and file name, and would answer from them instead of the code cache.
+  const open = (options: { cache?: boolean } = {}) => {
+    const copy = join(dist, `copy${++copies}`);
+    cpSync(bundleDir, copy, { recursive: true });
+    return new CompileCache({
+      bundleDir: copy,
+      distDir: dist,
+      smartCacheDir: options.cache === false ? undefined : smartCacheDir,
+      importer: async (specifier) => {
+        imports.push(specifier);
+        return import(specifier);
+      },
+    });
+  };
+  const entryFile = (chunk: string) => join(codeCacheDir(smartCacheDir), `${chunk}.v8`);
+  return { dist, bundleDir, smartCacheDir, open, imports, entryFile };
+}
+
+type Work = {
+  sum(n: number): number;
+  url: string;
+  imported(): Promise<typeof import('node:path')>;
+  self: { filename: string; dirname: string; isModule: string };
+};
+const work = (cache: CompileCache) => (cache.require('main.cjs') as { load(): Work }).load();
+
+describe('CompileCache.require', () => {
+  it('runs the chunks as CommonJS modules, each once, with the URL and import() of their source', async () => {
+    const b = bundle();
+    const cache = b.open();
+    const w = work(cache);
+    expect(w.sum(10)).toBe(155);
+    expect(w.url).toBe(pathToFileURL(join(b.dist, 'core/x.js')).href);
+    expect(w.self).toEqual({
+      filename: join(b.dist, 'copy1', 'work-AbCd1234.cjs'),
+      dirname: join(b.dist, 'copy1'),
+      isModule: 'object',
+    });
+    expect((await w.imported()).sep).toBe('/');
+    expect(b.imports).toEqual(['node:path']);
+    // Asked again, a chunk is not run again.
+    expect(work(cache)).toBe(w);
+    expect(cache.require('shared-Zz99_-xy.cjs')).toEqual({ base: 100, runs: ['work'] });
+    expect(cache.stats).toEqual({ loaded: 3, cached: 0, rejected: 0 });
+  });
+
+  it("passes on a chunk's error and a missing chunk's", () => {
+    const cache = bundle().open();
+    expect(() => cache.require('broken-Bb00Bb00.cjs')).toThrow('the chunk fails');
+    expect(() => cache.require('gone-Cc11Cc11.cjs')).toThrow(/ENOENT/);
+  });
+});
+
+describe('the code cache', () => {
+  it('is written after the run, 0600 in 0700 directories, and taken by the next run', () => {
+    const b = bundle();
+    const first = b.open();
+    work(first).sum(3);
+    expect(existsSync(codeCacheDir(b.smartCacheDir))).toBe(false);
+    expect(first.flush()).toBe(2); // the two hashed chunks; the entry has no entry
+    const file = b.entryFile('work-AbCd1234.cjs');
+    expect(readdirSync(codeCacheDir(b.smartCacheDir)).sort()).toEqual([
+      'shared-Zz99_-xy.cjs.v8',
+      'work-AbCd1234.cjs.v8',
+    ]);
+    expect(modeOf(file)).toBe(0o600);
+    expect(modeOf(codeCacheDir(b.smartCacheDir))).toBe(0o700);
+    expect(modeOf(join(b.smartCacheDir, 'v8'))).toBe(0o700);
+    const bytes = readFileSync(file);
+
+    const second = b.open();
+    expect(work(second).sum(4)).toBe(110);
+    expect(second.stats).toEqual({ loaded: 3, cached: 2, rejected: 0 });
+    // Nothing to write: the entries answered.
+    expect(second.flush()).toBe(0);
+    expect(readFileSync(file)).toEqual(bytes);
+  });
+
+  it('sits in one directory per Node version and CPU', () => {
+    expect(codeCacheDir('/c/smart')).toBe(`/c/smart/v8/${process.version}-${process.arch}`);
+  });
+
+  it('refuses an entry V8 does not take, runs the chunk all the same, and replaces the entry', () => {
+    const b = bundle();
+    const first = b.open();
+    work(first);
+    first.flush();
+    const file = b.entryFile('work-AbCd1234.cjs');
+    writeFileSync(file, Buffer.from('not a code cache at all'), { mode: 0o600 });
+    const second = b.open();
+    expect(work(second).sum(2)).toBe(103);
+    expect(second.stats).toEqual({ loaded: 3, cached: 1, rejected: 1 });
+    expect(second.flush()).toBe(1);
+    expect(readFileSync(file).toString()).not.toContain('not a code cache');
+    expect(b.open().require('work-AbCd1234.cjs')).toBeDefined();
+  });
+
+  it('reads no entry that others can read or write, nor through a symbolic link', () => {
+    const b = bundle();
+    const first = b.open();
+    work(first);
+    first.flush();
+    const file = b.entryFile('work-AbCd1234.cjs');
+    chmodSync(file, 0o644);
+    const loose = b.open();
+    work(loose);
+    expect(loose.stats).toEqual({ loaded: 3, cached: 1, rejected: 0 });
+    // The entry is written anew, private.
+    expect(loose.flush()).toBe(1);
+    expect(modeOf(file)).toBe(0o600);
+
+    const shared = b.entryFile('shared-Zz99_-xy.cjs');
+    const elsewhere = join(b.dist, 'elsewhere.v8');
+    writeFileSync(elsewhere, readFileSync(shared), { mode: 0o600 });
+    rmSync(shared);
+    symlinkSync(elsewhere, shared);
+    const linked = b.open();
+    work(linked);
+    expect(linked.stats).toEqual({ loaded: 3, cached: 1, rejected: 0 });
+  });
+
+  it('neither reads nor writes in a cache directory that others can write', () => {
+    const b = bundle();
+    const first = b.open();
+    work(first);
+    first.flush();
+    const dir = codeCacheDir(b.smartCacheDir);
+    chmodSync(join(b.smartCacheDir, 'v8'), 0o777);
+    const before = readFileSync(b.entryFile('work-AbCd1234.cjs'));
+    writeFileSync(b.entryFile('work-AbCd1234.cjs'), 'planted', { mode: 0o600 });
+    const next = b.open();
+    expect(work(next).sum(1)).toBe(101);
+    expect(next.stats).toEqual({ loaded: 3, cached: 0, rejected: 0 });
+    expect(next.flush()).toBe(0);
+    expect(readFileSync(join(dir, 'work-AbCd1234.cjs.v8')).toString()).toBe('planted');
+    expect(before.length).toBeGreaterThan(0);
+  });
+
+  it('removes the entries of chunks that are no longer in the bundle when it writes', () => {
+    const b = bundle();
+    const dir = codeCacheDir(b.smartCacheDir);
+    mkdirSync(dir, { recursive: true, mode: 0o700 });
+    writeFileSync(join(dir, 'work-OldOld00.cjs.v8'), 'an earlier build', { mode: 0o600 });
+    writeFileSync(join(dir, 'notes.txt'), 'not an entry', { mode: 0o600 });
+    const cache = b.open();
+    work(cache);
+    cache.flush();
+    expect(readdirSync(dir).sort()).toEqual([
+      'notes.txt',
+      'shared-Zz99_-xy.cjs.v8',
+      'work-AbCd1234.cjs.v8',
+    ]);
+  });
+
+  it('costs only time when the cache cannot be written', () => {
+    const b = bundle();
+    // A file where the cache directory should be.
+    writeFileSync(b.smartCacheDir, 'in the way');
+    const cache = b.open();
+    expect(work(cache).sum(1)).toBe(101);
+    expect(cache.flush()).toBe(0);
+  });
+
+  it('is off without a cache directory, and with NODE_DISABLE_COMPILE_CACHE', () => {
+    const b = bundle();
+    const none = b.open({ cache: false });
+    work(none);
+    expect(none.flush()).toBe(0);
+    expect(existsSync(join(b.smartCacheDir, 'v8'))).toBe(false);
+
+    const home = tempDir('smart-cc-env-');
+    const env = { HOME: home, XDG_CACHE_HOME: join(home, 'c') };
+    const options = { bundleDir: b.bundleDir, distDir: b.dist, importer: async () => ({}) };
+    const off = openCompileCache({ ...options, env: { ...env, NODE_DISABLE_COMPILE_CACHE: '1' } });
+    work(off);
+    expect(off.flush()).toBe(0);
+    const on = openCompileCache({ ...options, env });
+    work(on);
+    expect(on.flush()).toBe(2);
+    expect(readdirSync(codeCacheDir(join(home, 'c', 'smart')))).toHaveLength(2);
+  });
+});
+
+describe('trustProblem', () => {
+  const st = (mode: number, kind: 'file' | 'directory', uid = 1000) => ({
+    uid,
+    mode,
+    isFile: () => kind === 'file',
+    isDirectory: () => kind === 'directory',
+  });
+
+  it('takes private files and directories no one else can write, of this user', () => {
+    expect(trustProblem(st(0o600, 'file'), 'file', 1000)).toBeUndefined();
+    expect(trustProblem(st(0o755, 'directory'), 'directory', 1000)).toBeUndefined();
+    expect(trustProblem(st(0o700, 'directory'), 'directory', undefined)).toBeUndefined();
+  });
+
+  it('says why it refuses the others', () => {
+    expect(trustProblem(st(0o640, 'file'), 'file', 1000)).toBe('other users can read or change it');
+    expect(trustProblem(st(0o600, 'file', 0), 'file', 1000)).toBe(
+      'it is owned by another user (uid 0)',
+    );
+    expect(trustProblem(st(0o775, 'directory'), 'directory', 1000)).toBe(
+      'it is writable by other users',
+    );
+    expect(trustProblem(st(0o600, 'directory'), 'file', 1000)).toBe('it is not a regular file');
+    expect(trustProblem(st(0o700, 'file'), 'directory', 1000)).toBe('it is not a directory');
+  });
+});
