@@ -1,7 +1,6 @@
 import { createContext, runSignal, type RunOptions } from './context.js';
 
-// A bare `smart token`, without Commander (src/fast.ts decides when). The build bundles this
-// file with the modules a cached token needs (scripts/bundle-fast.mjs).
+// A bare `smart token`, without Commander (src/fast.ts decides when).
 
 export async function runToken(opts: RunOptions): Promise<number> {
   const ctx = createContext(opts, runSignal(opts.signal));

@@ -1,10 +1,8 @@
 import type { RunOptions } from './context.js';
 
-// Command lines served without Commander and the command manifest (~40 ms less at start-up),
-// for the calls scripts make again and again: `$(smart token)`. Anything else, and every
-// error, goes through program.ts as usual. This file only decides: every command line loads
-// it, so it loads nothing. The build makes dist/fast-token.js one file with the modules a
-// cached token needs (scripts/bundle-fast.mjs): keep them free of module state.
+// Command lines served without Commander and the command manifest, for the calls scripts make
+// again and again: `$(smart token)`. Anything else, and every error, goes through program.ts
+// as usual. This file only decides: every command line loads it, so it loads nothing.
 
 /** The runner for `argv` when it is one of the fast command lines. */
 export function fastRun(argv: string[]): ((opts: RunOptions) => Promise<number>) | undefined {

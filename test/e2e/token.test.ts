@@ -20,8 +20,8 @@ afterAll(async () => {
 });
 
 describe('smart token against the sandbox', () => {
-  // The built CLI serves a bare `smart token` from one bundled file (scripts/bundle-fast.mjs):
-  // the same answers as the sources, as a process.
+  // The built CLI serves a bare `smart token` without Commander, from the bundle
+  // (scripts/bundle-cli.mjs): the same answers as the sources, as a process.
   test('the built CLI: a fresh token, the same one from the cache without a request, an error', async () => {
     const ws = makeWorkspace();
     const cold = await smart(['token'], { ws, env: flow.env });

@@ -1,0 +1,61 @@
+import { existsSync, readFileSync, readdirSync, statSync, writeFileSync } from 'node:fs';
+import { join } from 'node:path';
+import { describe, expect, it } from 'vitest';
+import { ROOT, makeWorkspace, runSmart, smart } from '../helpers/cli.js';
+
+// The built CLI runs from dist/bundle/ with V8's code cache under $XDG_CACHE_HOME/smart/v8/
+// (src/compile-cache.ts). What a user can see of it: the files, and that output never changes.
+
+const modeOf = (p: string) => statSync(p).mode & 0o777;
+const ARGS = ['config', 'list', '-o', 'json'];
+
+function entries(cache: string): Map<string, Buffer> {
+  const dir = join(cache, 'smart', 'v8', `${process.version}-${process.arch}`);
+  if (!existsSync(dir)) return new Map();
+  return new Map(readdirSync(dir).map((name) => [name, readFileSync(join(dir, name))]));
+}
+
+describe('the code cache of the built CLI', () => {
+  it('is written by the first run (0600, in 0700 dirs), taken as is by the next, and changes no output', async () => {
+    const ws = makeWorkspace();
+    const first = await smart(ARGS, { ws });
+    expect(first.exitCode).toBe(0);
+    expect(first.stderr).toBe('');
+    const written = entries(ws.cache);
+    expect(written.size).toBeGreaterThan(0);
+    const chunks = new Set(readdirSync(join(ROOT, 'dist', 'bundle')));
+    for (const name of written.keys()) {
+      expect(name).toMatch(/^[\w-]+-[\w-]{8}\.cjs\.v8$/);
+      expect(chunks.has(name.slice(0, -3))).toBe(true);
+    }
+    const dir = join(ws.cache, 'smart', 'v8', `${process.version}-${process.arch}`);
+    expect(modeOf(join(dir, [...written.keys()][0]!))).toBe(0o600);
+    expect(modeOf(dir)).toBe(0o700);
+    expect(modeOf(join(ws.cache, 'smart', 'v8'))).toBe(0o700);
+
+    const second = await smart(ARGS, { ws });
+    expect(second).toEqual(first);
+    expect(entries(ws.cache)).toEqual(written);
+    // The same answer as the sources give in-process.
+    expect(second).toEqual(await runSmart(ARGS, { ws }));
+  });
+
+  it('a damaged entry is refused by V8 and written anew; the run is the same', async () => {
+    const ws = makeWorkspace();
+    const first = await smart(ARGS, { ws });
+    const dir = join(ws.cache, 'smart', 'v8', `${process.version}-${process.arch}`);
+    const written = entries(ws.cache);
+    for (const name of written.keys()) writeFileSync(join(dir, name), 'damaged', { mode: 0o600 });
+    expect(await smart(ARGS, { ws })).toEqual(first);
+    const rewritten = entries(ws.cache);
+    expect([...rewritten.keys()]).toEqual([...written.keys()]);
+    for (const bytes of rewritten.values()) expect(bytes.toString('latin1')).not.toBe('damaged');
+  });
+
+  it('NODE_DISABLE_COMPILE_CACHE turns it off', async () => {
+    const ws = makeWorkspace();
+    const r = await smart(ARGS, { ws, env: { NODE_DISABLE_COMPILE_CACHE: '1' } });
+    expect(r.exitCode).toBe(0);
+    expect(existsSync(join(ws.cache, 'smart', 'v8'))).toBe(false);
+  });
+});
