@@ -2,6 +2,7 @@ import {
   closeSync,
   constants,
   fstatSync,
+  lstatSync,
   mkdirSync,
   openSync,
   readFileSync,
@@ -144,7 +145,7 @@ export class CompileCache {
       cacheFile,
       stale: !cachedData || script.cachedDataRejected === true,
     });
-    const { distDir, bundleDir, importer } = this.options;
+    const { distDir, bundleDir } = this.options;
     const localRequire = (id: string): unknown =>
       id.startsWith('./') ? this.require(id.slice(2)) : this.nodeRequire(id);
     const url = (path: string) => pathToFileURL(join(distDir, path)).href;
@@ -156,7 +157,7 @@ export class CompileCache {
       module,
       filename,
       bundleDir,
-      importer,
+      this.options.importer,
       url,
     );
     return module.exports;
@@ -231,20 +232,29 @@ export class CompileCache {
     return this.isTrusted();
   }
 
-  /** Remove the entries of chunks that no longer exist (an earlier build of smart). */
+  /**
+   * Remove entries not written for 30 days, and temp files a killed run left. Not by what the
+   * bundle holds: two installations of smart (a global one and a project's) share the directory,
+   * and each would remove the other's entries. An entry still in use that goes costs one run
+   * without the cache, which writes it again.
+   */
   private prune(): void {
     const dir = this.dir!;
+    const now = Date.now();
     try {
-      const chunks = new Set(readdirSync(this.options.bundleDir));
       for (const name of readdirSync(dir)) {
-        const chunk = name.endsWith('.v8') ? name.slice(0, -3) : undefined;
-        if (chunk && !chunks.has(chunk)) rmSync(join(dir, name), { force: true });
+        const maxAge = name.endsWith('.v8') ? 30 * DAY : name.endsWith('.tmp') ? DAY : undefined;
+        if (maxAge === undefined) continue;
+        const st = lstatSync(join(dir, name), { throwIfNoEntry: false });
+        if (st && now - st.mtimeMs > maxAge) rmSync(join(dir, name), { force: true });
       }
     } catch {
       // another run pruning at the same time, or a directory we cannot list: harmless
     }
   }
 }
+
+const DAY = 24 * 60 * 60 * 1000;
 
 /** Temp file (0600) + rename: a reader sees the old entry or the new one, never a part. */
 function writeAtomic(file: string, data: Buffer): void {

@@ -8,6 +8,7 @@ import {
   rmSync,
   statSync,
   symlinkSync,
+  utimesSync,
   writeFileSync,
 } from 'node:fs';
 import { join } from 'node:path';
@@ -39,7 +40,8 @@ function bundle() {
       'shared.runs.push("work");',
       'exports.sum = (n) => { let s = 0; for (let i = 1; i <= n; i++) s += i; return s + shared.base; };',
       'exports.url = __smartUrl("core/x.js");',
-      'exports.imported = () => __smartImport("node:path");',
+      'exports.builtin = () => __smartImport("node:path");',
+      'exports.pkg = () => __smartImport("some-package");',
       'exports.self = { filename: __filename, dirname: __dirname, isModule: typeof module };',
     ].join('\n'),
     'shared-Zz99_-xy.cjs': 'exports.base = 100;\nexports.runs = [];\n',
@@ -59,7 +61,7 @@ function bundle() {
       smartCacheDir: options.cache === false ? undefined : smartCacheDir,
       importer: async (specifier) => {
         imports.push(specifier);
-        return import(specifier);
+        return specifier.startsWith('node:') ? import(specifier) : { imported: specifier };
       },
     });
   };
@@ -70,7 +72,8 @@ function bundle() {
 type Work = {
   sum(n: number): number;
   url: string;
-  imported(): Promise<typeof import('node:path')>;
+  builtin(): Promise<typeof import('node:path')>;
+  pkg(): Promise<unknown>;
   self: { filename: string; dirname: string; isModule: string };
 };
 const work = (cache: CompileCache) => (cache.require('main.cjs') as { load(): Work }).load();
@@ -87,8 +90,9 @@ describe('CompileCache.require', () => {
       dirname: join(b.dist, 'copy1'),
       isModule: 'object',
     });
-    expect((await w.imported()).sep).toBe('/');
-    expect(b.imports).toEqual(['node:path']);
+    expect((await w.builtin()).sep).toBe('/');
+    expect(await w.pkg()).toEqual({ imported: 'some-package' });
+    expect(b.imports).toEqual(['node:path', 'some-package']);
     // Asked again, a chunk is not run again.
     expect(work(cache)).toBe(w);
     expect(cache.require('shared-Zz99_-xy.cjs')).toEqual({ base: 100, runs: ['work'] });
@@ -187,19 +191,30 @@ describe('the code cache', () => {
     expect(before.length).toBeGreaterThan(0);
   });
 
-  it('removes the entries of chunks that are no longer in the bundle when it writes', () => {
+  it('removes, when it writes, entries not written for 30 days and temp files left for a day', () => {
     const b = bundle();
     const dir = codeCacheDir(b.smartCacheDir);
     mkdirSync(dir, { recursive: true, mode: 0o700 });
-    writeFileSync(join(dir, 'work-OldOld00.cjs.v8'), 'an earlier build', { mode: 0o600 });
-    writeFileSync(join(dir, 'notes.txt'), 'not an entry', { mode: 0o600 });
+    const days = (n: number) => new Date(Date.now() - n * 24 * 60 * 60 * 1000);
+    const put = (name: string, age: number) => {
+      writeFileSync(join(dir, name), 'x', { mode: 0o600 });
+      utimesSync(join(dir, name), days(age), days(age));
+    };
+    put('old-OldOld00.cjs.v8', 31);
+    // Another installation's entry, in use: kept.
+    put('other-Other000.cjs.v8', 2);
+    put('work-AbCd1234.cjs.v8.123.abc.tmp', 2);
+    put('work-AbCd1234.cjs.v8.456.def.tmp', 0);
+    put('notes.txt', 400);
     const cache = b.open();
     work(cache);
     cache.flush();
     expect(readdirSync(dir).sort()).toEqual([
       'notes.txt',
+      'other-Other000.cjs.v8',
       'shared-Zz99_-xy.cjs.v8',
       'work-AbCd1234.cjs.v8',
+      'work-AbCd1234.cjs.v8.456.def.tmp',
     ]);
   });
 
