@@ -147,7 +147,11 @@ export class CompileCache {
     });
     const { distDir, bundleDir } = this.options;
     const localRequire = (id: string): unknown =>
-      id.startsWith('./') ? this.require(id.slice(2)) : this.nodeRequire(id);
+      id.startsWith('./')
+        ? this.require(id.slice(2))
+        : id.startsWith('node:')
+          ? process.getBuiltinModule(id)
+          : this.nodeRequire(id);
     const url = (path: string) => pathToFileURL(join(distDir, path)).href;
     const fn = script.runInThisContext() as (...args: unknown[]) => void;
     fn.call(

@@ -1,4 +1,3 @@
-import { randomBytes } from 'node:crypto';
 import { promises as fs } from 'node:fs';
 import { dirname, basename, join } from 'node:path';
 import { SmartError, fileSystemError, systemErrorCode } from './errors.js';
@@ -39,6 +38,17 @@ export async function makeDir(dir: string, mode = 0o700): Promise<void> {
   }
 }
 
+let written = 0;
+
+/**
+ * A part of a temp file's name that no other writer uses at the same time: this process's id,
+ * the time and a count. The file is created exclusively, so a clash is an error, never a mix.
+ * (Not random bytes: node:crypto would load for every command that writes a file.)
+ */
+function tempSuffix(): string {
+  return `${process.pid}.${Date.now().toString(36)}.${(++written).toString(36)}`;
+}
+
 /**
  * Write a file atomically: a temp file in the same directory, then rename (or link, when the
  * target must not be replaced). A crash leaves either the old file or the new one, never half.
@@ -49,7 +59,7 @@ export async function writeFileAtomic(
   options: WriteOptions = {},
 ): Promise<void> {
   const dir = dirname(path);
-  const tmp = join(dir, `.${basename(path)}.${process.pid}.${randomBytes(4).toString('hex')}.tmp`);
+  const tmp = join(dir, `.${basename(path)}.${tempSuffix()}.tmp`);
   const mode = options.mode ?? 0o644;
   try {
     await makeDir(dir);
