@@ -5,18 +5,21 @@
 // or rarely used packages (the AWS and Azure SDKs, undici, fhirpath, inquirer) stay imports of
 // node_modules.
 //
-// What a chunk's code gets besides CommonJS's require/module/exports (see compile-cache.ts):
+// Each chunk is written as the function compile-cache.ts compiles (CHUNK_HEAD ... CHUNK_TAIL),
+// which gives its code, besides CommonJS's require/module/exports:
 //   __smartImport(specifier)  import() of a package or built-in: a script run by node:vm has no
 //                             import() of its own (V8 loses it with a code cache on Node 20).
 //   __smartUrl(path)          what import.meta.url was in the module's own file under dist/
 //                             (`new URL('../package.json', import.meta.url)` must still work).
 // The library (dist/index.js) and the unit tests use the ES modules under dist/ and src/; the
 // CLI process runs only the bundle, so every module of ours exists once in it.
-import { rm } from 'node:fs/promises';
+import { createHash } from 'node:crypto';
+import { mkdir, rm, writeFile } from 'node:fs/promises';
 import { builtinModules } from 'node:module';
 import { dirname, join, relative, sep } from 'node:path';
 import { fileURLToPath } from 'node:url';
 import { rolldown } from 'rolldown';
+import { CHUNK_HEAD, CHUNK_TAIL } from '../dist/compile-cache.js';
 
 const root = join(dirname(fileURLToPath(import.meta.url)), '..');
 const dist = join(root, 'dist');
@@ -89,17 +92,24 @@ const bundle = await rolldown({
 });
 await rm(out, { recursive: true, force: true });
 try {
-  const { output } = await bundle.write({
-    dir: out,
+  const { output } = await bundle.generate({
     format: 'cjs',
     entryFileNames: '[name].cjs',
     chunkFileNames: '[name]-[hash].cjs',
   });
+  await mkdir(out, { recursive: true });
+  // Each chunk wrapped (here: rolldown drops a function expression that nothing calls), and its
+  // hash for the names of its code cache entries (an entry is valid for these bytes only).
+  const hashes = {};
   for (const chunk of output) {
-    if (chunk.type !== 'chunk') continue;
+    if (chunk.type !== 'chunk') throw new Error(`${chunk.fileName}: an asset in the bundle`);
     const left = /\bimport\((?!")/.exec(chunk.code);
     if (left) throw new Error(`${chunk.fileName}: an import() the loader cannot serve`);
+    const text = `${CHUNK_HEAD}${chunk.code}${CHUNK_TAIL}`;
+    hashes[chunk.fileName] = createHash('sha256').update(text).digest('base64url').slice(0, 16);
+    await writeFile(join(out, chunk.fileName), text);
   }
+  await writeFile(join(out, 'hashes.json'), `${JSON.stringify(hashes, null, 1)}\n`);
 } finally {
   await bundle.close();
 }

@@ -33,16 +33,15 @@ import { resolvePaths } from './core/paths.js';
 // another length; chunk names carry a hash of their content. Any failure to read or write the
 // cache only costs time.
 
-/** What a chunk's code may call that a CommonJS wrapper does not give (see bundle-cli.mjs). */
-const WRAPPER_ARGS = [
-  'exports',
-  'require',
-  'module',
-  '__filename',
-  '__dirname',
-  '__smartImport',
-  '__smartUrl',
-];
+/**
+ * How every chunk file starts (bundle-cli.mjs writes it): the function V8 compiles, with what a
+ * chunk's code may call besides CommonJS's require/module/exports. The build wraps the chunks,
+ * not the loader: a string built here would be a second copy of each chunk's source in memory.
+ */
+export const CHUNK_HEAD =
+  '(function (exports, require, module, __filename, __dirname, __smartImport, __smartUrl) {';
+/** How every chunk file ends. */
+export const CHUNK_TAIL = '\n})';
 
 export interface CompileCacheOptions {
   /** Where the bundle's chunks are (dist/bundle). */
@@ -117,6 +116,8 @@ export class CompileCache {
 
   /** Where the entries are: one directory per Node version and CPU. */
   private readonly dir: string | undefined;
+  /** The hash of each chunk's bytes, read on first need. */
+  private hashes: Map<string, string> | undefined;
 
   constructor(private readonly options: CompileCacheOptions) {
     this.nodeRequire = createRequire(join(options.bundleDir, 'main.cjs'));
@@ -129,11 +130,14 @@ export class CompileCache {
     if (known) return known.exports;
     const filename = join(this.options.bundleDir, file);
     const source = readFileSync(filename, 'utf8');
+    if (!source.startsWith(CHUNK_HEAD) || !source.endsWith(CHUNK_TAIL)) {
+      throw new Error(`${filename} is not a chunk of bundle-cli.mjs's: run \`npm run build\``);
+    }
     const module = { exports: {} };
     this.modules.set(file, module);
     const cacheFile = this.cacheFileFor(file);
     const cachedData = cacheFile ? this.readCache(cacheFile) : undefined;
-    const script = new Script(`(function (${WRAPPER_ARGS.join(', ')}) {${source}\n})`, {
+    const script = new Script(source, {
       filename,
       cachedData,
     });
@@ -189,11 +193,24 @@ export class CompileCache {
     return written;
   }
 
+  /**
+   * The entry of a chunk: named by the hash of its bytes (dist/bundle/hashes.json, written by the
+   * build), since V8 checks only the length of the source an entry was made for. A chunk the
+   * list does not name has none.
+   */
   private cacheFileFor(file: string): string | undefined {
-    const dir = this.dir;
-    // The entry chunk's name carries no hash; it is a few lines that dispatch to the others.
-    if (!dir || !/-[\w-]{8}\.cjs$/.test(file)) return undefined;
-    return join(dir, `${file}.v8`);
+    if (!this.dir) return undefined;
+    if (!this.hashes) {
+      try {
+        const text = readFileSync(join(this.options.bundleDir, 'hashes.json'), 'utf8');
+        this.hashes = new Map(Object.entries(JSON.parse(text) as Record<string, string>));
+      } catch {
+        this.hashes = new Map();
+      }
+    }
+    const hash = this.hashes.get(file);
+    if (!hash || !/^[\w-]{8,64}$/.test(hash)) return undefined;
+    return join(this.dir, `${file}.${hash}.v8`);
   }
 
   private readCache(file: string): Buffer | undefined {

@@ -24,9 +24,13 @@ describe('the code cache of the built CLI', () => {
     const written = entries(ws.cache);
     expect(written.size).toBeGreaterThan(0);
     const chunks = new Set(readdirSync(join(ROOT, 'dist', 'bundle')));
+    const hashes = JSON.parse(
+      readFileSync(join(ROOT, 'dist', 'bundle', 'hashes.json'), 'utf8'),
+    ) as Record<string, string>;
     for (const name of written.keys()) {
-      expect(name).toMatch(/^[\w-]+-[\w-]{8}\.cjs\.v8$/);
-      expect(chunks.has(name.slice(0, -3))).toBe(true);
+      const [, chunk, hash] = /^(.+\.cjs)\.([\w-]{16})\.v8$/.exec(name) ?? [];
+      expect(chunks.has(chunk!)).toBe(true);
+      expect(hashes[chunk!]).toBe(hash);
     }
     const dir = join(ws.cache, 'smart', 'v8', `${process.version}-${process.arch}`);
     expect(modeOf(join(dir, [...written.keys()][0]!))).toBe(0o600);

@@ -11,10 +11,13 @@ import {
   utimesSync,
   writeFileSync,
 } from 'node:fs';
+import { createHash } from 'node:crypto';
 import { join } from 'node:path';
 import { pathToFileURL } from 'node:url';
 import { describe, expect, it } from 'vitest';
 import {
+  CHUNK_HEAD,
+  CHUNK_TAIL,
   CompileCache,
   codeCacheDir,
   openCompileCache,
@@ -25,8 +28,9 @@ import { tempDir } from '../helpers/tmp.js';
 const modeOf = (p: string) => statSync(p).mode & 0o777;
 
 /**
- * A bundle as bundle-cli.mjs writes it: an entry without a hash in its name, and chunks with
- * one, each reaching the others by `require('./name')`.
+ * A bundle as bundle-cli.mjs writes it: wrapped chunks reaching each other by
+ * `require('./name')`, and hashes.json with the hash of each one's bytes (the broken chunk has
+ * none: no cache entry).
  */
 function bundle() {
   const dist = tempDir('smart-cc-');
@@ -47,7 +51,15 @@ function bundle() {
     'shared-Zz99_-xy.cjs': 'exports.base = 100;\nexports.runs = [];\n',
     'broken-Bb00Bb00.cjs': 'throw new Error("the chunk fails");\n',
   };
-  for (const [name, code] of Object.entries(chunks)) writeFileSync(join(bundleDir, name), code);
+  const hashes: Record<string, string> = {};
+  const write = (name: string, code: string) => {
+    const text = `${CHUNK_HEAD}${code}${CHUNK_TAIL}`;
+    writeFileSync(join(bundleDir, name), text);
+    if (name.startsWith('broken')) return;
+    hashes[name] = createHash('sha256').update(text).digest('base64url').slice(0, 16);
+    writeFileSync(join(bundleDir, 'hashes.json'), JSON.stringify(hashes));
+  };
+  for (const [name, code] of Object.entries(chunks)) write(name, code);
   const smartCacheDir = join(tempDir('smart-cc-home-'), 'smart');
   const imports: string[] = [];
   // Each loader gets its own copy of the bundle, as a new process would: V8 keeps the scripts it
@@ -65,8 +77,9 @@ function bundle() {
       },
     });
   };
-  const entryFile = (chunk: string) => join(codeCacheDir(smartCacheDir), `${chunk}.v8`);
-  return { dist, bundleDir, smartCacheDir, open, imports, entryFile };
+  const entryName = (chunk: string) => `${chunk}.${hashes[chunk]}.v8`;
+  const entryFile = (chunk: string) => join(codeCacheDir(smartCacheDir), entryName(chunk));
+  return { dist, bundleDir, smartCacheDir, open, imports, write, entryName, entryFile };
 }
 
 type Work = {
@@ -100,24 +113,29 @@ describe('CompileCache.require', () => {
   });
 
   it("passes on a chunk's error and a missing chunk's", () => {
-    const cache = bundle().open();
+    const b = bundle();
+    const cache = b.open();
     expect(() => cache.require('broken-Bb00Bb00.cjs')).toThrow('the chunk fails');
     expect(() => cache.require('gone-Cc11Cc11.cjs')).toThrow(/ENOENT/);
+    // A file the build did not wrap is not run.
+    const dir = join(b.dist, 'copy1');
+    writeFileSync(join(dir, 'plain-Dd22Dd22.cjs'), 'globalThis.ran = true;\n');
+    expect(() => cache.require('plain-Dd22Dd22.cjs')).toThrow(/is not a chunk of .*npm run build/);
+    expect((globalThis as { ran?: boolean }).ran).toBeUndefined();
   });
 });
 
 describe('the code cache', () => {
+  const ALL = ['main.cjs', 'shared-Zz99_-xy.cjs', 'work-AbCd1234.cjs'];
+
   it('is written after the run, 0600 in 0700 directories, and taken by the next run', () => {
     const b = bundle();
     const first = b.open();
     work(first).sum(3);
     expect(existsSync(codeCacheDir(b.smartCacheDir))).toBe(false);
-    expect(first.flush()).toBe(2); // the two hashed chunks; the entry has no entry
+    expect(first.flush()).toBe(3);
+    expect(readdirSync(codeCacheDir(b.smartCacheDir)).sort()).toEqual(ALL.map(b.entryName));
     const file = b.entryFile('work-AbCd1234.cjs');
-    expect(readdirSync(codeCacheDir(b.smartCacheDir)).sort()).toEqual([
-      'shared-Zz99_-xy.cjs.v8',
-      'work-AbCd1234.cjs.v8',
-    ]);
     expect(modeOf(file)).toBe(0o600);
     expect(modeOf(codeCacheDir(b.smartCacheDir))).toBe(0o700);
     expect(modeOf(join(b.smartCacheDir, 'v8'))).toBe(0o700);
@@ -125,7 +143,7 @@ describe('the code cache', () => {
 
     const second = b.open();
     expect(work(second).sum(4)).toBe(110);
-    expect(second.stats).toEqual({ loaded: 3, cached: 2, rejected: 0 });
+    expect(second.stats).toEqual({ loaded: 3, cached: 3, rejected: 0 });
     // Nothing to write: the entries answered.
     expect(second.flush()).toBe(0);
     expect(readFileSync(file)).toEqual(bytes);
@@ -133,6 +151,35 @@ describe('the code cache', () => {
 
   it('sits in one directory per Node version and CPU', () => {
     expect(codeCacheDir('/c/smart')).toBe(`/c/smart/v8/${process.version}-${process.arch}`);
+  });
+
+  it('is for the bytes it was made from: a chunk changed, even to the same length, gets a new entry', () => {
+    const b = bundle();
+    const first = b.open();
+    expect(work(first).sum(1)).toBe(101);
+    first.flush();
+    const old = b.entryFile('shared-Zz99_-xy.cjs');
+    // Same length as before: V8 itself would take the old entry for it.
+    b.write('shared-Zz99_-xy.cjs', 'exports.base = 200;\nexports.runs = [];\n');
+    const next = b.open();
+    expect(work(next).sum(1)).toBe(201);
+    expect(next.stats).toEqual({ loaded: 3, cached: 2, rejected: 0 });
+    expect(next.flush()).toBe(1);
+    expect(b.entryFile('shared-Zz99_-xy.cjs')).not.toBe(old);
+    expect(existsSync(b.entryFile('shared-Zz99_-xy.cjs'))).toBe(true);
+  });
+
+  it('gives no entry to a chunk that hashes.json does not name, or without hashes.json', () => {
+    const b = bundle();
+    const cache = b.open();
+    expect(() => cache.require('broken-Bb00Bb00.cjs')).toThrow('the chunk fails');
+    work(cache);
+    expect(cache.flush()).toBe(3);
+    rmSync(join(b.bundleDir, 'hashes.json'));
+    const none = b.open();
+    work(none);
+    expect(none.stats).toEqual({ loaded: 3, cached: 0, rejected: 0 });
+    expect(none.flush()).toBe(0);
   });
 
   it('refuses an entry V8 does not take, runs the chunk all the same, and replaces the entry', () => {
@@ -144,10 +191,12 @@ describe('the code cache', () => {
     writeFileSync(file, Buffer.from('not a code cache at all'), { mode: 0o600 });
     const second = b.open();
     expect(work(second).sum(2)).toBe(103);
-    expect(second.stats).toEqual({ loaded: 3, cached: 1, rejected: 1 });
+    expect(second.stats).toEqual({ loaded: 3, cached: 2, rejected: 1 });
     expect(second.flush()).toBe(1);
     expect(readFileSync(file).toString()).not.toContain('not a code cache');
-    expect(b.open().require('work-AbCd1234.cjs')).toBeDefined();
+    const third = b.open();
+    work(third);
+    expect(third.stats).toEqual({ loaded: 3, cached: 3, rejected: 0 });
   });
 
   it('reads no entry that others can read or write, nor through a symbolic link', () => {
@@ -159,7 +208,7 @@ describe('the code cache', () => {
     chmodSync(file, 0o644);
     const loose = b.open();
     work(loose);
-    expect(loose.stats).toEqual({ loaded: 3, cached: 1, rejected: 0 });
+    expect(loose.stats).toEqual({ loaded: 3, cached: 2, rejected: 0 });
     // The entry is written anew, private.
     expect(loose.flush()).toBe(1);
     expect(modeOf(file)).toBe(0o600);
@@ -171,7 +220,7 @@ describe('the code cache', () => {
     symlinkSync(elsewhere, shared);
     const linked = b.open();
     work(linked);
-    expect(linked.stats).toEqual({ loaded: 3, cached: 1, rejected: 0 });
+    expect(linked.stats).toEqual({ loaded: 3, cached: 2, rejected: 0 });
   });
 
   it('neither reads nor writes in a cache directory that others can write', () => {
@@ -179,16 +228,13 @@ describe('the code cache', () => {
     const first = b.open();
     work(first);
     first.flush();
-    const dir = codeCacheDir(b.smartCacheDir);
     chmodSync(join(b.smartCacheDir, 'v8'), 0o777);
-    const before = readFileSync(b.entryFile('work-AbCd1234.cjs'));
     writeFileSync(b.entryFile('work-AbCd1234.cjs'), 'planted', { mode: 0o600 });
     const next = b.open();
     expect(work(next).sum(1)).toBe(101);
     expect(next.stats).toEqual({ loaded: 3, cached: 0, rejected: 0 });
     expect(next.flush()).toBe(0);
-    expect(readFileSync(join(dir, 'work-AbCd1234.cjs.v8')).toString()).toBe('planted');
-    expect(before.length).toBeGreaterThan(0);
+    expect(readFileSync(b.entryFile('work-AbCd1234.cjs')).toString()).toBe('planted');
   });
 
   it('removes, when it writes, entries not written for 30 days and temp files left for a day', () => {
@@ -200,22 +246,23 @@ describe('the code cache', () => {
       writeFileSync(join(dir, name), 'x', { mode: 0o600 });
       utimesSync(join(dir, name), days(age), days(age));
     };
-    put('old-OldOld00.cjs.v8', 31);
+    put('old-OldOld00.cjs.0123456789abcdef.v8', 31);
     // Another installation's entry, in use: kept.
-    put('other-Other000.cjs.v8', 2);
-    put('work-AbCd1234.cjs.v8.123.abc.tmp', 2);
-    put('work-AbCd1234.cjs.v8.456.def.tmp', 0);
+    put('other-Other000.cjs.0123456789abcdef.v8', 2);
+    put('work.v8.123.abc.tmp', 2);
+    put('work.v8.456.def.tmp', 0);
     put('notes.txt', 400);
     const cache = b.open();
     work(cache);
     cache.flush();
-    expect(readdirSync(dir).sort()).toEqual([
-      'notes.txt',
-      'other-Other000.cjs.v8',
-      'shared-Zz99_-xy.cjs.v8',
-      'work-AbCd1234.cjs.v8',
-      'work-AbCd1234.cjs.v8.456.def.tmp',
-    ]);
+    expect(readdirSync(dir).sort()).toEqual(
+      [
+        ...ALL.map(b.entryName),
+        'notes.txt',
+        'other-Other000.cjs.0123456789abcdef.v8',
+        'work.v8.456.def.tmp',
+      ].sort(),
+    );
   });
 
   it('costs only time when the cache cannot be written', () => {
@@ -242,8 +289,8 @@ describe('the code cache', () => {
     expect(off.flush()).toBe(0);
     const on = openCompileCache({ ...options, env });
     work(on);
-    expect(on.flush()).toBe(2);
-    expect(readdirSync(codeCacheDir(join(home, 'c', 'smart')))).toHaveLength(2);
+    expect(on.flush()).toBe(3);
+    expect(readdirSync(codeCacheDir(join(home, 'c', 'smart')))).toHaveLength(3);
   });
 });
 
