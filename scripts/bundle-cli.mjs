@@ -94,6 +94,7 @@ await rm(out, { recursive: true, force: true });
 try {
   const { output } = await bundle.generate({
     format: 'cjs',
+    comments: { legal: true, annotation: false, jsdoc: false },
     entryFileNames: '[name].cjs',
     chunkFileNames: '[name]-[hash].cjs',
   });

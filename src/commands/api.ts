@@ -3,7 +3,7 @@ import type { Context } from '../context.js';
 import { SmartError, usageError } from '../core/errors.js';
 import { openSession } from './shared.js';
 
-interface ApiOptions {
+export interface ApiOptions {
   method?: string;
   header: string[];
   data?: string;
@@ -98,104 +98,112 @@ The body is pretty-printed on a terminal and written as received when piped.
 JSON bodies are sent as application/fhir+json. A non-2xx answer prints its body and exits 1.
 `,
     )
-    .action(async (first: string, opts: ApiOptions, command: Command) => {
-      let path = first;
-      const words = command.args;
-      if (words.length > 1) {
-        if (!HTTP_METHODS.includes(first.toUpperCase()) || words.length > 2) {
-          throw usageError(
-            `smart api takes one path, got ${words.length} words: ${words.join(' ')}`,
-            'give the method with -X (e.g. smart api -X GET /metadata), or as the first word (smart api GET /metadata)',
-            { code: 'bad_args' },
-          );
-        }
-        if (opts.method && opts.method.toUpperCase() !== first.toUpperCase()) {
-          throw usageError(
-            `two methods: ${first.toUpperCase()} and -X ${opts.method}`,
-            'give one: smart api GET /metadata, or smart api -X GET /metadata',
-            { code: 'bad_method' },
-          );
-        }
-        opts.method = first.toUpperCase();
-        path = words[1]!;
-      }
-      const headers = parseHeaders(opts.header);
-      let body: string | undefined;
-      if (opts.data !== undefined) {
-        body = await readData(ctx, opts.data);
-        headers['content-type'] ??= 'application/fhir+json';
-        if (isJsonType(headers['content-type'])) {
-          try {
-            JSON.parse(body);
-          } catch (e) {
-            throw usageError(
-              `the request body (-d ${opts.data.startsWith('@') ? opts.data : '<json>'}) is not valid JSON: ${(e as Error).message}`,
-              'check the JSON, e.g. with jq; send another content type with -H "Content-Type: ..."',
-              { code: 'bad_json', cause: e },
-            );
-          }
-        }
-      }
-      const method = (opts.method ?? (body === undefined ? 'GET' : 'POST')).toUpperCase();
-      if (!/^[A-Z]+$/.test(method)) {
+    .action((_first: string, opts: ApiOptions, command: Command) =>
+      runApi(ctx, command.args, opts),
+    );
+}
+
+/**
+ * `smart api`: the action, also run without Commander for a plain command line (fast.ts).
+ * `words`: the path, or a method word and the path.
+ */
+export async function runApi(ctx: Context, words: string[], opts: ApiOptions): Promise<void> {
+  const first = words[0]!;
+  let path = first;
+  if (words.length > 1) {
+    if (!HTTP_METHODS.includes(first.toUpperCase()) || words.length > 2) {
+      throw usageError(
+        `smart api takes one path, got ${words.length} words: ${words.join(' ')}`,
+        'give the method with -X (e.g. smart api -X GET /metadata), or as the first word (smart api GET /metadata)',
+        { code: 'bad_args' },
+      );
+    }
+    if (opts.method && opts.method.toUpperCase() !== first.toUpperCase()) {
+      throw usageError(
+        `two methods: ${first.toUpperCase()} and -X ${opts.method}`,
+        'give one: smart api GET /metadata, or smart api -X GET /metadata',
+        { code: 'bad_method' },
+      );
+    }
+    opts.method = first.toUpperCase();
+    path = words[1]!;
+  }
+  const headers = parseHeaders(opts.header);
+  let body: string | undefined;
+  if (opts.data !== undefined) {
+    body = await readData(ctx, opts.data);
+    headers['content-type'] ??= 'application/fhir+json';
+    if (isJsonType(headers['content-type'])) {
+      try {
+        JSON.parse(body);
+      } catch (e) {
         throw usageError(
-          `-X "${opts.method}" is not an HTTP method`,
-          'e.g. -X GET, -X POST, -X PUT, -X DELETE',
-          {
-            code: 'bad_method',
-          },
+          `the request body (-d ${opts.data.startsWith('@') ? opts.data : '<json>'}) is not valid JSON: ${(e as Error).message}`,
+          'check the JSON, e.g. with jq; send another content type with -H "Content-Type: ..."',
+          { code: 'bad_json', cause: e },
         );
       }
-      const session = await openSession(ctx);
-      const res = await session.request(path, { method, headers, body, stream: true });
-      const [out, { escapeControls, controlEscaper }] = await Promise.all([
-        import('../output/stream.js'),
-        import('../output/escape.js'),
-      ]);
-      if (opts.include) {
-        const { STATUS_CODES } = await import('node:http');
-        ctx.io.stderr.write(
-          escapeControls(out.httpHead(res.status, STATUS_CODES[res.status] ?? '', res.headers)),
-        );
-      }
-      // On a terminal the body is for a person: control characters are shown escaped (\u001b).
-      // Piped, it goes out byte for byte.
-      const terminal = Boolean(ctx.io.stdout.isTTY);
-      const pretty = terminal && isJsonType(res.contentType);
-      if (res.ok && !pretty) {
-        if (!res.nodeBody) return;
-        if (!terminal) return await out.pipeBody(ctx.io.stdout, res.nodeBody);
-        const escaper = controlEscaper();
-        const body = res.nodeBody;
-        return await out.pipeBody(
-          ctx.io.stdout,
-          (async function* () {
-            for await (const chunk of body as AsyncIterable<Uint8Array>)
-              yield Buffer.from(escaper.push(chunk));
-            yield Buffer.from(escaper.end());
-          })(),
-        );
-      }
-      // A body read whole (an error, or JSON pretty-printed on a terminal) is capped like any
-      // buffered answer (--max-response); a 2xx body piped through is not.
-      const { readBodyCapped, maxResponseBytesOf } = await import('../core/http/index.js');
-      const text = res.nodeBody
-        ? await readBodyCapped(
-            res.nodeBody,
-            res.url,
-            maxResponseBytesOf((await ctx.settings()).maxResponse),
-          )
-        : res.text;
-      const shown = pretty ? out.prettyBody(text) : text;
-      if (text) await out.writeText(ctx.io.stdout, terminal ? escapeControls(shown) : shown);
-      if (res.ok) return;
-      // Like `gh api`: the body is the answer, exit 1 says it was not a success.
-      const err = session.error({ ...res, text }, method);
-      const scopes =
-        res.status === 403 ? ` (the token's scopes: ${session.grantedScope ?? 'unknown'})` : '';
-      throw new SmartError('http', err.message + scopes, {
-        status: res.status,
-        code: 'http_status',
-      });
-    });
+    }
+  }
+  const method = (opts.method ?? (body === undefined ? 'GET' : 'POST')).toUpperCase();
+  if (!/^[A-Z]+$/.test(method)) {
+    throw usageError(
+      `-X "${opts.method}" is not an HTTP method`,
+      'e.g. -X GET, -X POST, -X PUT, -X DELETE',
+      {
+        code: 'bad_method',
+      },
+    );
+  }
+  const session = await openSession(ctx);
+  const res = await session.request(path, { method, headers, body, stream: true });
+  const [out, { escapeControls, controlEscaper }] = await Promise.all([
+    import('../output/stream.js'),
+    import('../output/escape.js'),
+  ]);
+  if (opts.include) {
+    const { STATUS_CODES } = await import('node:http');
+    ctx.io.stderr.write(
+      escapeControls(out.httpHead(res.status, STATUS_CODES[res.status] ?? '', res.headers)),
+    );
+  }
+  // On a terminal the body is for a person: control characters are shown escaped (\u001b).
+  // Piped, it goes out byte for byte.
+  const terminal = Boolean(ctx.io.stdout.isTTY);
+  const pretty = terminal && isJsonType(res.contentType);
+  if (res.ok && !pretty) {
+    if (!res.nodeBody) return;
+    if (!terminal) return await out.pipeBody(ctx.io.stdout, res.nodeBody);
+    const escaper = controlEscaper();
+    const body = res.nodeBody;
+    return await out.pipeBody(
+      ctx.io.stdout,
+      (async function* () {
+        for await (const chunk of body as AsyncIterable<Uint8Array>)
+          yield Buffer.from(escaper.push(chunk));
+        yield Buffer.from(escaper.end());
+      })(),
+    );
+  }
+  // A body read whole (an error, or JSON pretty-printed on a terminal) is capped like any
+  // buffered answer (--max-response); a 2xx body piped through is not.
+  const { readBodyCapped, maxResponseBytesOf } = await import('../core/http/index.js');
+  const text = res.nodeBody
+    ? await readBodyCapped(
+        res.nodeBody,
+        res.url,
+        maxResponseBytesOf((await ctx.settings()).maxResponse),
+      )
+    : res.text;
+  const shown = pretty ? out.prettyBody(text) : text;
+  if (text) await out.writeText(ctx.io.stdout, terminal ? escapeControls(shown) : shown);
+  if (res.ok) return;
+  // Like `gh api`: the body is the answer, exit 1 says it was not a success.
+  const err = session.error({ ...res, text }, method);
+  const scopes =
+    res.status === 403 ? ` (the token's scopes: ${session.grantedScope ?? 'unknown'})` : '';
+  throw new SmartError('http', err.message + scopes, {
+    status: res.status,
+    code: 'http_status',
+  });
 }

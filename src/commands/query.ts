@@ -4,7 +4,7 @@ import { usageError } from '../core/errors.js';
 import type { Resource } from '../core/fhir/index.js';
 import { openSession, outputFor } from './shared.js';
 
-interface QueryOptions {
+export interface QueryOptions {
   all?: boolean;
   limit?: string;
   count?: string;
@@ -71,98 +71,107 @@ expression is exit 2 before any request. On a terminal, --all and --limit show t
 resources and rate on stderr (one line that updates).
 `,
     )
-    .action(async (target: string, params: string[], opts: QueryOptions) => {
-      const limit = parseCountFlag('--limit', opts.limit, 1);
-      const count = parseCountFlag('--count', opts.count, 0);
-      const { parseQueryTarget, readResource, streamSearch } =
-        await import('../core/fhir/index.js');
-      const query = parseQueryTarget(target, params);
-      const output = await outputFor(ctx, query.id !== undefined ? 'resource' : 'search', 'query');
-      const format = output.format;
-      const { defaultColumns } = await import('../output/resources.js');
-      let columns = defaultColumns(query.type);
-      if (opts.columns !== undefined) {
-        const { compileColumns } = await import('../output/fhirpath-columns.js');
-        columns = await compileColumns(opts.columns, query.type);
-        if (format === 'json' || format === 'ndjson') {
-          ctx.log.warn(`--columns applies to table and csv output, not ${format}`);
-        }
-      }
-      let where: ((r: Resource) => boolean) | undefined;
-      if (opts.where !== undefined) {
-        const { compileWhere } = await import('../output/fhirpath-columns.js');
-        where = await compileWhere(opts.where, query.type);
-      }
-      const session = await openSession(ctx);
-      const { terminalWidth } = await import('../output/format.js');
-      const render = {
-        columns,
-        pretty: Boolean(ctx.io.stdout.isTTY),
-        terminal: Boolean(ctx.io.stdout.isTTY),
-        // A forced table on a pipe takes COLUMNS, like other terminal tools.
-        width: terminalWidth(ctx.io.stdout, ctx.env),
-        info: (line: string) => ctx.log.info(line),
-        warn: (line: string) => ctx.log.warn(line),
-        where,
-      };
-      if (query.id !== undefined) {
-        if (opts.all || limit !== undefined || count !== undefined) {
-          ctx.log.warn(
-            `--all, --limit and --count apply to searches; ${query.type}/${query.id} is a read`,
-          );
-        }
-        const { resource, text } = await readResource(session, query.type, query.id, query.params);
-        if (where && !where(resource)) {
-          ctx.log.info(`--where: ${query.type}/${query.id} does not match; nothing to show`);
-          return;
-        }
-        // The server's text goes out as sent: JSON.parse would turn a decimal 1.50 into 1.5.
-        await output.show({ kind: 'resource', resource, text, options: render });
-        return;
-      }
-      // --where rewrites the Bundle: -o json is one searchset Bundle of what it keeps.
-      const combine = Boolean(opts.all) || limit !== undefined || where !== undefined;
-      const pages = streamSearch(session, query.type, query.params, {
-        all: opts.all,
-        limit,
-        count,
-        // One page as JSON is printed as the server sent it: read it whole. Everything else
-        // streams, entry by entry.
-        stream: format !== 'json' || combine,
-        idleTimeoutMs: (await ctx.settings()).timeoutMs,
-        signal: ctx.signal,
-        onWarning: (m) => ctx.log.warn(m),
-      });
-      const paging = Boolean(opts.all) || limit !== undefined;
-      // --verbose and --debug lines would break into the line: no progress with them.
-      const quiet = ctx.globals.verbose || ctx.globals.debug;
-      if (!paging || !ctx.io.stderr.isTTY || quiet) {
-        await output.show({ kind: 'search', pages, options: { ...render, combine } });
-        return;
-      }
-      // Paging on a terminal: one line on stderr that says how far it got.
-      const { pagingProgress } = await import('../output/query-progress.js');
-      const progress = pagingProgress(pages, ctx.io, ctx.now);
-      try {
-        await output.show({
-          kind: 'search',
-          stdout: progress.stdout,
-          pages: progress.pages,
-          options: {
-            ...render,
-            combine,
-            info: (line) => {
-              progress.finish();
-              render.info(line);
-            },
-            warn: (line) => {
-              progress.clear();
-              render.warn(line);
-            },
-          },
-        });
-      } finally {
-        progress.finish();
-      }
+    .action((target: string, params: string[], opts: QueryOptions) =>
+      runQuery(ctx, target, params, opts),
+    );
+}
+
+/** `smart query`: the action, also run without Commander for a plain command line (fast.ts). */
+export async function runQuery(
+  ctx: Context,
+  target: string,
+  params: string[],
+  opts: QueryOptions,
+): Promise<void> {
+  const limit = parseCountFlag('--limit', opts.limit, 1);
+  const count = parseCountFlag('--count', opts.count, 0);
+  const { parseQueryTarget, readResource, streamSearch } = await import('../core/fhir/index.js');
+  const query = parseQueryTarget(target, params);
+  const output = await outputFor(ctx, query.id !== undefined ? 'resource' : 'search', 'query');
+  const format = output.format;
+  const { defaultColumns } = await import('../output/resources.js');
+  let columns = defaultColumns(query.type);
+  if (opts.columns !== undefined) {
+    const { compileColumns } = await import('../output/fhirpath-columns.js');
+    columns = await compileColumns(opts.columns, query.type);
+    if (format === 'json' || format === 'ndjson') {
+      ctx.log.warn(`--columns applies to table and csv output, not ${format}`);
+    }
+  }
+  let where: ((r: Resource) => boolean) | undefined;
+  if (opts.where !== undefined) {
+    const { compileWhere } = await import('../output/fhirpath-columns.js');
+    where = await compileWhere(opts.where, query.type);
+  }
+  const session = await openSession(ctx);
+  const { terminalWidth } = await import('../output/format.js');
+  const render = {
+    columns,
+    pretty: Boolean(ctx.io.stdout.isTTY),
+    terminal: Boolean(ctx.io.stdout.isTTY),
+    // A forced table on a pipe takes COLUMNS, like other terminal tools.
+    width: terminalWidth(ctx.io.stdout, ctx.env),
+    info: (line: string) => ctx.log.info(line),
+    warn: (line: string) => ctx.log.warn(line),
+    where,
+  };
+  if (query.id !== undefined) {
+    if (opts.all || limit !== undefined || count !== undefined) {
+      ctx.log.warn(
+        `--all, --limit and --count apply to searches; ${query.type}/${query.id} is a read`,
+      );
+    }
+    const { resource, text } = await readResource(session, query.type, query.id, query.params);
+    if (where && !where(resource)) {
+      ctx.log.info(`--where: ${query.type}/${query.id} does not match; nothing to show`);
+      return;
+    }
+    // The server's text goes out as sent: JSON.parse would turn a decimal 1.50 into 1.5.
+    await output.show({ kind: 'resource', resource, text, options: render });
+    return;
+  }
+  // --where rewrites the Bundle: -o json is one searchset Bundle of what it keeps.
+  const combine = Boolean(opts.all) || limit !== undefined || where !== undefined;
+  const pages = streamSearch(session, query.type, query.params, {
+    all: opts.all,
+    limit,
+    count,
+    // One page as JSON is printed as the server sent it: read it whole. Everything else
+    // streams, entry by entry.
+    stream: format !== 'json' || combine,
+    idleTimeoutMs: (await ctx.settings()).timeoutMs,
+    signal: ctx.signal,
+    onWarning: (m) => ctx.log.warn(m),
+  });
+  const paging = Boolean(opts.all) || limit !== undefined;
+  // --verbose and --debug lines would break into the line: no progress with them.
+  const quiet = ctx.globals.verbose || ctx.globals.debug;
+  if (!paging || !ctx.io.stderr.isTTY || quiet) {
+    await output.show({ kind: 'search', pages, options: { ...render, combine } });
+    return;
+  }
+  // Paging on a terminal: one line on stderr that says how far it got.
+  const { pagingProgress } = await import('../output/query-progress.js');
+  const progress = pagingProgress(pages, ctx.io, ctx.now);
+  try {
+    await output.show({
+      kind: 'search',
+      stdout: progress.stdout,
+      pages: progress.pages,
+      options: {
+        ...render,
+        combine,
+        info: (line) => {
+          progress.finish();
+          render.info(line);
+        },
+        warn: (line) => {
+          progress.clear();
+          render.warn(line);
+        },
+      },
     });
+  } finally {
+    progress.finish();
+  }
 }
