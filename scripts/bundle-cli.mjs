@@ -35,6 +35,74 @@ const isExternal = (id) =>
 
 const ours = (id) => id.startsWith(dist + sep) && !id.startsWith(out + sep);
 
+/** A test for modules of dist/: files, or folders (ending in '/'), relative to dist/. */
+const under = (...paths) => {
+  const full = paths.map((p) => (p.endsWith('/') ? join(dist, p, sep) : join(dist, p)));
+  return (id) => full.some((p) => (p.endsWith(sep) ? id.startsWith(p) : id === p));
+};
+
+/**
+ * Chunks of modules that run together: a run reads, checks and deserializes a handful of files
+ * rather than one per module (a warm `smart token`: 24 chunks -> 4, ~5 ms less). Each group
+ * takes exactly the modules it names; the others, and the commands, get chunks of their own.
+ * A module missing from a group is only a little slower, never wrong: strictExecutionOrder
+ * keeps every module's top level running when and in the order it would unbundled.
+ */
+const GROUPS = [
+  {
+    // What every command runs: the context, settings, key, token and its cache, discovery,
+    // errors and the output registry (all a warm `smart token` needs).
+    name: 'base',
+    test: under(
+      'fast-run.js',
+      'context.js',
+      'commands/shared.js',
+      'commands/token.js',
+      'core/errors.js',
+      'core/paths.js',
+      'core/clock.js',
+      'core/json.js',
+      'core/redact.js',
+      'core/server-url.js',
+      'core/fsutil.js',
+      'core/cache.js',
+      'core/discovery.js',
+      'core/settings.js',
+      'core/settings/',
+      'core/auth/token.js',
+      'core/auth/token-cache.js',
+      'core/auth/keys.js',
+      'core/registration/types.js',
+      'output/render.js',
+      'output/results.js',
+      'output/format.js',
+      'output/formats/',
+      'output/csv.js',
+      'output/write.js',
+      'output/escape.js',
+    ),
+  },
+  {
+    // Every command line that is not a fast one: Commander and the program around it.
+    name: 'program',
+    test: (id) =>
+      under('program.js', 'commands/index.js', 'commands/options.js')(id) ||
+      /[\\/]node_modules[\\/]commander[\\/]/.test(id),
+  },
+  {
+    // Requests and FHIR: the HTTP client, the session, paging and the streamed output.
+    name: 'fhir',
+    test: under(
+      'core/http/',
+      'core/fhir/',
+      'core/auth/session.js',
+      'core/bundle-scan.js',
+      'output/stream.js',
+      'output/resources.js',
+    ),
+  },
+].map((group) => ({ ...group, includeDependenciesRecursively: false }));
+
 const bundle = await rolldown({
   input: { main: join(dist, 'entry.js') },
   platform: 'node',
@@ -95,6 +163,8 @@ try {
   const { output } = await bundle.generate({
     format: 'cjs',
     comments: { legal: true, annotation: false, jsdoc: false },
+    strictExecutionOrder: true,
+    codeSplitting: { groups: GROUPS },
     entryFileNames: '[name].cjs',
     chunkFileNames: '[name]-[hash].cjs',
   });
