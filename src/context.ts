@@ -140,10 +140,13 @@ export function createContext(opts: RunOptions, signal: AbortSignal): Context {
             signal,
             now: clock.now,
             sleep: clock.sleep,
-            onRequest: (e) =>
+            onRequest: (e) => {
+              // Only --verbose and --debug print it: no line (and no redaction) otherwise.
+              if (!ctx.globals.verbose && !ctx.globals.debug) return;
               ctx.log.verbose(
                 `${e.method} ${e.url} ${e.status ?? e.error ?? '-'} ${e.ms}ms${e.attempt > 1 ? ` (attempt ${e.attempt})` : ''}`,
-              ),
+              );
+            },
           });
         })();
         return cached;

@@ -16,7 +16,13 @@ import { ResponseHeaders } from './headers.js';
 import { NETWORK_RETRYABLE, networkError } from './network-errors.js';
 import { parseJsonBody } from './summary.js';
 import { createTransports } from './transport.js';
-import type { HttpClient, HttpClientOptions, HttpRequest, HttpResponse } from './types.js';
+import type {
+  HttpClient,
+  HttpClientOptions,
+  HttpRequest,
+  HttpResponse,
+  RequestEvent,
+} from './types.js';
 
 const IDEMPOTENT = new Set(['GET', 'HEAD', 'PUT', 'DELETE', 'OPTIONS']);
 const RETRY_STATUS = new Set([429, 503]);
@@ -87,13 +93,9 @@ export async function createHttpClient(options: HttpClientOptions = {}): Promise
     const answered = (
       r: Pick<HttpResponse, 'status' | 'url' | 'headers' | 'text' | 'nodeBody'>,
     ): HttpResponse => {
-      options.onRequest?.({
-        method,
-        url: redactUrl(url),
-        status: r.status,
-        ms: now() - start,
-        attempt: n,
-      });
+      options.onRequest?.(
+        requestEvent(url, { method, status: r.status, ms: now() - start, attempt: n }),
+      );
       const contentType = r.headers.get('content-type') ?? '';
       return {
         ...r,
@@ -175,13 +177,14 @@ export async function createHttpClient(options: HttpClientOptions = {}): Promise
         throw (options.signal?.aborted ? options.signal.reason : init.signal?.reason) ?? e;
       if (e instanceof SmartError) throw e;
       const err = networkError(e, url, timedOut, timeout);
-      options.onRequest?.({
-        method,
-        url: redactUrl(url),
-        error: err.code ?? 'error',
-        ms: now() - start,
-        attempt: n,
-      });
+      options.onRequest?.(
+        requestEvent(url, {
+          method,
+          error: err.code ?? 'error',
+          ms: now() - start,
+          attempt: n,
+        }),
+      );
       throw err;
     } finally {
       clearTimeout(timer);
@@ -234,6 +237,17 @@ export async function createHttpClient(options: HttpClientOptions = {}): Promise
         }
         return res;
       }
+    },
+  };
+}
+
+/** A request's event, its URL redacted when first read: most runs log no request line. */
+function requestEvent(url: string, fields: Omit<RequestEvent, 'url'>): RequestEvent {
+  let shown: string | undefined;
+  return {
+    ...fields,
+    get url() {
+      return (shown ??= redactUrl(url));
     },
   };
 }
