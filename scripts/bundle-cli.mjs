@@ -187,8 +187,8 @@ try {
   await bundle.close();
 }
 
-// The loader itself (compile-cache.ts and what it imports) as one CommonJS file: src/cli.ts
-// requires it, which costs less than loading it as two ES modules.
+// The loader itself (compile-cache.ts and what it imports) as one CommonJS file, which src/cli.ts
+// runs itself (less than loading two ES modules, or the CommonJS loader).
 const loader = await rolldown({
   input: join(dist, 'compile-cache.js'),
   platform: 'node',
@@ -196,7 +196,16 @@ const loader = await rolldown({
   external: (id) => isExternal(id),
 });
 try {
-  await loader.write({ file: join(out, 'loader.cjs'), format: 'cjs', codeSplitting: false });
+  const { output } = await loader.write({
+    file: join(out, 'loader.cjs'),
+    format: 'cjs',
+    codeSplitting: false,
+  });
+  // src/cli.ts gives it built-in modules only.
+  for (const [, id] of output[0].code.matchAll(/\brequire\((["'][^"']*["'])\)/g)) {
+    if (!JSON.parse(id.replace(/^'|'$/g, '"')).startsWith('node:'))
+      throw new Error(`loader.cjs requires ${id}: src/cli.ts gives it built-in modules only`);
+  }
 } finally {
   await loader.close();
 }

@@ -109,8 +109,7 @@ async function loadEntry(): Promise<{
   const bundleDir = fileURLToPath(new URL('./bundle/', import.meta.url));
   const loaderFile = join(bundleDir, 'loader.cjs');
   if (!existsSync(loaderFile)) return { entry: await import('./entry.js') };
-  const { createRequire } = process.getBuiltinModule('node:module');
-  const loader = createRequire(import.meta.url)(loaderFile) as typeof import('./compile-cache.js');
+  const loader = runLoader(loaderFile);
   const cache = loader.openCompileCache({
     bundleDir,
     distDir: fileURLToPath(new URL('.', import.meta.url)),
@@ -118,6 +117,25 @@ async function loadEntry(): Promise<{
     importer: (specifier) => import(specifier),
   });
   return { entry: cache.require('main.cjs') as typeof import('./entry.js'), cache };
+}
+
+/**
+ * dist/bundle/loader.cjs, run as a CommonJS module without Node's module loader (~1 ms less):
+ * it requires built-in modules only (bundle-cli.mjs checks), which come straight from Node.
+ */
+function runLoader(file: string): typeof import('./compile-cache.js') {
+  const { compileFunction } = process.getBuiltinModule('node:vm');
+  const run = compileFunction(readFileSync(file, 'utf8'), ['exports', 'require', 'module'], {
+    filename: file,
+  });
+  const module = { exports: {} };
+  const require = (id: string) => {
+    const builtin = id.startsWith('node:') ? process.getBuiltinModule(id) : undefined;
+    if (!builtin) throw new Error(`${file}: require('${id}') is not a built-in module`);
+    return builtin;
+  };
+  run(module.exports, require, module);
+  return module.exports as typeof import('./compile-cache.js');
 }
 
 /** `--out s3://...`, `--resume az://...`, `cancel s3://...`: a command on an object store. */
