@@ -1,5 +1,5 @@
 import { createHash } from 'node:crypto';
-import { promises as fs } from 'node:fs';
+import { promises as fs, lstatSync, readFileSync, statSync } from 'node:fs';
 import { dirname, join } from 'node:path';
 import { makeDir, writeFileAtomic } from './fsutil.js';
 
@@ -17,9 +17,11 @@ export async function untrustedReason(
   file: string,
   dirs: string[],
 ): Promise<{ path: string; why: string } | undefined> {
+  // Synchronous calls: a few local metadata reads, each otherwise a trip through libuv's thread
+  // pool on the start-up path of every command with a cached token.
   const uid = typeof process.getuid === 'function' ? process.getuid() : undefined;
   for (const dir of dirs) {
-    const st = await fs.stat(dir).catch(() => undefined);
+    const st = statSync(dir, { throwIfNoEntry: false });
     if (!st) continue;
     if (uid !== undefined && st.uid !== uid)
       return { path: dir, why: `the directory is owned by another user (uid ${st.uid})` };
@@ -29,7 +31,7 @@ export async function untrustedReason(
         why: `the directory is writable by other users (mode ${octal(st.mode)})`,
       };
   }
-  const st = await fs.lstat(file);
+  const st = lstatSync(file);
   if (!st.isFile()) return { path: file, why: 'it is not a regular file' };
   if (uid !== undefined && st.uid !== uid)
     return { path: file, why: `it is owned by another user (uid ${st.uid})` };
@@ -71,7 +73,7 @@ export class FileCache {
         }
         return undefined;
       }
-      return JSON.parse(await fs.readFile(file, 'utf8')) as T;
+      return JSON.parse(readFileSync(file, 'utf8')) as T;
     } catch {
       // A missing or corrupt cache entry is simply a miss.
       return undefined;

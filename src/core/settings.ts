@@ -1,5 +1,5 @@
 import { resolve, isAbsolute } from 'node:path';
-import { promises as fs } from 'node:fs';
+import { promises as fs, readFileSync } from 'node:fs';
 import { SmartError, configError, fileSystemError, usageError } from './errors.js';
 import { writeFileAtomic } from './fsutil.js';
 import { resolvePaths, type Paths } from './paths.js';
@@ -63,7 +63,7 @@ type Env = Record<string, string | undefined>;
 export async function loadConfig(path: string): Promise<ConfigFile> {
   let text: string;
   try {
-    text = await fs.readFile(path, 'utf8');
+    text = readFileSync(path, 'utf8'); // small and local: see readTextFile in fsutil.ts
   } catch (e) {
     if ((e as NodeJS.ErrnoException).code === 'ENOENT') return { profiles: {} };
     throw (

@@ -7,7 +7,7 @@ import {
 } from 'node:crypto';
 import { promisify } from 'node:util';
 import { dirname, join } from 'node:path';
-import { promises as fs } from 'node:fs';
+import { readFileSync } from 'node:fs';
 import { SmartError, usageError } from '../errors.js';
 import { readTextFile } from '../fsutil.js';
 
@@ -273,7 +273,7 @@ export function parseKey(text: string, source: string): ParsedKey {
 /** The JWKS next to a key file, if any, used to recover a custom kid given at keygen time. */
 async function siblingJwks(keyPath: string): Promise<Jwks | undefined> {
   try {
-    const text = await fs.readFile(join(dirname(keyPath), 'jwks.json'), 'utf8');
+    const text = readFileSync(join(dirname(keyPath), 'jwks.json'), 'utf8'); // see readTextFile
     return parseJwks(text, 'jwks.json');
   } catch {
     return undefined;
