@@ -17,6 +17,7 @@ import { dirname, join } from 'node:path';
 import { pathToFileURL } from 'node:url';
 import { Script } from 'node:vm';
 import { resolvePaths } from './core/paths.js';
+import { trustProblem } from './core/trust.js';
 
 // The CLI's loader: the build (scripts/bundle-cli.mjs) turns dist/entry.js and everything it
 // reaches into CommonJS chunks under dist/bundle/, and this file runs them with V8's code cache,
@@ -29,9 +30,9 @@ import { resolvePaths } from './core/paths.js';
 // A cache entry is bytecode the process runs: it is read only when it is a regular file of this
 // user's, 0600, in directories of this user's that no one else can write (the token cache's
 // rule), and written like every cache of ours (0700 directories, 0600 file, temp + rename).
-// V8 itself refuses an entry made by another V8 version, with other V8 flags, or for a source of
-// another length; chunk names carry a hash of their content. Any failure to read or write the
-// cache only costs time.
+// V8 itself refuses an entry made by another V8 version or with other V8 flags; it checks only
+// the length of the source, so an entry is named by the hash of its chunk's bytes. Any failure to
+// read or write the cache only costs time.
 
 /**
  * How every chunk file starts (bundle-cli.mjs writes it): the function V8 compiles, with what a
@@ -66,20 +67,6 @@ interface Loaded {
   cacheFile?: string;
   /** The cache did not answer: write one when the run is over. */
   stale: boolean;
-}
-
-/** Why a file or directory of the cache cannot be trusted, or undefined when it can. */
-export function trustProblem(
-  st: { uid: number; mode: number; isFile(): boolean; isDirectory(): boolean },
-  kind: 'file' | 'directory',
-  uid: number | undefined,
-): string | undefined {
-  if (kind === 'file' && !st.isFile()) return 'it is not a regular file';
-  if (kind === 'directory' && !st.isDirectory()) return 'it is not a directory';
-  if (uid !== undefined && st.uid !== uid) return `it is owned by another user (uid ${st.uid})`;
-  if (kind === 'directory' && st.mode & 0o022) return 'it is writable by other users';
-  if (kind === 'file' && st.mode & 0o077) return 'other users can read or change it';
-  return undefined;
 }
 
 /** The directory of the V8 code cache: one per Node version and CPU, under smart's cache. */

@@ -1,4 +1,10 @@
-import { createContext, runSignal, type GlobalOptions, type RunOptions } from './context.js';
+import {
+  createContext,
+  runSignal,
+  type Context,
+  type GlobalOptions,
+  type RunOptions,
+} from './context.js';
 import type { ApiOptions } from './commands/api.js';
 import type { QueryOptions } from './commands/query.js';
 import type { PlainCommandLine } from './fast.js';
@@ -11,18 +17,29 @@ import type { OutputFormat } from './output/format.js';
 /** What Commander's optsWithGlobals() gives when no option is on the command line. */
 const NO_OPTIONS: GlobalOptions = { color: true, input: true };
 
-/** A bare `smart token`. */
-export async function runToken(opts: RunOptions): Promise<number> {
+/** Run an action as program.ts would, with these options: its errors printed, its exit code. */
+async function runWith(
+  opts: RunOptions,
+  globals: GlobalOptions,
+  action: (ctx: Context) => Promise<void>,
+): Promise<number> {
   const ctx = createContext(opts, runSignal(opts.signal));
-  ctx.globals = { ...NO_OPTIONS };
+  ctx.globals = globals;
   try {
-    const { printToken } = await import('./commands/token.js');
-    await printToken(ctx, { cache: true });
+    await action(ctx);
     return 0;
   } catch (e) {
     const { failed } = await import('./program.js');
     return failed(ctx, e);
   }
+}
+
+/** A bare `smart token`. */
+export function runToken(opts: RunOptions): Promise<number> {
+  return runWith(opts, { ...NO_OPTIONS }, async (ctx) => {
+    const { printToken } = await import('./commands/token.js');
+    await printToken(ctx, { cache: true });
+  });
 }
 
 export type PlainInvocation = { globals: GlobalOptions } & (
@@ -62,9 +79,7 @@ export async function plainInvocation(
 export async function runPlain(opts: RunOptions, line: PlainCommandLine): Promise<number> {
   const call = await plainInvocation(line);
   if (!call) return (await import('./program.js')).run(opts);
-  const ctx = createContext(opts, runSignal(opts.signal));
-  ctx.globals = call.globals;
-  try {
+  return runWith(opts, call.globals, async (ctx) => {
     if (call.command === 'query') {
       const { runQuery } = await import('./commands/query.js');
       await runQuery(ctx, call.target, call.params, call.opts);
@@ -72,9 +87,5 @@ export async function runPlain(opts: RunOptions, line: PlainCommandLine): Promis
       const { runApi } = await import('./commands/api.js');
       await runApi(ctx, call.words, call.opts);
     }
-    return 0;
-  } catch (e) {
-    const { failed } = await import('./program.js');
-    return failed(ctx, e);
-  }
+  });
 }

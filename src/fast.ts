@@ -5,7 +5,7 @@ import type { RunOptions } from './context.js';
 // json`. Anything else, and every error, goes through program.ts as usual. This file only
 // decides: every command line loads it, so it loads nothing.
 
-/** The commands a plain command line may name (their actions take no option of their own). */
+/** The commands whose plain command lines fast-run.ts runs. */
 const PLAIN = new Set(['query', 'api']);
 
 /**

@@ -2,16 +2,14 @@ import { createHash } from 'node:crypto';
 import { promises as fs, lstatSync, readFileSync, statSync } from 'node:fs';
 import { dirname, join } from 'node:path';
 import { makeDir, writeFileAtomic } from './fsutil.js';
+import { trustProblem } from './trust.js';
 
 /** Warnings already given in this process: one line per untrusted file or directory. */
 const warned = new Set<string>();
 
-const octal = (mode: number) => `0${(mode & 0o777).toString(8).padStart(3, '0')}`;
-
 /**
  * Why a cache file cannot be trusted, or undefined when it can: whoever can write a token cache
- * chooses the bearer token sent to the FHIR server. The file must be a regular file of ours
- * that no one else can read or write (0600), in directories of ours that no one else can write.
+ * chooses the bearer token sent to the FHIR server (the rule: core/trust.ts).
  */
 export async function untrustedReason(
   file: string,
@@ -22,25 +20,11 @@ export async function untrustedReason(
   const uid = typeof process.getuid === 'function' ? process.getuid() : undefined;
   for (const dir of dirs) {
     const st = statSync(dir, { throwIfNoEntry: false });
-    if (!st) continue;
-    if (uid !== undefined && st.uid !== uid)
-      return { path: dir, why: `the directory is owned by another user (uid ${st.uid})` };
-    if (st.mode & 0o022)
-      return {
-        path: dir,
-        why: `the directory is writable by other users (mode ${octal(st.mode)})`,
-      };
+    const why = st && trustProblem(st, 'directory', uid);
+    if (why) return { path: dir, why };
   }
-  const st = lstatSync(file);
-  if (!st.isFile()) return { path: file, why: 'it is not a regular file' };
-  if (uid !== undefined && st.uid !== uid)
-    return { path: file, why: `it is owned by another user (uid ${st.uid})` };
-  if (st.mode & 0o077)
-    return {
-      path: file,
-      why: `its mode ${octal(st.mode)} lets other users read or change it (expected 0600)`,
-    };
-  return undefined;
+  const why = trustProblem(lstatSync(file), 'file', uid);
+  return why ? { path: file, why } : undefined;
 }
 
 /**

@@ -21,7 +21,6 @@ import {
   CompileCache,
   codeCacheDir,
   openCompileCache,
-  trustProblem,
 } from '../../src/compile-cache.js';
 import { tempDir } from '../helpers/tmp.js';
 
@@ -291,32 +290,5 @@ describe('the code cache', () => {
     work(on);
     expect(on.flush()).toBe(3);
     expect(readdirSync(codeCacheDir(join(home, 'c', 'smart')))).toHaveLength(3);
-  });
-});
-
-describe('trustProblem', () => {
-  const st = (mode: number, kind: 'file' | 'directory', uid = 1000) => ({
-    uid,
-    mode,
-    isFile: () => kind === 'file',
-    isDirectory: () => kind === 'directory',
-  });
-
-  it('takes private files and directories no one else can write, of this user', () => {
-    expect(trustProblem(st(0o600, 'file'), 'file', 1000)).toBeUndefined();
-    expect(trustProblem(st(0o755, 'directory'), 'directory', 1000)).toBeUndefined();
-    expect(trustProblem(st(0o700, 'directory'), 'directory', undefined)).toBeUndefined();
-  });
-
-  it('says why it refuses the others', () => {
-    expect(trustProblem(st(0o640, 'file'), 'file', 1000)).toBe('other users can read or change it');
-    expect(trustProblem(st(0o600, 'file', 0), 'file', 1000)).toBe(
-      'it is owned by another user (uid 0)',
-    );
-    expect(trustProblem(st(0o775, 'directory'), 'directory', 1000)).toBe(
-      'it is writable by other users',
-    );
-    expect(trustProblem(st(0o600, 'directory'), 'file', 1000)).toBe('it is not a regular file');
-    expect(trustProblem(st(0o700, 'file'), 'directory', 1000)).toBe('it is not a directory');
   });
 });
