@@ -66,6 +66,7 @@ const GROUPS = [
       'core/server-url.js',
       'core/fsutil.js',
       'core/cache.js',
+      'core/trust.js',
       'core/discovery.js',
       'core/settings.js',
       'core/settings/',
