@@ -91,9 +91,12 @@ const GROUPS = [
       /[\\/]node_modules[\\/]commander[\\/]/.test(id),
   },
   {
-    // Requests and FHIR: the HTTP client, the session, paging and the streamed output.
+    // Requests and FHIR: the HTTP client, the session, paging and the streamed output, with
+    // the two commands that run them most (query and api, often without Commander).
     name: 'fhir',
     test: under(
+      'commands/query.js',
+      'commands/api.js',
       'core/http/',
       'core/fhir/',
       'core/auth/session.js',
