@@ -77,7 +77,7 @@ export function codeCacheDir(smartCacheDir: string): string {
 /**
  * The loader of the CLI's bundle, with the code cache under smart's cache directory (from `env`
  * as for every cache of smart's), or none when NODE_DISABLE_COMPILE_CACHE (Node's own switch for
- * its compile cache) is set.
+ * its compile cache) is set, or on Windows.
  */
 export function openCompileCache(options: {
   bundleDir: string;
@@ -86,10 +86,10 @@ export function openCompileCache(options: {
   importer: (specifier: string) => Promise<unknown>;
 }): CompileCache {
   const { env, ...rest } = options;
-  return new CompileCache({
-    ...rest,
-    smartCacheDir: env.NODE_DISABLE_COMPILE_CACHE ? undefined : resolvePaths(env).cacheDir,
-  });
+  // Windows reports every file as mode 0666: no entry would pass the trust rule, and each run
+  // would write them all again.
+  const off = env.NODE_DISABLE_COMPILE_CACHE || process.platform === 'win32';
+  return new CompileCache({ ...rest, smartCacheDir: off ? undefined : resolvePaths(env).cacheDir });
 }
 
 export class CompileCache {

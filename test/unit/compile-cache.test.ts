@@ -291,4 +291,24 @@ describe('the code cache', () => {
     expect(on.flush()).toBe(3);
     expect(readdirSync(codeCacheDir(join(home, 'c', 'smart')))).toHaveLength(3);
   });
+
+  it('is off on Windows, where every file reads as mode 0666', () => {
+    const b = bundle();
+    const home = tempDir('smart-cc-win-');
+    const platform = Object.getOwnPropertyDescriptor(process, 'platform')!;
+    Object.defineProperty(process, 'platform', { ...platform, value: 'win32' });
+    try {
+      const cache = openCompileCache({
+        bundleDir: b.bundleDir,
+        distDir: b.dist,
+        env: { HOME: home, XDG_CACHE_HOME: join(home, 'c') },
+        importer: async () => ({}),
+      });
+      work(cache);
+      expect(cache.flush()).toBe(0);
+      expect(existsSync(join(home, 'c', 'smart', 'v8'))).toBe(false);
+    } finally {
+      Object.defineProperty(process, 'platform', platform);
+    }
+  });
 });
