@@ -90,6 +90,15 @@ type Work = {
 };
 const work = (cache: CompileCache) => (cache.require('main.cjs') as { load(): Work }).load();
 
+/** A bundle whose chunks have run once, and whose code cache is written. */
+function warmed() {
+  const b = bundle();
+  const first = b.open();
+  work(first);
+  first.flush();
+  return b;
+}
+
 describe('CompileCache.require', () => {
   it('runs the chunks as CommonJS modules, each once, with the URL and import() of their source', async () => {
     const b = bundle();
@@ -182,10 +191,7 @@ describe('the code cache', () => {
   });
 
   it('refuses an entry V8 does not take, runs the chunk all the same, and replaces the entry', () => {
-    const b = bundle();
-    const first = b.open();
-    work(first);
-    first.flush();
+    const b = warmed();
     const file = b.entryFile('work-AbCd1234.cjs');
     writeFileSync(file, Buffer.from('not a code cache at all'), { mode: 0o600 });
     const second = b.open();
@@ -199,10 +205,7 @@ describe('the code cache', () => {
   });
 
   it('reads no entry that others can read or write, nor through a symbolic link', () => {
-    const b = bundle();
-    const first = b.open();
-    work(first);
-    first.flush();
+    const b = warmed();
     const file = b.entryFile('work-AbCd1234.cjs');
     chmodSync(file, 0o644);
     const loose = b.open();
@@ -223,10 +226,7 @@ describe('the code cache', () => {
   });
 
   it('neither reads nor writes in a cache directory that others can write', () => {
-    const b = bundle();
-    const first = b.open();
-    work(first);
-    first.flush();
+    const b = warmed();
     chmodSync(join(b.smartCacheDir, 'v8'), 0o777);
     writeFileSync(b.entryFile('work-AbCd1234.cjs'), 'planted', { mode: 0o600 });
     const next = b.open();
