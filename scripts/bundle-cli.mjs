@@ -50,8 +50,9 @@ const under = (...paths) => {
  */
 const GROUPS = [
   {
-    // What every command runs: the context, settings, key, token and its cache, discovery,
-    // errors and the output registry (all a warm `smart token` needs).
+    // What every command runs: the context, settings, token and its cache, discovery, errors
+    // and the output registry (all a warm `smart token` needs). Not the key's parser
+    // (core/auth/keys.js): it loads node:crypto, which a cached token does without.
     name: 'base',
     test: under(
       'fast-run.js',
@@ -72,7 +73,9 @@ const GROUPS = [
       'core/settings/',
       'core/auth/token.js',
       'core/auth/token-cache.js',
-      'core/auth/keys.js',
+      'core/auth/algs.js',
+      'core/auth/key-file.js',
+      'core/hash.js',
       'core/registration/types.js',
       'output/render.js',
       'output/results.js',

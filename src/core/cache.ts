@@ -1,7 +1,7 @@
-import { createHash } from 'node:crypto';
 import { promises as fs, lstatSync, readFileSync, statSync } from 'node:fs';
 import { dirname, join } from 'node:path';
 import { makeDir, writeFileAtomic } from './fsutil.js';
+import { sha256Hex } from './hash.js';
 import { trustProblem } from './trust.js';
 
 /** Warnings already given in this process: one line per untrusted file or directory. */
@@ -37,8 +37,9 @@ export class FileCache {
     private readonly warn?: (message: string) => void,
   ) {}
 
+  /** An entry's name: the SHA-256 of its parts (in plain JS: no node:crypto on a cache hit). */
   static keyOf(...parts: string[]): string {
-    return createHash('sha256').update(parts.join('\u0000')).digest('hex').slice(0, 32);
+    return sha256Hex(parts.join('\u0000')).slice(0, 32);
   }
 
   path(namespace: string, key: string): string {

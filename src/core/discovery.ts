@@ -1,7 +1,7 @@
 import { SmartError } from './errors.js';
 import type { HttpClient, HttpResponse } from './http/index.js';
 import { FileCache } from './cache.js';
-import { SIGNING_ALGS } from './auth/keys.js';
+import { SIGNING_ALGS } from './auth/algs.js';
 
 export interface SmartConfiguration {
   issuer?: string;
@@ -202,9 +202,23 @@ export async function cachedDiscovery(
   fhirUrl: string,
   cacheDir: string,
   now: number,
-): Promise<{ config: SmartConfiguration; source: string; fromCache: boolean }> {
+): Promise<{ config: SmartConfiguration; source: string; fromCache: boolean }>;
+/** With `http` undefined: the cached discovery only, undefined when none is fresh. */
+export async function cachedDiscovery(
+  http: (() => Promise<HttpClient>) | undefined,
+  fhirUrl: string,
+  cacheDir: string,
+  now: number,
+): Promise<{ config: SmartConfiguration; source: string; fromCache: boolean } | undefined>;
+export async function cachedDiscovery(
+  http: (() => Promise<HttpClient>) | undefined,
+  fhirUrl: string,
+  cacheDir: string,
+  now: number,
+): Promise<{ config: SmartConfiguration; source: string; fromCache: boolean } | undefined> {
   const hit = await freshCacheEntry(cacheDir, fhirUrl, now);
   if (hit) return { config: hit.config, source: hit.source, fromCache: true };
+  if (!http) return undefined;
   const result = await discoverSmartConfiguration(await http(), fhirUrl);
   await saveDiscovery(cacheDir, fhirUrl, result, now);
   return { config: result.config, source: result.source, fromCache: false };

@@ -1,5 +1,5 @@
 import { afterAll, beforeAll, describe, expect, test } from 'vitest';
-import { readdirSync, statSync } from 'node:fs';
+import { readFileSync, readdirSync, statSync, writeFileSync } from 'node:fs';
 import { createServer } from 'node:http';
 import { join } from 'node:path';
 import type { AddressInfo } from 'node:net';
@@ -42,6 +42,28 @@ describe('smart token against the sandbox', () => {
       expect(r.stderr).toMatch(/^error: /);
       expect(r).toEqual(await runSmart(['token'], { env }));
     }
+  });
+
+  // What makes a warm run fast (bench/startup.mjs): the cached token is found by the key
+  // file's fingerprint, without parsing the key, so node:crypto (~4 ms) is not even loaded.
+  test('a warm token, and a query or an api call with it, do not load node:crypto', async () => {
+    const ws = makeWorkspace();
+    const list = join(ws.home, 'modules.txt');
+    const preload = join(ws.home, 'modules.cjs');
+    writeFileSync(
+      preload,
+      `process.on('exit', () => require('node:fs').writeFileSync(${JSON.stringify(list)}, process.moduleLoadList.join('\\n')));`,
+    );
+    const loaded = async (args: string[]) => {
+      const r = await smart(args, { ws, env: flow.env, nodeArgs: ['--require', preload] });
+      expect(r.exitCode, r.stderr).toBe(0);
+      return readFileSync(list, 'utf8').split('\n');
+    };
+    // A token fetched is signed: node:crypto.
+    expect(await loaded(['token'])).toContain('NativeModule crypto');
+    expect(await loaded(['token'])).not.toContain('NativeModule crypto');
+    expect(await loaded(['query', 'Patient', '-o', 'json'])).not.toContain('NativeModule crypto');
+    expect(await loaded(['api', '/Patient'])).not.toContain('NativeModule crypto');
   });
 
   test('prints the access token alone on stdout; the sandbox accepts it', async () => {

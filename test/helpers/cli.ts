@@ -44,6 +44,8 @@ export interface RunOptions {
   timeout?: number;
   /** runSmart only: the run's clock (see testClock), so waits move time instead of taking it. */
   clock?: Clock;
+  /** smart only: options for node itself, before bin/smart.js (`--require` a preload). */
+  nodeArgs?: string[];
 }
 
 /** The environment a run gets: PATH, NO_COLOR, the workspace's dirs, then `options.env`. */
@@ -59,7 +61,7 @@ function runEnv(ws: Workspace, options: RunOptions): Record<string, string | und
 export async function smart(args: string[], options: RunOptions = {}): Promise<RunResult> {
   const ws = options.ws ?? makeWorkspace();
   const env = runEnv(ws, options);
-  const r = await execa(process.execPath, [BIN, ...args], {
+  const r = await execa(process.execPath, [...(options.nodeArgs ?? []), BIN, ...args], {
     env: env as Record<string, string>,
     extendEnv: false,
     reject: false,

@@ -6,25 +6,16 @@ import {
   type KeyObject,
 } from 'node:crypto';
 import { promisify } from 'node:util';
-import { dirname, join } from 'node:path';
-import { readFileSync } from 'node:fs';
 import { SmartError, usageError } from '../errors.js';
+import { SIGNING_ALGS, isSigningAlg, type SigningAlg } from './algs.js';
 import { readTextFile } from '../fsutil.js';
+import { readKeyFiles, type KeyFiles } from './key-file.js';
 
 const generateKeyPairAsync = promisify(nodeGenerateKeyPair);
 
-export const SIGNING_ALGS = [
-  'RS384',
-  'ES384',
-  'RS256',
-  'ES256',
-  'RS512',
-  'ES512',
-  'PS256',
-  'PS384',
-  'PS512',
-] as const;
-export type SigningAlg = (typeof SIGNING_ALGS)[number];
+// Re-exported for the modules and the library users that import them from here.
+export { SIGNING_ALGS, isSigningAlg, type SigningAlg } from './algs.js';
+
 /** What `smart keygen --alg` offers. */
 export const KEYGEN_ALGS: SigningAlg[] = [
   'RS384',
@@ -78,10 +69,6 @@ const NODE_CURVE: Record<string, string> = {
   'P-384': 'secp384r1',
   'P-521': 'secp521r1',
 };
-
-export function isSigningAlg(alg: string): alg is SigningAlg {
-  return (SIGNING_ALGS as readonly string[]).includes(alg);
-}
 
 export function checkAlg(alg: string, allowed: readonly string[] = SIGNING_ALGS): SigningAlg {
   const upper = alg.toUpperCase();
@@ -271,29 +258,29 @@ export function parseKey(text: string, source: string): ParsedKey {
 }
 
 /** The JWKS next to a key file, if any, used to recover a custom kid given at keygen time. */
-async function siblingJwks(keyPath: string): Promise<Jwks | undefined> {
+function siblingJwks(files: KeyFiles): Jwks | undefined {
+  if (files.jwksText === undefined) return undefined;
   try {
-    const text = readFileSync(join(dirname(keyPath), 'jwks.json'), 'utf8'); // see readTextFile
-    return parseJwks(text, 'jwks.json');
+    return parseJwks(files.jwksText, 'jwks.json');
   } catch {
     return undefined;
   }
 }
 
-/**
- * Load the private signing key. kid: the matching entry of a jwks.json beside the key (so a kid
- * chosen at keygen survives), else the JWK's own kid, else the RFC 7638 thumbprint.
- */
 export async function loadSigningKey(
   path: string,
   options: { alg?: string } = {},
 ): Promise<SigningKey> {
-  const text = await readTextFile(
-    path,
-    'private key file',
-    'pass --key <file> (or SMART_KEY, or `smart config set key <file>`), or make a key pair with `smart keygen`',
-  );
-  const parsed = parseKey(text, path);
+  return signingKeyOf(await readKeyFiles(path), options);
+}
+
+/** The signing key in files already read (loadSigningKey), parsed and checked. */
+export async function signingKeyOf(
+  files: KeyFiles,
+  options: { alg?: string } = {},
+): Promise<SigningKey> {
+  const path = files.path;
+  const parsed = parseKey(files.text, path);
   if (parsed.type !== 'private') {
     throw usageError(
       `${path} holds a public key; signing needs the private key`,
@@ -313,7 +300,7 @@ export async function loadSigningKey(
   }
   let kid: string | undefined;
   let jwkAlg: string | undefined;
-  const jwks = await siblingJwks(path);
+  const jwks = siblingJwks(files);
   if (jwks) {
     for (const k of jwks.keys) {
       if ((await thumbprint(k).catch(() => '')) === tp) {

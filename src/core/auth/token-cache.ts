@@ -14,7 +14,8 @@ export interface TokenKey {
   clientId: string;
   /** The scopes asked for, normalized (single spaces). */
   scope: string;
-  kid: string;
+  /** The signing key, by the bytes it is loaded from (keyFingerprint() in key-file.ts). */
+  keyFingerprint: string;
 }
 
 /** An entry as stored (an AccessToken without `fromCache`). */
@@ -28,6 +29,7 @@ interface CachedToken {
   tokenUrl: string;
   clientId: string;
   kid: string;
+  keyFingerprint: string;
   response: TokenResponse;
 }
 
@@ -76,7 +78,8 @@ function cachedTokenProblem(hit: CachedToken, want: TokenKey): string | undefine
   if (hit.tokenUrl !== want.tokenUrl) return 'it was issued by another token URL';
   if (hit.clientId !== want.clientId) return 'it was issued to another client id';
   if (hit.requestedScope !== want.scope) return 'it was issued for other scopes';
-  if (hit.kid !== want.kid) return 'it was issued for another key';
+  if (hit.keyFingerprint !== want.keyFingerprint || typeof hit.kid !== 'string')
+    return 'it was issued for another key';
   return undefined;
 }
 
@@ -108,7 +111,7 @@ export class TokenCache {
 
   /** The file name of the entry for `key` (a hash: no id or URL appears in it). */
   static keyOf(key: TokenKey): string {
-    return FileCache.keyOf(key.tokenUrl, key.clientId, key.scope, key.kid);
+    return FileCache.keyOf(key.tokenUrl, key.clientId, key.scope, key.keyFingerprint);
   }
 
   /**
@@ -151,6 +154,6 @@ function keyOfToken(token: AccessToken): TokenKey {
     tokenUrl: token.tokenUrl,
     clientId: token.clientId,
     scope: token.requestedScope,
-    kid: token.kid,
+    keyFingerprint: token.keyFingerprint,
   };
 }

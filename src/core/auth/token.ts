@@ -13,8 +13,9 @@ import {
 import { tryJsonObject } from '../json.js';
 import type { OAuthErrorContext } from './token-errors.js';
 import { cachedDiscovery, readCachedDiscovery, type SmartConfiguration } from '../discovery.js';
-import { loadSigningKey, type SigningKey } from './keys.js';
-import { TokenCache, tokenExpiry } from './token-cache.js';
+import type { SigningKey } from './keys.js';
+import { keyFingerprint, readKeyFiles, type KeyFiles } from './key-file.js';
+import { TokenCache, tokenExpiry, type TokenKey } from './token-cache.js';
 import { loadConfig, requireSetting, type Settings } from '../settings.js';
 import { redactUrl, shortId } from '../redact.js';
 import {
@@ -48,6 +49,8 @@ export interface AccessToken {
   tokenUrl: string;
   clientId: string;
   kid: string;
+  /** The key it was issued for, by the bytes the key is loaded from (key-file.ts). */
+  keyFingerprint: string;
   fromCache: boolean;
   /** The server's whole answer (holds the token: print only on request). */
   response: TokenResponse;
@@ -83,6 +86,7 @@ export interface TokenProviderOptions {
  */
 export class TokenProvider {
   private keyPromise?: Promise<SigningKey>;
+  private keyFilesPromise?: Promise<KeyFiles>;
   private discovered?: SmartConfiguration;
   private readonly inflight = new Map<string, Promise<AccessToken>>();
   private readonly cache: TokenCache;
@@ -91,16 +95,32 @@ export class TokenProvider {
     this.cache = new TokenCache(options.settings.paths.cacheDir, options.warn);
   }
 
+  /** The signing key, parsed and checked (node:crypto: loaded only when a token is fetched). */
   signingKey(): Promise<SigningKey> {
     const s = this.options.settings;
-    this.keyPromise ??= loadSigningKey(requireSetting(s, 'key', 'to sign the client assertion'), {
-      alg: s.alg,
-    });
+    this.keyPromise ??= Promise.all([this.keyFiles(), import('./keys.js')]).then(
+      ([files, { signingKeyOf }]) => signingKeyOf(files, { alg: s.alg }),
+    );
     return this.keyPromise;
+  }
+
+  /** The key's files, read once: the fingerprint and the parsed key come from the same bytes. */
+  private keyFiles(): Promise<KeyFiles> {
+    const s = this.options.settings;
+    this.keyFilesPromise ??= readKeyFiles(requireSetting(s, 'key', 'to sign the client assertion'));
+    return this.keyFilesPromise;
   }
 
   /** The token endpoint: the setting, else discovery (cached per FHIR base). */
   async tokenUrl(): Promise<string> {
+    return (await this.findTokenUrl(false))!;
+  }
+
+  /**
+   * The token endpoint, or with `offline` only when it is known without a request (the setting,
+   * or a fresh cached discovery): undefined otherwise.
+   */
+  private async findTokenUrl(offline: boolean): Promise<string | undefined> {
     const s = this.options.settings;
     if (s.tokenUrl) return s.tokenUrl;
     if (!s.fhirUrl) {
@@ -110,11 +130,12 @@ export class TokenProvider {
       });
     }
     const d = await cachedDiscovery(
-      this.options.http,
+      offline ? undefined : this.options.http,
       s.fhirUrl,
       s.paths.cacheDir,
       this.options.now(),
     );
+    if (!d) return undefined;
     this.discovered = d.config;
     const url = reachable(d.config.token_endpoint, serverAlias(s));
     this.options.log?.(
@@ -175,14 +196,30 @@ export class TokenProvider {
     const s = this.options.settings;
     const clientId = requireSetting(s, 'clientId', 'to get a token');
     const scope = (request.scope ?? s.scope).trim().split(/\s+/).join(' ');
+    // A cached token is found by the key file's fingerprint; the key itself is parsed and
+    // checked (node:crypto) only when a token is fetched, and before any request is made.
+    const fingerprint = keyFingerprint(await this.keyFiles(), s.alg);
+    const want = (tokenUrl: string): TokenKey => ({
+      tokenUrl,
+      clientId,
+      scope,
+      keyFingerprint: fingerprint,
+    });
+    const cached = async (tokenUrl: string) =>
+      request.noCache || request.forceNew
+        ? undefined
+        : await this.cache.lookup(want(tokenUrl), this.options.now(), this.options.log);
+    // The token URL when it is known without a request: the setting, or cached discovery.
+    let tokenUrl = await this.findTokenUrl(true);
+    const early = tokenUrl ? await cached(tokenUrl) : undefined;
+    if (early) return early;
     const key = await this.signingKey();
-    const tokenUrl = await this.tokenUrl();
-    const want = { tokenUrl, clientId, scope, kid: key.kid };
-    if (!request.noCache && !request.forceNew) {
-      const hit = await this.cache.lookup(want, this.options.now(), this.options.log);
+    if (!tokenUrl) {
+      tokenUrl = await this.tokenUrl();
+      const hit = await cached(tokenUrl);
       if (hit) return hit;
     }
-    const cacheKey = TokenCache.keyOf(want);
+    const cacheKey = TokenCache.keyOf(want(tokenUrl));
     const existing = this.inflight.get(cacheKey);
     if (existing) return existing;
     const promise = this.fetchToken({
@@ -190,6 +227,7 @@ export class TokenProvider {
       clientId,
       scope,
       key,
+      keyFingerprint: fingerprint,
       store: !request.noCache,
     }).finally(() => this.inflight.delete(cacheKey));
     this.inflight.set(cacheKey, promise);
@@ -280,6 +318,7 @@ export class TokenProvider {
     clientId: string;
     scope: string;
     key: SigningKey;
+    keyFingerprint: string;
     store: boolean;
   }): Promise<AccessToken> {
     const s = this.options.settings;
@@ -390,6 +429,7 @@ export class TokenProvider {
       tokenUrl: p.tokenUrl,
       clientId: p.clientId,
       kid: p.key.kid,
+      keyFingerprint: p.keyFingerprint,
       fromCache: false,
       response: body,
     };

@@ -16,7 +16,7 @@ const WANT: TokenKey = {
   tokenUrl: 'https://auth.example.org/auth/token',
   clientId: 'client-1',
   scope: 'system/*.read',
-  kid: 'kid-1',
+  keyFingerprint: 'a'.repeat(64),
 };
 
 function jwt(claims: Record<string, unknown>): string {
@@ -33,7 +33,8 @@ function token(over: Partial<AccessToken> = {}): AccessToken {
     obtainedAt: T0,
     tokenUrl: WANT.tokenUrl,
     clientId: WANT.clientId,
-    kid: WANT.kid,
+    kid: 'kid-1',
+    keyFingerprint: WANT.keyFingerprint,
     fromCache: false,
     response: { access_token: 'tok-1', token_type: 'Bearer', expires_in: 300 },
     ...over,
@@ -104,7 +105,7 @@ describe('TokenCache', () => {
       { tokenUrl: 'https://elsewhere.example.org/token' },
       { clientId: 'client-2' },
       { scope: 'system/*.rs' },
-      { kid: 'kid-2' },
+      { keyFingerprint: 'b'.repeat(64) },
     ])
       expect(await cache.lookup({ ...WANT, ...other }, T0)).toBeUndefined();
   });
@@ -116,7 +117,8 @@ describe('TokenCache', () => {
       [{ tokenUrl: 'https://other.example.org/token' }, 'it was issued by another token URL'],
       [{ clientId: 'someone-else' }, 'it was issued to another client id'],
       [{ requestedScope: 'system/*.*' }, 'it was issued for other scopes'],
-      [{ kid: 'old-key' }, 'it was issued for another key'],
+      [{ keyFingerprint: 'c'.repeat(64) }, 'it was issued for another key'],
+      [{ kid: undefined }, 'it was issued for another key'],
       [{ accessToken: '' }, 'no access token in the entry'],
     ];
     for (const [over, why] of cases) {

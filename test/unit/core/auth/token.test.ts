@@ -1,7 +1,7 @@
 import { describe, expect, test } from 'vitest';
 import { statSync, readdirSync } from 'node:fs';
 import { join } from 'node:path';
-import { mkdirSync, writeFileSync } from 'node:fs';
+import { mkdirSync, rmSync, writeFileSync } from 'node:fs';
 import { decodeJwt } from 'jose';
 import { SmartError } from '../../../../src/core/errors.js';
 import { generateSigningKey, type SigningAlg } from '../../../../src/core/auth/keys.js';
@@ -478,6 +478,88 @@ describe('TokenProvider: errors', () => {
   test('the error never carries the assertion', async () => {
     const { e } = await fail({ status: 400, body: { error: 'invalid_request' } });
     expect(JSON.stringify({ m: e.message, h: e.hint, d: e.details })).not.toMatch(/eyJ/);
+  });
+});
+
+describe('TokenProvider: the key a cached token belongs to', () => {
+  /** A provider on `settings`, at T0 + 1 s, whose server answers tok-<tag>. */
+  const again = (settings: Settings, tag: string) => {
+    const http = fakeHttp(() => okToken(0, { access_token: `tok-${tag}` }));
+    return {
+      http,
+      provider: new TokenProvider({ settings, http: async () => http, now: () => T0 + 1000 }),
+    };
+  };
+
+  test("found by the key file's bytes, without parsing the key: a change to the key file, its jwks.json or --alg is a fresh token", async () => {
+    const g = await generateSigningKey('ES256');
+    const dir = tempDir('token-test-');
+    const file = join(dir, 'key.pem');
+    writeFileSync(file, g.privateKeyPem, { mode: 0o600 });
+    const { provider, settings } = await setup(() => okToken(1), { key: file });
+    expect(await provider.getToken()).toMatchObject({ accessToken: 'tok-1', kid: g.kid });
+    // The same files: the cached token, with the kid it was issued for.
+    expect(await again(settings, 'x').provider.getToken()).toMatchObject({
+      accessToken: 'tok-1',
+      kid: g.kid,
+      fromCache: true,
+    });
+    // A jwks.json beside the key gives it another kid: a token for that kid.
+    writeFileSync(
+      join(dir, 'jwks.json'),
+      JSON.stringify({ keys: [{ ...g.publicJwk, kid: 'k2' }] }),
+    );
+    expect(await again(settings, 'jwks').provider.getToken()).toMatchObject({
+      accessToken: 'tok-jwks',
+      kid: 'k2',
+      fromCache: false,
+    });
+    // The alg asked for.
+    expect(
+      (await again({ ...settings, alg: 'ES256' }, 'alg').provider.getToken()).accessToken,
+    ).toBe('tok-alg');
+    // Another key in the same file (not the jwks.json's: its own thumbprint as kid).
+    const other = await generateSigningKey('ES256');
+    writeFileSync(file, other.privateKeyPem, { mode: 0o600 });
+    const fresh = again(settings, 'rekeyed');
+    expect(await fresh.provider.getToken()).toMatchObject({
+      accessToken: 'tok-rekeyed',
+      kid: other.kid,
+    });
+    expect(fresh.http.calls).toHaveLength(1);
+    // The key file broken after a token was cached for it: the key's error, not the token.
+    writeFileSync(file, '-----BEGIN PRIVATE KEY-----\nAAAA\n-----END PRIVATE KEY-----\n');
+    const broken = again(settings, 'broken');
+    await expect(broken.provider.getToken()).rejects.toMatchObject({ code: 'bad_key' });
+    expect(broken.http.calls).toHaveLength(0);
+  });
+
+  test('a bad key is reported before any request, discovery included', async () => {
+    const file = join(tempDir('token-test-'), 'key.pem');
+    writeFileSync(file, 'not a key');
+    const { provider, http } = await setup(() => okToken(1), {
+      key: file,
+      tokenUrl: undefined,
+      fhirUrl: 'https://fhir.example.org/fhir',
+    });
+    await expect(provider.getToken()).rejects.toMatchObject({ kind: 'usage', code: 'bad_key' });
+    expect(http.calls).toHaveLength(0);
+  });
+
+  test('discovery no longer cached, the token still good: discovery is fetched, the token is not', async () => {
+    const FHIR = 'https://fhir.example.org/fhir';
+    const endpoint = { token_endpoint: 'https://fhir.example.org/auth/token' };
+    const { provider, settings } = await setup(
+      (c) => (c.method === 'GET' ? { body: endpoint } : okToken(1)),
+      { tokenUrl: undefined, fhirUrl: FHIR },
+    );
+    await provider.getToken();
+    // The discovery cache gone (it keeps an hour; a token may be good for longer).
+    rmSync(join(settings.paths.cacheDir, 'discovery'), { recursive: true });
+    const http = fakeHttp((c) => (c.method === 'GET' ? { body: endpoint } : okToken(2)));
+    const p2 = new TokenProvider({ settings, http: async () => http, now: () => T0 + 1000 });
+    expect(await p2.getToken()).toMatchObject({ accessToken: 'tok-1', fromCache: true });
+    expect(http.calls.map((c) => c.method)).toEqual(['GET']);
   });
 });
 
