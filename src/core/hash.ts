@@ -96,17 +96,27 @@ export function sha256Hex(data: string | Uint8Array): string {
 
 /**
  * FNV-1a, 64-bit, over the UTF-16 code units of `text` (each xored in whole), as 16 hex digits.
- * The 64-bit product by the FNV prime 2^40 + 0x1b3 is done in two 32-bit halves.
+ * The state is four 16-bit limbs, so that every value stays a small integer: with 32-bit halves,
+ * V8's interpreter allocated a heap number for most steps (~100 KB for a key file, enough to
+ * start a garbage collection of its own).
  */
 export function fnv1a64Hex(text: string): string {
-  let hi = 0xcbf29ce4;
-  let lo = 0x84222325;
+  // The offset basis 0xcbf29ce484222325, low limb first.
+  let l0 = 0x2325;
+  let l1 = 0x8422;
+  let l2 = 0x9ce4;
+  let l3 = 0xcbf2;
   for (let i = 0; i < text.length; i++) {
-    lo = (lo ^ text.charCodeAt(i)) >>> 0;
-    const t = lo * 0x1b3; // < 2^41: exact
-    const carry = Math.floor(t / 0x100000000);
-    hi = (Math.imul(hi, 0x1b3) + carry + (lo << 8)) >>> 0;
-    lo = t >>> 0;
+    l0 ^= text.charCodeAt(i);
+    // h * 0x1b3 + (h << 40), mod 2^64: the FNV prime is 2^40 + 0x1b3.
+    const t0 = l0 * 0x1b3;
+    const t1 = l1 * 0x1b3 + (t0 >>> 16);
+    const t2 = l2 * 0x1b3 + (t1 >>> 16) + ((l0 & 0xff) << 8);
+    const t3 = l3 * 0x1b3 + (t2 >>> 16) + (l0 >>> 8) + ((l1 & 0xff) << 8);
+    l0 = t0 & 0xffff;
+    l1 = t1 & 0xffff;
+    l2 = t2 & 0xffff;
+    l3 = t3 & 0xffff;
   }
-  return hi.toString(16).padStart(8, '0') + lo.toString(16).padStart(8, '0');
+  return [l3, l2, l1, l0].map((l) => l.toString(16).padStart(4, '0')).join('');
 }
