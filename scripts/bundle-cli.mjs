@@ -172,6 +172,11 @@ try {
     comments: { legal: true, annotation: false, jsdoc: false },
     // One byte per character: V8 keeps a source with any other character as two bytes each.
     charset: 'ascii',
+    minify: {
+      compress: false,
+      mangle: false,
+      codegen: { removeWhitespace: true, asciiOnly: true, legalComments: 'inline' },
+    },
     strictExecutionOrder: true,
     codeSplitting: { groups: GROUPS },
     entryFileNames: '[name].cjs',
@@ -186,6 +191,10 @@ try {
     const left = /\bimport\((?!")/.exec(chunk.code);
     if (left) throw new Error(`${chunk.fileName}: an import() the loader cannot serve`);
     const text = `${CHUNK_HEAD}${chunk.code}${CHUNK_TAIL}`;
+    // The loader reads chunks as Latin-1 (no UTF-8 decoding), and V8 keeps an ASCII source at
+    // one byte a character.
+    const wide = /[^\x00-\x7f]/.exec(text);
+    if (wide) throw new Error(`${chunk.fileName}: non-ASCII character at ${wide.index}`);
     hashes[chunk.fileName] = createHash('sha256').update(text).digest('base64url').slice(0, 16);
     await writeFile(join(out, chunk.fileName), text);
   }

@@ -96,7 +96,8 @@ export class CompileCache {
   private readonly modules = new Map<string, { exports: unknown }>();
   private readonly loaded: Loaded[] = [];
   private readonly uid = typeof process.getuid === 'function' ? process.getuid() : undefined;
-  private readonly nodeRequire: NodeJS.Require;
+  /** Node's require, for the packages the bundle leaves out (made on first need). */
+  private nodeRequire: NodeJS.Require | undefined;
   /** Whether the cache's directories may be read from and written to. */
   private trusted: boolean | undefined;
   readonly stats: CompileCacheStats = { loaded: 0, cached: 0, rejected: 0 };
@@ -104,10 +105,9 @@ export class CompileCache {
   /** Where the entries are: one directory per Node version and CPU. */
   private readonly dir: string | undefined;
   /** The hash of each chunk's bytes, read on first need. */
-  private hashes: Map<string, string> | undefined;
+  private hashes: Record<string, unknown> | undefined;
 
   constructor(private readonly options: CompileCacheOptions) {
-    this.nodeRequire = createRequire(join(options.bundleDir, 'main.cjs'));
     this.dir = options.smartCacheDir && codeCacheDir(options.smartCacheDir);
   }
 
@@ -116,7 +116,9 @@ export class CompileCache {
     const known = this.modules.get(file);
     if (known) return known.exports;
     const filename = join(this.options.bundleDir, file);
-    const source = readFileSync(filename, 'utf8');
+    // The build writes chunks in ASCII (bundle-cli.mjs checks): read as Latin-1, byte for byte,
+    // without UTF-8 decoding.
+    const source = readFileSync(filename, 'latin1');
     if (!source.startsWith(CHUNK_HEAD) || !source.endsWith(CHUNK_TAIL)) {
       throw new Error(`${filename} is not a chunk of bundle-cli.mjs's: run \`npm run build\``);
     }
@@ -142,7 +144,7 @@ export class CompileCache {
         ? this.require(id.slice(2))
         : id.startsWith('node:')
           ? process.getBuiltinModule(id)
-          : this.nodeRequire(id);
+          : (this.nodeRequire ??= createRequire(join(bundleDir, 'main.cjs')))(id);
     const url = (path: string) => pathToFileURL(join(distDir, path)).href;
     const fn = script.runInThisContext() as (...args: unknown[]) => void;
     fn.call(
@@ -190,13 +192,15 @@ export class CompileCache {
     if (!this.hashes) {
       try {
         const text = readFileSync(join(this.options.bundleDir, 'hashes.json'), 'utf8');
-        this.hashes = new Map(Object.entries(JSON.parse(text) as Record<string, string>));
+        const parsed: unknown = JSON.parse(text);
+        this.hashes =
+          parsed && typeof parsed === 'object' ? (parsed as Record<string, unknown>) : {};
       } catch {
-        this.hashes = new Map();
+        this.hashes = {};
       }
     }
-    const hash = this.hashes.get(file);
-    if (!hash || !/^[\w-]{8,64}$/.test(hash)) return undefined;
+    const hash = Object.hasOwn(this.hashes, file) ? this.hashes[file] : undefined;
+    if (typeof hash !== 'string' || !/^[\w-]{8,64}$/.test(hash)) return undefined;
     return join(this.dir, `${file}.${hash}.v8`);
   }
 

@@ -188,6 +188,20 @@ describe('the code cache', () => {
     work(none);
     expect(none.stats).toEqual({ loaded: 3, cached: 0, rejected: 0 });
     expect(none.flush()).toBe(0);
+    // A hashes.json that is not an object of names, or names a chunk with no usable hash.
+    for (const text of [
+      '[]',
+      'null',
+      '"x"',
+      '{"work-AbCd1234.cjs": 12}',
+      '{"work-AbCd1234.cjs": "../up"}',
+    ]) {
+      writeFileSync(join(b.bundleDir, 'hashes.json'), text);
+      const odd = b.open();
+      work(odd);
+      expect(odd.stats, text).toEqual({ loaded: 3, cached: 0, rejected: 0 });
+      expect(odd.flush(), text).toBe(0);
+    }
   });
 
   it('refuses an entry V8 does not take, runs the chunk all the same, and replaces the entry', () => {
