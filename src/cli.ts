@@ -184,7 +184,14 @@ if (only === '--version' || only === '-V') {
 
   process.exitCode = await run({
     argv,
-    io: { stdout: process.stdout, stderr: process.stderr, stdin: process.stdin },
+    io: {
+      stdout: process.stdout,
+      stderr: process.stderr,
+      // Made on first use: most commands never read stdin, and making its stream costs start-up.
+      get stdin() {
+        return process.stdin;
+      },
+    },
     env: process.env,
     cwd: process.cwd(),
     signal: controller.signal,
