@@ -193,7 +193,7 @@ try {
     const text = `${CHUNK_HEAD}${chunk.code}${CHUNK_TAIL}`;
     // The loader reads chunks as Latin-1 (no UTF-8 decoding), and V8 keeps an ASCII source at
     // one byte a character.
-    const wide = /[^\x00-\x7f]/.exec(text);
+    const wide = /\P{ASCII}/u.exec(text);
     if (wide) throw new Error(`${chunk.fileName}: non-ASCII character at ${wide.index}`);
     hashes[chunk.fileName] = createHash('sha256').update(text).digest('base64url').slice(0, 16);
     await writeFile(join(out, chunk.fileName), text);
