@@ -16,16 +16,8 @@ const generateKeyPairAsync = promisify(nodeGenerateKeyPair);
 // Re-exported for the modules and the library users that import them from here.
 export { SIGNING_ALGS, isSigningAlg, type SigningAlg } from './algs.js';
 
-/** What `smart keygen --alg` offers. */
-export const KEYGEN_ALGS: SigningAlg[] = [
-  'RS384',
-  'ES384',
-  'RS256',
-  'ES256',
-  'RS512',
-  'ES512',
-  'PS384',
-];
+/** What `smart keygen --alg` offers: every signing alg but PS256 and PS512. */
+export const KEYGEN_ALGS: SigningAlg[] = SIGNING_ALGS.filter((a) => a !== 'PS256' && a !== 'PS512');
 export const RSA_BITS = [2048, 3072, 4096] as const;
 
 export const PRIVATE_MEMBERS = ['d', 'p', 'q', 'dp', 'dq', 'qi', 'oth', 'k'] as const;
