@@ -259,6 +259,10 @@ function siblingJwks(files: KeyFiles): Jwks | undefined {
   }
 }
 
+/**
+ * Load the private signing key. kid: the matching entry of a jwks.json beside the key (so a kid
+ * chosen at keygen survives), else the JWK's own kid, else the RFC 7638 thumbprint.
+ */
 export async function loadSigningKey(
   path: string,
   options: { alg?: string } = {},
