@@ -1,30 +1,17 @@
 import { SmartError } from '../errors.js';
-// The HTTP stack, the signer and the error texts are loaded only when a token is fetched: a
-// cached token (`$(smart token)` in scripts) needs none of them (bench/startup.mjs).
-import type { HttpClient, HttpResponse } from '../http/index.js';
+// The exchange (token-exchange.ts: the HTTP stack, the signer, the error texts) and the key's
+// parser (keys.ts, node:crypto) are loaded only when a token is fetched: a cached token
+// (`$(smart token)` in scripts) needs none of them (bench/startup.mjs).
+import type { HttpClient } from '../http/index.js';
 import type { SignedAssertion } from './assertion.js';
-import {
-  backoffDelay,
-  MAX_RETRY_AFTER_MS,
-  parseRetryAfter,
-  systemClock,
-  type Clock,
-} from '../clock.js';
-import { tryJsonObject } from '../json.js';
-import type { OAuthErrorContext } from './token-errors.js';
+import type { Clock } from '../clock.js';
 import { cachedDiscovery, readCachedDiscovery, type SmartConfiguration } from '../discovery.js';
 import type { SigningKey } from './keys.js';
 import { keyFingerprint, readKeyFiles, type KeyFiles } from './key-file.js';
-import { TokenCache, tokenExpiry, type TokenKey } from './token-cache.js';
-import { loadConfig, requireSetting, type Settings } from '../settings.js';
-import { redactUrl, shortId } from '../redact.js';
-import {
-  ownName,
-  reachable,
-  serverAlias,
-  serverUrlAdvice,
-  unreachableOwnName,
-} from '../server-url.js';
+import { TokenCache, type TokenKey } from './token-cache.js';
+import { requireSetting, type Settings } from '../settings.js';
+import { redactUrl } from '../redact.js';
+import { ownName, reachable, serverAlias } from '../server-url.js';
 
 // Kept where they were for the modules and tests that import them from here.
 export { CACHE_MARGIN_MS, jwtExpiry } from './token-cache.js';
@@ -239,80 +226,7 @@ export class TokenProvider {
     await this.cache.forget(token);
   }
 
-  /**
-   * What the hint of a rejected token request can name, from what is known without another
-   * request: the advertised algs and scopes (discovery, or its cache when the token URL came from a
-   * flag) and the scope saved in the profile by `smart register-client`.
-   */
-  private async errorContext(
-    res: HttpResponse,
-    base: OAuthErrorContext,
-  ): Promise<OAuthErrorContext> {
-    const body = tryJsonObject(res.text);
-    if (!body || typeof body.error !== 'string') return base;
-    const { isAlgComplaint } = await import('./token-errors.js');
-    const error = body.error;
-    const description =
-      typeof body.error_description === 'string' ? body.error_description : undefined;
-    const s = this.options.settings;
-    if (error === 'invalid_client' && !isAlgComplaint(error, description))
-      return { ...base, ownNameAdvice: await this.ownNameAdvice() };
-    const wanted = error === 'invalid_scope' || isAlgComplaint(error, description);
-    if (!wanted) return base;
-    const config =
-      this.discovered ??
-      (s.fhirUrl
-        ? await readCachedDiscovery(s.fhirUrl, s.paths.cacheDir, this.options.now())
-        : undefined);
-    const algs = config?.token_endpoint_auth_signing_alg_values_supported;
-    const c: OAuthErrorContext = {
-      ...base,
-      advertisedAlgs:
-        base.advertisedAlgs ?? (Array.isArray(algs) && algs.length ? algs : undefined),
-    };
-    if (error === 'invalid_scope') {
-      const scopes = config?.scopes_supported;
-      if (Array.isArray(scopes) && scopes.length) c.supportedScopes = scopes;
-      c.profile = s.profile;
-      c.registeredScope = await this.profileScope();
-    }
-    return c;
-  }
-
-  /**
-   * Without serverUrl, when discovery (fresh or cached) advertises the token endpoint on another
-   * origin than the base URL's: the server may check aud against its own name.
-   */
-  private async ownNameAdvice(): Promise<string | undefined> {
-    const s = this.options.settings;
-    if (serverAlias(s) || !s.baseUrl) return undefined;
-    const config =
-      this.discovered ??
-      (s.fhirUrl
-        ? await readCachedDiscovery(s.fhirUrl, s.paths.cacheDir, this.options.now())
-        : undefined);
-    const advertised = config?.token_endpoint;
-    if (!advertised) return undefined;
-    try {
-      if (new URL(advertised).origin === new URL(s.baseUrl).origin) return undefined;
-    } catch {
-      return undefined;
-    }
-    return serverUrlAdvice(advertised, s.baseUrl);
-  }
-
-  /** The scope saved in the active profile (register-client saves the registered one). */
-  private async profileScope(): Promise<string | undefined> {
-    const s = this.options.settings;
-    if (!s.profileExists) return undefined;
-    try {
-      return (await loadConfig(s.paths.configFile)).profiles[s.profile]?.scope;
-    } catch {
-      // Only for a hint: a config that cannot be read here was reported when settings resolved.
-      return undefined;
-    }
-  }
-
+  /** POST a signed assertion for a token (token-exchange.ts), and keep it unless told not to. */
   private async fetchToken(p: {
     tokenUrl: string;
     clientId: string;
@@ -321,122 +235,22 @@ export class TokenProvider {
     keyFingerprint: string;
     store: boolean;
   }): Promise<AccessToken> {
-    const s = this.options.settings;
-    const advertised = this.advertisedAlgs;
     this.checkAlgAdvertised(p.key, p.tokenUrl);
-    const [http, { JWT_BEARER, signClientAssertion }, { parseJsonBody, snippet }, { oauthError }] =
-      await Promise.all([
-        this.options.http(),
-        import('./assertion.js'),
-        import('../http/index.js'),
-        import('./token-errors.js'),
-      ]);
-    let res: HttpResponse | undefined;
-    // POSTs are not retried by the HTTP layer: a retry here signs a new assertion (new jti).
-    for (let attempt = 1; attempt <= 3; attempt++) {
-      const assertion = await signClientAssertion({
-        clientId: p.clientId,
+    const [http, { exchangeToken }] = await Promise.all([
+      this.options.http(),
+      import('./token-exchange.js'),
+    ]);
+    const token = await exchangeToken(
+      {
+        ...this.options,
+        http,
         audience: this.audience(p.tokenUrl),
-        key: p.key,
-        now: Math.floor(this.options.now() / 1000),
-      });
-      this.options.onAssertion?.(assertion);
-      const form = new URLSearchParams({
-        grant_type: 'client_credentials',
-        scope: p.scope,
-        client_assertion_type: JWT_BEARER,
-        client_assertion: assertion.jwt,
-      });
-      try {
-        res = await http.request(p.tokenUrl, {
-          method: 'POST',
-          headers: {
-            'content-type': 'application/x-www-form-urlencoded',
-            accept: 'application/json',
-          },
-          body: form.toString(),
-          sizeCap: 'small',
-        });
-      } catch (e) {
-        if (
-          e instanceof SmartError &&
-          e.kind === 'network' &&
-          (e.code === 'ECONNRESET' || e.code === 'UND_ERR_SOCKET') &&
-          attempt < 3
-        )
-          continue;
-        // A discovered endpoint on another origin that does not answer: the server's own name.
-        if (!s.tokenUrl && s.baseUrl) throw unreachableOwnName(e, p.tokenUrl, s.baseUrl) ?? e;
-        throw e;
-      }
-      if ((res.status === 503 || res.status === 429) && attempt < 3) {
-        // As the HTTP layer waits: Retry-After (seconds, an HTTP date or an epoch time), capped
-        // alike, else backoff; Ctrl-C ends the wait.
-        const after = parseRetryAfter(res.headers.get('retry-after'), this.options.now());
-        const delay = Math.min(
-          after ?? backoffDelay(attempt - 1, { baseMs: 500 }),
-          MAX_RETRY_AFTER_MS,
-        );
-        await (this.options.sleep ?? systemClock.sleep)(delay, this.options.signal);
-        continue;
-      }
-      break;
-    }
-    if (!res) throw new SmartError('network', `no answer from ${redactUrl(p.tokenUrl)}`);
-    if (!res.ok) {
-      throw oauthError(
-        res,
-        await this.errorContext(res, {
-          tokenUrl: p.tokenUrl,
-          clientId: p.clientId,
-          kid: p.key.kid,
-          alg: p.key.alg,
-          scope: p.scope,
-          jwksUri: s.jwksUri,
-          advertisedAlgs: advertised,
-          now: this.options.now(),
-        }),
-      );
-    }
-    const body = parseJsonBody<TokenResponse>(res.text, res.contentType, p.tokenUrl, res.status);
-    if (!body || typeof body.access_token !== 'string' || body.access_token === '') {
-      throw new SmartError(
-        'http',
-        `the token response from ${redactUrl(p.tokenUrl)} has no access_token: ${snippet(res.text)}`,
-        {
-          code: 'bad_token_response',
-        },
-      );
-    }
-    if (typeof body.token_type !== 'string' || body.token_type.toLowerCase() !== 'bearer') {
-      throw new SmartError(
-        'http',
-        `the token response from ${redactUrl(p.tokenUrl)} has token_type "${String(body.token_type)}", expected "bearer"`,
-        {
-          code: 'bad_token_response',
-        },
-      );
-    }
-    const now = this.options.now();
-    const expiresAt = tokenExpiry(body, now);
-    const token: AccessToken = {
-      accessToken: body.access_token,
-      tokenType: body.token_type,
-      scope: typeof body.scope === 'string' ? body.scope : undefined,
-      requestedScope: p.scope,
-      expiresAt,
-      obtainedAt: now,
-      tokenUrl: p.tokenUrl,
-      clientId: p.clientId,
-      kid: p.key.kid,
-      keyFingerprint: p.keyFingerprint,
-      fromCache: false,
-      response: body,
-    };
-    this.options.log?.(
-      `got a token for ${shortId(p.clientId)}${expiresAt ? `, expires in ${Math.round((expiresAt - now) / 1000)}s` : ', no expiry given (not cached)'}`,
+        discovered: this.discovered,
+        advertisedAlgs: this.advertisedAlgs,
+      },
+      p,
     );
-    if (p.store) await this.cache.store(token, now);
+    if (p.store) await this.cache.store(token, token.obtainedAt);
     return token;
   }
 }
