@@ -94,4 +94,43 @@ export class FileCache {
   async delete(namespace: string, key: string): Promise<void> {
     await fs.rm(this.path(namespace, key), { force: true });
   }
+
+  /**
+   * Remove the entries of `namespace` that `keep` does not want any more (an expired token),
+   * and those that are not JSON. Only this cache's own entries (`<hash>.json`, regular files)
+   * are looked at; one that cannot be read or removed is left alone. Returns how many went.
+   */
+  async prune(namespace: string, keep: (value: unknown) => boolean): Promise<number> {
+    const dir = join(this.dir, namespace);
+    let removed = 0;
+    let names: string[];
+    try {
+      // Only in a directory of ours (as write() writes only there).
+      const uid = typeof process.getuid === 'function' ? process.getuid() : undefined;
+      if (uid !== undefined && statSync(dir).uid !== uid) return 0;
+      names = await fs.readdir(dir);
+    } catch {
+      return 0;
+    }
+    for (const name of names) {
+      if (!/^[0-9a-f]{32}\.json$/.test(name)) continue;
+      const file = join(dir, name);
+      try {
+        if (!lstatSync(file).isFile()) continue;
+        let value: unknown;
+        try {
+          value = JSON.parse(readFileSync(file, 'utf8'));
+        } catch (e) {
+          if (!(e instanceof SyntaxError)) continue;
+          value = undefined;
+        }
+        if (value !== undefined && keep(value)) continue;
+        await fs.rm(file, { force: true });
+        removed++;
+      } catch {
+        // Gone meanwhile, or not ours to remove: left alone.
+      }
+    }
+    return removed;
+  }
 }

@@ -136,11 +136,23 @@ export class TokenCache {
     return { ...hit, expiresAt, fromCache: true };
   }
 
-  /** Keep `token` for later runs, when its expiry is known and more than the margin away. */
+  /**
+   * Keep `token` for later runs, when its expiry is known and more than the margin away; and
+   * remove the entries whose token has expired (those of another key, scope or server, which no
+   * lookup replaces), so that old tokens do not pile up on disk.
+   */
   async store(token: AccessToken, now: number): Promise<void> {
     if (!token.expiresAt || token.expiresAt - CACHE_MARGIN_MS <= now) return;
     const { fromCache: _ignored, ...stored } = token;
     await this.files.set('tokens', TokenCache.keyOf(keyOfToken(token)), stored);
+    await this.files.prune(
+      'tokens',
+      (entry) =>
+        typeof entry === 'object' &&
+        entry !== null &&
+        typeof (entry as CachedToken).accessToken === 'string' &&
+        cachedExpiry(entry as CachedToken) > now,
+    );
   }
 
   /** Forget a token the server rejected. */

@@ -99,6 +99,50 @@ describe('FileCache set and get', () => {
   });
 });
 
+describe('FileCache prune', () => {
+  const name = (n: number) => FileCache.keyOf(String(n));
+
+  it('removes the entries keep() refuses and those that are not JSON; leaves everything else', async () => {
+    const { dir, cache: c } = cache();
+    await c.set('tokens', name(1), { live: true });
+    await c.set('tokens', name(2), { live: false });
+    await c.set('tokens', name(3), { live: false });
+    writeFileSync(c.path('tokens', name(4)), '{"cut sho', { mode: 0o600 });
+    // Not entries of this cache: another name, a temp file, a directory, a symbolic link.
+    const tokens = join(dir, 'tokens');
+    writeFileSync(join(tokens, 'notes.json'), '{}');
+    writeFileSync(join(tokens, `.${name(5)}.json.123.tmp`), '{}');
+    mkdirSync(join(tokens, `${name(6)}.json`));
+    symlinkSync(c.path('tokens', name(2)), join(tokens, `${name(7)}.json`));
+    const seen: unknown[] = [];
+    const removed = await c.prune('tokens', (v) => {
+      seen.push(v);
+      return (v as { live: boolean }).live;
+    });
+    expect(removed).toBe(3);
+    expect(seen).toHaveLength(3);
+    expect(readdirSync(tokens).sort()).toEqual(
+      [
+        `${name(1)}.json`,
+        'notes.json',
+        `.${name(5)}.json.123.tmp`,
+        `${name(6)}.json`,
+        `${name(7)}.json`,
+      ].sort(),
+    );
+    // A namespace with no directory yet: nothing to do.
+    expect(await c.prune('discovery', () => false)).toBe(0);
+  });
+
+  it.runIf(asRoot)('removes nothing from a directory of another user', async () => {
+    const { dir, cache: c } = cache();
+    await c.set('tokens', name(1), { live: false });
+    chownSync(join(dir, 'tokens'), 65534, 65534);
+    expect(await c.prune('tokens', () => false)).toBe(0);
+    expect(existsSync(c.path('tokens', name(1)))).toBe(true);
+  });
+});
+
 describe('cache trust: an entry others could have written is ignored, with one warning', () => {
   it('a file of mode 0644', async () => {
     const { cache: c, warnings } = cache();

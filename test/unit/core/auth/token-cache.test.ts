@@ -1,6 +1,6 @@
 import { describe, expect, test } from 'vitest';
-import { existsSync, readFileSync, statSync, writeFileSync } from 'node:fs';
-import { join } from 'node:path';
+import { existsSync, readFileSync, readdirSync, statSync, writeFileSync } from 'node:fs';
+import { basename, join } from 'node:path';
 import {
   CACHE_MARGIN_MS,
   TokenCache,
@@ -130,6 +130,23 @@ describe('TokenCache', () => {
       expect(await cache.lookup(WANT, T0, (m) => log.push(m))).toBeUndefined();
       expect(log).toEqual([`cached token not used: ${why}`]);
     }
+  });
+
+  test('storing a token removes the entries whose token has expired (another key, scope or server)', async () => {
+    const dir = tempDir('token-cache-');
+    const cache = new TokenCache(dir);
+    // Stored earlier: one for another key that is still good, one for another scope that is not.
+    const other = { keyFingerprint: 'b'.repeat(64) };
+    await cache.store(token(other), T0);
+    const stale = { requestedScope: 'system/Patient.read', expiresAt: T0 + 100_000 };
+    await cache.store(token(stale), T0);
+    expect(readdirSync(join(dir, 'tokens'))).toHaveLength(2);
+    // 200 s on, the second has expired: storing a new token removes it, and only it.
+    await cache.store(token({ expiresAt: T0 + 500_000 }), T0 + 200_000);
+    expect(readdirSync(join(dir, 'tokens')).sort()).toEqual(
+      [entryFile(dir), entryFile(dir, { ...WANT, ...other })].map((f) => basename(f)).sort(),
+    );
+    expect(existsSync(entryFile(dir, { ...WANT, scope: stale.requestedScope }))).toBe(false);
   });
 
   test("a cached token's expiry is capped at its JWT exp and at issue time + expires_in", async () => {
