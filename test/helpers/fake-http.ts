@@ -2,12 +2,8 @@
  * A scripted HttpClient for unit tests of the core: every request is recorded, and a handler
  * decides the answer. No sockets, so tests run in milliseconds and can count requests exactly.
  */
-import {
-  parseJsonBody,
-  type HttpClient,
-  type HttpRequest,
-  type HttpResponse,
-} from '../../src/core/http/index.js';
+import type { HttpClient, HttpRequest, HttpResponse } from '../../src/core/http/index.js';
+import { httpResponse } from './http-response.js';
 import { resolvePaths, type Settings } from '../../src/core/settings.js';
 import { tempDir } from './tmp.js';
 
@@ -47,23 +43,16 @@ export function fakeHttp(handler: FakeHandler): FakeHttp {
       };
       calls.push(call);
       const a = await handler(call);
-      const status = a.status ?? 200;
-      const text =
-        a.body === undefined ? '' : typeof a.body === 'string' ? a.body : JSON.stringify(a.body);
       const contentType =
         a.contentType ??
         (a.body !== undefined && typeof a.body !== 'string' ? 'application/json' : 'text/plain');
-      return {
-        status,
-        ok: status >= 200 && status < 300,
+      return httpResponse({
         url,
-        headers: new Headers({ 'content-type': contentType, ...(a.headers ?? {}) }),
+        status: a.status ?? 200,
+        body: a.body,
         contentType,
-        text,
-        json<T>(): T {
-          return parseJsonBody<T>(text, contentType, url, status);
-        },
-      };
+        headers: a.headers,
+      });
     },
   };
 }

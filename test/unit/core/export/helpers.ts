@@ -14,6 +14,7 @@ import {
   type HttpResponse,
 } from '../../../../src/core/http/index.js';
 import { useServer } from '../http/harness.js';
+import { httpResponse } from '../../../helpers/http-response.js';
 import type { ExportSession } from '../../../../src/core/export/types.js';
 
 export function response(
@@ -22,18 +23,13 @@ export function response(
   headers: Record<string, string> = {},
   url = 'http://fhir.test/fhir/$export-status/1',
 ): HttpResponse {
-  const text = typeof body === 'string' ? body : JSON.stringify(body);
-  return {
-    status,
-    ok: status >= 200 && status < 300,
+  return httpResponse({
     url,
-    headers: new Headers(headers),
+    status,
+    body,
     contentType: headers['content-type'] ?? 'application/json',
-    text,
-    json<T>() {
-      return JSON.parse(text) as T;
-    },
-  };
+    headers,
+  });
 }
 
 /** A session answering from a script; records what was asked. */

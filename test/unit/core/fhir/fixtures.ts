@@ -6,7 +6,8 @@ import {
   type SearchPage,
   isMatch,
 } from '../../../../src/core/fhir/index.js';
-import { parseJsonBody, type HttpResponse } from '../../../../src/core/http/index.js';
+import type { HttpResponse } from '../../../../src/core/http/index.js';
+import { httpResponse } from '../../../helpers/http-response.js';
 import { fhirError } from '../../../../src/core/auth/session.js';
 
 /** A fake FHIR session answering from a map of pages, and Bundles to fill it with. */
@@ -19,16 +20,7 @@ export function response(
   body: unknown,
   contentType = 'application/fhir+json',
 ): HttpResponse {
-  const text = typeof body === 'string' ? body : JSON.stringify(body);
-  return {
-    status,
-    ok: status >= 200 && status < 300,
-    url,
-    headers: new Headers({ 'content-type': contentType }),
-    contentType,
-    text,
-    json: <T>() => parseJsonBody<T>(text, contentType, url, status),
-  };
+  return httpResponse({ url, status, body, contentType });
 }
 
 export function chunked(text: string, size: number, failAfter?: number): Readable {
