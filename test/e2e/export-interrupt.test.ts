@@ -48,12 +48,17 @@ describe('smart export: Ctrl-C in the middle of a (slow) file download', () => {
         generate: 200,
         exportFileSize: 200,
         exportDelayMs: 0,
-        // The 3rd and 4th downloads trickle at 16 KiB/s (about 8 s a file): in flight at Ctrl-C.
+        // The first downloads of the first two Observation files (Observation-1 and -2 on the
+        // server, the 3rd and 4th of the manifest) trickle at 16 KiB/s (about 8 s a file): in
+        // flight at Ctrl-C, once the two Patient files are done. Named, not "the 3rd and 4th
+        // requests": the two downloads that start together can reach the server in either
+        // order, and a small Patient file was once the throttled one (done at once, so only
+        // one file was ever in flight).
         faults: [
           {
-            path: '/fhir/$export-file',
+            path: /^\/fhir\/\$export-file\/[^/]+\/Observation-[12]\.ndjson$/,
             method: 'GET',
-            nth: [3, 4],
+            nth: [1, 2],
             action: { throttleBytesPerSec: 16 * 1024 },
           },
         ],
