@@ -73,13 +73,14 @@ describe('smart export --out az://container/prefix (Azurite)', () => {
         generate: 8000,
         exportFileSize: 10_000,
         exportDelayMs: 0,
-        // The 4th and 5th downloads (the Encounter files, 2-4 MB) trickle at 128 KiB/s: in
-        // flight, several blocks staged, at Ctrl-C.
+        // The first downloads of the two Encounter files (2-4 MB, the 4th and 5th of the
+        // manifest) trickle at 128 KiB/s: in flight, several blocks staged, at Ctrl-C. By name,
+        // not by request count: downloads that start together reach the server in either order.
         faults: [
           {
-            path: '/fhir/$export-file',
+            path: /^\/fhir\/\$export-file\/[^/]+\/Encounter-[12]\.ndjson$/,
             method: 'GET',
-            nth: [4, 5],
+            nth: [1, 2],
             action: { throttleBytesPerSec: 128 * 1024 },
           },
         ],
