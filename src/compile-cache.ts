@@ -17,7 +17,7 @@ import { dirname, join } from 'node:path';
 import { pathToFileURL } from 'node:url';
 import { Script } from 'node:vm';
 import { resolvePaths } from './core/paths.js';
-import { trustProblem } from './core/trust.js';
+import { processUid, trustProblem } from './core/trust.js';
 
 // The CLI's loader: the build (scripts/bundle-cli.mjs) turns dist/entry.js and everything it
 // reaches into CommonJS chunks under dist/bundle/, and this file runs them with V8's code cache,
@@ -95,7 +95,7 @@ export function openCompileCache(options: {
 export class CompileCache {
   private readonly modules = new Map<string, { exports: unknown }>();
   private readonly loaded: Loaded[] = [];
-  private readonly uid = typeof process.getuid === 'function' ? process.getuid() : undefined;
+  private readonly uid = processUid();
   /** Node's require, for the packages the bundle leaves out (made on first need). */
   private nodeRequire: NodeJS.Require | undefined;
   /** Whether the cache's directories may be read from and written to. */

@@ -2,7 +2,7 @@ import { promises as fs, lstatSync, readFileSync, statSync } from 'node:fs';
 import { dirname, join } from 'node:path';
 import { makeDir, writeFileAtomic } from './fsutil.js';
 import { sha256Hex } from './hash.js';
-import { trustProblem } from './trust.js';
+import { processUid, trustProblem } from './trust.js';
 
 /** Warnings already given in this process: one line per untrusted file or directory. */
 const warned = new Set<string>();
@@ -17,7 +17,7 @@ export async function untrustedReason(
 ): Promise<{ path: string; why: string } | undefined> {
   // Synchronous calls: a few local metadata reads, each otherwise a trip through libuv's thread
   // pool on the start-up path of every command with a cached token.
-  const uid = typeof process.getuid === 'function' ? process.getuid() : undefined;
+  const uid = processUid();
   for (const dir of dirs) {
     const st = statSync(dir, { throwIfNoEntry: false });
     const why = st && trustProblem(st, 'directory', uid);
@@ -83,8 +83,8 @@ export class FileCache {
     for (const dir of [this.dir, dirname(file)]) {
       await makeDir(dir);
       const st = await fs.stat(dir);
-      const uid = typeof process.getuid === 'function' ? process.getuid() : st.uid;
-      if (st.uid !== uid) return;
+      const uid = processUid();
+      if (uid !== undefined && st.uid !== uid) return;
       if (st.mode & 0o077) await fs.chmod(dir, 0o700);
     }
     // A new file (temp + rename) replaces whatever was there, whatever its owner or mode.
@@ -106,7 +106,7 @@ export class FileCache {
     let names: string[];
     try {
       // Only in a directory of ours (as write() writes only there).
-      const uid = typeof process.getuid === 'function' ? process.getuid() : undefined;
+      const uid = processUid();
       if (uid !== undefined && statSync(dir).uid !== uid) return 0;
       names = await fs.readdir(dir);
     } catch {

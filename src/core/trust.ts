@@ -5,6 +5,11 @@
 
 const octal = (mode: number) => `0${(mode & 0o777).toString(8).padStart(3, '0')}`;
 
+/** This process's user id, or undefined where there are no user ids (Windows). */
+export function processUid(): number | undefined {
+  return typeof process.getuid === 'function' ? process.getuid() : undefined;
+}
+
 /** The part of a stat that the rule reads. */
 export interface TrustStat {
   uid: number;

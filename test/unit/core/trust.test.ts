@@ -1,5 +1,5 @@
 import { describe, expect, it } from 'vitest';
-import { trustProblem } from '../../../src/core/trust.js';
+import { processUid, trustProblem } from '../../../src/core/trust.js';
 
 const st = (mode: number, kind: 'file' | 'directory', uid = 1000) => ({
   uid,
@@ -29,5 +29,12 @@ describe('trustProblem', () => {
     expect(trustProblem(st(0o700, 'directory', 0), 'directory', 1000)).toBe(
       'the directory is owned by another user (uid 0)',
     );
+  });
+});
+
+describe('processUid', () => {
+  it("is this process's user id where there are user ids, else undefined", () => {
+    expect(processUid()).toBe(typeof process.getuid === 'function' ? process.getuid() : undefined);
+    if (process.platform !== 'win32') expect(processUid()).toEqual(expect.any(Number));
   });
 });
