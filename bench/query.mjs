@@ -13,8 +13,8 @@ import { fileURLToPath, pathToFileURL } from 'node:url';
 import { report, startSandboxProcess } from './lib/common.mjs';
 
 const root = join(dirname(fileURLToPath(import.meta.url)), '..');
-const bin = join(root, 'bin', 'smart.js');
-for (const f of ['cli.js', 'sandbox/index.js', 'core/auth/keys.js']) {
+const bin = join(root, 'bin', 'smart.cjs');
+for (const f of ['cli.cjs', 'sandbox/index.js', 'core/auth/keys.js']) {
   if (!existsSync(join(root, 'dist', f))) {
     console.error(`dist/${f} is missing: run \`npm run build\` first`);
     process.exit(1);

@@ -14,9 +14,9 @@ import { performance } from 'node:perf_hooks';
 import { fileURLToPath } from 'node:url';
 
 const root = join(dirname(fileURLToPath(import.meta.url)), '..');
-const bin = join(root, 'bin', 'smart.js');
-if (!existsSync(join(root, 'dist', 'cli.js'))) {
-  console.error('dist/cli.js is missing: run `npm run build` first');
+const bin = join(root, 'bin', 'smart.cjs');
+if (!existsSync(join(root, 'dist', 'cli.cjs'))) {
+  console.error('dist/cli.cjs is missing: run `npm run build` first');
   process.exit(1);
 }
 const { generateSigningKey } = await import(join(root, 'dist', 'core', 'auth', 'keys.js'));

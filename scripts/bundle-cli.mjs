@@ -114,6 +114,9 @@ const bundle = await rolldown({
   input: { main: join(dist, 'entry.js') },
   platform: 'node',
   logLevel: 'warn',
+  // What includeDependenciesRecursively: false needs (rolldown would set it, with a warning):
+  // the entry's exports may gain names; nothing imports the entry but the loader.
+  preserveEntrySignatures: 'allow-extension',
   // "dynamic import will not move module into another chunk": a module that one command imports
   // on demand and another statically is simply in the chunk of the latter.
   onLog: (level, log, handler) => {
@@ -203,7 +206,7 @@ try {
   await bundle.close();
 }
 
-// The loader itself (compile-cache.ts and what it imports) as one CommonJS file, which src/cli.ts
+// The loader itself (compile-cache.ts and what it imports) as one CommonJS file, which src/cli.cts
 // runs itself (less than loading two ES modules, or the CommonJS loader).
 const loader = await rolldown({
   input: join(dist, 'compile-cache.js'),
@@ -217,10 +220,10 @@ try {
     format: 'cjs',
     codeSplitting: false,
   });
-  // src/cli.ts gives it built-in modules only.
+  // src/cli.cts gives it built-in modules only.
   for (const [, id] of output[0].code.matchAll(/\brequire\((["'][^"']*["'])\)/g)) {
     if (!JSON.parse(id.replace(/^'|'$/g, '"')).startsWith('node:'))
-      throw new Error(`loader.cjs requires ${id}: src/cli.ts gives it built-in modules only`);
+      throw new Error(`loader.cjs requires ${id}: src/cli.cts gives it built-in modules only`);
   }
 } finally {
   await loader.close();

@@ -52,7 +52,7 @@ export interface Logger {
 }
 
 /**
- * One context per run: created by cli.ts (tests build their own), passed to every command.
+ * One context per run: created by cli.cts (tests build their own), passed to every command.
  * Settings and the HTTP client are built lazily so that `--help` costs nothing.
  */
 export interface Context {
@@ -87,7 +87,7 @@ export interface RunOptions {
   signal?: AbortSignal;
 }
 
-/** The context of one run (cli.ts via program.ts or fast.ts; tests build their own). */
+/** The context of one run (cli.cts via program.ts or fast.ts; tests build their own). */
 export function createContext(opts: RunOptions, signal: AbortSignal): Context {
   const { io, env } = opts;
   const clock: Clock = opts.clock ?? { now: opts.now ?? (() => Date.now()), sleep };

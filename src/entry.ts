@@ -1,7 +1,7 @@
 import type { RunOptions } from './context.js';
 
 // The entry of the CLI's bundle (scripts/bundle-cli.mjs, run by src/compile-cache.ts): what
-// src/cli.ts, the process, asks for once it knows the command line is not `--version` or
+// src/cli.cts, the process, asks for once it knows the command line is not `--version` or
 // `--help`. Everything is loaded on demand from here, so that each command line runs only the
 // chunks of its own modules.
 

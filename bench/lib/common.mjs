@@ -15,10 +15,10 @@ import { dirname, join } from 'node:path';
 import { fileURLToPath, pathToFileURL } from 'node:url';
 
 export const root = join(dirname(fileURLToPath(import.meta.url)), '..', '..');
-export const bin = join(root, 'bin', 'smart.js');
+export const bin = join(root, 'bin', 'smart.cjs');
 
 export function requireBuild() {
-  for (const f of ['cli.js', 'sandbox/index.js', 'core/auth/keys.js']) {
+  for (const f of ['cli.cjs', 'sandbox/index.js', 'core/auth/keys.js']) {
     if (!existsSync(join(root, 'dist', f))) {
       console.error(`dist/${f} is missing: run \`npm run build\` first`);
       process.exit(1);

@@ -1,5 +1,5 @@
 /**
- * One error type for everything the user can act on. `cli.ts` prints `error: <message>` and
+ * One error type for everything the user can act on. `cli.cts` prints `error: <message>` and
  * `hint: <hint>` and exits with the kind's code; anything that is not a SmartError is a bug and
  * keeps its stack.
  */

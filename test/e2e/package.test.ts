@@ -27,8 +27,8 @@ describe('npm package', () => {
       files: Array<{ path: string }>;
     }>;
     const files = info!.files.map((f) => f.path);
-    expect(files).toContain('bin/smart.js');
-    expect(files).toContain('dist/cli.js');
+    expect(files).toContain('bin/smart.cjs');
+    expect(files).toContain('dist/cli.cjs');
     expect(files).toContain('dist/index.js');
     expect(files).toContain('README.md');
     expect(files).toContain('package.json');

@@ -45,8 +45,10 @@ describe('smart token against the sandbox', () => {
   });
 
   // What makes a warm run fast (bench/startup.mjs): the cached token is found by the key
-  // file's fingerprint, without parsing the key, so node:crypto (~4 ms) is not even loaded.
-  test('a warm token, and a query or an api call with it, do not load node:crypto', async () => {
+  // file's fingerprint, without parsing the key, so node:crypto (~4 ms) is not even loaded; and
+  // the process runs as CommonJS throughout (bin/smart.cjs, dist/cli.cjs, the bundle's chunks,
+  // built-ins imported straight from Node), so Node's ES module loader (~10 ms) never starts.
+  test('a warm token, and a query or an api call with it, load neither node:crypto nor the ES module loader', async () => {
     const ws = makeWorkspace();
     const list = join(ws.home, 'modules.txt');
     const preload = join(ws.home, 'modules.cjs');
@@ -59,11 +61,17 @@ describe('smart token against the sandbox', () => {
       expect(r.exitCode, r.stderr).toBe(0);
       return readFileSync(list, 'utf8').split('\n');
     };
+    const esm = 'NativeModule internal/modules/esm/translators';
     // A token fetched is signed: node:crypto.
     expect(await loaded(['token'])).toContain('NativeModule crypto');
-    expect(await loaded(['token'])).not.toContain('NativeModule crypto');
-    expect(await loaded(['query', 'Patient', '-o', 'json'])).not.toContain('NativeModule crypto');
-    expect(await loaded(['api', '/Patient'])).not.toContain('NativeModule crypto');
+    for (const args of [['token'], ['query', 'Patient', '-o', 'json'], ['api', '/Patient']]) {
+      const modules = await loaded(args);
+      expect(modules, args.join(' ')).not.toContain('NativeModule crypto');
+      expect(modules, args.join(' ')).not.toContain(esm);
+      // A request: node:http, as a built-in from Node, not through import().
+      if (args[0] !== 'token') expect(modules).toContain('NativeModule http');
+    }
+    expect(await loaded(['--version'])).not.toContain(esm);
   });
 
   test('prints the access token alone on stdout; the sandbox accepts it', async () => {

@@ -6,7 +6,7 @@ import type { Clock } from '../../src/core/clock.js';
 import { tempDir } from './tmp.js';
 
 export const ROOT = resolve(import.meta.dirname, '../..');
-export const BIN = join(ROOT, 'bin', 'smart.js');
+export const BIN = join(ROOT, 'bin', 'smart.cjs');
 
 export interface RunResult {
   stdout: string;
@@ -44,7 +44,7 @@ export interface RunOptions {
   timeout?: number;
   /** runSmart only: the run's clock (see testClock), so waits move time instead of taking it. */
   clock?: Clock;
-  /** smart only: options for node itself, before bin/smart.js (`--require` a preload). */
+  /** smart only: options for node itself, before bin/smart.cjs (`--require` a preload). */
   nodeArgs?: string[];
 }
 
@@ -54,7 +54,7 @@ function runEnv(ws: Workspace, options: RunOptions): Record<string, string | und
 }
 
 /**
- * Run `node bin/smart.js` as a process, with a scrubbed environment; never throws on a non-zero
+ * Run `node bin/smart.cjs` as a process, with a scrubbed environment; never throws on a non-zero
  * exit. For what only a process shows: the exit status the shell sees, signals, a closed pipe,
  * the installed package. Everything else runs in-process through runSmart (same arguments).
  */
@@ -83,10 +83,10 @@ function sink(): { stream: PassThrough; text(): string } {
 }
 
 /**
- * Run smart in this process: the entry bin/smart.js reaches through src/cli.ts (the fast path
+ * Run smart in this process: the entry bin/smart.cjs reaches through src/cli.cts (the fast path
  * for a bare `smart token`, else program.ts's run()), with in-memory stdin/stdout/stderr, the
  * same scrubbed environment and working dir as smart(), and the exit code run() returns (the
- * one cli.ts would set). Stdin is not a terminal: `input`, or empty. About 200 ms of CPU less
+ * one cli.cts would set). Stdin is not a terminal: `input`, or empty. About 200 ms of CPU less
  * than a process per call.
  */
 export async function runSmart(args: string[], options: RunOptions = {}): Promise<RunResult> {

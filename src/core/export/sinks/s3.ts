@@ -109,7 +109,7 @@ export class S3Sink implements Sink {
       import('@aws-sdk/lib-storage'),
     ]);
     const env = o.env;
-    // The SDK's Node support notice on stderr is silenced by the CLI (src/cli.ts), not here: a
+    // The SDK's Node support notice on stderr is silenced by the CLI (src/cli.cts), not here: a
     // library leaves process.env alone.
     const endpoint = env.AWS_ENDPOINT_URL_S3 || env.AWS_ENDPOINT_URL || undefined;
     let host = '';

@@ -1,8 +1,21 @@
-import { existsSync, readFileSync } from 'node:fs';
-import { join } from 'node:path';
-import { fileURLToPath } from 'node:url';
+import fs = require('node:fs');
+import path = require('node:path');
 
-// The process entry point (bin/smart.js imports this). Only this file ends the process.
+// The process entry point (bin/smart.cjs requires it). Only this file ends the process.
+//
+// CommonJS, like the shim, on purpose: a process whose main module is an ES module starts
+// Node 20's ES module loader (resolver, loader, module map, translators), ~10 ms before any code
+// of ours runs, for `smart --version` as for the rest. From here the CLI runs as CommonJS chunks
+// (dist/bundle/), and the loader is reached only by import() of a package the bundle leaves out.
+const { existsSync, readFileSync } = fs;
+
+// The ES modules this file reaches, as types (an import() from CommonJS resolves as ESM).
+type Entry = typeof import('./entry.js', { with: { 'resolution-mode': 'import' } });
+type CompileCacheModule = typeof import('./compile-cache.js', {
+  with: { 'resolution-mode': 'import' },
+});
+type CompileCache = InstanceType<CompileCacheModule['CompileCache']>;
+const { join } = path;
 
 /** "no space left on device" from "ENOSPC: no space left on device, write". */
 function writeFailure(e: NodeJS.ErrnoException): string {
@@ -29,7 +42,7 @@ for (const stream of [process.stdout, process.stderr]) {
 /** `smart --help` as rendered at build time (scripts/render-help.mjs), if present. */
 function prerenderedHelp(): string | undefined {
   try {
-    return readFileSync(new URL('./help.txt', import.meta.url), 'utf8');
+    return readFileSync(join(__dirname, 'help.txt'), 'utf8');
   } catch {
     return undefined;
   }
@@ -103,39 +116,39 @@ let flagsChanged = false;
  * file), or the ES modules under dist/ when there is no bundle (a build by `tsc` alone).
  */
 async function loadEntry(): Promise<{
-  entry: typeof import('./entry.js');
-  cache?: import('./compile-cache.js').CompileCache;
+  entry: Entry;
+  cache?: CompileCache;
 }> {
-  const bundleDir = fileURLToPath(new URL('./bundle/', import.meta.url));
+  const bundleDir = join(__dirname, 'bundle');
   const loaderFile = join(bundleDir, 'loader.cjs');
-  if (!existsSync(loaderFile)) return { entry: await import('./entry.js') };
+  if (!existsSync(loaderFile)) return { entry: (await import('./entry.js')) as Entry };
   const loader = runLoader(loaderFile);
   const cache = loader.openCompileCache({
     bundleDir,
-    distDir: fileURLToPath(new URL('.', import.meta.url)),
+    distDir: __dirname,
     env: process.env,
     importer: (specifier) => import(specifier),
   });
-  return { entry: cache.require('main.cjs') as typeof import('./entry.js'), cache };
+  return { entry: cache.require('main.cjs') as Entry, cache };
 }
 
 /**
  * dist/bundle/loader.cjs, run as a CommonJS module without Node's module loader (~1 ms less):
  * it requires built-in modules only (bundle-cli.mjs checks), which come straight from Node.
  */
-function runLoader(file: string): typeof import('./compile-cache.js') {
+function runLoader(file: string): CompileCacheModule {
   const { compileFunction } = process.getBuiltinModule('node:vm');
   const run = compileFunction(readFileSync(file, 'utf8'), ['exports', 'require', 'module'], {
     filename: file,
   });
-  const module = { exports: {} };
-  const require = (id: string) => {
+  const loaderModule = { exports: {} };
+  const requireBuiltin = (id: string) => {
     const builtin = id.startsWith('node:') ? process.getBuiltinModule(id) : undefined;
     if (!builtin) throw new Error(`${file}: require('${id}') is not a built-in module`);
     return builtin;
   };
-  run(module.exports, require, module);
-  return module.exports as typeof import('./compile-cache.js');
+  run(loaderModule.exports, requireBuiltin, loaderModule);
+  return loaderModule.exports as CompileCacheModule;
 }
 
 /** `--out s3://...`, `--resume az://...`, `cancel s3://...`: a command on an object store. */
@@ -153,17 +166,8 @@ function quietSdks(): void {
   process.env.AWS_SDK_JS_NODE_VERSION_SUPPORT_WARNING_DISABLED ??= 'true';
 }
 
-const argv = process.argv.slice(2);
-const only = argv.length === 1 ? argv[0] : undefined;
-const help = only === '--help' || only === '-h' ? prerenderedHelp() : undefined;
-// The fast paths: no Commander, no command modules.
-if (only === '--version' || only === '-V') {
-  const pkg = readFileSync(new URL('../package.json', import.meta.url), 'utf8');
-  const { version } = JSON.parse(pkg) as { version: string };
-  process.stdout.write(`${version}\n`);
-} else if (help !== undefined) {
-  process.stdout.write(help);
-} else {
+/** A command line that is not a fast path: its run, from the bundle. */
+async function main(): Promise<void> {
   const { entry, cache } = await loadEntry();
   let run = entry.fastRun(argv);
   if (!run) {
@@ -200,4 +204,19 @@ if (only === '--version' || only === '-V') {
   process.off('SIGTERM', onSignal);
   // Entries made after a V8 flag changed would be refused at the next start.
   if (!flagsChanged) cache?.flush();
+}
+
+const argv = process.argv.slice(2);
+const only = argv.length === 1 ? argv[0] : undefined;
+const help = only === '--help' || only === '-h' ? prerenderedHelp() : undefined;
+// The fast paths: no Commander, no command modules.
+if (only === '--version' || only === '-V') {
+  const pkg = readFileSync(join(__dirname, '..', 'package.json'), 'utf8');
+  const { version } = JSON.parse(pkg) as { version: string };
+  process.stdout.write(`${version}\n`);
+} else if (help !== undefined) {
+  process.stdout.write(help);
+} else {
+  // A rejection here is a bug or a broken build: Node prints it and exits 1, as for a throw.
+  void main();
 }
