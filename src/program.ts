@@ -2,7 +2,7 @@ import { Command, CommanderError, Help, Option } from 'commander';
 import {
   createContext,
   runSignal,
-  VERSION,
+  smartVersion,
   type Context,
   type GlobalOptions,
   type RunOptions,
@@ -69,7 +69,7 @@ export async function buildProgram(ctx: Context, argv?: string[]): Promise<Comma
     .description(
       'SMART Backend Services from the terminal: keys, client registration, tokens, FHIR queries and bulk export.',
     )
-    .version(VERSION, '-V, --version', 'print the version')
+    .version(smartVersion(), '-V, --version', 'print the version')
     .helpOption('-h, --help', 'show help for a command')
     .addHelpCommand('help [command]', 'show help for a command')
     .showSuggestionAfterError(true)

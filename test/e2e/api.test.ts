@@ -1,8 +1,8 @@
-import { writeFileSync } from 'node:fs';
+import { readFileSync, writeFileSync } from 'node:fs';
 import { join } from 'node:path';
 import { afterAll, beforeAll, describe, expect, it } from 'vitest';
 import type { Bundle, Resource } from '../../src/core/fhir/index.js';
-import { json, runSmart } from '../helpers/cli.js';
+import { ROOT, json, runSmart, smart } from '../helpers/cli.js';
 import {
   sendJson,
   startQueryFlow,
@@ -46,6 +46,21 @@ afterAll(async () => {
 });
 
 describe('smart api against the sandbox', () => {
+  // The built CLI reads its version only when it is needed (not for a cached token): every
+  // request still names it.
+  it('the built CLI names itself smart/<version of package.json> on every request', async () => {
+    const { version } = JSON.parse(readFileSync(join(ROOT, 'package.json'), 'utf8')) as {
+      version: string;
+    };
+    const from = stub.requests.length;
+    const r = await smart(['api', 'Patient?name=x'], { ws: flow.ws, env: stub.env });
+    expect(r.exitCode, r.stderr).toBe(0);
+    const sent = stub.requests.slice(from);
+    expect(sent.map((q) => q.url)).toContain('/fhir/Patient?name=x');
+    expect(sent.length).toBeGreaterThan(0);
+    for (const q of sent) expect(q.headers['user-agent']).toBe(`smart/${version}`);
+  });
+
   it('GETs a path relative to the FHIR base and prints the body as received when piped', async () => {
     const r = await run(['api', 'metadata']);
     expect(r.exitCode, r.stderr).toBe(0);
