@@ -1,7 +1,10 @@
+import { execa } from 'execa';
 import { existsSync, readFileSync, readdirSync, statSync, writeFileSync } from 'node:fs';
 import { join } from 'node:path';
 import { describe, expect, it } from 'vitest';
-import { ROOT, makeWorkspace, runSmart, smart } from '../helpers/cli.js';
+import { startBulkStub } from '../helpers/bulk-stub.js';
+import { BIN, ROOT, makeWorkspace, runSmart, smart } from '../helpers/cli.js';
+import { tempDir } from '../helpers/tmp.js';
 
 // The built CLI runs from dist/bundle/ with V8's code cache under $XDG_CACHE_HOME/smart/v8/
 // (src/compile-cache.ts). What a user can see of it: the files, and that output never changes.
@@ -61,5 +64,48 @@ describe('the code cache of the built CLI', () => {
     const r = await smart(ARGS, { ws, env: { NODE_DISABLE_COMPILE_CACHE: '1' } });
     expect(r.exitCode).toBe(0);
     expect(existsSync(join(ws.cache, 'smart', 'v8'))).toBe(false);
+  });
+
+  // A long transfer changes V8 flags (src/cli.cts, leanMemory), after which V8 would refuse any
+  // entry made: the entries of the chunks run so far are written just before.
+  it('a long export writes its entries before it changes V8 flags, in the middle of the transfer', async () => {
+    const ws = makeWorkspace();
+    const line = (i: number) => `{"resourceType":"Patient","id":"p${i}","gender":"unknown"}\n`;
+    const body = Buffer.from(Array.from({ length: 100_000 }, (_, i) => line(i)).join(''));
+    // 4 MB sent, then nothing: the transfer is held while its buffers are outstanding.
+    const at = 4 * 1024 * 1024;
+    const stub = await startBulkStub(ws, {
+      files: { 'big.ndjson': { body, stall: { 1: at } } },
+    });
+    const dir = join(tempDir('smart-export-cache-'), 'out');
+    let child: ReturnType<typeof execa> | undefined;
+    try {
+      child = execa(process.execPath, [BIN, 'export', '--out', dir], {
+        env: { PATH: process.env.PATH, NO_COLOR: '1', ...ws.env, ...stub.env },
+        extendEnv: false,
+        reject: false,
+        cwd: ws.home,
+        stdin: 'ignore',
+        timeout: 60_000,
+      });
+      const exportEntries = () => [...entries(ws.cache).keys()].filter((n) => /^export-/.test(n));
+      // Observed, not timed: the entries appear while the transfer is held (a short poll with a
+      // deadline; nothing the child prints says when).
+      const deadline = Date.now() + 20_000;
+      while (exportEntries().length === 0) {
+        if (child.exitCode !== null) throw new Error('the export ended early');
+        if (Date.now() > deadline) throw new Error('no entry for the export chunks was written');
+        await new Promise((r) => setTimeout(r, 20));
+      }
+      expect(child.exitCode).toBeNull();
+      const names = [...entries(ws.cache).keys()];
+      expect(names.some((n) => n.startsWith('main.cjs.'))).toBe(true);
+      expect(names.some((n) => n.startsWith('base-'))).toBe(true);
+      child.kill('SIGINT');
+      expect((await child).exitCode).toBe(130);
+    } finally {
+      if (child?.exitCode === null) child.kill('SIGKILL');
+      await stub.close();
+    }
   });
 });
