@@ -74,7 +74,7 @@ export interface Context {
   /** The run's clock: every wait (HTTP retries, the token endpoint, export polls) uses it. */
   clock: Clock;
   /** Aborted on SIGINT/SIGTERM: long-running work stops cleanly. */
-  signal: AbortSignal;
+  readonly signal: AbortSignal;
   globals: GlobalOptions;
   log: Logger;
   /** True when a prompt may be shown: stdin is a TTY and --no-input was not given. */
@@ -96,9 +96,19 @@ export interface RunOptions {
   signal?: AbortSignal;
 }
 
-/** The context of one run (cli.cts via program.ts or fast.ts; tests build their own). */
-export function createContext(opts: RunOptions, signal: AbortSignal): Context {
+/**
+ * The context of one run (cli.cts via program.ts or fast.ts; tests build their own). `signal`
+ * may be given as a function, called when the context's signal is first asked for: a run that
+ * never waits on anything (a cached token) then never makes it (an AbortSignal's first listener
+ * costs ~0.5 ms of start-up).
+ */
+export function createContext(
+  opts: RunOptions,
+  signal: AbortSignal | (() => AbortSignal),
+): Context {
   const { io, env } = opts;
+  let runAbort = typeof signal === 'function' ? undefined : signal;
+  const signalOf = () => (runAbort ??= (signal as () => AbortSignal)());
   const clock: Clock = opts.clock ?? { now: opts.now ?? (() => Date.now()), sleep };
   const ctx: Context = {
     io,
@@ -109,7 +119,9 @@ export function createContext(opts: RunOptions, signal: AbortSignal): Context {
     },
     now: clock.now,
     clock,
-    signal,
+    get signal() {
+      return signalOf();
+    },
     globals: {},
     // Log lines can quote a server (file names, OperationOutcomes, URLs): escaped for the terminal.
     log: {
@@ -148,7 +160,7 @@ export function createContext(opts: RunOptions, signal: AbortSignal): Context {
             allowInsecureHttp: isTrue(settings.insecure),
             maxResponseBytes: maxResponseBytesOf(settings.maxResponse),
             env,
-            signal,
+            signal: signalOf(),
             now: clock.now,
             sleep: clock.sleep,
             onRequest: (e) => {
@@ -167,17 +179,21 @@ export function createContext(opts: RunOptions, signal: AbortSignal): Context {
   return ctx;
 }
 
-/** The signal of one run: aborted, with an "interrupted" error, when `outer` is (Ctrl-C). */
+/**
+ * The signal of one run: aborted, with an "interrupted" error, when `outer` is (Ctrl-C), also
+ * when `outer` was aborted before this was made (createContext makes it on first need).
+ */
 export function runSignal(outer?: AbortSignal): AbortSignal {
   const controller = new AbortController();
-  outer?.addEventListener('abort', () =>
+  const abort = () =>
     controller.abort(
       new SmartError('runtime', 'interrupted', {
         code: 'interrupted',
         // SIGTERM exits 143, SIGINT (Ctrl-C) 130: 128 + the signal's number, as shells do.
-        details: { signal: outer.reason === 'SIGTERM' ? 'SIGTERM' : 'SIGINT' },
+        details: { signal: outer?.reason === 'SIGTERM' ? 'SIGTERM' : 'SIGINT' },
       }),
-    ),
-  );
+    );
+  if (outer?.aborted) abort();
+  else outer?.addEventListener('abort', abort, { once: true });
   return controller.signal;
 }

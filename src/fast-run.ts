@@ -23,7 +23,7 @@ async function runWith(
   globals: GlobalOptions,
   action: (ctx: Context) => Promise<void>,
 ): Promise<number> {
-  const ctx = createContext(opts, runSignal(opts.signal));
+  const ctx = createContext(opts, () => runSignal(opts.signal));
   ctx.globals = globals;
   try {
     await action(ctx);

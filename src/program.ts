@@ -224,7 +224,7 @@ function interruptCode(e: unknown): number {
 
 /** Run the CLI; returns the exit code. Never calls process.exit. */
 export async function run(opts: RunOptions): Promise<number> {
-  const ctx = createContext(opts, runSignal(opts.signal));
+  const ctx = createContext(opts, () => runSignal(opts.signal));
   const argv = helpForSubcommand(opts.argv);
   try {
     const program = await buildProgram(ctx, argv);

@@ -13,7 +13,10 @@ export async function openSession(ctx: Context, options: { noCache?: boolean } =
     http: () => ctx.http(),
     now: ctx.now,
     sleep: ctx.clock.sleep,
-    signal: ctx.signal,
+    // Asked for only when a request or a wait needs it (a cached token never does).
+    get signal() {
+      return ctx.signal;
+    },
     log: (m) => ctx.log.verbose(m),
     warn: (m) => ctx.log.warn(m),
     noCache: options.noCache,
@@ -31,7 +34,10 @@ export async function openTokenProvider(ctx: Context) {
     http: () => ctx.http(),
     now: ctx.now,
     sleep: ctx.clock.sleep,
-    signal: ctx.signal,
+    // Asked for only when a request or a wait needs it (a cached token never does).
+    get signal() {
+      return ctx.signal;
+    },
     log: (m) => ctx.log.verbose(m),
     warn: (m) => ctx.log.warn(m),
   });
