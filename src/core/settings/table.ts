@@ -345,11 +345,16 @@ export function flagOf(key: ProfileKey | GlobalKey): string {
   return `--${s.flag ?? kebab(s.key)}`;
 }
 
-/** The name Commander gives the flag's value (`--trust-origin` -> `trustOrigin`). */
+/**
+ * The name Commander gives the flag's value (`--trust-origin` -> `trustOrigin`): the key itself
+ * when the flag is the key in kebab case (camel case of kebab case is the key again), so that
+ * resolving the settings of a run, which asks for each key's, makes no string work for those.
+ */
 export function flagAttribute(key: ProfileKey | GlobalKey): string {
-  return flagOf(key)
-    .slice(2)
-    .replace(/-([a-z])/g, (_, c: string) => c.toUpperCase());
+  const s = settingOf(key);
+  return s.flag === undefined
+    ? s.key
+    : s.flag.replace(/-([a-z])/g, (_, c: string) => c.toUpperCase());
 }
 
 /**

@@ -1,3 +1,4 @@
+import { Option } from 'commander';
 import { describe, expect, it } from 'vitest';
 import { CONFIG_KEYS } from '../../../../src/commands/config.js';
 import {
@@ -79,6 +80,13 @@ describe('the rows', () => {
     expect(flagsOf(settingOf('baseUrl'))).toBe('--base-url <url>');
     expect(flagsOf(settingOf('insecure'))).toBe('--insecure');
     expect(flagsOf(settingOf('trustedOrigins'))).toBe('--trust-origin <origin>');
+  });
+
+  it("name each flag's value as Commander does", () => {
+    for (const key of [...PROFILE_KEYS, ...SETTINGS.filter((x) => x.global).map((x) => x.key)]) {
+      const k = key as Parameters<typeof flagAttribute>[0];
+      expect(flagAttribute(k), key).toBe(new Option(flagsOf(settingOf(k))).attributeName());
+    }
   });
 
   it('derive the --help line: text, default, variable; =1 for a switch; a list repeats', () => {
