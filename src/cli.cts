@@ -8,6 +8,7 @@ import path = require('node:path');
 // of ours runs, for `smart --version` as for the rest. From here the CLI runs as CommonJS chunks
 // (dist/bundle/), and the loader is reached only by import() of a package the bundle leaves out.
 const { existsSync, readFileSync } = fs;
+const { join } = path;
 
 // The ES modules this file reaches, as types (an import() from CommonJS resolves as ESM).
 type Entry = typeof import('./entry.js', { with: { 'resolution-mode': 'import' } });
@@ -15,7 +16,6 @@ type CompileCacheModule = typeof import('./compile-cache.js', {
   with: { 'resolution-mode': 'import' },
 });
 type CompileCache = InstanceType<CompileCacheModule['CompileCache']>;
-const { join } = path;
 
 /** "no space left on device" from "ENOSPC: no space left on device, write". */
 function writeFailure(e: NodeJS.ErrnoException): string {

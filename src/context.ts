@@ -10,8 +10,8 @@ import { escapeControls } from './output/escape.js';
 let version: string | undefined;
 
 /**
- * smart's version, from package.json, read on first need: a cached token never needs it (~1.5 ms
- * of start-up, mostly making this module's file URL in the bundle).
+ * smart's version, from package.json, read on first need: a request (User-Agent) and Commander's
+ * --version need it, a cached token does not (a file read and this module's file URL less).
  */
 export function smartVersion(): string {
   version ??= (
