@@ -218,7 +218,19 @@ export async function cachedDiscovery(
 ): Promise<{ config: SmartConfiguration; source: string; fromCache: boolean } | undefined> {
   const hit = await freshCacheEntry(cacheDir, fhirUrl, now);
   if (hit) return { config: hit.config, source: hit.source, fromCache: true };
-  if (!http) return undefined;
+  return http ? fetchDiscovery(http, fhirUrl, cacheDir, now) : undefined;
+}
+
+/**
+ * Discovery by request, kept in the cache: cachedDiscovery() after a miss, or a caller that has
+ * just looked at the cache itself (cachedDiscovery without `http`) and found nothing fresh.
+ */
+export async function fetchDiscovery(
+  http: () => Promise<HttpClient>,
+  fhirUrl: string,
+  cacheDir: string,
+  now: number,
+): Promise<{ config: SmartConfiguration; source: string; fromCache: false }> {
   const result = await discoverSmartConfiguration(await http(), fhirUrl);
   await saveDiscovery(cacheDir, fhirUrl, result, now);
   return { config: result.config, source: result.source, fromCache: false };

@@ -5,7 +5,12 @@ import { SmartError } from '../errors.js';
 import type { HttpClient } from '../http/index.js';
 import type { SignedAssertion } from './assertion.js';
 import type { Clock } from '../clock.js';
-import { cachedDiscovery, readCachedDiscovery, type SmartConfiguration } from '../discovery.js';
+import {
+  cachedDiscovery,
+  fetchDiscovery,
+  readCachedDiscovery,
+  type SmartConfiguration,
+} from '../discovery.js';
 import type { SigningKey } from './keys.js';
 import { keyFingerprint, readKeyFiles, type KeyFiles } from './key-file.js';
 import { TokenCache, type TokenKey } from './token-cache.js';
@@ -100,14 +105,17 @@ export class TokenProvider {
 
   /** The token endpoint: the setting, else discovery (cached per FHIR base). */
   async tokenUrl(): Promise<string> {
-    return (await this.findTokenUrl(false))!;
+    return (await this.findTokenUrl('cache-then-fetch'))!;
   }
 
   /**
-   * The token endpoint, or with `offline` only when it is known without a request (the setting,
-   * or a fresh cached discovery): undefined otherwise.
+   * The token endpoint: the setting, else discovery. `offline`: from the cache only (undefined
+   * when it has nothing fresh); `fetch`: by request, after an `offline` look found nothing (the
+   * cache is not read again); `cache-then-fetch`: both.
    */
-  private async findTokenUrl(offline: boolean): Promise<string | undefined> {
+  private async findTokenUrl(
+    mode: 'offline' | 'fetch' | 'cache-then-fetch',
+  ): Promise<string | undefined> {
     const s = this.options.settings;
     if (s.tokenUrl) return s.tokenUrl;
     if (!s.fhirUrl) {
@@ -116,12 +124,15 @@ export class TokenProvider {
         hint: 'pass --base-url (or --fhir-url, or --token-url), or save one with `smart init`',
       });
     }
-    const d = await cachedDiscovery(
-      offline ? undefined : this.options.http,
-      s.fhirUrl,
-      s.paths.cacheDir,
-      this.options.now(),
-    );
+    const d =
+      mode === 'fetch'
+        ? await fetchDiscovery(this.options.http, s.fhirUrl, s.paths.cacheDir, this.options.now())
+        : await cachedDiscovery(
+            mode === 'offline' ? undefined : this.options.http,
+            s.fhirUrl,
+            s.paths.cacheDir,
+            this.options.now(),
+          );
     if (!d) return undefined;
     this.discovered = d.config;
     const url = reachable(d.config.token_endpoint, serverAlias(s));
@@ -197,12 +208,13 @@ export class TokenProvider {
         ? undefined
         : await this.cache.lookup(want(tokenUrl), this.options.now(), this.options.log);
     // The token URL when it is known without a request: the setting, or cached discovery.
-    let tokenUrl = await this.findTokenUrl(true);
+    let tokenUrl = await this.findTokenUrl('offline');
     const early = tokenUrl ? await cached(tokenUrl) : undefined;
     if (early) return early;
     const key = await this.signingKey();
     if (!tokenUrl) {
-      tokenUrl = await this.tokenUrl();
+      // Nothing fresh in the discovery cache a moment ago: discovery by request.
+      tokenUrl = (await this.findTokenUrl('fetch'))!;
       const hit = await cached(tokenUrl);
       if (hit) return hit;
     }
