@@ -187,6 +187,14 @@ async function freshCacheEntry(
   return fresh ? hit : undefined;
 }
 
+/** The signing algs a configuration advertises for the token endpoint: none when the list is empty. */
+export function advertisedSigningAlgs(
+  config: SmartConfiguration | undefined,
+): string[] | undefined {
+  const algs = config?.token_endpoint_auth_signing_alg_values_supported;
+  return Array.isArray(algs) && algs.length ? algs : undefined;
+}
+
 /** The cached discovery of a FHIR base, if there is a fresh one; never makes a request. */
 export async function readCachedDiscovery(
   fhirUrl: string,

@@ -13,7 +13,11 @@ import {
 } from '../clock.js';
 import { tryJsonObject } from '../json.js';
 import type { OAuthErrorContext } from './token-errors.js';
-import { readCachedDiscovery, type SmartConfiguration } from '../discovery.js';
+import {
+  advertisedSigningAlgs,
+  readCachedDiscovery,
+  type SmartConfiguration,
+} from '../discovery.js';
 import type { SigningKey } from './keys.js';
 import { tokenExpiry } from './token-cache.js';
 import { loadConfig, type Settings } from '../settings.js';
@@ -59,13 +63,10 @@ async function errorContext(
     return { ...base, ownNameAdvice: await ownNameAdvice(x) };
   const wanted = error === 'invalid_scope' || isAlgComplaint(error, description);
   if (!wanted) return base;
-  const config =
-    x.discovered ??
-    (s.fhirUrl ? await readCachedDiscovery(s.fhirUrl, s.paths.cacheDir, x.now()) : undefined);
-  const algs = config?.token_endpoint_auth_signing_alg_values_supported;
+  const config = await knownConfiguration(x);
   const c: OAuthErrorContext = {
     ...base,
-    advertisedAlgs: base.advertisedAlgs ?? (Array.isArray(algs) && algs.length ? algs : undefined),
+    advertisedAlgs: base.advertisedAlgs ?? advertisedSigningAlgs(config),
   };
   if (error === 'invalid_scope') {
     const scopes = config?.scopes_supported;
@@ -83,10 +84,7 @@ async function errorContext(
 async function ownNameAdvice(x: TokenExchange): Promise<string | undefined> {
   const s = x.settings;
   if (serverAlias(s) || !s.baseUrl) return undefined;
-  const config =
-    x.discovered ??
-    (s.fhirUrl ? await readCachedDiscovery(s.fhirUrl, s.paths.cacheDir, x.now()) : undefined);
-  const advertised = config?.token_endpoint;
+  const advertised = (await knownConfiguration(x))?.token_endpoint;
   if (!advertised) return undefined;
   try {
     if (new URL(advertised).origin === new URL(s.baseUrl).origin) return undefined;
@@ -94,6 +92,15 @@ async function ownNameAdvice(x: TokenExchange): Promise<string | undefined> {
     return undefined;
   }
   return serverUrlAdvice(advertised, s.baseUrl);
+}
+
+/** The server's configuration as known without a request: discovered, else cached. */
+async function knownConfiguration(x: TokenExchange): Promise<SmartConfiguration | undefined> {
+  const s = x.settings;
+  return (
+    x.discovered ??
+    (s.fhirUrl ? await readCachedDiscovery(s.fhirUrl, s.paths.cacheDir, x.now()) : undefined)
+  );
 }
 
 /** The scope saved in the active profile (register-client saves the registered one). */

@@ -6,6 +6,7 @@ import type { HttpClient } from '../http/index.js';
 import type { SignedAssertion } from './assertion.js';
 import type { Clock } from '../clock.js';
 import {
+  advertisedSigningAlgs,
   cachedDiscovery,
   fetchDiscovery,
   readCachedDiscovery,
@@ -171,8 +172,7 @@ export class TokenProvider {
 
   /** The signing algorithms the server advertises, when discovery said. */
   get advertisedAlgs(): string[] | undefined {
-    const algs = this.discovered?.token_endpoint_auth_signing_alg_values_supported;
-    return Array.isArray(algs) && algs.length ? algs : undefined;
+    return advertisedSigningAlgs(this.discovered);
   }
 
   /** Refuse a key whose alg the server does not advertise (when it advertises any). */
