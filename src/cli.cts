@@ -50,23 +50,30 @@ function prerenderedHelp(): string | undefined {
 
 /**
  * Memory for long transfers. A streamed export or `query --all` allocates little on V8's heap
- * but churns through socket buffers held outside it, which are freed only when the young
- * generation is collected. Left alone, V8 grows the young generation to 2 x 16 MB and collects
- * it rarely: ~30 MB of dead buffers wait, and peak RSS grows with the size of the transfer
- * (bench/memory.mjs: export of 100k resources 103 MB). So: keep the young generation at its
- * size (`--max-semi-space-size` would need a flag at process start), and collect it whenever
- * more than a few MB of buffers are outstanding. Both are V8 flags set at run time; if a V8
- * refuses them, only memory is at stake.
+ * but churns through socket buffers held outside it (two per 64 KB read: the socket's, and the
+ * HTTP parser's copy of the body), which are freed only when the young generation is collected.
+ * Left alone, V8 grows the young generation to 2 x 16 MB and collects it rarely: ~30 MB of dead
+ * buffers wait, and peak RSS grows with the size of the transfer (bench/memory.mjs: export of
+ * 100k resources 103 MB). Every buffer then also lands on memory the process has never touched,
+ * and each fresh 4 KB page costs the kernel a fault (~17 us each on the 2-core bench machine: ~8
+ * ms for each MB downloaded), where a buffer freed in time is reused as it is. So: keep the
+ * young generation at its size (`--max-semi-space-size` would need a flag at process start), and
+ * once a transfer is under way, collect it every time 1 MB more of buffers is outstanding than
+ * after the last collection (measured against what was live then, so that buffers an upload
+ * holds on purpose never make it collect in a loop). Both are V8 flags set at run time; if a V8
+ * refuses them, only memory and speed are at stake.
  *
  * Neither is set at start-up: after a V8 flag is changed at run time, each built-in module
  * loaded (node:http, node:net, ...) takes longer to compile (its code cache seems to be
  * refused), which cost a one-page `smart query` or `smart api` 0.1-0.2x of `smart --version`
- * (bench/startup.mjs); set after they are loaded, it costs nothing measurable. The
- * young generation's size is fixed once 256 KB of buffers are outstanding (a transfer is under
- * way, its modules are loaded; a one-page query holds under 100 KB), the collector from 4 MB.
- * An export to an object store (`now`) fixes it at once: it is a long transfer whatever else,
- * and its SDK (~12 MB of heap for @azure/storage-blob) loads before the first buffer, growing
- * the young generation on the way (bench/export.mjs, Azurite row: +4 MB of peak RSS).
+ * (bench/startup.mjs); set after they are loaded, it costs nothing measurable. A transfer is
+ * taken to be under way once 256 KB of buffers are outstanding (its modules are loaded; a
+ * one-page query holds under 100 KB); the poll then goes from every 20 ms to every 5 ms (about
+ * 1 MB at the speed of a local download). An export to an object store (`now`) fixes the young
+ * generation's size at once: it is a long transfer whatever else, and its SDK (~12 MB of heap for
+ * @azure/storage-blob) loads before the first buffer, growing the young generation on the way
+ * (bench/export.mjs, Azurite row: +4 MB of peak RSS). It keeps polling every 20 ms: every 5 ms,
+ * that row's peak RSS grew by 2 MB, for a throughput bounded by the store.
  *
  * V8 also refuses a code cache entry made after a flag changed (its flags are not those of the
  * next start), so `beforeFlags` is called first: the loader writes the entries of the chunks run
@@ -80,28 +87,47 @@ function leanMemory(now: boolean, beforeFlags: () => void): void {
     flagsChanged = true;
   };
   let collect: ((options: { type: 'minor' }) => void) | undefined;
-  const timer = setInterval(() => {
+  /** Buffers outstanding after the last collection: live ones, not garbage to collect. */
+  let live = 0;
+  let transfer = false;
+  const stop = () => clearInterval(timer);
+  const tick = () => {
     const buffers = process.memoryUsage().arrayBuffers;
-    if (buffers < 256 * 1024) return;
-    if (!setFlags) {
-      // A short command never gets here: the flags and the collector come only when needed.
-      // As a CommonJS object: an import() would build an ES module facade.
-      setFlags = process.getBuiltinModule('node:v8').setFlagsFromString;
-      try {
-        changed();
-        setFlags('--semi-space-growth-factor=1');
-      } catch {
-        return clearInterval(timer);
+    if (!transfer) {
+      if (buffers < 256 * 1024) return;
+      transfer = true;
+      stop();
+      timer = setInterval(tick, now ? 20 : 5);
+      timer.unref();
+      if (!setFlags) {
+        // A short command never gets here: the flags and the collector come only when needed.
+        // As a CommonJS object: an import() would build an ES module facade.
+        setFlags = process.getBuiltinModule('node:v8').setFlagsFromString;
+        try {
+          changed();
+          setFlags('--semi-space-growth-factor=1');
+        } catch {
+          return stop();
+        }
       }
     }
-    if (buffers < 4 * 1024 * 1024) return;
+    // Less than after the last collection: what it left was freed since, or had not yet been.
+    if (buffers < live) live = buffers;
+    if (buffers - live < 1024 * 1024) return;
     if (!collect) {
-      setFlags('--expose-gc');
+      setFlags!('--expose-gc');
       collect = process.getBuiltinModule('node:vm').runInNewContext('gc') as typeof collect;
-      if (typeof collect !== 'function') return clearInterval(timer);
+      if (typeof collect !== 'function') return stop();
     }
     collect!({ type: 'minor' });
-  }, 20);
+    // At most this much is still live. V8 frees the dead buffers' memory on another thread,
+    // usually done by the next turn of the loop, which shows what the collection left.
+    live = buffers;
+    setImmediate(() => {
+      live = Math.min(live, process.memoryUsage().arrayBuffers);
+    }).unref();
+  };
+  let timer = setInterval(tick, 20);
   timer.unref();
   if (now) {
     // Before the SDK loads, not at the first tick of the timer.
