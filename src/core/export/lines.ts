@@ -6,6 +6,13 @@ const CR = 0x0d;
 const SP = 0x20;
 const TAB = 0x09;
 
+/**
+ * The typed array's own search, a V8 built-in: a Buffer's `indexOf` goes through two JavaScript
+ * functions on its way to Node's, and called once a line, those cost most while a process is
+ * new (range bench: ~3 ms less in counting the first 4 MB of a download, the same after).
+ */
+const indexOf = Uint8Array.prototype.indexOf;
+
 /** A LineCounter's state at a byte offset. */
 export interface LineCount {
   bytes: number;
@@ -41,7 +48,7 @@ export class LineCounter {
     this.bytes += chunk.length;
     let start = 0;
     for (;;) {
-      const nl = chunk.indexOf(LF, start);
+      const nl = indexOf.call(chunk, LF, start);
       if (nl < 0) break;
       if (this.pending || contentBetween(chunk, start, nl)) this.lines++;
       this.pending = false;

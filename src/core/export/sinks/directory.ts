@@ -155,10 +155,15 @@ export class DirectorySink implements Sink {
   async open(name: string, options: { append?: boolean } = {}): Promise<SinkUpload> {
     const finalPath = this.describe(name);
     const part = partPath(this.location, name, this.tag);
-    await fs.mkdir(dirname(finalPath), { recursive: true, mode: 0o700 });
-    const offset = options.append ? (await this.partial(name)).bytes : 0;
     const note = `${part}.note`;
-    await fs.rm(note, { force: true });
+    // Independent of one another: at once (each is a trip to the thread pool). A note is about
+    // bytes kept for a later attempt; appending makes it stale.
+    const [, kept] = await Promise.all([
+      fs.mkdir(dirname(finalPath), { recursive: true, mode: 0o700 }),
+      options.append ? fs.stat(part).catch(() => undefined) : undefined,
+      fs.rm(note, { force: true }),
+    ]);
+    const offset = kept?.isFile() ? kept.size : 0;
     const stream = createWriteStream(part, { mode: 0o600, flags: offset > 0 ? 'a' : 'w' });
     const closed = new Promise<void>((resolve) => stream.once('close', () => resolve()));
     let settled = false;
