@@ -224,8 +224,11 @@ async function main(): Promise<void> {
     argv,
     io: {
       stdout: process.stdout,
-      stderr: process.stderr,
-      // Made on first use: most commands never read stdin, and making its stream costs start-up.
+      // Made on first use: most commands never read stdin, and a cached token writes nothing on
+      // stderr; making a stream costs start-up (on a pipe, a socket: ~60 page faults).
+      get stderr() {
+        return process.stderr;
+      },
       get stdin() {
         return process.stdin;
       },
