@@ -2,7 +2,7 @@
 // stalls), then `smart export --resume`, against the same file downloaded whole.
 // Target (issue 12, item 4): the resumed download takes <= 0.2x the time of a full one.
 //   node bench/range.mjs [megabytes]      (default 40)
-// Figures are the best of 3 runs: the file's download time from the -o ndjson `file-done`
+// Figures are the best of 5 runs: the file's download time from the -o ndjson `file-done`
 // event (`ms`, from the file's start to its rename), and the whole command's wall time.
 // Run after `npm run build`. The file server runs in this process on 127.0.0.1.
 import { spawn } from 'node:child_process';
@@ -22,7 +22,7 @@ if (!existsSync(join(root, 'dist', 'cli.cjs'))) {
 const { generateSigningKey } = await import(join(root, 'dist', 'core', 'auth', 'keys.js'));
 
 const MB = Number(process.argv[2] ?? 40);
-const RUNS = 3;
+const RUNS = 5;
 const TARGET = 0.2;
 const CUT = 0.9;
 
