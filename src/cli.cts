@@ -72,8 +72,7 @@ function prerenderedHelp(): string | undefined {
  * 1 MB at the speed of a local download). An export to an object store (`now`) fixes the young
  * generation's size at once: it is a long transfer whatever else, and its SDK (~12 MB of heap for
  * @azure/storage-blob) loads before the first buffer, growing the young generation on the way
- * (bench/export.mjs, Azurite row: +4 MB of peak RSS). It keeps polling every 20 ms: every 5 ms,
- * that row's peak RSS grew by 2 MB, for a throughput bounded by the store.
+ * (bench/export.mjs, Azurite row: +4 MB of peak RSS).
  *
  * V8 also refuses a code cache entry made after a flag changed (its flags are not those of the
  * next start), so `beforeFlags` is called first: the loader writes the entries of the chunks run
@@ -97,7 +96,7 @@ function leanMemory(now: boolean, beforeFlags: () => void): void {
       if (buffers < 256 * 1024) return;
       transfer = true;
       stop();
-      timer = setInterval(tick, now ? 20 : 5);
+      timer = setInterval(tick, 5);
       timer.unref();
       if (!setFlags) {
         // A short command never gets here: the flags and the collector come only when needed.
