@@ -8,6 +8,9 @@ import { quoteArg as quote } from '../poll.js';
 import { LOCK_FILE, claimDir, dirError, type DirLock } from './lock.js';
 import type { Sink, SinkUpload, StoredFile } from './types.js';
 
+/** Bytes a file being downloaded may hold in memory while they wait for the disk. */
+const WRITE_BUFFER = 1024 * 1024;
+
 /** Local failures that another attempt will not fix. */
 const LOCAL_FATAL = new Set(['ENOSPC', 'EDQUOT', 'EACCES', 'EPERM', 'EROFS', 'EISDIR', 'ENOTDIR']);
 
@@ -164,7 +167,14 @@ export class DirectorySink implements Sink {
       fs.rm(note, { force: true }),
     ]);
     const offset = kept?.isFile() ? kept.size : 0;
-    const stream = createWriteStream(part, { mode: 0o600, flags: offset > 0 ? 'a' : 'w' });
+    // Up to 1 MB waits for the disk (Node's default: 16 KB, less than one 64 KB socket read):
+    // the socket keeps reading while a write is under way, and what arrived meanwhile goes to
+    // the disk in one call. A whole 40 MB download took ~210 ms against ~285 (bench/range.mjs).
+    const stream = createWriteStream(part, {
+      mode: 0o600,
+      flags: offset > 0 ? 'a' : 'w',
+      highWaterMark: WRITE_BUFFER,
+    });
     const closed = new Promise<void>((resolve) => stream.once('close', () => resolve()));
     let settled = false;
     return {
