@@ -224,7 +224,7 @@ async function main(): Promise<void> {
     io: {
       stdout: process.stdout,
       // Made on first use: most commands never read stdin, and a cached token writes nothing on
-      // stderr; making a stream costs start-up (on a pipe, a socket: ~60 page faults).
+      // stderr; making a stream costs start-up (on a pipe, a socket).
       get stderr() {
         return process.stderr;
       },
