@@ -223,11 +223,8 @@ async function main(): Promise<void> {
     argv,
     io: {
       stdout: process.stdout,
-      // Made on first use: most commands never read stdin, and a cached token writes nothing on
-      // stderr; making a stream costs start-up (on a pipe, a socket).
-      get stderr() {
-        return process.stderr;
-      },
+      stderr: process.stderr,
+      // Made on first use: most commands never read stdin, and making its stream costs start-up.
       get stdin() {
         return process.stdin;
       },
