@@ -12,6 +12,7 @@ import { tmpdir } from 'node:os';
 import { dirname, join } from 'node:path';
 import { performance } from 'node:perf_hooks';
 import { fileURLToPath } from 'node:url';
+import { report } from './lib/common.mjs';
 
 const root = join(dirname(fileURLToPath(import.meta.url)), '..');
 const bin = join(root, 'bin', 'smart.cjs');
@@ -181,4 +182,5 @@ console.log(
 console.log(
   `range resume: ${fileRatio.toFixed(2)}x of a full download (target <= ${TARGET}x) ${fileRatio <= TARGET ? 'ok' : 'over'}; whole command ${wallRatio.toFixed(2)}x`,
 );
+report('range', 'range resume: resumed / full download time', fileRatio, { target: TARGET });
 process.exitCode = fileRatio <= TARGET ? 0 : 1;
