@@ -1,6 +1,28 @@
 import type { Context } from '../context.js';
+import type { SessionOptions } from '../core/auth/session.js';
+import type { Settings } from '../core/settings.js';
 import { usageError } from '../core/errors.js';
 import type { Result, ResultKind, Results } from '../output/results.js';
+
+/**
+ * What a session or a token provider takes from the run. `signal` is a getter, asked for only
+ * when a request or a wait needs it (a cached token never does): pass the object as it is, never
+ * a spread copy of it, which would ask for the signal at once.
+ */
+function runOptions(ctx: Context, settings: Settings, noCache?: boolean): SessionOptions {
+  return {
+    settings,
+    http: () => ctx.http(),
+    now: ctx.now,
+    sleep: ctx.clock.sleep,
+    get signal() {
+      return ctx.signal;
+    },
+    log: (m) => ctx.log.verbose(m),
+    warn: (m) => ctx.log.warn(m),
+    noCache,
+  };
+}
 
 /** The authenticated FHIR session for this run, built from the resolved settings. */
 export async function openSession(ctx: Context, options: { noCache?: boolean } = {}) {
@@ -8,19 +30,7 @@ export async function openSession(ctx: Context, options: { noCache?: boolean } =
     import('../core/auth/session.js'),
     ctx.settings(),
   ]);
-  return new FhirSession({
-    settings,
-    http: () => ctx.http(),
-    now: ctx.now,
-    sleep: ctx.clock.sleep,
-    // Asked for only when a request or a wait needs it (a cached token never does).
-    get signal() {
-      return ctx.signal;
-    },
-    log: (m) => ctx.log.verbose(m),
-    warn: (m) => ctx.log.warn(m),
-    noCache: options.noCache,
-  });
+  return new FhirSession(runOptions(ctx, settings, options.noCache));
 }
 
 /** The token provider alone (smart token, smart assertion). */
@@ -29,18 +39,7 @@ export async function openTokenProvider(ctx: Context) {
     import('../core/auth/token.js'),
     ctx.settings(),
   ]);
-  return new TokenProvider({
-    settings,
-    http: () => ctx.http(),
-    now: ctx.now,
-    sleep: ctx.clock.sleep,
-    // Asked for only when a request or a wait needs it (a cached token never does).
-    get signal() {
-      return ctx.signal;
-    },
-    log: (m) => ctx.log.verbose(m),
-    warn: (m) => ctx.log.warn(m),
-  });
+  return new TokenProvider(runOptions(ctx, settings));
 }
 
 /**
