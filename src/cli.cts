@@ -209,7 +209,10 @@ function drained(stream: NodeJS.WriteStream): Promise<void> | undefined {
     : undefined;
 }
 
-/** A command line that is not a fast path: its run, from the bundle. */
+/**
+ * A command line other than --version and --help: its run, from the bundle, either a fast command
+ * line's (src/fast.ts: no Commander) or Commander's.
+ */
 async function main(): Promise<void> {
   const { entry, cache } = await loadEntry();
   const fast = entry.fastRun(argv);
